@@ -1,0 +1,200 @@
+"""Producer: one incoming track (camera, microphone, screen) and its fan-out to Consumers."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from .consumer import Consumer
+from .packet_cache import PacketCache
+from .reasons import CloseReason, DropReason
+from .rtcp import build_pli, build_receiver_report
+from .rtp import HEADER, ExtensionTranslator, keyframe_detector
+
+# Keyframe requests towards a publisher are throttled (a storm of PLIs from many subscribers makes an
+# encoder emit key frame after key frame, which costs far more bandwidth than it saves).
+KEYFRAME_INTERVAL = 0.5
+CACHE_SIZE = 1024
+
+
+class Producer:
+    """Receives one publisher stream and forwards each packet to every active Consumer.
+
+    ``receive`` is the hot path: synchronous, no allocation beyond the rewritten header, and it never
+    raises. Everything periodic (receiver reports, REMB, speaker levels) is read from counters by the
+    Router's timer.
+    """
+
+    def __init__(
+        self,
+        producer_id: str,
+        owner_id: str,
+        kind: str,
+        label: str,
+        mime_type: str,
+        clock_rate: int,
+        extension_ids: dict[str, int],
+        rtcp_ssrc: int,
+        send_rtcp: Callable[[bytes], bool],
+        drops: dict[DropReason, int],
+        ssrc: int | None = None,
+        payload_type: int = -1,
+        profile: str = "",
+    ) -> None:
+        self.id = producer_id
+        self.owner_id = owner_id
+        self.kind = kind
+        self.label = label
+        self.mime_type = mime_type
+        self.clock_rate = clock_rate
+        self.payload_type = payload_type
+        # Subscribers must get exactly this codec: a slot is reusable only for the same key.
+        self.codec_key = (kind, mime_type.lower(), profile)
+        self.translator = ExtensionTranslator(extension_ids)
+        self.is_key = keyframe_detector(mime_type)
+        self.cache = PacketCache(CACHE_SIZE) if kind == "video" else None
+        self.rtcp_ssrc = rtcp_ssrc
+        self._send_rtcp = send_rtcp
+        self.drops = drops
+        self.ssrc = ssrc
+        self.consumers: list[Consumer] = []
+        self.paused = False
+        self.closed = False
+        self.last_keyframe_request = -KEYFRAME_INTERVAL
+        self.keyframe_requests = 0
+        # Receive statistics for receiver reports (RFC 3550 appendix A.3).
+        self.packets_in = 0
+        self.octets_in = 0
+        self.forwarded = 0
+        self.base_seq: int | None = None
+        self.max_seq: int | None = None
+        self.max_ts: int | None = None
+        self.cycles = 0
+        self.expected_prior = 0
+        self.received_prior = 0
+        self.last_sr: int = 0
+        self.last_sr_time: float | None = None
+        # Audio level (RFC 6464) accumulated between speaker-detector ticks: sum of (127 - dBov).
+        self.level_sum = 0
+        self.level_count = 0
+
+    # -- hot path ---------------------------------------------------------------------------------
+
+    def receive(self, p: bytes) -> None:
+        """Forward one decrypted RTP packet of this stream to every active consumer."""
+        try:
+            b0, b1, seq, ts, _ = HEADER.unpack_from(p, 0)
+            self.packets_in += 1
+            self.octets_in += len(p)
+            max_seq = self.max_seq
+            if max_seq is None:
+                self.base_seq = self.max_seq = seq
+                self.max_ts = ts
+            elif ((seq - max_seq) & 0xFFFF) < 0x8000:
+                if seq < max_seq:
+                    self.cycles += 0x10000
+                self.max_seq = seq
+                self.max_ts = ts
+            if self.cache is not None:
+                self.cache.put(seq, p)
+            first, tail, level = self.translator.translate(p)
+            if level >= 0:
+                self.level_sum += 127 - level
+                self.level_count += 1
+            if self.paused:
+                self.drops[DropReason.PAUSED] += 1
+                return
+            marker = b1 & 0x80
+            key = None
+            for c in self.consumers:
+                if c.waiting_key:
+                    if key is None:
+                        key = self.is_key(p)
+                    if not key:
+                        self.drops[DropReason.WAITING_KEYFRAME] += 1
+                        continue
+                    c.resume_at(seq, ts)
+                c.send(first, marker, seq, ts, tail)
+            self.forwarded += len(self.consumers)
+        except Exception:
+            self.drops[DropReason.HOOK_ERROR] += 1
+
+    # -- consumers --------------------------------------------------------------------------------
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        """Start forwarding to a consumer from the next key frame, asking the publisher for one."""
+        if consumer in self.consumers or self.closed:
+            return
+        consumer.waiting_key = True
+        consumer.active = True
+        # A new list, not append: the hot loop may be iterating the old one further up the stack.
+        self.consumers = self.consumers + [consumer]
+        self.request_keyframe(force=True)
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        """Stop forwarding to a consumer at once."""
+        consumer.active = False
+        if consumer in self.consumers:
+            self.consumers = [c for c in self.consumers if c is not consumer]
+
+    # -- control ----------------------------------------------------------------------------------
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause (mute) or resume forwarding; consumers resume at a key frame with contiguous numbering."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            next_seq = ((self.max_seq or 0) + 1) & 0xFFFF
+            for c in self.consumers:
+                c.hold(next_seq)
+        else:
+            self.request_keyframe(force=True)
+
+    def request_keyframe(self, force: bool = False) -> bool:
+        """Send a PLI to the publisher (RFC 4585 section 6.3.1), at most once per 500 ms unless forced."""
+        if self.kind != "video" or self.ssrc is None or self.closed:
+            return False
+        now = time.monotonic()
+        if not force and now - self.last_keyframe_request < KEYFRAME_INTERVAL:
+            return False
+        if force and now - self.last_keyframe_request < 0.05:
+            return False  # several consumers joining at once need one key frame
+        self.last_keyframe_request = now
+        self.keyframe_requests += 1
+        return self._send_rtcp(build_pli(self.rtcp_ssrc, self.ssrc))
+
+    def receiver_report(self, max_bitrate: int) -> bytes:
+        """Build this stream's RR (and REMB for video: the lowest subscriber estimate, capped)."""
+        if self.ssrc is None or self.max_seq is None or self.base_seq is None:
+            return b""
+        extended_max = self.cycles + self.max_seq
+        expected = extended_max - self.base_seq + 1
+        expected_interval = expected - self.expected_prior
+        received_interval = self.packets_in - self.received_prior
+        self.expected_prior = expected
+        self.received_prior = self.packets_in
+        lost_interval = expected_interval - received_interval
+        fraction = 0 if expected_interval <= 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
+        dlsr = 0
+        if self.last_sr_time is not None:
+            dlsr = int((time.monotonic() - self.last_sr_time) * 65536) & 0xFFFFFFFF
+        remb = None
+        if self.kind == "video":
+            estimates = [c.remb for c in self.consumers if c.remb > 0]
+            remb = min(estimates + [max_bitrate])
+        return build_receiver_report(
+            self.rtcp_ssrc, self.ssrc, min(fraction, 255), max(0, expected - self.packets_in),
+            extended_max & 0xFFFFFFFF, self.last_sr, dlsr, remb,
+        )
+
+    def close(self) -> list[Consumer]:
+        """Close the producer and every consumer of it; return the consumers closed."""
+        if self.closed:
+            return []
+        self.closed = True
+        consumers = list(self.consumers)
+        for c in consumers:
+            c.detach(CloseReason.PRODUCER_CLOSED)
+        self.consumers = []
+        return consumers

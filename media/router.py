@@ -1,0 +1,323 @@
+"""Router: one per Room; decides who receives whose Producers and owns the media timers.
+
+Forwarding policy lives here, not in the UI: a member that may not send reaches no one and a member
+that may not receive gets no Consumer at all (the waiting room uses both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .consumer import Consumer, Slot
+from .errors import MediaError
+from .producer import Producer
+from .reasons import CloseReason, DropReason
+from .speaker import ActiveSpeakerDetector
+from .transport import PublishTransport, SubscribeTransport, TransportSettings
+
+SPEAKER_TICK = 0.3
+RTCP_INTERVAL = 1.0
+
+
+class RouterListener(Protocol):
+    """What a Router tells the signaling layer; every method is called synchronously and must not block."""
+
+    def consumers_changed(self, participant_id: str, consumers: list[dict]) -> None: ...
+
+    def subscriber_offer(self, participant_id: str, revision: int, sdp: str) -> None: ...
+
+    def media_failed(self, participant_id: str, reason: str) -> None: ...
+
+    def active_speaker(self, participant_id: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Per-server media options."""
+
+    transport: TransportSettings = TransportSettings()
+    max_bitrate: int = 2_500_000
+
+
+@dataclass
+class Member:
+    """A participant as the Router sees it: two transports, consumers by producer id, and policy."""
+
+    id: str
+    sending: bool = True
+    receiving: bool = True
+    publish: PublishTransport | None = None
+    subscribe: SubscribeTransport | None = None
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    last_consumers: list[dict] | None = None
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """The answer to a publish offer and the tracks it started and ended."""
+
+    answer: str
+    started: list[Producer]
+    ended: list[Producer]
+
+
+class Router:
+    """Routes the Producers of a room's members to Consumers of the other members."""
+
+    def __init__(self, router_id: str, settings: MediaSettings, listener: RouterListener) -> None:
+        self.id = router_id
+        self.settings = settings
+        self.listener = listener
+        self.members: dict[str, Member] = {}
+        self.producers: dict[str, Producer] = {}
+        self.drops: dict[DropReason, int] = {reason: 0 for reason in DropReason}
+        self.speaker = ActiveSpeakerDetector()
+        self.closed = False
+        self._timer = asyncio.ensure_future(self._run_timers())
+
+    # -- members ----------------------------------------------------------------------------------
+
+    def add_member(self, participant_id: str, sending: bool = True, receiving: bool = True) -> Member:
+        """Register a participant; it receives the others' tracks once it can receive."""
+        if participant_id in self.members:
+            raise MediaError("already-joined", "this participant is already in the router")
+        member = Member(participant_id, sending=sending, receiving=receiving)
+        self.members[participant_id] = member
+        self._update(member)
+        return member
+
+    def set_member_media(self, participant_id: str, sending: bool, receiving: bool) -> None:
+        """Change whether a member's media reaches others and whether it receives theirs."""
+        member = self.members[participant_id]
+        if (member.sending, member.receiving) == (sending, receiving):
+            return
+        member.sending, member.receiving = sending, receiving
+        self._update_all()
+
+    async def remove_member(self, participant_id: str) -> None:
+        """Remove a participant: its consumers, producers and transports close; others are updated."""
+        member = self.members.pop(participant_id, None)
+        if member is None:
+            return
+        member.closed = True
+        for consumer in member.consumers.values():
+            consumer.detach(CloseReason.TRANSPORT_CLOSED)
+        member.consumers.clear()
+        for producer in [p for p in self.producers.values() if p.owner_id == participant_id]:
+            self._close_producer(producer)
+        for transport in (member.publish, member.subscribe):
+            if transport is not None:
+                await transport.close()
+
+    # -- publishing -------------------------------------------------------------------------------
+
+    async def publish(self, participant_id: str, offer: str, labels: dict[str, str]) -> PublishResult:
+        """Apply a participant's publish offer and route its new tracks to everyone allowed."""
+        member = self._member(participant_id)
+        if member.publish is None:
+            member.publish = PublishTransport(
+                participant_id, self.settings.transport, self.drops, _new_id,
+                on_failed=lambda: self._transport_failed(participant_id, "media-failed"),
+            )
+        answer, started, ended = await member.publish.negotiate(offer, labels)
+        if member.closed:
+            raise MediaError("not-joined", "the participant left during negotiation")
+        for producer in ended:
+            self._close_producer(producer)
+        for producer in started:
+            self.producers[producer.id] = producer
+        self._update_all()
+        return PublishResult(answer, started, ended)
+
+    def unpublish(self, participant_id: str, track_id: str) -> Producer:
+        """End one of a participant's tracks."""
+        producer = self._own_producer(participant_id, track_id)
+        if self.members[participant_id].publish is not None:
+            self.members[participant_id].publish.forget(producer)
+        self._close_producer(producer)
+        return producer
+
+    def set_paused(self, participant_id: str, track_id: str, paused: bool) -> Producer:
+        """Pause (mute) or resume one of a participant's tracks."""
+        producer = self._own_producer(participant_id, track_id)
+        producer.set_paused(paused)
+        return producer
+
+    def producers_of(self, participant_id: str) -> list[Producer]:
+        """List a participant's live producers."""
+        return [p for p in self.producers.values() if p.owner_id == participant_id]
+
+    # -- subscribing ------------------------------------------------------------------------------
+
+    async def subscriber_answer(self, participant_id: str, revision: int, sdp: str) -> None:
+        """Apply a participant's answer to its subscribe connection's outstanding offer."""
+        member = self._member(participant_id)
+        if member.subscribe is None:
+            raise MediaError("stale-revision", "no subscriber offer was sent")
+        await member.subscribe.apply_answer(revision, sdp)
+
+    def _update_all(self) -> None:
+        for member in list(self.members.values()):
+            self._update(member)
+
+    def _update(self, member: Member) -> None:
+        """Make a member's consumers match what it may receive: tear down first, then add."""
+        if member.closed or self.closed:
+            return
+        desired = {}
+        if member.receiving:
+            for producer in self.producers.values():
+                owner = self.members.get(producer.owner_id)
+                if owner is not None and owner is not member and owner.sending and not producer.closed:
+                    desired[producer.id] = producer
+        for producer_id in [pid for pid in member.consumers if pid not in desired]:
+            member.consumers.pop(producer_id).detach(CloseReason.NOT_PERMITTED)
+        needs_offer = False
+        for producer in desired.values():
+            if producer.id in member.consumers:
+                continue
+            if member.subscribe is None:
+                member.subscribe = self._subscribe_transport(member)
+            slot = self._free_slot(member.subscribe, producer)
+            if slot is None:
+                slot = member.subscribe.add_slot(producer.kind, producer.codec_key, producer.owner_id)
+                needs_offer = True
+            consumer = Consumer(_new_id("c"), producer, slot, member.id)
+            member.consumers[producer.id] = consumer
+            if slot.ready:
+                producer.add_consumer(consumer)
+        self._emit_consumers(member)
+        if needs_offer:
+            member.subscribe.request_negotiation()
+
+    @staticmethod
+    def _free_slot(transport: SubscribeTransport, producer: Producer) -> Slot | None:
+        for slot in transport.slots:
+            if slot.consumer is None and slot.codec_key == producer.codec_key:
+                return slot
+        return None
+
+    def _subscribe_transport(self, member: Member) -> SubscribeTransport:
+        pid = member.id
+        return SubscribeTransport(
+            pid, self.settings.transport,
+            send_offer=lambda revision, sdp: self._send_offer(pid, revision, sdp),
+            on_mids=lambda: self._emit_consumers(member),
+            on_ready=lambda: self._activate(member),
+            on_failed=lambda reason: self._transport_failed(pid, reason),
+        )
+
+    async def _send_offer(self, participant_id: str, revision: int, sdp: str) -> None:
+        self.listener.subscriber_offer(participant_id, revision, sdp)
+
+    def _activate(self, member: Member) -> None:
+        for consumer in member.consumers.values():
+            if not consumer.active and not consumer.closed and consumer.slot.ready:
+                consumer.producer.add_consumer(consumer)
+
+    def _emit_consumers(self, member: Member) -> None:
+        if member.closed or member.subscribe is None:
+            return
+        listing = []
+        for slot in member.subscribe.slots:
+            consumer = slot.consumer
+            if slot.mid is None or consumer is None:
+                continue
+            producer = consumer.producer
+            listing.append({"mid": slot.mid, "track_id": producer.id, "participant_id": producer.owner_id,
+                            "kind": producer.kind, "label": producer.label})
+        if listing != member.last_consumers:
+            member.last_consumers = listing
+            self.listener.consumers_changed(member.id, listing)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _member(self, participant_id: str) -> Member:
+        member = self.members.get(participant_id)
+        if member is None:
+            raise MediaError("not-joined", "the participant is not in this room")
+        return member
+
+    def _own_producer(self, participant_id: str, track_id: str) -> Producer:
+        producer = self.producers.get(track_id) if isinstance(track_id, str) else None
+        if producer is None or producer.owner_id != participant_id:
+            raise MediaError("invalid-track", "no such track of yours")
+        return producer
+
+    def _close_producer(self, producer: Producer) -> None:
+        producer.close()
+        self.producers.pop(producer.id, None)
+        for member in self.members.values():
+            consumer = member.consumers.pop(producer.id, None)
+            if consumer is not None:
+                consumer.detach(CloseReason.PRODUCER_CLOSED)
+                self._emit_consumers(member)
+
+    def _transport_failed(self, participant_id: str, reason: str) -> None:
+        if participant_id in self.members and not self.closed:
+            self.listener.media_failed(participant_id, reason)
+
+    async def _run_timers(self) -> None:
+        ticks_per_rtcp = max(1, round(RTCP_INTERVAL / SPEAKER_TICK))
+        tick = 0
+        while not self.closed:
+            await asyncio.sleep(SPEAKER_TICK)
+            tick += 1
+            try:
+                self._speaker_tick()
+                if tick % ticks_per_rtcp == 0:
+                    self._rtcp_tick()
+            except Exception:
+                self.drops[DropReason.HOOK_ERROR] += 1
+
+    def _speaker_tick(self) -> None:
+        loudness: dict[str, float] = {}
+        for producer in self.producers.values():
+            if producer.kind != "audio" or producer.label != "microphone":
+                continue
+            count = producer.level_count
+            value = producer.level_sum / count if count else 0.0
+            producer.level_sum = producer.level_count = 0
+            owner = self.members.get(producer.owner_id)
+            if owner is not None and owner.sending and not producer.paused:
+                loudness[producer.owner_id] = value
+        changed, speaker = self.speaker.tick(loudness)
+        if changed:
+            self.listener.active_speaker(speaker)
+
+    def _rtcp_tick(self) -> None:
+        for member in self.members.values():
+            publish = member.publish
+            if publish is None or publish.path is None:
+                continue
+            report = b"".join(p.receiver_report(self.settings.max_bitrate) for p in publish.producers.values())
+            if report:
+                publish.send_rtcp(report)
+
+    def stats(self) -> dict:
+        """Return counters for health checks and tests: packets in and out, drops by reason."""
+        return {
+            "members": len(self.members),
+            "producers": len(self.producers),
+            "consumers": sum(len(m.consumers) for m in self.members.values()),
+            "packets_in": sum(p.packets_in for p in self.producers.values()),
+            "forwarded": sum(p.forwarded for p in self.producers.values()),
+            "drops": {reason.value: n for reason, n in self.drops.items() if n},
+        }
+
+    async def close(self) -> None:
+        """Close every member's media and stop the timers (idempotent)."""
+        if self.closed:
+            return
+        for participant_id in list(self.members):
+            await self.remove_member(participant_id)
+        self.closed = True
+        self._timer.cancel()
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,94 @@
+"""SDP facts the media core needs from offers, and the small edits it makes to its own SDP."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from aiortc.sdp import SessionDescription
+
+from .errors import MediaError
+
+SENDING = ("sendonly", "sendrecv")
+
+
+@dataclass(frozen=True)
+class OfferedSection:
+    """One m-line of a publisher's offer."""
+
+    mid: str
+    kind: str
+    sending: bool
+    ssrcs: tuple[int, ...]  # primary SSRCs (RTX/FEC SSRCs of ssrc-groups excluded)
+    msid_stream: str | None
+
+
+def parse_offer(sdp: str) -> list[OfferedSection]:
+    """Parse a publisher's offer into its m-lines; raise MediaError('invalid-sdp') if it is not SDP."""
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        raise MediaError("invalid-sdp", "the offer is not an SDP session description")
+    try:
+        description = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises ValueError, KeyError, IndexError…
+        raise MediaError("invalid-sdp", f"the offer could not be parsed ({type(exc).__name__})") from None
+    sections = []
+    for media in description.media:
+        if media.kind not in ("audio", "video") or media.rtp.muxId is None:
+            continue
+        secondary = {int(item) for group in media.ssrc_group if group.semantic in ("FID", "FEC-FR")
+                     for item in group.items[1:]}
+        primary = tuple(s.ssrc for s in media.ssrc if s.ssrc not in secondary)
+        stream = media.msid.split()[0] if media.msid else None
+        sections.append(
+            OfferedSection(
+                mid=media.rtp.muxId,
+                kind=media.kind,
+                sending=media.port != 0 and media.direction in SENDING,
+                ssrcs=tuple(dict.fromkeys(primary)),
+                msid_stream=stream,
+            )
+        )
+    if not sections:
+        raise MediaError("invalid-sdp", "the offer has no audio or video m-line with a mid")
+    return sections
+
+
+_OPUS_RTPMAP = re.compile(r"^a=rtpmap:(\d+) opus/48000/2\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+def add_opus_fec(sdp: str) -> str:
+    """Ask Opus publishers for in-band FEC: aiortc's answer has no Opus fmtp line at all.
+
+    Without ``useinbandfec=1`` browsers send no FEC, and a lost audio packet is simply lost.
+    """
+    lines = sdp.split("\r\n")
+    out = []
+    for line in lines:
+        out.append(line)
+        match = _OPUS_RTPMAP.match(line)
+        if match and f"a=fmtp:{match.group(1)} " not in sdp:
+            out.append(f"a=fmtp:{match.group(1)} minptime=10;useinbandfec=1")
+    return "\r\n".join(out)
+
+
+def announce_address(sdp: str, public_ip: str) -> str:
+    """Replace the address of host candidates and ``c=`` lines with an announced public IP (1:1 NAT).
+
+    The port is kept, which is what a 1:1 NAT preserves; aioice matches the peer's checks by USERNAME,
+    so the remote side's view of our address does not need to match a local socket.
+    """
+    if not public_ip:
+        return sdp
+    family = "IP6" if ipaddress.ip_address(public_ip).version == 6 else "IP4"
+    out = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("a=candidate:") and " typ host" in line:
+            parts = line.split(" ")
+            if len(parts) > 5:
+                parts[4] = public_ip
+                line = " ".join(parts)
+        elif line.startswith("c=IN "):
+            line = f"c=IN {family} {public_ip}"
+        out.append(line)
+    return "\r\n".join(out)

@@ -1,0 +1,424 @@
+"""Transports: one RTCPeerConnection each, publish (client offers) or subscribe (server offers).
+
+aiortc does ICE, DTLS and SDP; decrypted packets never reach its receivers or senders (media/adapter.py
+diverts them). A publish transport feeds Producers; a subscribe transport owns the Slots that
+Consumers send on and renegotiates when more slots are needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from . import adapter
+from .consumer import Slot
+from .errors import MediaError
+from .producer import Producer
+from .reasons import DropReason
+from .rtcp import build_sender_report, parse_feedback, parse_sender_reports
+from .rtp import HEADER_SIZE, URI_MID, iter_extensions
+from .sdp import add_opus_fec, announce_address, parse_offer
+
+LABEL_KINDS = {"camera": "video", "microphone": "audio", "screen": "video", "screen-audio": "audio"}
+SUPPORTED_MIME = {"video/vp8", "video/h264", "audio/opus"}
+ANSWER_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """What every RTCPeerConnection of this server is configured with."""
+
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    announced_ip: str = ""
+
+    def configuration(self) -> RTCConfiguration:
+        """Build aiortc's configuration: no default STUN server, one bundled transport."""
+        # aiortc falls back to a public STUN server when iceServers is None; a server must not.
+        return RTCConfiguration(iceServers=list(self.ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+class SilentTrack(MediaStreamTrack):
+    """The track behind a subscribe slot: it never yields, so aiortc never encodes or packetizes."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._never.wait()
+
+
+class PublishTransport:
+    """The connection a participant sends its tracks on; each sending m-line becomes a Producer."""
+
+    def __init__(
+        self,
+        owner_id: str,
+        settings: TransportSettings,
+        drops: dict[DropReason, int],
+        new_id: Callable[[str], str],
+        on_failed: Callable[[], None],
+    ) -> None:
+        self.owner_id = owner_id
+        self.settings = settings
+        self.drops = drops
+        self._new_id = new_id
+        self._on_failed = on_failed
+        self.pc = RTCPeerConnection(settings.configuration())
+        self.producers: dict[str, Producer] = {}  # by mid
+        self.by_ssrc: dict[int, Producer] = {}
+        self.mid_ext_id: int | None = None
+        self.dtls: Any = None
+        self.path: adapter.SendPath | None = None
+        self.fast = False
+        self.closed = False
+        self._lock = asyncio.Lock()
+        self.pc.on("connectionstatechange", self._on_state)
+
+    async def negotiate(
+        self, offer: str, labels: dict[str, str]
+    ) -> tuple[str, list[Producer], list[Producer]]:
+        """Apply a (re)offer; return the answer, the Producers it started and those it ended."""
+        sections = {s.mid: s for s in parse_offer(offer)}
+        for mid, label in labels.items():
+            section = sections.get(mid)
+            if section is None or not section.sending:
+                raise MediaError("invalid-track", f"mid {mid!r} is not a sending m-line of the offer")
+            if LABEL_KINDS.get(label) != section.kind:
+                raise MediaError("invalid-track", f"label {label!r} does not fit a {section.kind} m-line")
+        if len(set(labels.values())) != len(labels):
+            raise MediaError("invalid-track", "a label is used twice")
+        async with self._lock:
+            if self.closed:
+                raise MediaError("invalid-sdp", "the publish connection is closed")
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            except Exception as exc:
+                raise MediaError("invalid-sdp", f"the offer could not be applied ({type(exc).__name__})") from None
+            if self.dtls is None:
+                self.dtls = adapter.dtls_transport(self.pc)
+                adapter.hook_dtls(self.dtls, self._on_rtp, self._on_rtcp)
+            transceivers = {t.mid: t for t in self.pc.getTransceivers()}
+            for mid in labels:
+                t = transceivers.get(mid)
+                codecs = adapter.negotiated_codecs(t) if t is not None else []
+                if not codecs or codecs[0].mimeType.lower() not in SUPPORTED_MIME:
+                    raise MediaError("unsupported-codec", f"no codec Haven can forward on mid {mid!r}")
+            try:
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+            except Exception as exc:
+                raise MediaError("invalid-sdp", f"no answer could be made ({type(exc).__name__})") from None
+            started = []
+            for mid, label in labels.items():
+                if mid in self.producers:
+                    continue
+                producer = self._make_producer(transceivers[mid], label, sections[mid].ssrcs)
+                self.producers[mid] = producer
+                started.append(producer)
+            # Every offer lists all sending tracks: a producer whose mid is no longer listed has ended.
+            ended = [p for mid, p in self.producers.items() if mid not in labels]
+            for producer in ended:
+                self.forget(producer)
+            answer = add_opus_fec(self.pc.localDescription.sdp)
+            return announce_address(answer, self.settings.announced_ip), started, ended
+
+    def _make_producer(self, transceiver: Any, label: str, ssrcs: tuple[int, ...]) -> Producer:
+        codec = adapter.negotiated_codecs(transceiver)[0]
+        extensions = adapter.negotiated_extensions(transceiver)
+        self.mid_ext_id = extensions.get(URI_MID, self.mid_ext_id)
+        producer = Producer(
+            producer_id=self._new_id("t"),
+            owner_id=self.owner_id,
+            kind=transceiver.kind,
+            label=label,
+            mime_type=codec.mimeType,
+            clock_rate=codec.clockRate,
+            extension_ids=extensions,
+            rtcp_ssrc=adapter.sender_ssrc(transceiver.sender),
+            send_rtcp=self.send_rtcp,
+            drops=self.drops,
+            ssrc=ssrcs[0] if ssrcs else None,
+            payload_type=codec.payloadType,
+            profile=str(codec.parameters.get("profile-level-id", "")),
+        )
+        if producer.ssrc is not None:
+            self.by_ssrc[producer.ssrc] = producer
+        return producer
+
+    def forget(self, producer: Producer) -> None:
+        """Stop routing a producer's packets (it was unpublished); the Router closes it."""
+        self.producers = {mid: p for mid, p in self.producers.items() if p is not producer}
+        self.by_ssrc = {s: p for s, p in self.by_ssrc.items() if p is not producer}
+
+    # -- hot path ---------------------------------------------------------------------------------
+
+    def _on_rtp(self, p: bytes) -> None:
+        if len(p) < HEADER_SIZE:
+            self.drops[DropReason.MALFORMED] += 1
+            return
+        producer = self.by_ssrc.get((p[8] << 24) | (p[9] << 16) | (p[10] << 8) | p[11])
+        if producer is None:
+            producer = self._learn_ssrc(p)
+            if producer is None:
+                self.drops[DropReason.UNKNOWN_SSRC] += 1
+                return
+        producer.receive(p)
+
+    def _learn_ssrc(self, p: bytes) -> Producer | None:
+        """Bind an unsignalled SSRC to a producer by its MID extension, or by a payload type only it uses."""
+        try:
+            ssrc = (p[8] << 24) | (p[9] << 16) | (p[10] << 8) | p[11]
+            pt = p[1] & 0x7F
+            unbound = [pr for pr in self.producers.values() if pr.ssrc is None]
+            if not unbound:
+                return None
+            candidate = None
+            if self.mid_ext_id is not None:
+                for xid, value in iter_extensions(p):
+                    if xid == self.mid_ext_id:
+                        candidate = self.producers.get(value.decode("ascii", "replace"))
+                        break
+            if candidate is None:
+                same_pt = [pr for pr in unbound if pr.payload_type == pt]
+                candidate = same_pt[0] if len(same_pt) == 1 else None
+            if candidate is None or candidate.ssrc is not None or candidate.payload_type != pt:
+                return None
+            candidate.ssrc = ssrc
+            self.by_ssrc = {**self.by_ssrc, ssrc: candidate}
+            return candidate
+        except Exception:
+            return None
+
+    def _count_unprotect_failure(self) -> None:
+        self.drops[DropReason.UNPROTECT_FAILED] += 1
+
+    # -- RTCP -------------------------------------------------------------------------------------
+
+    def send_rtcp(self, data: bytes) -> bool:
+        """Send RTCP to the publisher now if the fast path is up, else through aiortc; never raises."""
+        try:
+            if self.path is not None:
+                self.path.sendto(self.path.protect_rtcp(data), self.path.addr)
+                return True
+            if self.dtls is not None and self.dtls.state == "connected":
+                asyncio.ensure_future(_quietly(adapter.async_send(self.dtls)(data)))
+                return True
+        except Exception:
+            pass
+        return False
+
+    def _on_rtcp(self, data: bytes) -> None:
+        try:
+            for sr in parse_sender_reports(data):
+                producer = self.by_ssrc.get(sr.ssrc)
+                if producer is None:
+                    continue
+                info = sr.sender_info
+                producer.last_sr = (info.ntp_timestamp >> 16) & 0xFFFFFFFF
+                producer.last_sr_time = time.monotonic()
+                # Each subscriber gets the publisher's NTP↔RTP mapping in its own timestamp space,
+                # which is what lets the browser synchronise lips and voice.
+                for consumer in producer.consumers:
+                    if consumer.started:
+                        slot = consumer.slot
+                        slot.send_rtcp(build_sender_report(
+                            slot.ssrc, info.ntp_timestamp, info.rtp_timestamp + consumer.ts_off,
+                            consumer.packets, consumer.octets, slot.cname,
+                        ))
+        except Exception:
+            self.drops[DropReason.HOOK_ERROR] += 1
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected" and not self.fast and adapter.has_nominated_pair(self.dtls):
+            self.path = adapter.SendPath(self.dtls)
+            adapter.install_fast_receive(self.dtls, self._on_rtp, self._count_unprotect_failure)
+            self.fast = True
+            for producer in self.producers.values():
+                if producer.consumers:
+                    producer.request_keyframe(force=True)
+        elif state in ("failed", "closed") and not self.closed:
+            self._on_failed()
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self.closed = True
+        self.path = None
+        await self.pc.close()
+
+
+class SubscribeTransport:
+    """The connection a participant receives others' tracks on, offered by the server.
+
+    Slots are added, never removed (aiortc cannot remove m-lines); renegotiation runs in one task, one
+    offer outstanding at a time, and a request arriving meanwhile triggers one more round.
+    """
+
+    def __init__(
+        self,
+        owner_id: str,
+        settings: TransportSettings,
+        send_offer: Callable[[int, str], Awaitable[None]],
+        on_mids: Callable[[], None],
+        on_ready: Callable[[], None],
+        on_failed: Callable[[str], None],
+    ) -> None:
+        self.owner_id = owner_id
+        self.settings = settings
+        self._send_offer = send_offer
+        self._on_mids = on_mids
+        self._on_ready = on_ready
+        self._on_failed = on_failed
+        self.pc = RTCPeerConnection(settings.configuration())
+        self.cname = adapter.connection_cname(self.pc)
+        self.slots: list[Slot] = []
+        self.by_ssrc: dict[int, Slot] = {}
+        self.revision = 0
+        self.dtls: Any = None
+        self.path: adapter.SendPath | None = None
+        self.closed = False
+        self._answer: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._dirty = False
+        self.pc.on("connectionstatechange", self._on_state)
+
+    def add_slot(self, kind: str, codec_key: tuple, stream_id: str) -> Slot:
+        """Add a sendonly m-line for a codec; it is offered at the next negotiation."""
+        transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+        mime = codec_key[1]
+        capabilities = RTCRtpSender.getCapabilities(kind).codecs
+        # Offer exactly the publisher's codec, so payloads never need translation (plus RTX, which
+        # browsers expect to see; we retransmit on the main SSRC).
+        chosen = [c for c in capabilities if c.mimeType.lower() == mime and
+                  (mime != "video/h264" or c.parameters.get("profile-level-id") == codec_key[2])]
+        rtx = [c for c in capabilities if c.mimeType.lower() == f"{kind}/rtx"]
+        transceiver.setCodecPreferences(chosen[:1] + rtx)
+        adapter.silence_sender(transceiver.sender)
+        adapter.set_stream_id(transceiver.sender, stream_id)
+        slot = Slot(transceiver, kind, codec_key, adapter.sender_ssrc(transceiver.sender), self.cname)
+        self.slots.append(slot)
+        self.by_ssrc[slot.ssrc] = slot
+        return slot
+
+    def request_negotiation(self) -> None:
+        """Offer the current slots to the client, now or after the offer in flight is answered."""
+        if self.closed:
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._negotiate())
+        else:
+            self._dirty = True
+
+    async def _negotiate(self) -> None:
+        try:
+            while not self.closed:
+                self._dirty = False
+                await self.pc.setLocalDescription(await self.pc.createOffer())
+                if self.dtls is None:
+                    self.dtls = adapter.dtls_transport(self.pc)
+                    adapter.hook_dtls(self.dtls, None, self._on_rtcp)
+                for slot in self.slots:
+                    if slot.mid is None:
+                        slot.mid = slot.transceiver.mid
+                self._on_mids()
+                self.revision += 1
+                self._answer = asyncio.get_running_loop().create_future()
+                sdp = announce_address(self.pc.localDescription.sdp, self.settings.announced_ip)
+                await self._send_offer(self.revision, sdp)
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
+                except asyncio.TimeoutError:
+                    self._on_failed("negotiation-timeout")
+                    return
+                self._slots_negotiated()
+                if not self._dirty:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if not self.closed:
+                self._on_failed("negotiation-failed")
+
+    async def apply_answer(self, revision: int, sdp: str) -> None:
+        """Apply the client's answer to the outstanding offer."""
+        answer = self._answer
+        if answer is None or answer.done() or revision != self.revision:
+            raise MediaError("stale-revision", f"no offer with revision {revision} is waiting for an answer")
+        if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+            raise MediaError("invalid-sdp", "the answer is not an SDP session description")
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:
+            raise MediaError("invalid-sdp", f"the answer could not be applied ({type(exc).__name__})") from None
+        if not answer.done():
+            answer.set_result(None)
+
+    def _slots_negotiated(self) -> None:
+        if self.path is None:
+            return  # the first negotiation: slots become ready when the connection is up
+        ready = False
+        for slot in self.slots:
+            if not slot.ready and slot.mid is not None:
+                codecs = adapter.negotiated_codecs(slot.transceiver)
+                if codecs:
+                    slot.attach_send_path(self.path, codecs[0].payloadType)
+                    ready = True
+        if ready:
+            self._on_ready()
+
+    async def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected" and self.path is None and adapter.has_nominated_pair(self.dtls):
+            self.path = adapter.SendPath(self.dtls)
+            self._slots_negotiated()
+        elif state in ("failed", "closed") and not self.closed:
+            self._on_failed("media-failed")
+
+    def _on_rtcp(self, data: bytes) -> None:
+        try:
+            feedback = parse_feedback(data)
+            by_ssrc = self.by_ssrc
+            for ssrc in feedback.keyframe:
+                slot = by_ssrc.get(ssrc)
+                if slot is not None and slot.consumer is not None:
+                    slot.consumer.producer.request_keyframe()
+            for ssrc, lost in feedback.nacks.items():
+                slot = by_ssrc.get(ssrc)
+                if slot is not None and slot.consumer is not None:
+                    for seq in lost[:64]:  # bounded work per report
+                        slot.consumer.retransmit(seq)
+            for ssrc, bitrate in feedback.remb.items():
+                slot = by_ssrc.get(ssrc)
+                if slot is not None and slot.consumer is not None:
+                    slot.consumer.remb = bitrate
+        except Exception:
+            pass
+
+    async def close(self) -> None:
+        """Close the connection and stop negotiating (idempotent)."""
+        self.closed = True
+        for slot in self.slots:
+            slot.ready = False
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+        await self.pc.close()
+
+
+async def _quietly(coro: Awaitable[None]) -> None:
+    try:
+        await coro
+    except Exception:
+        pass
+

@@ -1,0 +1,108 @@
+"""Owns the `haven` command line: serve, token and check-config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from server.auth import ROLES, ROOM_RULE, TokenError, TokenIssuer, is_valid_room, join_url
+from server.config import Config, ConfigError, format_duration, load_config, parse_duration, resolve_secret
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"haven: {message}", file=sys.stderr)
+    return code
+
+
+def _load(path: str | None) -> Config:
+    return load_config(path or os.environ.get("HAVEN_CONFIG") or None)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    # Imported here so `token` and `check-config` work without loading the media stack.
+    from server.app import serve
+
+    return serve(config, dev=args.dev)
+
+
+def _token(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    if not is_valid_room(args.room):
+        return _fail(f"invalid room name {args.room!r}: use {ROOM_RULE}")
+    if args.ttl is None:
+        ttl = config.auth.default_ttl
+    else:
+        try:
+            ttl = parse_duration(args.ttl)
+        except ValueError as exc:
+            return _fail(f"--ttl: {exc}")
+    if not 0 < ttl <= config.auth.max_ttl:
+        limit = format_duration(config.auth.max_ttl)
+        return _fail(f"--ttl {args.ttl}: must be more than 0s and at most auth.max_ttl ({limit})")
+    try:
+        secret = resolve_secret(config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    except OSError as exc:
+        return _fail(f"cannot read or create the auth secret in {config.server.data_dir}: {exc}", EXIT_FAILURE)
+    issuer = TokenIssuer(secret, config.auth.issuer, config.auth.audience)
+    try:
+        token = issuer.issue(args.room, args.name, args.role, ttl, sub=args.sub)
+    except TokenError as exc:
+        return _fail(str(exc))
+    print(join_url(config.public_url, args.room, token))
+    return EXIT_OK
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        load_config(args.file)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    print(f"ok: {args.file}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="haven", description="Self-hosted video rooms for small-group therapy.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument(
+        "--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG, else built-in defaults)"
+    )
+    serve.add_argument("--dev", action="store_true", help="development mode")
+    serve.set_defaults(handler=_serve)
+
+    token = commands.add_parser("token", help="print a join link for one person")
+    token.add_argument("--room", required=True)
+    token.add_argument("--name", required=True, help="display name shown to the others")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--ttl", help="lifetime such as 90m or 2h (default: auth.default_ttl)")
+    token.add_argument("--sub", help="stable participant id (default: random)")
+    token.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    token.set_defaults(handler=_token)
+
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(handler=_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `haven` subcommand and return its exit status."""
+    args = _parser().parse_args(argv)
+    return int(args.handler(args))

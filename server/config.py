@@ -1,0 +1,414 @@
+"""Owns Haven's configuration: the TOML file and HAVEN_* overrides, validated once into frozen dataclasses.
+
+Also owns the token-signing secret kept on disk (`resolve_secret`), because it lives in the configured data_dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import re
+import secrets
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "HAVEN_"
+SECRET_FILE_NAME = "auth-secret"
+MIN_SECRET_CHARS = 32
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_ENV_TRUE = {"true", "1", "yes"}
+_ENV_FALSE = {"false", "0", "no"}
+
+
+class ConfigError(Exception):
+    """A config value that is missing, malformed or out of range, named by its dotted key."""
+
+    def __init__(self, key: str, problem: str, variable: str | None = None) -> None:
+        self.key = key
+        self.problem = problem
+        self.variable = variable
+        where = f"{key} ({variable})" if variable else key
+        super().__init__(f"{where}: {problem}")
+
+
+def parse_duration(text: str) -> float:
+    """Parse a duration such as "90s", "15m", "2h" or "1d" into seconds."""
+    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(
+            f"invalid duration {text!r}: expected a number followed by s, m, h or d, "
+            'like "90s", "15m", "2h" or "1d"'
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds with the largest unit that divides them exactly, the inverse of parse_duration."""
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{int(seconds // _UNITS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+def _show(value: Any) -> str:
+    """Render a value the way it would be written in TOML, for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+# Per-field rules live in dataclass metadata so the field list is the only list of known keys.
+def _bounded(low: float, high: float) -> dict[str, Any]:
+    return {"range": (low, high)}
+
+
+def _duration(low: float, high: float) -> dict[str, Any]:
+    return {"duration": (low, high)}
+
+
+def _one_of(*choices: str) -> dict[str, Any]:
+    return {"choices": choices}
+
+
+def _check(check: Callable[[Any], str | None]) -> dict[str, Any]:
+    return {"check": check}
+
+
+_HIDDEN = {"hidden": True}
+
+
+def _non_empty(value: str) -> str | None:
+    return "must not be empty" if not value else None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ip_or_empty(value: str) -> str | None:
+    if value and not _is_ip(value):
+        return f"must be an IPv4 or IPv6 address (got {_show(value)})"
+    return None
+
+
+def _ip_list(values: tuple[str, ...]) -> str | None:
+    bad = [v for v in values if not _is_ip(v)]
+    if bad:
+        return f"every entry must be an IPv4 or IPv6 address (got {_show(bad[0])})"
+    return None
+
+
+def _public_url(value: str) -> str | None:
+    if not value:
+        return None
+    problem = f"must be http(s)://host[:port] with no path, query or fragment (got {_show(value)})"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return problem
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
+        return problem
+    try:
+        parts.port  # raises for a port that is not a number or is out of range
+    except ValueError:
+        return problem
+    return None
+
+
+def _secret(value: str) -> str | None:
+    if value and len(value) < MIN_SECRET_CHARS:
+        return f"must be at least {MIN_SECRET_CHARS} characters when set (got {len(value)})"
+    return None
+
+
+def _prefixed(*prefixes: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if value and not value.startswith(prefixes):
+            wanted = " or ".join(f'"{p}"' for p in prefixes)
+            return f"must start with {wanted} (got {_show(value)})"
+        return None
+
+    return check
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = field(default="0.0.0.0", metadata=_check(_non_empty))
+    port: int = field(default=8080, metadata=_bounded(1, 65535))
+    public_url: str = field(default="", metadata=_check(_public_url))
+    tls_cert: str = ""
+    tls_key: str = ""
+    data_dir: str = field(default="./haven-data", metadata=_check(_non_empty))
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    secret: str = field(default="", metadata=_check(_secret) | _HIDDEN)
+    issuer: str = field(default="haven", metadata=_check(_non_empty))
+    audience: str = field(default="haven", metadata=_check(_non_empty))
+    default_ttl: float = field(default=7200.0, metadata=_duration(60, 7 * 86400))
+    max_ttl: float = field(default=86400.0, metadata=_duration(60, 7 * 86400))
+
+
+@dataclass(frozen=True)
+class IceConfig:
+    host_addresses: tuple[str, ...] = field(default=(), metadata=_check(_ip_list))
+    announced_ip: str = field(default="", metadata=_check(_ip_or_empty))
+    stun_server: str = field(default="", metadata=_check(_prefixed("stun:")))
+    turn_server: str = field(default="", metadata=_check(_prefixed("turn:", "turns:")))
+    turn_username: str = ""
+    turn_password: str = field(default="", metadata=_HIDDEN)
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_participants_per_room: int = field(default=20, metadata=_bounded(2, 100))
+    max_rooms: int = field(default=200, metadata=_bounded(1, 10000))
+    max_message_bytes: int = field(default=131072, metadata=_bounded(1024, 1048576))
+    messages_per_second: float = field(default=20.0, metadata=_bounded(1, 1000))
+    message_burst: int = field(default=60, metadata=_bounded(1, 10000))
+    heartbeat_interval: float = field(default=10.0, metadata=_duration(1, 60))
+    heartbeat_timeout: float = field(default=30.0, metadata=_duration(1, 600))
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    max_bitrate_kbps: int = field(default=2500, metadata=_bounded(100, 20000))
+    use_uvloop: bool = True
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = field(default="info", metadata=_one_of("debug", "info", "warning", "error"))
+    format: str = field(default="auto", metadata=_one_of("auto", "json", "console"))
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    ice: IceConfig = field(default_factory=IceConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    @property
+    def public_url(self) -> str:
+        """Return the URL browsers reach us at, derived from host, port and TLS when not configured."""
+        server = self.server
+        if server.public_url:
+            return server.public_url.rstrip("/")
+        scheme = "https" if server.tls_cert else "http"
+        host = server.host
+        if host in ("0.0.0.0", "127.0.0.1", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{server.port}"
+
+
+_SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
+
+
+def _fields(section: str) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(_SECTIONS[section])}
+
+
+def _unknown(name: str, known: Any, noun: str = "key") -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f'unknown {noun} (did you mean "{close[0]}"?)' if close else f"unknown {noun}"
+
+
+def _from_env(default: Any, text: str) -> Any:
+    """Turn an environment string into the field's type, leaving it a string when it does not parse."""
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        return True if lowered in _ENV_TRUE else False if lowered in _ENV_FALSE else text
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    for kind in (int, float):
+        if isinstance(default, kind):
+            try:
+                return kind(text.strip())
+            except ValueError:
+                return text
+    return text
+
+
+def _convert(f: dataclasses.Field[Any], value: Any) -> Any:
+    """Return the value as the field's type, or raise ValueError with the problem."""
+    meta, default = f.metadata, f.default
+    # Never echo credentials: this message reaches stderr and, through the app, the logs.
+    got = "(value hidden)" if meta.get("hidden") else f"(got {_show(value)})"
+    if "duration" in meta:
+        low, high = meta["duration"]
+        problem = (
+            f"must be a duration between {format_duration(low)} and {format_duration(high)}, "
+            f'like "90s", "15m", "2h" or "1d" {got}'
+        )
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise ValueError(problem) from None
+        if not low <= seconds <= high:
+            raise ValueError(problem)
+        return seconds
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false {got}")
+        return value
+    if isinstance(default, (int, float)):
+        low, high = meta["range"]
+        noun = "an integer" if isinstance(default, int) else "a number"
+        numeric = (int,) if isinstance(default, int) else (int, float)
+        if isinstance(value, bool) or not isinstance(value, numeric) or not low <= value <= high:
+            raise ValueError(f"must be {noun} between {low} and {high} {got}")
+        return type(default)(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"must be a list of strings {got}")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string {got}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ValueError(f"must be one of {', '.join(meta['choices'])} {got}")
+    return value
+
+
+def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(name, f"invalid TOML: {exc}") from None
+
+
+def _collect(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Merge the file and the environment into raw values per section, remembering which keys came from env."""
+    values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    origins: dict[str, str] = {}
+    for section, table in (_read_toml(path) if path is not None else {}).items():
+        if section not in _SECTIONS:
+            raise ConfigError(section, _unknown(section, _SECTIONS, "section"))
+        if not isinstance(table, dict):
+            raise ConfigError(section, f"must be a table, written [{section}]")
+        known = _fields(section)
+        for key, value in table.items():
+            if key not in known:
+                raise ConfigError(f"{section}.{key}", _unknown(key, known))
+            values[section][key] = value
+    for variable, text in env.items():
+        rest = variable[len(ENV_PREFIX):].lower() if variable.startswith(ENV_PREFIX) else ""
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            continue  # other HAVEN_* variables, such as HAVEN_CONFIG, belong to the CLI
+        key, known = rest[len(section) + 1 :], _fields(section)
+        if key not in known:
+            raise ConfigError(f"{section}.{key}", _unknown(key, known), variable)
+        values[section][key] = _from_env(known[key].default, text)
+        origins[f"{section}.{key}"] = variable
+    return values, origins
+
+
+def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:
+    """Load, override from HAVEN_* variables, and validate the config, raising ConfigError on the first problem."""
+    values, origins = _collect(path, os.environ if env is None else env)
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(key, problem, origins.get(key))
+
+    sections: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        kwargs: dict[str, Any] = {}
+        for key, value in values[section].items():
+            f = _fields(section)[key]
+            try:
+                kwargs[key] = _convert(f, value)
+            except ValueError as exc:
+                raise fail(f"{section}.{key}", str(exc)) from None
+            problem = f.metadata["check"](kwargs[key]) if "check" in f.metadata else None
+            if problem:
+                raise fail(f"{section}.{key}", problem)
+        sections[section] = cls(**kwargs)
+    config = Config(**sections)
+    _check_relations(config, fail)
+    return config
+
+
+def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) -> None:
+    """Check the rules that span more than one key."""
+    server, auth, ice, limits = config.server, config.auth, config.ice, config.limits
+    if bool(server.tls_cert) != bool(server.tls_key):
+        missing = "server.tls_key" if server.tls_cert else "server.tls_cert"
+        present = "server.tls_cert" if server.tls_cert else "server.tls_key"
+        raise fail(missing, f"must be set together with {present} (set both or neither)")
+    for key, file_path in (("server.tls_cert", server.tls_cert), ("server.tls_key", server.tls_key)):
+        if file_path and not (os.path.isfile(file_path) and os.access(file_path, os.R_OK)):
+            raise fail(key, f"file does not exist or is not readable (got {_show(file_path)})")
+    if auth.default_ttl > auth.max_ttl:
+        raise fail(
+            "auth.default_ttl",
+            f"must not exceed auth.max_ttl ({format_duration(auth.default_ttl)} > {format_duration(auth.max_ttl)})",
+        )
+    if ice.turn_server:
+        for key in ("turn_username", "turn_password"):
+            if not getattr(ice, key):
+                raise fail(f"ice.{key}", "must be set when ice.turn_server is set")
+    elif ice.turn_username or ice.turn_password:
+        key = "ice.turn_username" if ice.turn_username else "ice.turn_password"
+        raise fail(key, "is set but ice.turn_server is empty")
+    if limits.heartbeat_timeout <= limits.heartbeat_interval:
+        raise fail(
+            "limits.heartbeat_timeout",
+            f"must be longer than limits.heartbeat_interval "
+            f"({format_duration(limits.heartbeat_timeout)} <= {format_duration(limits.heartbeat_interval)})",
+        )
+
+
+def resolve_secret(config: Config) -> bytes:
+    """Return the token-signing secret: auth.secret if set, else the one kept in data_dir, created on first use."""
+    if config.auth.secret:
+        return config.auth.secret.encode()
+    data_dir = Path(config.server.data_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE_NAME
+    try:
+        # O_EXCL so two processes starting together cannot both write a secret and disagree.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(48) + "\n")
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> bytes:
+    """Read a stored secret, first taking away any group or world access to it."""
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            "auth.secret", f"{path} holds fewer than {MIN_SECRET_CHARS} characters; delete it to generate a new one"
+        )
+    return secret.encode()

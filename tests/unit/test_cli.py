@@ -1,0 +1,181 @@
+"""Tests for server.cli: join links that verify, config checking, and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from server.auth import Grant, TokenIssuer
+from server.cli import main
+from server.config import Config, load_config, resolve_secret
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in list(os.environ):
+        if variable.startswith("HAVEN_"):
+            monkeypatch.delenv(variable)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "haven.toml"
+    path.write_text(
+        f'[server]\npublic_url = "https://haven.example.org"\ndata_dir = "{tmp_path / "data"}"\n'
+        '[auth]\nmax_ttl = "1d"\n'
+    )
+    return path
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def token_args(config_file: Path, *extra: str, room: str = "r1", role: str = "host") -> list[str]:
+    return ["token", f"--room={room}", "--name", "Sam", "--role", role, "--config", str(config_file), *extra]
+
+
+def verify(config_file: Path, url: str, room: str | None = None) -> Grant:
+    secret = resolve_secret(load_config(config_file, env={}))
+    return TokenIssuer(secret, "haven", "haven").verify(url.strip().split("#token=", 1)[1], room=room)
+
+
+def test_token_prints_a_join_url_whose_fragment_verifies(run: Run, config_file: Path) -> None:
+    code, out, err = run(*token_args(config_file, "--ttl", "90m", "--sub", "t-1", room="group-a"))
+    assert (code, err) == (0, "")
+    url = urlsplit(out.strip())
+    assert (url.scheme, url.netloc, url.path) == ("https", "haven.example.org", "/r/group-a")
+    assert url.fragment.startswith("token=")
+    grant = verify(config_file, out, room="group-a")
+    assert (grant.sub, grant.name, grant.role) == ("t-1", "Sam", "host")
+    assert abs(grant.expires_at - (time.time() + 5400)) < 5
+
+
+def test_token_without_ttl_uses_the_default_lifetime(run: Run, config_file: Path) -> None:
+    code, out, _ = run(*token_args(config_file, role="participant"))
+    assert code == 0
+    grant = verify(config_file, out)
+    assert grant.role == "participant"
+    assert abs(grant.expires_at - (time.time() + Config().auth.default_ttl)) < 5
+
+
+def test_token_reads_the_config_named_by_haven_config(
+    run: Run, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAVEN_CONFIG", str(config_file))
+    code, out, _ = run("token", "--room", "r1", "--name", "Sam", "--role", "participant")
+    assert code == 0
+    assert out.startswith("https://haven.example.org/r/r1#token=")
+
+
+@pytest.mark.parametrize("ttl", ["2d", "25h"])
+def test_token_longer_than_max_ttl_is_refused(run: Run, config_file: Path, ttl: str) -> None:
+    code, out, err = run(*token_args(config_file, "--ttl", ttl))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"haven: --ttl {ttl}: ")
+    assert "auth.max_ttl (1d)" in err
+
+
+@pytest.mark.parametrize("ttl", ["forever", "0s"])
+def test_token_with_an_unusable_ttl_is_refused(run: Run, config_file: Path, ttl: str) -> None:
+    code, out, err = run(*token_args(config_file, "--ttl", ttl))
+    assert (code, out) == (2, "")
+    assert err.startswith("haven: --ttl")
+
+
+@pytest.mark.parametrize("room", ["has space", "-dash", "r" * 65, "a/b"])
+def test_token_for_an_invalid_room_name_is_refused(run: Run, config_file: Path, room: str) -> None:
+    code, out, err = run(*token_args(config_file, room=room))
+    assert (code, out) == (2, "")
+    assert err.startswith("haven: invalid room name")
+
+
+def test_token_with_an_empty_name_is_refused(run: Run, config_file: Path) -> None:
+    code, out, err = run("token", "--room", "r1", "--name", "", "--role", "host", "--config", str(config_file))
+    assert (code, out) == (2, "")
+    assert "'name'" in err
+
+
+def test_token_with_an_unknown_role_is_a_usage_error(run: Run, config_file: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["token", "--room", "r1", "--name", "Sam", "--role", "admin", "--config", str(config_file)])
+    assert info.value.code == 2
+
+
+def test_token_with_a_broken_config_reports_a_config_error(run: Run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[auth]\nsecret = 'short'\n")
+    code, out, err = run("token", "--room", "r1", "--name", "Sam", "--role", "host", "--config", str(bad))
+    assert (code, out) == (2, "")
+    assert err.startswith("haven: config error: auth.secret: ")
+
+
+def test_check_config_accepts_the_example_file(run: Run) -> None:
+    path = str(REPO / "config.example.toml")
+    assert run("check-config", path) == (0, f"ok: {path}\n", "")
+
+
+def test_check_config_reports_the_key_and_exits_2(run: Run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[server]\nport = "abc"\n')
+    code, out, err = run("check-config", str(bad))
+    assert (code, out) == (2, "")
+    assert err == 'haven: config error: server.port: must be an integer between 1 and 65535 (got "abc")\n'
+
+
+def test_check_config_names_the_variable_of_a_bad_override(
+    run: Run, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAVEN_LIMITS_MAX_ROOMS", "lots")
+    code, _, err = run("check-config", str(config_file))
+    assert code == 2
+    assert err.startswith("haven: config error: limits.max_rooms (HAVEN_LIMITS_MAX_ROOMS): ")
+
+
+def test_check_config_of_a_missing_file_exits_2(run: Run, tmp_path: Path) -> None:
+    code, _, err = run("check-config", str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert err.startswith("haven: config error: ")
+
+
+def test_serve_with_a_broken_config_exits_2_without_starting(run: Run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nprot = 1\n")
+    code, _, err = run("serve", "--config", str(bad))
+    assert code == 2
+    assert err == 'haven: config error: server.prot: unknown key (did you mean "port"?)\n'
+
+
+def test_serve_hands_the_loaded_config_to_the_app(
+    run: Run, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Config, bool]] = []
+    fake_app = types.ModuleType("server.app")
+    fake_app.serve = lambda config, dev: calls.append((config, dev)) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "server.app", fake_app)
+    assert run("serve", "--config", str(config_file), "--dev")[0] == 0
+    assert calls == [(load_config(config_file, env={}), True)]
+
+
+def test_no_subcommand_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
