@@ -109,9 +109,9 @@ class Router:
         member.consumers.clear()
         for producer in [p for p in self.producers.values() if p.owner_id == participant_id]:
             self._close_producer(producer)
-        for transport in (member.publish, member.subscribe):
-            if transport is not None:
-                await transport.close()
+        # Forwarding to and from the member stopped above; closing the connections may take a while.
+        transports = [t for t in (member.publish, member.subscribe) if t is not None]
+        await asyncio.gather(*(t.close() for t in transports), return_exceptions=True)
 
     # -- publishing -------------------------------------------------------------------------------
 

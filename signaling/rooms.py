@@ -90,11 +90,11 @@ class LiveRoom:
     async def _remove(self, participant_id: str, reason: str) -> None:
         self.sessions.pop(participant_id, None)
         participant = self.room.remove(participant_id)
-        await self.router.remove_member(participant_id)
         if participant is not None:
             self.broadcast({"type": "participant-left", "participant_id": participant_id, "reason": reason})
             log.info("participant_left", room=self.id, participant=participant_id, reason=reason,
                      size=len(self.room.participants))
+        await self.router.remove_member(participant_id)
 
     # -- media requests ---------------------------------------------------------------------------
 
@@ -207,6 +207,12 @@ class Rooms:
         self.limits = limits
         self.media = media
         self.live: dict[str, LiveRoom] = {}
+        self._background: set[asyncio.Future] = set()
+
+    def keep_until_done(self, task: asyncio.Future) -> None:
+        """Hold a reference to a cleanup task that must outlive a cancelled caller."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def get_or_create(self, room_id: str) -> LiveRoom:
         """Return the live room, creating it (and its Router) if there is place for one more."""

@@ -77,14 +77,24 @@ class Session:
         finally:
             for task in self._tasks:
                 task.cancel()
-            if self.live is not None:
-                live, self.live = self.live, None
-                try:
-                    await live.leave(self, self.close_reason)
-                except Exception:
-                    log.exception("leave_failed", room=live.id)
-            if not self.ws.closed:
-                await self.ws.close()
+            # aiohttp may cancel this handler once the socket is gone; leaving the room must still
+            # complete, so it runs in its own task that a cancellation here does not reach.
+            cleanup = asyncio.ensure_future(self._cleanup())
+            try:
+                await asyncio.shield(cleanup)
+            except asyncio.CancelledError:
+                self.rooms.keep_until_done(cleanup)
+                raise
+
+    async def _cleanup(self) -> None:
+        if self.live is not None:
+            live, self.live = self.live, None
+            try:
+                await live.leave(self, self.close_reason)
+            except Exception:
+                log.exception("leave_failed", room=live.id)
+        if not self.ws.closed:
+            await self.ws.close()
 
     def close_soon(self, code: int, reason: str) -> None:
         """Close the socket with a code from docs/protocol.md section 4, from any context."""

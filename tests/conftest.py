@@ -45,13 +45,27 @@ class RunningServer:
 
 
 @pytest.fixture
-async def haven(tmp_path):
-    """Start Haven in this process on an ephemeral loopback port."""
-    config = make_config(tmp_path)
-    app = create_app(config, TEST_SECRET)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+async def haven_factory(tmp_path):
+    """Start Haven servers in this process on ephemeral loopback ports, with extra TOML config."""
+    servers = []
+
+    async def start(extra: str = "") -> RunningServer:
+        directory = tmp_path / f"server{len(servers)}"
+        directory.mkdir()
+        app = create_app(make_config(directory, extra), TEST_SECRET)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return RunningServer(server)
+
     try:
-        yield RunningServer(server)
+        yield start
     finally:
-        await server.close()
+        for server in servers:
+            await server.close()
+
+
+@pytest.fixture
+async def haven(haven_factory):
+    """Start Haven in this process on an ephemeral loopback port."""
+    return await haven_factory()

@@ -47,6 +47,7 @@ class ProtocolClient:
         self.hello: dict = {}
         self.joined: dict = {}
         self.answer_offers = True
+        self.answer_pings = True
 
     async def open(self, headers: dict | None = None) -> None:
         """Open the WebSocket."""
@@ -98,7 +99,7 @@ class ProtocolClient:
                         future.set_exception(ServerError(data["code"], data["message"]))
                 continue
             self.events.append(data)
-            if kind == "ping":
+            if kind == "ping" and self.answer_pings:
                 await self.send_json({"type": "pong", "ts": data["ts"]})
             elif kind == "consumers":
                 self.consumers = data["consumers"]
