@@ -78,7 +78,7 @@ class Consumer:
 
     __slots__ = (
         "id", "producer", "slot", "subscriber_id", "seq_off", "ts_off", "waiting_key", "active",
-        "packets", "octets", "remb", "closed", "close_reason", "started", "drops",
+        "packets", "octets", "remb", "closed", "close_reason", "started", "drops", "epoch_seq",
     )
 
     def __init__(self, consumer_id: str, producer: Producer, slot: Slot, subscriber_id: str) -> None:
@@ -88,6 +88,7 @@ class Consumer:
         self.subscriber_id = subscriber_id
         self.seq_off = 0
         self.ts_off = 0
+        self.epoch_seq = 0  # source seq where the current offsets took effect
         self.waiting_key = True
         self.active = False  # in the producer's fan-out list
         self.started = False  # has sent at least one packet
@@ -105,6 +106,7 @@ class Consumer:
         """Choose offsets at the key frame where forwarding (re)starts."""
         slot = self.slot
         self.seq_off = (slot.next_seq - seq) & 0xFFFF
+        self.epoch_seq = seq
         if not self.started:
             # First packet on this slot from this producer: continue the slot's timestamp line.
             self.ts_off = (slot.next_ts - ts) & 0xFFFFFFFF
@@ -120,6 +122,10 @@ class Consumer:
                 self.hold(seq)
                 self.producer.request_keyframe()
             return
+        self._send(b0, marker, seq, ts, tail)
+
+    def _send(self, b0: int, marker: int, seq: int, ts: int, tail: bytes) -> None:
+        slot = self.slot
         try:
             slot.sendto(
                 slot.protect(
@@ -144,15 +150,24 @@ class Consumer:
 
     def retransmit(self, subscriber_seq: int) -> bool:
         """Resend a packet a subscriber reported lost, from the producer's cache (RFC 4585 NACK)."""
-        cache = self.producer.cache
-        if cache is None or not self.active or self.waiting_key:
+        producer = self.producer
+        cache = producer.cache
+        if cache is None or not self.active or self.waiting_key or producer.max_seq is None:
             return False
-        packet = cache.get((subscriber_seq - self.seq_off) & 0xFFFF)
-        if packet is None:
+        source_seq = (subscriber_seq - self.seq_off) & 0xFFFF
+        # Only packets sent under the current offsets: from the last (re)start to the newest seen.
+        # Anything older was numbered differently (before a pause, or another track on this slot).
+        if ((source_seq - self.epoch_seq) & 0xFFFF) >= 0x8000 or \
+                ((producer.max_seq - source_seq) & 0xFFFF) >= 0x8000:
+            return False
+        packet = cache.get(source_seq)
+        if packet is None or self.slot.buffer_size() > CONGESTION_BYTES:
             return False
         b0, b1, seq, ts, _ = HEADER.unpack_from(packet, 0)
-        first, tail, _ = self.producer.translator.translate(packet)
-        self.send(first, b1 & 0x80, seq, ts, tail)
+        first, tail, _ = producer.translator.translate(packet)
+        if first < 0:
+            return False
+        self._send(first, b1 & 0x80, seq, ts, tail)
         return True
 
     def detach(self, reason: CloseReason) -> None:

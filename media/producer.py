@@ -98,6 +98,9 @@ class Producer:
             if self.cache is not None:
                 self.cache.put(seq, p)
             first, tail, level = self.translator.translate(p)
+            if first < 0:
+                self.drops[DropReason.MALFORMED] += 1
+                return
             if level >= 0:
                 self.level_sum += 127 - level
                 self.level_count += 1

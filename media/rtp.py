@@ -63,10 +63,9 @@ def payload_offset(p: bytes) -> int:
 
 def iter_extensions(p: bytes):
     """Yield ``(id, value)`` of each header extension element (RFC 8285 one- and two-byte forms)."""
-    b0 = p[0]
-    if not b0 & 0x10:
+    if len(p) < HEADER_SIZE or not p[0] & 0x10:
         return
-    off = HEADER_SIZE + 4 * (b0 & 0x0F)
+    off = HEADER_SIZE + 4 * (p[0] & 0x0F)
     if off + 4 > len(p):
         return
     profile = (p[off] << 8) | p[off + 1]
@@ -84,6 +83,8 @@ def iter_extensions(p: bytes):
             if xid == 15:  # reserved: stop parsing (RFC 8285 section 4.2)
                 return
             size = (b & 0x0F) + 1
+            if i + 1 + size > end:  # an element may not run into the payload
+                return
             yield xid, p[i + 1 : i + 1 + size]
             i += 1 + size
     elif profile & TWO_BYTE_PROFILE_MASK == TWO_BYTE_PROFILE:
@@ -93,6 +94,8 @@ def iter_extensions(p: bytes):
                 i += 1
                 continue
             size = p[i + 1]
+            if i + 2 + size > end:
+                return
             yield xid, p[i + 2 : i + 2 + size]
             i += 2 + size
 
@@ -126,7 +129,8 @@ class ExtensionTranslator:
     def translate(self, p: bytes) -> tuple[int, bytes, int]:
         """Return ``(first_byte, tail, audio_level)``; audio_level is -1 when absent.
 
-        The audio level is 0..127 dBov below full scale (RFC 6464), 127 being silence.
+        The audio level is 0..127 dBov below full scale (RFC 6464), 127 being silence. A packet whose
+        CSRCs or extension run past its end gives first_byte -1: it must not be forwarded.
         """
         b0 = p[0]
         level = -1
@@ -134,7 +138,7 @@ class ExtensionTranslator:
             return b0, p[12:], level
         off = payload_offset(p)
         if off < 0:
-            return b0 & 0xE0, b"", level
+            return -1, b"", level
         kept = []
         id_map = self.id_map
         for xid, value in iter_extensions(p):

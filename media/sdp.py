@@ -34,7 +34,7 @@ def parse_offer(sdp: str) -> list[OfferedSection]:
         raise MediaError("invalid-sdp", f"the offer could not be parsed ({type(exc).__name__})") from None
     sections = []
     for media in description.media:
-        if media.kind not in ("audio", "video") or media.rtp.muxId is None:
+        if media.kind not in ("audio", "video") or not media.rtp.muxId:
             continue
         secondary = {int(item) for group in media.ssrc_group if group.semantic in ("FID", "FEC-FR")
                      for item in group.items[1:]}

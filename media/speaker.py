@@ -32,6 +32,8 @@ class ActiveSpeakerDetector:
         for participant, value in loudness.items():
             if value >= best:
                 loudest, best = participant, value
+        if self.current is not None and loudness[self.current] >= best:
+            loudest = self.current  # a tie keeps the current speaker
         if loudest is None or loudest == self.current:
             self._candidate, self._streak = None, 0
             return False, self.current

@@ -106,3 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one `haven` subcommand and return its exit status."""
     args = _parser().parse_args(argv)
     return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -182,7 +182,7 @@ class LimitsConfig:
     messages_per_second: float = field(default=20.0, metadata=_bounded(1, 1000))
     message_burst: int = field(default=60, metadata=_bounded(1, 10000))
     heartbeat_interval: float = field(default=10.0, metadata=_duration(1, 60))
-    heartbeat_timeout: float = field(default=30.0, metadata=_duration(1, 600))
+    heartbeat_timeout: float = field(default=25.0, metadata=_duration(1, 600))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""Headless Chromium (Debian's package, driven by Playwright) against a real `haven serve` process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.support.server_process import ServerProcess
+
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
+WEBRTC_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def haven_process(tmp_path):
+    """A Haven server process on loopback, stopped by PID afterwards."""
+    server = ServerProcess(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        log = tmp_path / "server.log"
+        artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
+        if artifacts and log.exists():
+            os.makedirs(artifacts, exist_ok=True)
+            shutil.copy(log, os.path.join(artifacts, f"server-{tmp_path.name}.log"))
+
+
+@pytest.fixture
+async def browser():
+    """One headless Chromium; each participant gets its own context (own camera, own peer connections)."""
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed: run scripts/test, which installs it")
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=WEBRTC_ARGS)
+        try:
+            yield instance
+        finally:
+            await instance.close()

@@ -1,0 +1,97 @@
+"""Run `haven serve` as a real process on loopback, stopped by its PID when the test is done."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from server.auth import TokenIssuer
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "browser-test-secret-0123456789-abcdefghijklmnop"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """Return a TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """A `haven serve` process with its own config in a temporary directory."""
+
+    def __init__(self, directory: Path, extra: str = "") -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.config_path = directory / "haven.toml"
+        self.config_path.write_text(
+            "[server]\n"
+            'host = "127.0.0.1"\n'
+            f"port = {self.port}\n"
+            f'public_url = "{self.base_url}"\n'
+            f'data_dir = "{directory / "data"}"\n'
+            "[auth]\n"
+            f'secret = "{SECRET}"\n'
+            "[ice]\n"
+            'host_addresses = ["127.0.0.1"]\n'
+            "[logging]\n"
+            'format = "json"\n' + extra
+        )
+        self.log_path = directory / "server.log"
+        self.issuer = TokenIssuer(SECRET.encode(), "haven", "haven")
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the server and wait until /healthz answers."""
+        log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config_path)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"haven exited with {self.process.returncode}: {self.log_path.read_text()}")
+            try:
+                self.health()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("haven did not become healthy")
+
+    def health(self) -> dict:
+        """Return the /healthz document."""
+        with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as response:
+            return json.loads(response.read())
+
+    def join_url(self, room: str, name: str, role: str = "participant", sub: str | None = None) -> str:
+        """Mint a join link for this server."""
+        token = self.issuer.issue(room, name, role, 3600, sub=sub)
+        return f"{self.base_url}/r/{room}#token={token}"
+
+    def cpu_seconds(self) -> float:
+        """Return the process's user+system CPU time so far (all threads)."""
+        assert self.process is not None
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def stop(self) -> None:
+        """Stop the process by its PID: SIGTERM, then SIGKILL if it does not exit."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
