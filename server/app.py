@@ -17,12 +17,14 @@ from aiortc import RTCIceServer
 import web_client
 from media.api import MediaSettings, TransportSettings, set_host_addresses
 from signaling.protocol import ProtocolError
-from signaling.rooms import RoomLimits, Rooms
+from signaling.rooms import RoomConfig, Rooms
 from signaling.session import Session, SessionSettings
 
+from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
 from .config import Config, resolve_secret
 from .logs import configure_logging
+from .storage import Storage
 
 log = structlog.get_logger("haven.app")
 
@@ -30,6 +32,7 @@ CONFIG = web.AppKey("config", Config)
 ROOMS = web.AppKey("rooms", Rooms)
 ISSUER = web.AppKey("issuer", TokenIssuer)
 SESSIONS = web.AppKey("sessions", set)
+STORAGE = web.AppKey("storage", Storage)
 STARTED = web.AppKey("started", float)
 
 WEB_CLIENT_DIR = Path(web_client.__file__).parent
@@ -74,7 +77,15 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
         transport=TransportSettings(ice_servers=rtc_servers, announced_ip=config.ice.announced_ip),
         max_bitrate=config.media.max_bitrate_kbps * 1000,
     )
-    app[ROOMS] = Rooms(RoomLimits(limits.max_rooms, limits.max_participants_per_room), media)
+    session = config.session
+    room_config = RoomConfig(
+        max_rooms=limits.max_rooms, max_participants=limits.max_participants_per_room,
+        consent_text=session.consent_text, support_text=session.support_text, waiting_room=session.waiting_room,
+        chat_enabled=session.chat_enabled, private_chat=session.private_chat, hands_visible=session.hands_visible,
+        max_chat_chars=session.max_chat_chars, host_grace=session.host_grace,
+    )
+    storage = app[STORAGE] = Storage(config.database_path)
+    app[ROOMS] = Rooms(room_config, media, storage)
     app[SESSIONS] = set()
     app[STARTED] = time.time()
     session_settings = SessionSettings(
@@ -84,6 +95,10 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
         heartbeat_interval=limits.heartbeat_interval,
         heartbeat_timeout=limits.heartbeat_timeout,
         ice_servers=client_servers,
+        consent_text=room_config.consent_text,
+        consent_version=room_config.consent_version,
+        support_text=room_config.support_text,
+        max_chat_chars=room_config.max_chat_chars,
     )
     origins = allowed_origins(config)
 
@@ -91,6 +106,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
         try:
             return app[ISSUER].verify(token, room=room)
         except TokenError as exc:
+            storage.audit("token-refused", room=room, detail={"code": exc.code})
             raise ProtocolError(exc.code, str(exc)) from None
 
     async def websocket(request: web.Request) -> web.StreamResponse:
@@ -126,6 +142,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app.router.add_get(r"/r/{room:[A-Za-z0-9][A-Za-z0-9_-]{0,63}}", index)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static/", WEB_CLIENT_DIR, show_index=False, follow_symlinks=False)
+    add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_close_sessions)
     app.on_cleanup.append(_close_rooms)
@@ -156,6 +173,7 @@ async def _close_sessions(app: web.Application) -> None:
 
 async def _close_rooms(app: web.Application) -> None:
     await app[ROOMS].close()
+    app[STORAGE].close()
 
 
 def _tls_context(config: Config) -> ssl.SSLContext | None:

@@ -38,6 +38,7 @@ class Grant:
     role: str
     jti: str
     expires_at: float
+    starts_at: float | None = None  # optional scheduled start of the session, shown while waiting
 
 
 def is_valid_room(room: object) -> bool:
@@ -68,6 +69,9 @@ def _check_claims(claims: dict[str, Any]) -> None:
         raise invalid("role", f"must be one of {', '.join(ROLES)}")
     if not claims["jti"]:
         raise invalid("jti", "must not be empty")
+    starts_at = claims.get("starts_at")
+    if starts_at is not None and (isinstance(starts_at, bool) or not isinstance(starts_at, (int, float))):
+        raise invalid("starts_at", "must be a number of seconds since the epoch")
 
 
 class TokenIssuer:
@@ -80,7 +84,8 @@ class TokenIssuer:
         self._issuer = issuer
         self._audience = audience
 
-    def issue(self, room: str, name: str, role: str, ttl_seconds: float, sub: str | None = None) -> str:
+    def issue(self, room: str, name: str, role: str, ttl_seconds: float, sub: str | None = None,
+              starts_at: float | None = None) -> str:
         """Return a signed token admitting `name` to `room` as `role` for `ttl_seconds`."""
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
@@ -97,6 +102,8 @@ class TokenIssuer:
             "aud": self._audience,
             "iss": self._issuer,
         }
+        if starts_at is not None:
+            claims["starts_at"] = int(starts_at)
         _check_claims(claims)
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
@@ -127,6 +134,7 @@ class TokenIssuer:
             role=claims["role"],
             jti=claims["jti"],
             expires_at=float(claims["exp"]),
+            starts_at=float(claims["starts_at"]) if claims.get("starts_at") is not None else None,
         )
 
     def _decode(self, token: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 from collections.abc import Sequence
@@ -58,9 +59,15 @@ def _token(args: argparse.Namespace) -> int:
         return _fail(f"config error: {exc}")
     except OSError as exc:
         return _fail(f"cannot read or create the auth secret in {config.server.data_dir}: {exc}", EXIT_FAILURE)
+    starts_at = None
+    if args.starts_at:
+        try:
+            starts_at = datetime.datetime.fromisoformat(args.starts_at).timestamp()
+        except ValueError:
+            return _fail(f"--starts-at {args.starts_at!r}: use ISO 8601, e.g. 2026-12-01T18:00+01:00")
     issuer = TokenIssuer(secret, config.auth.issuer, config.auth.audience)
     try:
-        token = issuer.issue(args.room, args.name, args.role, ttl, sub=args.sub)
+        token = issuer.issue(args.room, args.name, args.role, ttl, sub=args.sub, starts_at=starts_at)
     except TokenError as exc:
         return _fail(str(exc))
     print(join_url(config.public_url, args.room, token))
@@ -93,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--ttl", help="lifetime such as 90m or 2h (default: auth.default_ttl)")
     token.add_argument("--sub", help="stable participant id (default: random)")
+    token.add_argument("--starts-at", metavar="TIME",
+                       help="scheduled start shown in the waiting room (ISO 8601, e.g. 2026-12-01T18:00+01:00)")
     token.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     token.set_defaults(handler=_token)
 

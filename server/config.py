@@ -197,6 +197,37 @@ class LoggingConfig:
     format: str = field(default="auto", metadata=_one_of("auto", "json", "console"))
 
 
+DEFAULT_CONSENT = (
+    "Everything shared in this group is confidential. I will not record, photograph or share what "
+    "others say or show, and I will not tell anyone outside the group who takes part. I will join from a "
+    "private place where others cannot see or hear the session. I understand that the therapist may have "
+    "to break confidentiality if someone is at risk of harm."
+)
+DEFAULT_SUPPORT = "Please wait here: your therapist will let you in. If you have trouble, contact your clinic."
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    consent_text: str = field(default=DEFAULT_CONSENT, metadata=_check(_non_empty))
+    support_text: str = DEFAULT_SUPPORT
+    waiting_room: bool = True
+    chat_enabled: bool = True
+    private_chat: bool = False
+    hands_visible: bool = False
+    max_chat_chars: int = field(default=1000, metadata=_bounded(10, 10000))
+    host_grace: float = field(default=600.0, metadata=_duration(10, 86400))
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    api_key: str = field(default="", metadata=_check(_secret) | _HIDDEN)
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -205,6 +236,14 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+
+    @property
+    def database_path(self) -> str:
+        """Return the SQLite file for attendance and the audit log (default: in the data directory)."""
+        return self.storage.path or os.path.join(self.server.data_dir, "haven.db")
 
     @property
     def public_url(self) -> str:

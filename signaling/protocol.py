@@ -75,6 +75,35 @@ def _track_list(value: Any) -> str | None:
     return None
 
 
+def _optional_string(max_len: int) -> Callable[[Any], str | None]:
+    check_string = _string(max_len)
+
+    def check(value: Any) -> str | None:
+        return None if value is None else check_string(value)
+
+    return check
+
+
+def _anything(value: Any) -> str | None:
+    return None  # validated by the state machine that uses it (e.g. agenda phases)
+
+
+def _id_list(value: Any) -> str | None:
+    if not isinstance(value, list) or len(value) > 100 or any(_string(128)(v) for v in value):
+        return "must be a list of participant ids"
+    return None
+
+
+_PARTICIPANT = {"participant_id": (True, _string(128))}
+_SETTINGS = {name: (False, _boolean) for name in ("locked", "waiting_room", "chat_enabled", "private_chat",
+                                                  "hands_visible")}
+MEDIA_LABELS = {"microphone", "camera", "screen", "screen-audio"}
+
+
+def _label(value: Any) -> str | None:
+    return None if value in MEDIA_LABELS else f"must be one of {', '.join(sorted(MEDIA_LABELS))}"
+
+
 # Request type -> {field: (required, check)}. Unknown fields are ignored (forward compatibility).
 SCHEMAS: dict[str, dict[str, tuple[bool, Callable[[Any], str | None]]]] = {
     "hello": {
@@ -82,12 +111,38 @@ SCHEMAS: dict[str, dict[str, tuple[bool, Callable[[Any], str | None]]]] = {
         "token": (True, _string(8192, 0)),
         "room": (False, _string(64)),
     },
-    "join": {},
+    "join": {"consent_version": (False, _string(128))},
     "leave": {},
     "publish": {"sdp": (True, _string(MAX_SDP_CHARS)), "tracks": (True, _track_list)},
     "unpublish": {"track_id": (True, _string(64))},
     "mute": {"track_id": (True, _string(64)), "muted": (True, _boolean)},
     "subscriber-answer": {"revision": (True, _integer(1, 2**31)), "sdp": (True, _string(MAX_SDP_CHARS))},
+    # The therapy session (docs/protocol.md section 9).
+    "admit": _PARTICIPANT,
+    "admit-all": {},
+    "deny": _PARTICIPANT,
+    "send-to-waiting": _PARTICIPANT,
+    "mute-participant": {**_PARTICIPANT, "label": (True, _label)},
+    "ask-unmute": {**_PARTICIPANT, "label": (True, _label)},
+    "remove": {**_PARTICIPANT, "ban": (False, _boolean)},
+    "set-role": {**_PARTICIPANT, "role": (True, _string(16))},
+    "set-room": _SETTINGS,
+    "end-session": {},
+    "agenda-start": {"template": (False, _string(32)), "phases": (False, _anything)},
+    "agenda-next": {},
+    "agenda-set-phase": {"index": (True, _integer(0, 100))},
+    "agenda-update": {"phases": (True, _anything)},
+    "checkin-start": {"order": (False, _id_list), "random": (False, _boolean)},
+    "checkin-next": {},
+    "checkin-pass": {},
+    "checkin-end": {},
+    "checkin-mood": {"rating": (True, _integer(1, 10))},
+    "raise-hand": {},
+    "lower-hand": {"participant_id": (False, _string(128))},
+    "lower-all-hands": {},
+    "give-floor": {"participant_id": (True, _optional_string(128))},
+    "chat": {"to": (True, _string(128)), "text": (True, _string(20000))},
+    "homework": {"text": (True, _string(4000))},
 }
 
 

@@ -1,9 +1,21 @@
-"""Room and Participant: the state of one group session, with no I/O (tested without sockets)."""
+"""Room and Participant: the state of one group session, with no I/O (tested without sockets).
+
+The Room decides who may enter, who waits, who is a host, and holds the session's structure (agenda,
+check-in round, raised hands, homework). Every rule a client could try to bypass is checked here.
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
+
+from .agenda import Agenda
+from .checkin import CheckinRound
+from .protocol import ProtocolError
+
+HOST_ROLES = ("host", "cohost")
+WAITING, ADMITTED = "waiting", "admitted"
 
 
 @dataclass
@@ -22,50 +34,246 @@ class Track:
 
 @dataclass
 class Participant:
-    """Someone in a room: identity and role from the join token, plus their tracks."""
+    """Someone in a room: identity from the join token, current role and state, and their tracks."""
 
     id: str
     name: str
-    role: str
+    role: str  # host, cohost or participant
+    token_role: str = ""  # what the token granted: only a token host cannot be demoted
+    state: str = WAITING
     joined_at: float = field(default_factory=time.time)
+    waiting_since: float = field(default_factory=time.time)
     tracks: dict[str, Track] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.token_role = self.token_role or self.role
+
+    @property
+    def is_host(self) -> bool:
+        return self.role in HOST_ROLES
+
+    @property
+    def admitted(self) -> bool:
+        return self.state == ADMITTED
+
+    def track_by_label(self, label: str) -> Track | None:
+        """Return the participant's track with a label, if any."""
+        return next((t for t in self.tracks.values() if t.label == label), None)
 
     def describe(self) -> dict:
         """Return the protocol form of the participant."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "role": self.role,
-            "tracks": [t.describe() for t in self.tracks.values()],
-        }
+        return {"id": self.id, "name": self.name, "role": self.role, "state": self.state,
+                "tracks": [t.describe() for t in self.tracks.values()]}
 
 
-class RoomFull(Exception):
-    """The room already has its maximum number of participants."""
+@dataclass
+class Settings:
+    """What hosts can switch during a session."""
+
+    locked: bool = False
+    waiting_room: bool = True
+    chat_enabled: bool = True
+    private_chat: bool = False
+    hands_visible: bool = False
+
+    NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible")
 
 
 class Room:
-    """The participants of one session and the rules for entering it."""
+    """The participants of one session and the rules of the session."""
 
-    def __init__(self, room_id: str, max_participants: int) -> None:
+    def __init__(self, room_id: str, max_participants: int, session_id: str = "", settings: Settings | None = None,
+                 now: float | None = None, rng: random.Random | None = None) -> None:
         self.id = room_id
         self.max_participants = max_participants
+        self.session_id = session_id
+        self.settings = settings or Settings()
+        self.started_at = time.time() if now is None else now
         self.participants: dict[str, Participant] = {}
+        self.admitted_ever: set[str] = set()
+        self.banned: set[str] = set()
+        self.agenda: Agenda | None = None
+        self.checkin: CheckinRound | None = None
+        self.hands: list[str] = []
+        self.floor: str | None = None
+        self.homework: tuple[str, float] | None = None
+        self.no_host_since: float | None = self.started_at
+        self._rng = rng or random.Random()
 
-    def admit(self, participant: Participant) -> None:
-        """Add a participant; raise RoomFull when there is no place (a returning id always fits)."""
-        if participant.id not in self.participants and len(self.participants) >= self.max_participants:
-            raise RoomFull(self.id)
-        self.participants[participant.id] = participant
+    # -- membership -------------------------------------------------------------------------------
 
-    def remove(self, participant_id: str) -> Participant | None:
-        """Remove a participant and return it, or None if it was not here."""
-        return self.participants.pop(participant_id, None)
+    def enter(self, participant: Participant, now: float) -> str:
+        """Let a participant in, waiting or admitted; raise ProtocolError if they may not enter."""
+        pid = participant.id
+        if pid in self.banned:
+            raise ProtocolError("banned", "the host removed you from this session")
+        returning = pid in self.admitted_ever
+        if self.settings.locked and not participant.is_host and not returning:
+            raise ProtocolError("room-locked", "the host has locked this session")
+        if pid not in self.participants and len(self.participants) >= self.max_participants:
+            raise ProtocolError("room-full", "this session is full")
+        if participant.is_host or (self.host_present and (returning or not self.settings.waiting_room)):
+            participant.state = ADMITTED
+        else:
+            participant.state = WAITING
+            participant.waiting_since = now
+        self.participants[pid] = participant
+        if participant.admitted:
+            self._admitted(participant)
+        return participant.state
+
+    def _admitted(self, participant: Participant) -> None:
+        self.admitted_ever.add(participant.id)
+        if participant.is_host:
+            self.no_host_since = None
+
+    def remove(self, participant_id: str, now: float | None = None) -> Participant | None:
+        """Take a participant out of the room (left, removed, denied) and out of its queues."""
+        participant = self.participants.pop(participant_id, None)
+        if participant is None:
+            return None
+        self._clear_turns(participant_id)
+        if not self.host_present and self.no_host_since is None:
+            self.no_host_since = time.time() if now is None else now
+        return participant
+
+    def _clear_turns(self, participant_id: str) -> None:
+        if participant_id in self.hands:
+            self.hands.remove(participant_id)
+        if self.floor == participant_id:
+            self.floor = None
+        if self.checkin is not None:
+            self.checkin.forget(participant_id)
+
+    def admit(self, participant_id: str) -> Participant:
+        """Admit someone from the waiting room."""
+        participant = self.participants.get(participant_id)
+        if participant is None or participant.state != WAITING:
+            raise ProtocolError("not-waiting", "that participant is not in the waiting room")
+        participant.state = ADMITTED
+        self._admitted(participant)
+        return participant
+
+    def send_to_waiting(self, participant_id: str, now: float) -> Participant:
+        """Send an admitted participant back to the waiting room (hosts cannot be sent)."""
+        participant = self.get(participant_id)
+        if not participant.admitted or participant.is_host:
+            raise ProtocolError("not-permitted", "only admitted participants who are not hosts can wait")
+        participant.state = WAITING
+        participant.waiting_since = now
+        self._clear_turns(participant_id)
+        return participant
+
+    def ban(self, participant_id: str) -> None:
+        """Bar a participant id from the rest of this session."""
+        self.banned.add(participant_id)
+
+    def get(self, participant_id: str) -> Participant:
+        """Return a participant in the room or raise unknown-participant."""
+        participant = self.participants.get(participant_id) if isinstance(participant_id, str) else None
+        if participant is None:
+            raise ProtocolError("unknown-participant", "no such participant in this session")
+        return participant
+
+    def require_host(self, participant_id: str) -> Participant:
+        """Return the participant if they are an admitted host, else raise not-permitted."""
+        participant = self.participants.get(participant_id)
+        if participant is None or not participant.is_host or not participant.admitted:
+            raise ProtocolError("not-permitted", "only the session's hosts can do this")
+        return participant
+
+    def set_role(self, participant_id: str, role: str) -> Participant:
+        """Promote a participant to co-host or demote a co-host; a token host keeps the host role."""
+        if role not in ("cohost", "participant"):
+            raise ProtocolError("bad-request", 'role must be "cohost" or "participant"')
+        participant = self.get(participant_id)
+        if participant.token_role == "host":
+            raise ProtocolError("not-permitted", "a host from the join link cannot change role")
+        if not participant.admitted:
+            raise ProtocolError("not-permitted", "admit the participant first")
+        participant.role = role
+        if participant.is_host:
+            self.no_host_since = None
+            if participant_id in self.hands:
+                self.hands.remove(participant_id)
+        return participant
+
+    @property
+    def host_present(self) -> bool:
+        return any(p.is_host and p.admitted for p in self.participants.values())
+
+    def waiting(self) -> list[Participant]:
+        """List the waiting room in arrival order."""
+        return sorted((p for p in self.participants.values() if p.state == WAITING), key=lambda p: p.waiting_since)
+
+    def admitted(self) -> list[Participant]:
+        """List admitted participants in order of arrival."""
+        return [p for p in self.participants.values() if p.admitted]
 
     def others(self, participant_id: str) -> list[Participant]:
-        """List everyone except one participant, in order of arrival."""
-        return [p for p in self.participants.values() if p.id != participant_id]
+        """List the other admitted participants, in order of arrival."""
+        return [p for p in self.admitted() if p.id != participant_id]
 
     def is_empty(self) -> bool:
         """Tell whether nobody is left."""
         return not self.participants
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def change_settings(self, changes: dict[str, bool]) -> None:
+        """Apply host setting changes (names from Settings.NAMES)."""
+        for name, value in changes.items():
+            setattr(self.settings, name, value)
+
+    # -- structure --------------------------------------------------------------------------------
+
+    def start_checkin(self, order: list[str] | None, shuffle: bool) -> CheckinRound:
+        """Start a check-in round over the admitted members who are not hosts."""
+        eligible = [p.id for p in self.admitted() if not p.is_host]
+        self.checkin = CheckinRound.start(eligible, order, shuffle, self._rng)
+        self._lower(self.checkin.current)
+        return self.checkin
+
+    def advance_checkin(self, passed: bool) -> str | None:
+        """Move the round to the next speaker."""
+        if self.checkin is None:
+            raise ProtocolError("no-checkin", "no check-in round is running")
+        speaker = self.checkin.advance(passed)
+        self._lower(speaker)
+        return speaker
+
+    def raise_hand(self, participant_id: str) -> None:
+        """Queue a raised hand (once)."""
+        if participant_id not in self.hands:
+            self.hands.append(participant_id)
+
+    def lower_hand(self, participant_id: str) -> None:
+        """Lower one hand."""
+        self._lower(participant_id)
+
+    def give_floor(self, participant_id: str | None) -> None:
+        """Give someone the floor (None takes it back); their hand comes down."""
+        if participant_id is not None:
+            self.get(participant_id)
+        self.floor = participant_id
+        self._lower(participant_id)
+
+    def _lower(self, participant_id: str | None) -> None:
+        if participant_id in self.hands:
+            self.hands.remove(participant_id)
+
+    # -- views ------------------------------------------------------------------------------------
+
+    def state_for(self, viewer: Participant) -> dict:
+        """Return the room state as an admitted viewer may see it."""
+        hands = list(self.hands)
+        if not (viewer.is_host or self.settings.hands_visible):
+            hands = [pid for pid in hands if pid == viewer.id]
+        state = {"session_id": self.session_id, "started_at": int(self.started_at * 1000),
+                 "host_present": self.host_present, "hands": hands, "floor": self.floor,
+                 "agenda": self.agenda.describe() if self.agenda else None,
+                 "checkin": self.checkin.describe() if self.checkin else None,
+                 "homework": {"text": self.homework[0], "posted_at": int(self.homework[1] * 1000)}
+                 if self.homework else None}
+        state.update({name: getattr(self.settings, name) for name in Settings.NAMES})
+        return state

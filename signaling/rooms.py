@@ -1,159 +1,472 @@
-"""Live rooms: each Room's state joined to its Router and the Sessions of its participants.
+"""Live rooms: each Room's state joined to its Router, the Sessions of its participants and its records.
 
-``Rooms`` is the set of live rooms of one server; ``LiveRoom`` turns requests into state changes and
-media operations, and Router callbacks into messages (it is the Router's listener).
+``Rooms`` is the set of live rooms of one server; ``LiveRoom`` turns requests into state changes, media
+operations, attendance and audit records, and Router callbacks into messages (it is the Router's
+listener). Waiting participants get nothing of the room: no roster, no media, no events.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
 from media.api import MediaError, MediaSettings, Router
 
+from .agenda import Agenda, parse_phases
+from .chat import ChatLog
 from .protocol import ProtocolError
-from .room import Participant, Room, RoomFull, Track
+from .records import NullRecords, Records
+from .room import Participant, Room, Settings, Track
 
 if TYPE_CHECKING:
     from .session import Session
 
 log = structlog.get_logger("haven.rooms")
 
+TICK = 1.0
+
 
 @dataclass(frozen=True)
-class RoomLimits:
-    """Limits that apply to every room of the server."""
+class RoomConfig:
+    """What every room of the server starts with."""
 
     max_rooms: int = 200
     max_participants: int = 20
+    consent_text: str = "Everything shared in this group stays in this group."
+    support_text: str = ""
+    waiting_room: bool = True
+    chat_enabled: bool = True
+    private_chat: bool = False
+    hands_visible: bool = False
+    max_chat_chars: int = 1000
+    host_grace: float = 600.0
+    consent_version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "consent_version", hashlib.sha256(self.consent_text.encode()).hexdigest())
+
+    def settings(self) -> Settings:
+        """Return the settings a new session starts with."""
+        return Settings(waiting_room=self.waiting_room, chat_enabled=self.chat_enabled,
+                        private_chat=self.private_chat, hands_visible=self.hands_visible)
 
 
 class RoomClosed(Exception):
-    """The room emptied and closed while a join was waiting for it; join a fresh one."""
+    """The room emptied or ended while a join was waiting for it; join a fresh one."""
 
 
 class LiveRoom:
-    """One room in session: who is in it, their connections, and the media Router."""
+    """One session in progress: who is in it, their connections, the media Router and the records."""
 
-    def __init__(self, room_id: str, limits: RoomLimits, media: MediaSettings, on_empty: Any) -> None:
-        self.room = Room(room_id, limits.max_participants)
+    def __init__(self, room_id: str, config: RoomConfig, media: MediaSettings, records: Records,
+                 on_closed: Callable[[LiveRoom], None]) -> None:
+        self.config = config
+        self.records = records
+        now = time.time()
+        self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
+        self.chat = ChatLog(config.max_chat_chars)
         self.sessions: dict[str, Session] = {}
         self.router = Router(room_id, media, self)
-        self._on_empty = on_empty
+        self._on_closed = on_closed
         self._lock = asyncio.Lock()
         self.closed = False
+        self.ended = False
+        records.session_started(self.session_id, room_id, now)
+        self._timer = asyncio.ensure_future(self._tick())
+        self._handlers: dict[str, Callable[[Participant, dict], Any]] = {
+            "unpublish": self._unpublish, "mute": self._mute, "admit": self._admit, "admit-all": self._admit_all,
+            "deny": self._deny, "send-to-waiting": self._send_to_waiting, "mute-participant": self._mute_participant,
+            "ask-unmute": self._ask_unmute, "remove": self._remove_request, "set-role": self._set_role,
+            "set-room": self._set_room, "end-session": self._end_session, "agenda-start": self._agenda_start,
+            "agenda-next": self._agenda_next, "agenda-set-phase": self._agenda_set_phase,
+            "agenda-update": self._agenda_update, "checkin-start": self._checkin_start,
+            "checkin-next": self._checkin_next, "checkin-pass": self._checkin_pass, "checkin-end": self._checkin_end,
+            "checkin-mood": self._checkin_mood, "raise-hand": self._raise_hand, "lower-hand": self._lower_hand,
+            "lower-all-hands": self._lower_all_hands, "give-floor": self._give_floor, "chat": self._chat,
+            "homework": self._homework,
+        }
+        self._host_only = {"admit", "admit-all", "deny", "send-to-waiting", "mute-participant", "ask-unmute",
+                           "remove", "set-role", "set-room", "end-session", "agenda-start", "agenda-next",
+                           "agenda-set-phase", "agenda-update", "checkin-start", "checkin-next", "checkin-end",
+                           "lower-all-hands", "give-floor", "homework"}
 
     @property
     def id(self) -> str:
         return self.room.id
 
-    # -- membership -------------------------------------------------------------------------------
+    @property
+    def session_id(self) -> str:
+        return self.room.session_id
+
+    # -- entering and leaving ---------------------------------------------------------------------
 
     async def join(self, session: Session, participant: Participant) -> dict:
-        """Enter the room, replacing an older connection of the same participant."""
+        """Enter the room (admitted or waiting), replacing an older connection of the same participant."""
         async with self._lock:
-            if self.closed:
+            if self.closed or self.ended:
                 raise RoomClosed(self.id)
-            older = self.sessions.get(participant.id)
+            pid = participant.id
+            now = time.time()
+            self._audit("consent-accepted", participant, detail={"version": self.config.consent_version})
+            older = self.sessions.get(pid)
+            returning = pid in self.room.admitted_ever
             if older is not None and older is not session:
-                await self._remove(participant.id, "replaced")
+                await self._leave(pid, "replaced")
                 older.close_soon(4409, "replaced")
             try:
-                self.room.admit(participant)
-            except RoomFull:
-                raise ProtocolError("room-full", "this session is full") from None
-            self.sessions[participant.id] = session
-            self.router.add_member(participant.id)
-            self.broadcast({"type": "participant-joined", "participant": participant.describe()},
-                           exclude=participant.id)
-            log.info("participant_joined", room=self.id, participant=participant.id,
-                     role=participant.role, size=len(self.room.participants))
-            return {
-                "self": participant.describe(),
+                state = self.room.enter(participant, now)
+            except ProtocolError as exc:
+                self._audit(f"join-refused", participant, detail={"code": exc.code})
+                raise
+            self.sessions[pid] = session
+            self.router.add_member(pid, sending=participant.admitted, receiving=participant.admitted)
+            self._attend(participant, "reconnect" if returning else "join", now)
+            self._audit("join", participant, detail={"state": state})
+            log.info("participant_joined", room=self.id, participant=pid, role=participant.role, state=state,
+                     size=len(self.room.participants))
+            if participant.admitted:
+                self._attend(participant, "admitted", now)
+                self._announce_admitted(participant)
+            else:
+                self._send_waiting_list()
+            return self._entry(participant)
+
+    def _entry(self, participant: Participant) -> dict:
+        """The join result / admitted event payload for a participant in their current state."""
+        if not participant.admitted:
+            return {"state": "waiting", "session_id": self.session_id, "self": participant.describe(),
+                    "participants": [], "room": self._waiting_view(participant), "chat": []}
+        return {"state": "admitted", "session_id": self.session_id, "self": participant.describe(),
                 "participants": [p.describe() for p in self.room.others(participant.id)],
-            }
+                "room": self.room.state_for(participant), "chat": self.chat.visible_to(self.room, participant)}
+
+    def _waiting_view(self, participant: Participant) -> dict:
+        session = self.sessions.get(participant.id)
+        starts_at = getattr(getattr(session, "grant", None), "starts_at", None)
+        return {"session_id": self.session_id, "starts_at": int(starts_at * 1000) if starts_at else None,
+                "support_text": self.config.support_text, "host_present": self.room.host_present}
+
+    def _announce_admitted(self, participant: Participant) -> None:
+        self.broadcast({"type": "participant-joined", "participant": participant.describe()}, exclude=participant.id)
+        if participant.is_host:
+            self._send_waiting_list([participant.id])
+            self._broadcast_room_state()
+            self._refresh_waiting_views()
 
     async def leave(self, session: Session, reason: str) -> None:
-        """Remove a session's participant if that session is still the current one."""
+        """Remove a session's participant if that session is still the current one; close an empty room."""
         async with self._lock:
             pid = session.participant_id
             if pid is not None and self.sessions.get(pid) is session:
-                await self._remove(pid, reason)
+                await self._leave(pid, reason)
             if self.room.is_empty() and not self.closed:
-                self.closed = True
-                self._on_empty(self)
-                await self.router.close()
+                await self._close("empty")
 
-    async def _remove(self, participant_id: str, reason: str) -> None:
+    async def _leave(self, participant_id: str, reason: str) -> None:
         self.sessions.pop(participant_id, None)
+        had_host = self.room.host_present
         participant = self.room.remove(participant_id)
         if participant is not None:
-            self.broadcast({"type": "participant-left", "participant_id": participant_id, "reason": reason})
+            event = {"left": "left", "removed": "removed", "denied": "denied", "replaced": "replaced",
+                     "session-ended": "session-ended"}.get(reason, "disconnected")
+            self._attend(participant, event, time.time())
+            self._audit("leave", participant, detail={"reason": reason})
             log.info("participant_left", room=self.id, participant=participant_id, reason=reason,
                      size=len(self.room.participants))
+            if participant.admitted:
+                self.broadcast({"type": "participant-left", "participant_id": participant_id, "reason": reason})
+                self._broadcast_room_state()
+            else:
+                self._send_waiting_list()
+            if had_host and not self.room.host_present:
+                self._refresh_waiting_views()
         await self.router.remove_member(participant_id)
 
-    # -- media requests ---------------------------------------------------------------------------
+    async def _close(self, reason: str) -> None:
+        self.closed = True
+        self._timer.cancel()
+        self._on_closed(self)
+        self.records.session_ended(self.session_id, time.time(), reason)
+        await self.router.close()
 
-    async def publish(self, participant_id: str, sdp: str, tracks: list[dict]) -> dict:
-        """Apply a publish offer and announce the tracks it starts and ends."""
+    # -- requests ---------------------------------------------------------------------------------
+
+    async def handle(self, participant_id: str, kind: str, fields: dict) -> dict:
+        """Run one room request for a participant; return the result data."""
         participant = self._participant(participant_id)
-        labels = {t["mid"]: t["label"] for t in tracks}
-        if len(labels) != len(tracks):
-            raise ProtocolError("invalid-track", "a mid is listed twice")
-        result = await self._media(self.router.publish(participant_id, sdp, labels))
-        for producer in result.ended:
-            self._track_ended(participant, producer.id)
-        started = []
-        for producer in result.started:
-            track = Track(producer.id, producer.kind, producer.label)
-            participant.tracks[track.track_id] = track
-            started.append(track)
-            self.broadcast({"type": "track-published", "participant_id": participant_id,
-                            "track": track.describe()}, exclude=participant_id)
-        by_label = {t.label: t for t in participant.tracks.values()}
-        return {
-            "sdp": result.answer,
-            "tracks": [{"mid": mid, **by_label[label].describe()} for mid, label in labels.items()
-                       if label in by_label],
-        }
-
-    def unpublish(self, participant_id: str, track_id: str) -> dict:
-        """End one of the participant's tracks."""
-        participant = self._participant(participant_id)
-        self._sync_media(lambda: self.router.unpublish(participant_id, track_id))
-        self._track_ended(participant, track_id)
-        return {}
-
-    def mute(self, participant_id: str, track_id: str, muted: bool) -> dict:
-        """Pause or resume forwarding of one of the participant's tracks."""
-        participant = self._participant(participant_id)
-        self._sync_media(lambda: self.router.set_paused(participant_id, track_id, muted))
-        track = participant.tracks[track_id]
-        track.muted = muted
-        self.broadcast({"type": "track-muted", "participant_id": participant_id, "track_id": track_id,
-                        "muted": muted})
-        return {}
-
-    async def subscriber_answer(self, participant_id: str, revision: int, sdp: str) -> dict:
-        """Apply the participant's answer to its subscribe connection's offer."""
-        self._participant(participant_id)
-        await self._media(self.router.subscriber_answer(participant_id, revision, sdp))
-        return {}
-
-    def _track_ended(self, participant: Participant, track_id: str) -> None:
-        if participant.tracks.pop(track_id, None) is not None:
-            self.broadcast({"type": "track-unpublished", "participant_id": participant.id,
-                            "track_id": track_id}, exclude=participant.id)
+        if kind == "publish":
+            return await self._publish(participant, fields)
+        if kind == "subscriber-answer":
+            await self._media(self.router.subscriber_answer(participant.id, fields["revision"], fields["sdp"]))
+            return {}
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise ProtocolError("unknown-type", f"unknown request type {kind!r}")
+        if kind in self._host_only and not (participant.is_host and participant.admitted):
+            self._audit("not-permitted", participant, detail={"request": kind})
+            raise ProtocolError("not-permitted", "only the session's hosts can do this")
+        result = handler(participant, fields)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result or {}
 
     def _participant(self, participant_id: str) -> Participant:
         participant = self.room.participants.get(participant_id)
         if participant is None:
             raise ProtocolError("not-joined", "join the room first")
         return participant
+
+    # media
+
+    async def _publish(self, participant: Participant, fields: dict) -> dict:
+        tracks = fields["tracks"]
+        labels = {t["mid"]: t["label"] for t in tracks}
+        if len(labels) != len(tracks):
+            raise ProtocolError("invalid-track", "a mid is listed twice")
+        result = await self._media(self.router.publish(participant.id, fields["sdp"], labels))
+        for producer in result.ended:
+            self._track_ended(participant, producer.id)
+        for producer in result.started:
+            track = Track(producer.id, producer.kind, producer.label)
+            participant.tracks[track.track_id] = track
+            if participant.admitted:
+                self.broadcast({"type": "track-published", "participant_id": participant.id,
+                                "track": track.describe()}, exclude=participant.id)
+        by_label = {t.label: t for t in participant.tracks.values()}
+        return {"sdp": result.answer,
+                "tracks": [{"mid": mid, **by_label[label].describe()} for mid, label in labels.items()
+                           if label in by_label]}
+
+    def _unpublish(self, participant: Participant, fields: dict) -> None:
+        self._sync_media(lambda: self.router.unpublish(participant.id, fields["track_id"]))
+        self._track_ended(participant, fields["track_id"])
+
+    def _mute(self, participant: Participant, fields: dict) -> None:
+        track_id, muted = fields["track_id"], fields["muted"]
+        self._sync_media(lambda: self.router.set_paused(participant.id, track_id, muted))
+        self._track_muted(participant, participant.tracks[track_id], muted)
+
+    def _track_muted(self, participant: Participant, track: Track, muted: bool) -> None:
+        track.muted = muted
+        message = {"type": "track-muted", "participant_id": participant.id, "track_id": track.track_id,
+                   "muted": muted}
+        if participant.admitted:
+            self.broadcast(message)
+        else:
+            self._send_to(participant.id, message)
+
+    def _track_ended(self, participant: Participant, track_id: str) -> None:
+        if participant.tracks.pop(track_id, None) is not None and participant.admitted:
+            self.broadcast({"type": "track-unpublished", "participant_id": participant.id, "track_id": track_id},
+                           exclude=participant.id)
+
+    # waiting room
+
+    def _admit(self, host: Participant, fields: dict) -> None:
+        self._admit_one(host, self.room.admit(fields["participant_id"]))
+
+    def _admit_all(self, host: Participant, fields: dict) -> None:
+        for participant in self.room.waiting():
+            self._admit_one(host, self.room.admit(participant.id))
+
+    def _admit_one(self, host: Participant, participant: Participant) -> None:
+        self.router.set_member_media(participant.id, sending=True, receiving=True)
+        self._attend(participant, "admitted", time.time())
+        self._audit("admit", host, subject=participant.id)
+        self._send_to(participant.id, {"type": "admitted", **self._entry(participant)})
+        self._announce_admitted(participant)
+        self._send_waiting_list()
+
+    def _deny(self, host: Participant, fields: dict) -> None:
+        participant = self.room.get(fields["participant_id"])
+        if participant.admitted:
+            raise ProtocolError("not-waiting", "that participant is not in the waiting room")
+        self._audit("deny", host, subject=participant.id)
+        self._expel(participant, "denied")
+
+    def _send_to_waiting(self, host: Participant, fields: dict) -> None:
+        participant = self.room.send_to_waiting(fields["participant_id"], time.time())
+        self.router.set_member_media(participant.id, sending=False, receiving=False)
+        self._attend(participant, "sent-to-waiting", time.time())
+        self._audit("send-to-waiting", host, subject=participant.id)
+        self._send_to(participant.id, {"type": "sent-to-waiting", "room": self._waiting_view(participant)})
+        self.broadcast({"type": "participant-left", "participant_id": participant.id, "reason": "waiting"})
+        self._broadcast_room_state()
+        self._send_waiting_list()
+
+    # moderation
+
+    def _mute_participant(self, host: Participant, fields: dict) -> None:
+        participant = self.room.get(fields["participant_id"])
+        track = participant.track_by_label(fields["label"])
+        if track is None:
+            raise ProtocolError("invalid-track", f"that participant has no {fields['label']} track")
+        self._sync_media(lambda: self.router.set_paused(participant.id, track.track_id, True))
+        self._audit("mute", host, subject=participant.id, detail={"label": track.label})
+        self._track_muted(participant, track, True)
+        self._send_to(participant.id, {"type": "muted-by-host", "label": track.label})
+
+    def _ask_unmute(self, host: Participant, fields: dict) -> None:
+        participant = self.room.get(fields["participant_id"])
+        self._audit("ask-unmute", host, subject=participant.id, detail={"label": fields["label"]})
+        self._send_to(participant.id, {"type": "unmute-requested", "label": fields["label"], "by": host.id})
+
+    def _remove_request(self, host: Participant, fields: dict) -> None:
+        participant = self.room.get(fields["participant_id"])
+        if participant.token_role == "host" or participant.id == host.id:
+            raise ProtocolError("not-permitted", "hosts cannot be removed")
+        ban = bool(fields.get("ban"))
+        if ban:
+            self.room.ban(participant.id)
+        self._audit("remove", host, subject=participant.id, detail={"ban": ban})
+        self._expel(participant, "removed")
+
+    def _expel(self, participant: Participant, reason: str) -> None:
+        """Cut a participant off at once (media first), then tell them and close their socket."""
+        self.router.set_member_media(participant.id, sending=False, receiving=False)
+        self._send_to(participant.id, {"type": "removed", "reason": reason})
+        session = self.sessions.get(participant.id)
+        if session is not None:
+            session.close_soon(4403, reason, leave_reason=reason)
+
+    def _set_role(self, host: Participant, fields: dict) -> None:
+        participant = self.room.set_role(fields["participant_id"], fields["role"])
+        self._audit("role-change", host, subject=participant.id, detail={"role": participant.role})
+        self.broadcast({"type": "role-changed", "participant_id": participant.id, "role": participant.role})
+        if participant.is_host:
+            self._send_waiting_list([participant.id])
+        self._broadcast_room_state()
+
+    def _set_room(self, host: Participant, fields: dict) -> None:
+        if not fields:
+            raise ProtocolError("bad-request", "name at least one setting to change")
+        self.room.change_settings(fields)
+        self._audit("settings", host, detail=fields)
+        self._broadcast_room_state()
+
+    def _end_session(self, host: Participant, fields: dict) -> None:
+        self._audit("end-session", host)
+        self.end("ended")
+
+    def end(self, reason: str) -> None:
+        """End the session for everyone: tell them, cut the media, close every socket."""
+        if self.ended:
+            return
+        self.ended = True
+        log.info("session_ended", room=self.id, reason=reason)
+        self.chat.history.clear()
+        for pid, session in list(self.sessions.items()):
+            self.router.set_member_media(pid, sending=False, receiving=False)
+            session.send({"type": "session-ended", "reason": reason})
+            session.close_soon(4000, "session-ended", leave_reason="session-ended")
+
+    # agenda
+
+    def _agenda_start(self, host: Participant, fields: dict) -> None:
+        now = time.time()
+        if "phases" in fields:
+            self.room.agenda = Agenda(parse_phases(fields["phases"]), now)
+        else:
+            self.room.agenda = Agenda.from_template(fields.get("template", "default"), now)
+        self._audit("agenda-start", host)
+        self._broadcast_room_state()
+
+    def _agenda(self) -> Agenda:
+        if self.room.agenda is None:
+            raise ProtocolError("no-agenda", "start the agenda first")
+        return self.room.agenda
+
+    def _agenda_next(self, host: Participant, fields: dict) -> None:
+        self._agenda().next(time.time())
+        self._broadcast_room_state()
+
+    def _agenda_set_phase(self, host: Participant, fields: dict) -> None:
+        self._agenda().set_phase(fields["index"], time.time())
+        self._broadcast_room_state()
+
+    def _agenda_update(self, host: Participant, fields: dict) -> None:
+        self._agenda().update(parse_phases(fields["phases"]))
+        self._broadcast_room_state()
+
+    # check-in
+
+    def _checkin_start(self, host: Participant, fields: dict) -> None:
+        self.room.start_checkin(fields.get("order"), bool(fields.get("random")))
+        self._broadcast_room_state()
+
+    def _checkin_next(self, host: Participant, fields: dict) -> None:
+        self.room.advance_checkin(passed=False)
+        self._broadcast_room_state()
+
+    def _checkin_pass(self, participant: Participant, fields: dict) -> None:
+        checkin = self.room.checkin
+        if checkin is None:
+            raise ProtocolError("no-checkin", "no check-in round is running")
+        if checkin.current != participant.id:
+            raise ProtocolError("not-permitted", "only the current speaker can pass")
+        self.room.advance_checkin(passed=True)
+        self._broadcast_room_state()
+
+    def _checkin_end(self, host: Participant, fields: dict) -> None:
+        self.room.checkin = None
+        self._broadcast_room_state()
+
+    def _checkin_mood(self, participant: Participant, fields: dict) -> None:
+        if not participant.admitted:
+            raise ProtocolError("not-permitted", "you can share a rating once you are admitted")
+        # Only hosts ever see a rating; it is neither stored nor logged.
+        message = {"type": "checkin-mood", "participant_id": participant.id, "rating": fields["rating"]}
+        for host in self.room.admitted():
+            if host.is_host:
+                self._send_to(host.id, message)
+
+    # hands
+
+    def _raise_hand(self, participant: Participant, fields: dict) -> None:
+        if not participant.admitted:
+            raise ProtocolError("not-permitted", "you can raise your hand once you are admitted")
+        self.room.raise_hand(participant.id)
+        self._broadcast_room_state()
+
+    def _lower_hand(self, participant: Participant, fields: dict) -> None:
+        target = fields.get("participant_id", participant.id)
+        if target != participant.id and not (participant.is_host and participant.admitted):
+            self._audit("not-permitted", participant, detail={"request": "lower-hand"})
+            raise ProtocolError("not-permitted", "only hosts can lower someone else's hand")
+        self.room.lower_hand(target)
+        self._broadcast_room_state()
+
+    def _lower_all_hands(self, host: Participant, fields: dict) -> None:
+        self.room.hands.clear()
+        self._broadcast_room_state()
+
+    def _give_floor(self, host: Participant, fields: dict) -> None:
+        self.room.give_floor(fields["participant_id"])
+        self._broadcast_room_state()
+
+    # chat and homework
+
+    def _chat(self, participant: Participant, fields: dict) -> None:
+        message = self.chat.post(self.room, participant, fields["to"], fields["text"], time.time())
+        event = {"type": "chat-message", "message": message.describe()}
+        for pid in self.chat.recipients(self.room, message):
+            self._send_to(pid, event)
+
+    def _homework(self, host: Participant, fields: dict) -> None:
+        text = fields["text"].strip()
+        if not text:
+            raise ProtocolError("bad-request", "the homework note is empty")
+        self.room.homework = (text, time.time())
+        self._audit("homework", host)
+        self._broadcast_room_state()
+
+    # -- helpers ----------------------------------------------------------------------------------
 
     @staticmethod
     async def _media(operation: Any) -> Any:
@@ -169,18 +482,55 @@ class LiveRoom:
         except MediaError as exc:
             raise ProtocolError(exc.code, exc.message) from None
 
-    # -- messages ---------------------------------------------------------------------------------
+    def _audit(self, action: str, actor: Participant, subject: str | None = None, detail: dict | None = None) -> None:
+        self.records.audit(action, actor=actor.id, role=actor.role, room=self.id, session_id=self.session_id,
+                           subject=subject, detail=detail)
+
+    def _attend(self, participant: Participant, event: str, at: float) -> None:
+        self.records.attendance(self.session_id, participant.id, participant.name, participant.role, event, at)
 
     def broadcast(self, message: dict, exclude: str | None = None) -> None:
-        """Queue a message to every connected participant (except one)."""
-        for pid, session in list(self.sessions.items()):
-            if pid != exclude:
-                session.send(message)
+        """Queue a message to every admitted participant (except one); waiting people get nothing."""
+        for participant in self.room.admitted():
+            if participant.id != exclude:
+                self._send_to(participant.id, message)
 
     def _send_to(self, participant_id: str, message: dict) -> None:
         session = self.sessions.get(participant_id)
         if session is not None:
             session.send(message)
+
+    def _broadcast_room_state(self) -> None:
+        for participant in self.room.admitted():
+            self._send_to(participant.id, {"type": "room-state", "room": self.room.state_for(participant)})
+
+    def _send_waiting_list(self, hosts: list[str] | None = None) -> None:
+        waiting = [{"id": p.id, "name": p.name, "since": int(p.waiting_since * 1000)} for p in self.room.waiting()]
+        targets = hosts if hosts is not None else [p.id for p in self.room.admitted() if p.is_host]
+        for pid in targets:
+            self._send_to(pid, {"type": "waiting-list", "waiting": waiting})
+
+    def _refresh_waiting_views(self) -> None:
+        for participant in self.room.waiting():
+            self._send_to(participant.id, {"type": "waiting-state", "room": self._waiting_view(participant)})
+
+    async def _tick(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(TICK)
+            try:
+                now = time.time()
+                agenda = self.room.agenda
+                if agenda is not None and agenda.overran(now):
+                    for host in self.room.admitted():
+                        if host.is_host:
+                            self._send_to(host.id, {"type": "agenda-overrun", "phase": agenda.current})
+                since = self.room.no_host_since
+                if since is not None and not self.ended and now - since > self.config.host_grace:
+                    self.records.audit("end-session", room=self.id, session_id=self.session_id,
+                                       detail={"reason": "no-host"})
+                    self.end("no-host")
+            except Exception:
+                log.exception("room_tick_failed", room=self.id)
 
     # -- RouterListener ---------------------------------------------------------------------------
 
@@ -201,11 +551,12 @@ class LiveRoom:
 
 
 class Rooms:
-    """The live rooms of one server, created on first join and dropped when empty."""
+    """The live rooms of one server, created on first join and dropped when empty or ended."""
 
-    def __init__(self, limits: RoomLimits, media: MediaSettings) -> None:
-        self.limits = limits
+    def __init__(self, config: RoomConfig, media: MediaSettings, records: Records | None = None) -> None:
+        self.config = config
         self.media = media
+        self.records: Records = records or NullRecords()
         self.live: dict[str, LiveRoom] = {}
         self._background: set[asyncio.Future] = set()
 
@@ -217,10 +568,10 @@ class Rooms:
     def get_or_create(self, room_id: str) -> LiveRoom:
         """Return the live room, creating it (and its Router) if there is place for one more."""
         live = self.live.get(room_id)
-        if live is None:
-            if len(self.live) >= self.limits.max_rooms:
+        if live is None or live.ended:
+            if len([r for r in self.live.values() if not r.ended]) >= self.config.max_rooms:
                 raise ProtocolError("server-full", "this server hosts its maximum number of sessions")
-            live = LiveRoom(room_id, self.limits, self.media, self._forget)
+            live = LiveRoom(room_id, self.config, self.media, self.records, self._forget)
             self.live[room_id] = live
         return live
 
@@ -231,7 +582,8 @@ class Rooms:
             try:
                 return live, await live.join(session, participant)
             except RoomClosed:
-                continue
+                if self.live.get(room_id) is live:
+                    del self.live[room_id]
 
     def _forget(self, live: LiveRoom) -> None:
         if self.live.get(live.id) is live:
@@ -244,6 +596,6 @@ class Rooms:
     async def close(self) -> None:
         """Close every room's media (server shutdown)."""
         for live in list(self.live.values()):
-            live.closed = True
-            await live.router.close()
+            if not live.closed:
+                await live._close("server-shutdown")
         self.live.clear()

@@ -35,8 +35,12 @@ class SessionSettings:
     messages_per_second: float = 20.0
     message_burst: int = 60
     heartbeat_interval: float = 10.0
-    heartbeat_timeout: float = 30.0
+    heartbeat_timeout: float = 25.0
     ice_servers: tuple[dict, ...] = ()
+    consent_text: str = ""
+    consent_version: str = ""
+    support_text: str = ""
+    max_chat_chars: int = 1000
 
 
 class Session:
@@ -48,13 +52,11 @@ class Session:
         rooms: Rooms,
         settings: SessionSettings,
         verify_token: Callable[[str, str | None], Any],
-        audit: Callable[..., None] = lambda *args, **kwargs: None,
     ) -> None:
         self.ws = ws
         self.rooms = rooms
         self.settings = settings
         self._verify_token = verify_token
-        self._audit = audit
         # The accepted token's claims (sub, name, room, role); set by hello.
         self.grant: Any = None
         self.participant_id: str | None = None
@@ -96,12 +98,13 @@ class Session:
         if not self.ws.closed:
             await self.ws.close()
 
-    def close_soon(self, code: int, reason: str) -> None:
+    def close_soon(self, code: int, reason: str, leave_reason: str | None = None) -> None:
         """Close the socket with a code from docs/protocol.md section 4, from any context."""
         if self.closing:
             return
         self.closing = True
-        self.close_reason = {4408: "timeout", 4409: "replaced", 4410: "media-failed"}.get(code, self.close_reason)
+        self.close_reason = leave_reason or {4408: "timeout", 4409: "replaced", 4410: "media-failed"}.get(
+            code, self.close_reason)
         if code == 4409:
             # The newer connection has already taken this participant's place in the room.
             self.live = None
@@ -120,7 +123,7 @@ class Session:
 
     def send(self, message: dict) -> None:
         """Queue a message; a client too slow to read OUTBOX_SIZE messages is disconnected."""
-        if self.closing and message.get("type") not in ("error", "result"):
+        if self.closing and message.get("type") not in ("error", "result", "removed", "session-ended"):
             return
         try:
             self._outbox.put_nowait(encode(message))
@@ -193,7 +196,6 @@ class Session:
             exc.request_id = request.id
             self._refuse(exc)
             if exc.code.startswith("token-"):
-                self._audit("token_refused", code=exc.code)
                 log.info("token_refused", code=exc.code)
                 self.close_soon(4401, exc.code)
         except Exception:
@@ -218,23 +220,14 @@ class Session:
         if self.grant is None:
             raise ProtocolError("not-authenticated", "send hello first")
         if kind == "join":
-            return await self._join()
+            return await self._join(fields.get("consent_version"))
         live, pid = self.live, self.participant_id
         if live is None or pid is None:
             raise ProtocolError("not-joined", "join the room first")
         if kind == "leave":
-            self.close_reason = "left"
-            self.close_soon(1000, "left")
+            self.close_soon(1000, "left", leave_reason="left")
             return {}
-        if kind == "publish":
-            return await live.publish(pid, fields["sdp"], fields["tracks"])
-        if kind == "unpublish":
-            return live.unpublish(pid, fields["track_id"])
-        if kind == "mute":
-            return live.mute(pid, fields["track_id"], fields["muted"])
-        if kind == "subscriber-answer":
-            return await live.subscriber_answer(pid, fields["revision"], fields["sdp"])
-        raise ProtocolError("unknown-type", f"unknown request type {kind!r}")
+        return await live.handle(pid, kind, fields)
 
     def _hello(self, fields: dict[str, Any]) -> dict:
         if self.grant is not None:
@@ -250,13 +243,19 @@ class Session:
             "participant": {"id": grant.sub, "name": grant.name, "role": grant.role},
             "room": grant.room,
             "heartbeat_interval_ms": int(self.settings.heartbeat_interval * 1000),
-            "limits": {"max_message_bytes": self.settings.max_message_bytes},
+            "limits": {"max_message_bytes": self.settings.max_message_bytes,
+                       "max_chat_chars": self.settings.max_chat_chars},
             "ice_servers": list(self.settings.ice_servers),
+            "consent": {"text": self.settings.consent_text, "version": self.settings.consent_version},
+            "support_text": self.settings.support_text,
+            "starts_at": int(grant.starts_at * 1000) if getattr(grant, "starts_at", None) else None,
         }
 
-    async def _join(self) -> dict:
+    async def _join(self, consent_version: str | None) -> dict:
         if self.live is not None:
             raise ProtocolError("already-joined", "this connection has joined already")
+        if consent_version != self.settings.consent_version:
+            raise ProtocolError("consent-required", "accept the group's confidentiality agreement to join")
         grant = self.grant
         assert grant is not None
         participant = Participant(grant.sub, grant.name, grant.role)

@@ -12,7 +12,8 @@ TEST_SECRET = b"test-secret-that-is-long-enough-for-hs256-0123456789"
 
 
 def make_config(tmp_path, extra: str = ""):
-    """Build a test config: loopback ICE only, data in a temporary directory."""
+    """Build a test config: loopback ICE only, data in a temporary directory, no waiting room unless
+    ``extra`` has a [session] table (the therapy-session tests turn it on)."""
     path = tmp_path / "haven.toml"
     path.write_text(
         "[server]\n"
@@ -21,7 +22,9 @@ def make_config(tmp_path, extra: str = ""):
         "[ice]\n"
         'host_addresses = ["127.0.0.1"]\n'
         "[media]\n"
-        "use_uvloop = false\n" + extra
+        "use_uvloop = false\n"
+        + ("" if "[session]" in extra else "[session]\nwaiting_room = false\n")
+        + extra
     )
     return load_config(path, env={})
 

@@ -178,12 +178,12 @@ async def test_a_foreign_origin_cannot_open_the_socket(haven):
 
 
 async def test_a_second_connection_of_the_same_participant_replaces_the_first(haven):
+    other = ProtocolClient(haven.base_url, haven.token(name="Dr. Ben", sub="ben", role="host"))
     first = ProtocolClient(haven.base_url, haven.token(name="Ana", sub="ana"))
-    other = ProtocolClient(haven.base_url, haven.token(name="Ben", sub="ben"))
     second = ProtocolClient(haven.base_url, haven.token(name="Ana", sub="ana"))
     try:
-        await first.connect()
         await other.connect()
+        await first.connect()
         await second.connect()
         await eventually(lambda: first.close_code is not None, 5, what="the first connection to close")
         assert first.close_code == 4409
@@ -193,5 +193,5 @@ async def test_a_second_connection_of_the_same_participant_replaces_the_first(ha
         assert [e["reason"] for e in left] == ["replaced"]
         assert [e["participant"]["id"] for e in other.events_of("participant-joined")][-1] == "ana"
     finally:
-        for client in (first, other, second):
+        for client in (other, first, second):
             await client.close()

@@ -19,8 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 async def start_call(haven, names=("ana", "ben", "cy"), room="group"):
     clients = []
     tracks = {}
-    for name in names:
-        client = ProtocolClient(haven.base_url, haven.token(room=room, name=name.title(), sub=name), name=name)
+    for index, name in enumerate(names):
+        # The first one is the therapist: without a host present everyone waits.
+        role = "host" if index == 0 else "participant"
+        client = ProtocolClient(haven.base_url, haven.token(room=room, name=name.title(), sub=name, role=role),
+                                name=name)
         await client.connect()
         clients.append(client)
     for client in clients:

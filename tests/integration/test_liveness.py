@@ -44,7 +44,9 @@ async def test_a_participant_whose_media_connection_closes_is_removed(haven):
         await close_all(clients)
 
 
-async def test_an_empty_room_releases_its_router_and_transports(haven):
+async def test_an_empty_room_releases_its_router_transports_and_tasks(haven):
+    await asyncio.sleep(0.2)
+    baseline = len(asyncio.all_tasks())
     clients, _ = await start_call(haven, names=("ana", "ben"))
     live = haven.rooms.live["group"]
     transports = [t for m in live.router.members.values() for t in (m.publish, m.subscribe) if t is not None]
@@ -56,4 +58,6 @@ async def test_an_empty_room_releases_its_router_and_transports(haven):
     await eventually(lambda: all(t.pc.connectionState == "closed" for t in transports), 5,
                      what="every server-side peer connection to close")
     await close_all(clients)
-    await asyncio.sleep(0)
+    # Every task the call started (sessions, negotiation, aiortc's RTP/RTCP loops) has ended.
+    await eventually(lambda: len(asyncio.all_tasks()) <= baseline, 10,
+                     what=f"tasks to return to {baseline} (now {len(asyncio.all_tasks())})")

@@ -62,7 +62,7 @@ class ProtocolClient:
         if self.room:
             fields["room"] = self.room
         self.hello = await self.request("hello", **fields)
-        self.joined = await self.request("join")
+        self.joined = await self.request("join", consent_version=self.hello["consent"]["version"])
         return self.joined
 
     async def request(self, kind: str, timeout: float = 20.0, **fields: Any) -> dict:

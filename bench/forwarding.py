@@ -1,0 +1,397 @@
+"""Forwarding benchmark: what a Haven server costs per forwarded packet, measured from outside.
+
+    python -m bench.forwarding --sizes 3,8,15 --duration 30 --json results.json
+    python -m bench.forwarding --scenario slow --duration 20 --json slow.json
+
+For every room size N it starts a fresh Haven server (uvloop, pinned to CPU 0) and a load generator
+(bench/loadgen.py, pinned to CPU 1) whose N participants each publish pre-encoded VP8 640x480@30 (~1 Mbit/s)
+plus Opus and subscribe to everyone else, over the real protocol (docs/protocol.md), ICE, DTLS and SRTP
+on 127.0.0.1. The same load generator then drives the naive aiortc MediaRelay server
+(bench/baseline_relay.py) for the sizes in --baseline-sizes. See docs/performance.md.
+
+Runs inside a private network namespace with only loopback: when started as root on a machine with
+other interfaces it re-executes itself under ``unshare --net``. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .common import SECRET, pin_to, rss_mb, stop_process
+
+ROOT = Path(__file__).resolve().parents[1]
+NETNS_ENV = "HAVEN_BENCH_NETNS"
+SERVER_CPU, LOADGEN_CPU = 0, 1
+
+FIELDS = [
+    "n", "fwd_pkts_per_s", "server_cpu_pct", "us_cpu_per_fwd_pkt", "delivery_ratio", "lat_p50_ms",
+    "lat_p95_ms", "lat_p99_ms", "rss_mb", "rss_per_participant_mb", "idle_cpu_pct_per_participant",
+    "baseline_server_cpu_pct", "baseline_delivery_ratio", "cpu_ratio_haven_over_baseline",
+]
+
+
+def log(*args: Any) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}]", *args, file=sys.stderr, flush=True)
+
+
+# -- isolation ----------------------------------------------------------------------------------------
+
+def interfaces() -> list[str]:
+    try:
+        return sorted(os.listdir("/sys/class/net"))
+    except OSError:
+        return []
+
+
+def ensure_private_netns(argv: list[str]) -> None:
+    """Re-exec under a fresh network namespace (loopback only) when we can and need to."""
+    if os.environ.get(NETNS_ENV) == "1" or interfaces() in (["lo"], []):
+        return
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+        log(f"warning: interfaces {interfaces()} exist and unshare is not available (not root?); "
+            "running in this namespace: every socket still binds and sends to 127.0.0.1 only")
+        return
+    inner = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "bench.forwarding", *argv])
+    env = dict(os.environ, **{NETNS_ENV: "1"})
+    log("re-executing inside a private network namespace (loopback only)")
+    os.chdir(ROOT)
+    os.execvpe("unshare", ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"], env)
+
+
+# -- processes ----------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+class ServerUnderTest:
+    """A Haven server (or the baseline relay) process with its own temp directory, pinned to CPU 0."""
+
+    def __init__(self, kind: str, workdir: Path, max_participants: int) -> None:
+        self.kind = kind
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"{kind}-server.log"
+        self.proc: subprocess.Popen | None = None
+        if kind == "haven":
+            config = workdir / "haven.toml"
+            config.write_text(
+                "[server]\n"
+                'host = "127.0.0.1"\n'
+                f"port = {self.port}\n"
+                f'public_url = "{self.url}"\n'
+                f'data_dir = "{workdir / "data"}"\n'
+                "[auth]\n"
+                f'secret = "{SECRET}"\n'
+                "[ice]\n"
+                'host_addresses = ["127.0.0.1"]\n'
+                "[limits]\n"
+                f"max_participants_per_room = {max(2, max_participants)}\n"
+                "[media]\n"
+                "use_uvloop = true\n"
+                "[logging]\n"
+                'level = "info"\n'
+                'format = "json"\n'
+            )
+            self.cmd = [sys.executable, "-m", "server.cli", "serve", "--config", str(config)]
+        else:
+            self.cmd = [sys.executable, "-m", "bench.baseline_relay", "--port", str(self.port)]
+
+    def start(self, timeout: float = 30.0) -> None:
+        log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+                                     preexec_fn=pin_to(SERVER_CPU))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} server exited ({self.proc.returncode}); see {self.log_path}")
+            if healthy(self.url):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.kind} server did not become healthy in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scenario: str,
+                profile_to: Path | None) -> dict:
+    """Run one load generator process against a started server; return its JSON result."""
+    assert server.proc is not None
+    out = server.workdir / f"loadgen-{server.kind}-{n}.json"
+    cmd = [sys.executable, "-m", "bench.loadgen", "--url", server.url, "--server-pid", str(server.proc.pid),
+           "--n", str(n), "--duration", str(args.duration), "--warmup", str(args.warmup),
+           "--idle", str(args.idle), "--scenario", scenario, "--drop", str(args.drop), "--out", str(out)]
+    budget = 120 + 8 * n + args.idle + args.warmup + args.duration * (3 if scenario == "slow" else 1)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=pin_to(LOADGEN_CPU))
+    profiler: list[subprocess.Popen] = []
+
+    def watch() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("MEASURE-START") and profile_to is not None and shutil.which("py-spy"):
+                seconds = int(min(args.duration, args.profile_seconds))
+                profiler.append(subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(server.proc.pid), "--duration", str(seconds),
+                     "--rate", "250", "--nonblocking", "--format", "raw", "-o", str(profile_to)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin_to(LOADGEN_CPU)))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        proc.wait(budget)
+    except subprocess.TimeoutExpired:
+        log(f"load generator exceeded its {budget:.0f} s budget; stopping it")
+    finally:
+        stop_process(proc)
+        for p in profiler:
+            try:
+                p.wait(args.profile_seconds + 15)
+            except subprocess.TimeoutExpired:
+                pass
+            stop_process(p)
+        watcher.join(5)
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"load generator failed (exit {proc.returncode}) for {server.kind} N={n}")
+    return json.loads(out.read_text())
+
+
+def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal") -> dict:
+    """Start a fresh server of ``kind``, load it with a room of ``n``, stop it; return the numbers."""
+    with tempfile.TemporaryDirectory(prefix=f"haven-bench-{kind}-{n}-") as tmp:
+        workdir = Path(tmp)
+        server = ServerUnderTest(kind, workdir, n)
+        try:
+            server.start()
+            time.sleep(1.5)
+            assert server.proc is not None
+            idle_rss = rss_mb(server.proc.pid)
+            profile_to = None
+            if args.profile and kind == "haven":
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+                profile_to = Path(args.profile).resolve() / f"{kind}-{scenario}-n{n}.txt"
+            log(f"{kind}: N={n} ({scenario}); server pid {server.proc.pid}, idle RSS {idle_rss:.1f} MB")
+            result = run_loadgen(server, n, args, scenario, profile_to)
+            result["idle_server_rss_mb"] = round(idle_rss, 1)
+            if profile_to is not None and profile_to.exists():
+                result["profile"] = str(profile_to)
+                result["profile_top"] = summarize_profile(profile_to)
+            return result
+        except Exception:
+            if server.log_path.exists():
+                tail = server.log_path.read_text()[-3000:]
+                log(f"{kind} server log (tail):\n{tail}")
+            raise
+        finally:
+            server.stop()
+            if args.keep_logs:
+                dest = Path(args.keep_logs)
+                dest.mkdir(parents=True, exist_ok=True)
+                for f in workdir.glob("*.log"):
+                    shutil.copy(f, dest / f"{scenario}-n{n}-{f.name}")
+
+
+# -- profile ------------------------------------------------------------------------------------------
+
+def summarize_profile(path: Path, top: int = 15) -> dict:
+    """Self and inclusive sample shares per function from py-spy's raw (collapsed) output."""
+    self_counts: collections.Counter = collections.Counter()
+    incl_counts: collections.Counter = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        c = int(count)
+        total += c
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        self_counts[frames[-1]] += c
+        for f in set(frames):
+            incl_counts[f] += c
+    pct = lambda c: round(100 * c / total, 1) if total else 0.0  # noqa: E731
+    return {
+        "samples": total,
+        "self_pct": [(f, pct(c)) for f, c in self_counts.most_common(top)],
+        "inclusive_pct": [(f, pct(c)) for f, c in incl_counts.most_common(top + 10)],
+    }
+
+
+# -- report -------------------------------------------------------------------------------------------
+
+def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) -> dict:
+    row: dict[str, Any] = {
+        "n": n,
+        "fwd_pkts_per_s": haven["fwd_pkts_per_s"],
+        "server_cpu_pct": haven["server_cpu_pct"],
+        "us_cpu_per_fwd_pkt": haven["us_cpu_per_fwd_pkt"],
+        "delivery_ratio": haven["delivery_ratio"],
+        "lat_p50_ms": haven["lat_p50_ms"],
+        "lat_p95_ms": haven["lat_p95_ms"],
+        "lat_p99_ms": haven["lat_p99_ms"],
+        "rss_mb": haven["rss_mb"],
+        "rss_per_participant_mb": round((haven["rss_mb"] - haven["idle_server_rss_mb"]) / n, 2),
+        "idle_cpu_pct_per_participant": haven["idle_cpu_pct_per_participant"],
+        "baseline_server_cpu_pct": None,
+        "baseline_delivery_ratio": None,
+        "cpu_ratio_haven_over_baseline": None,
+        "baseline_note": "not run (size not in --baseline-sizes)" if not baseline_planned else None,
+        # context
+        "published_pkts_per_s": haven["published_pkts_per_s"],
+        "frame_delivery_ratio": haven["frame_delivery_ratio"],
+        "lat_max_ms": haven["lat_max_ms"],
+        "lat_samples": haven["lat_samples"],
+        "idle_cpu_pct": haven["idle_cpu_pct"],
+        "idle_server_rss_mb": haven["idle_server_rss_mb"],
+        "loadgen_cpu_pct": haven["loadgen_cpu_pct"],
+        "seconds": haven["seconds"],
+        "setup_s": haven["setup_s"],
+        "server_threads": haven["server_threads"],
+    }
+    if "profile_top" in haven:
+        row["profile_top"] = haven["profile_top"]
+    if haven["loadgen_cpu_pct"] > 90:
+        row["warning"] = "load generator near saturation: delivery and latency may be understated"
+    if baseline is not None:
+        cpu = baseline["server_cpu_pct"]
+        delivery = baseline["frame_delivery_ratio"]
+        row["baseline_delivery_ratio"] = delivery
+        row["baseline_server_cpu_pct_measured"] = cpu
+        row["baseline_loadgen_cpu_pct"] = baseline["loadgen_cpu_pct"]
+        row["baseline_server_threads"] = baseline["server_threads"]
+        if delivery is None or delivery < 0.9 or cpu >= 90:
+            row["baseline_note"] = (f"baseline cannot keep up at N={n}: {cpu:.0f} % CPU, "
+                                    f"delivery {delivery if delivery is None else round(100 * delivery, 1)} %")
+        else:
+            row["baseline_server_cpu_pct"] = cpu
+            row["cpu_ratio_haven_over_baseline"] = round(haven["server_cpu_pct"] / cpu, 3) if cpu else None
+            row["baseline_note"] = "ok"
+    elif baseline_planned:
+        row["baseline_note"] = "baseline run failed"
+    return row
+
+
+def fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (f"{'N':>3} {'fwd pkt/s':>10} {'CPU %':>7} {'us/pkt':>7} {'delivery':>9} {'p50 ms':>7} {'p95 ms':>7} "
+            f"{'p99 ms':>7} {'RSS MB':>7} {'MB/part':>8} {'idle%/p':>8} {'base CPU%':>9} {'base dlv':>9} "
+            f"{'ratio':>6}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['n']:>3} {fmt(r['fwd_pkts_per_s'], '.0f'):>10} {fmt(r['server_cpu_pct'], '.1f'):>7} "
+              f"{fmt(r['us_cpu_per_fwd_pkt'], '.2f'):>7} {fmt(r['delivery_ratio'], '.4%'):>9} "
+              f"{fmt(r['lat_p50_ms'], '.2f'):>7} {fmt(r['lat_p95_ms'], '.2f'):>7} {fmt(r['lat_p99_ms'], '.2f'):>7} "
+              f"{fmt(r['rss_mb'], '.1f'):>7} {fmt(r['rss_per_participant_mb'], '.2f'):>8} "
+              f"{fmt(r['idle_cpu_pct_per_participant'], '.3f'):>8} {fmt(r['baseline_server_cpu_pct'], '.1f'):>9} "
+              f"{fmt(r['baseline_delivery_ratio'], '.1%'):>9} {fmt(r['cpu_ratio_haven_over_baseline'], '.3f'):>6}")
+    for r in rows:
+        if r.get("baseline_note") not in (None, "ok"):
+            print(f"  N={r['n']}: baseline: {r['baseline_note']}")
+        if r.get("warning"):
+            print(f"  N={r['n']}: warning: {r['warning']}")
+
+
+def print_slow(result: dict) -> None:
+    phases = result["phases"]
+    print(f"slow subscriber, N={result['n']}: the other {result['n'] - 1} subscribers")
+    print(f"{'phase':>9} {'delivery':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU %':>7} {'d delivery':>11} {'d p99':>7}")
+    for name, ph in phases.items():
+        print(f"{name:>9} {fmt(ph['delivery_ratio'], '.4%'):>9} {fmt(ph['lat_p50_ms'], '.2f'):>7} "
+              f"{fmt(ph['lat_p99_ms'], '.2f'):>7} {fmt(ph['server_cpu_pct'], '.1f'):>7} "
+              f"{fmt(ph.get('delivery_change'), '+.3%'):>11} {fmt(ph.get('p99_change'), '+.1%'):>7}")
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = [int(s) for s in text.split(",") if s.strip()]
+    if any(not 2 <= s <= 50 for s in sizes):
+        raise argparse.ArgumentTypeError("room sizes must be between 2 and 50")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m bench.forwarding", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=[3, 8, 15], help="room sizes N (default 3,8,15)")
+    parser.add_argument("--duration", type=float, default=30, help="measured seconds per size (default 30)")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of media before measuring (default 5)")
+    parser.add_argument("--idle", type=float, default=5, help="seconds of idle-CPU measurement (default 5)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the MediaRelay baseline")
+    parser.add_argument("--baseline-sizes", type=parse_sizes, default=[3],
+                        help="sizes also run against the MediaRelay baseline (default 3; it saturates at ~7 "
+                             "video subscribers per core, so N=4 already saturates it)")
+    parser.add_argument("--scenario", choices=("normal", "slow"), default="normal",
+                        help="slow: room of --slow-n where one subscriber loses 30 %% and then stops reading")
+    parser.add_argument("--slow-n", type=int, default=8)
+    parser.add_argument("--drop", type=float, default=0.3, help="slow subscriber's drop fraction (default 0.3)")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the Haven server during each window (perturbs it)")
+    parser.add_argument("--profile-seconds", type=float, default=15)
+    parser.add_argument("--keep-logs", metavar="DIR", help="copy server logs here")
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.duration > 600 or args.warmup < 0 or args.warmup > 120:
+        parser.error("--duration must be in (0, 600] and --warmup in [0, 120]")
+    ensure_private_netns(argv)
+    if len(os.sched_getaffinity(0)) < 2:
+        log("warning: fewer than 2 CPUs available; server and load generator will share a core")
+    log(f"interfaces in this namespace: {interfaces()}")
+
+    if args.scenario == "slow":
+        result = measure("haven", args.slow_n, args, scenario="slow")
+        print_slow(result)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        return 0
+
+    rows = []
+    for n in args.sizes:
+        haven = measure("haven", n, args)
+        baseline = None
+        planned = not args.no_baseline and n in args.baseline_sizes
+        if planned:
+            try:
+                baseline = measure("baseline", n, args)
+            except Exception as exc:
+                log(f"baseline N={n} failed: {exc}")
+        row = combine(n, haven, baseline, planned)
+        rows.append(row)
+        log(json.dumps({k: row[k] for k in FIELDS}))
+        if args.json:  # write as we go, so a late failure keeps the earlier sizes
+            Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
