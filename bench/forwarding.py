@@ -50,8 +50,11 @@ def log(*args: Any) -> None:
 # -- isolation ----------------------------------------------------------------------------------------
 
 def interfaces() -> list[str]:
+    """Network interfaces of this process's network namespace."""
+    import socket
+
     try:
-        return sorted(os.listdir("/sys/class/net"))
+        return sorted(name for _, name in socket.if_nameindex())
     except OSError:
         return []
 
@@ -270,6 +273,9 @@ def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) 
         "idle_cpu_pct": haven["idle_cpu_pct"],
         "idle_server_rss_mb": haven["idle_server_rss_mb"],
         "loadgen_cpu_pct": haven["loadgen_cpu_pct"],
+        "loadgen_lag_p99_ms": haven.get("loadgen_lag_p99_ms"),
+        "loadgen_lag_max_ms": haven.get("loadgen_lag_max_ms"),
+        "lat_hist_ms": haven.get("lat_hist_ms"),
         "seconds": haven["seconds"],
         "setup_s": haven["setup_s"],
         "server_threads": haven["server_threads"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import ctypes
 import itertools
 import json
@@ -324,6 +325,18 @@ class Member:
             await self.session.close()
 
 
+def histogram(sorted_ns) -> dict:
+    """Counts of latency samples per bucket (ms upper bounds)."""
+    bounds = [0.5, 1, 2, 5, 10, 20, 50, 100, float("inf")]
+    out = {}
+    i = 0
+    for b in bounds:
+        j = bisect.bisect_right(sorted_ns, b * 1e6)
+        out[f"<={b:g}" if b != float("inf") else ">100"] = j - i
+        i = j
+    return out
+
+
 class LoadGenerator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -332,6 +345,14 @@ class LoadGenerator:
         self.gate = Gate()
         self.media: Media = None  # type: ignore[assignment]
         self.members: list[Member] = []
+        self.lag = array("q")
+
+    async def watch_lag(self) -> None:
+        """Record how late this process's event loop wakes up (its own scheduling noise)."""
+        while True:
+            t = time.monotonic_ns()
+            await asyncio.sleep(0.005)
+            self.lag.append(time.monotonic_ns() - t - 5_000_000)
 
     def snapshot(self) -> dict:
         return {
@@ -351,10 +372,12 @@ class LoadGenerator:
         subs = list(range(n)) if subscribers is None else subscribers
         for m in self.members:
             m.lat = array("q")
+        self.lag = array("q")
         a = self.snapshot()
         await asyncio.sleep(seconds)
         b = self.snapshot()
         lat = sorted(itertools.chain.from_iterable(self.members[i].lat for i in subs))
+        lag = sorted(self.lag)
         dt = b["t"] - a["t"]
         tx = [y - x for x, y in zip(a["tx"], b["tx"])]
         txm = [y - x for x, y in zip(a["tx_marker"], b["tx_marker"])]
@@ -383,6 +406,9 @@ class LoadGenerator:
             "lat_p95_ms": ms(percentile(lat, 95)),
             "lat_p99_ms": ms(percentile(lat, 99)),
             "lat_max_ms": ms(lat[-1] if lat else None),
+            "loadgen_lag_p99_ms": ms(percentile(lag, 99)),
+            "loadgen_lag_max_ms": ms(lag[-1] if lag else None),
+            "lat_hist_ms": histogram(lat),
             "loadgen_cpu_pct": round(100 * (b["self_cpu"] - a["self_cpu"]) / dt, 1),
             "unprotect_failures": b["unprotect_failures"] - a["unprotect_failures"],
         }
@@ -427,6 +453,7 @@ class LoadGenerator:
     async def run(self) -> dict:
         args = self.args
         setup_s = await self.setup()
+        lag_task = asyncio.ensure_future(self.watch_lag())
         log(f"{args.n} members joined, published and subscribed in {setup_s:.1f} s")
         await asyncio.sleep(2)  # let connection set-up work (DTLS, first RTCP) finish
         c0, t0 = cpu_seconds(self.server_pid), time.monotonic()
@@ -452,6 +479,7 @@ class LoadGenerator:
         result["server_threads"] = thread_count(self.server_pid)
         result["closed_sockets"] = [m.closed_code for m in self.members if m.closed_code is not None]
         print("MEASURE-END", flush=True)
+        lag_task.cancel()
         return result
 
     async def slow_scenario(self) -> dict:

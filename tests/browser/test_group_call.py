@@ -43,6 +43,7 @@ async def join(browser, url: str):
     page.errors = errors
     await page.goto(url)
     await page.get_by_test_id("join-button").click()
+    await page.get_by_test_id("consent-accept").click()
     return page
 
 
@@ -52,7 +53,9 @@ async def inbound(page) -> list[dict]:
 
 async def test_three_browsers_see_and_hear_each_other(haven_process, browser):
     names = ["Ana", "Ben", "Cy"]
-    pages = [await join(browser, haven_process.join_url("tuesday", name, sub=name.lower())) for name in names]
+    roles = {"Ana": "host"}
+    pages = [await join(browser, haven_process.join_url("tuesday", name, roles.get(name, "participant"), sub=name.lower()))
+             for name in names]
     try:
         for page, name in zip(pages, names):
             others = sorted(n for n in names if n != name)
@@ -107,7 +110,7 @@ async def test_three_browsers_see_and_hear_each_other(haven_process, browser):
 
 
 async def test_mute_camera_off_and_leave_reach_the_others(haven_process, browser):
-    ana = await join(browser, haven_process.join_url("thursday", "Ana", sub="ana"))
+    ana = await join(browser, haven_process.join_url("thursday", "Ana", "host", sub="ana"))
     ben = await join(browser, haven_process.join_url("thursday", "Ben", sub="ben"))
     try:
         ana_tile = ben.locator('[data-testid="remote-video"][data-participant-name="Ana"]')

@@ -44,7 +44,9 @@ class ServerProcess:
             "[ice]\n"
             'host_addresses = ["127.0.0.1"]\n'
             "[logging]\n"
-            'format = "json"\n' + extra
+            'format = "json"\n'
+            + ("" if "[session]" in extra else "[session]\nwaiting_room = false\n")
+            + extra
         )
         self.log_path = directory / "server.log"
         self.issuer = TokenIssuer(SECRET.encode(), "haven", "haven")

@@ -1,0 +1,688 @@
+/** The Haven web app: reads the join link, runs the pre-join screen, the waiting room, the room and the end screen on top of protocol.js. */
+
+import { HavenClient } from "./protocol.js";
+import { readJoinLink, hideTokenFromUrl } from "./joinlink.js";
+import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./devices.js";
+import { TileGrid, applyTileState, initialOf } from "./tiles.js";
+import { renderStatus, describeFailure, canRetry } from "./status.js";
+
+/**
+ * @param {string} id
+ * @returns {any}
+ */
+const byId = (id) => document.getElementById(id);
+
+const ui = {
+  roomName: byId("room-name"),
+  status: byId("connection-status"),
+  main: byId("main"),
+  screens: {
+    loading: byId("screen-loading"),
+    noToken: byId("screen-no-token"),
+    prejoin: byId("screen-prejoin"),
+    waiting: byId("screen-waiting"),
+    room: byId("screen-room"),
+    ended: byId("screen-ended"),
+  },
+  noTokenMessage: byId("no-token-message"),
+  preview: byId("local-tile").parentElement,
+  localTile: byId("local-tile"),
+  localVideo: /** @type {HTMLVideoElement} */ (byId("local-video")),
+  localInitial: byId("local-initial"),
+  localName: byId("local-name"),
+  prejoinForm: byId("prejoin-form"),
+  prejoinRoom: byId("prejoin-room"),
+  prejoinName: byId("prejoin-name"),
+  mediaMessage: byId("media-message"),
+  mediaMessageText: byId("media-message-text"),
+  mediaRetry: byId("media-retry"),
+  cameraSelect: /** @type {HTMLSelectElement} */ (byId("camera-select")),
+  microphoneSelect: /** @type {HTMLSelectElement} */ (byId("microphone-select")),
+  prejoinCamera: /** @type {HTMLInputElement} */ (byId("prejoin-camera")),
+  prejoinMicrophone: /** @type {HTMLInputElement} */ (byId("prejoin-microphone")),
+  joinButton: /** @type {HTMLButtonElement} */ (byId("join-button")),
+  waitingPreview: byId("waiting-preview"),
+  waitingTitle: byId("waiting-title"),
+  waitingMessage: byId("waiting-message"),
+  waitingStart: byId("waiting-start"),
+  waitingSupport: byId("waiting-support"),
+  waitingLeave: /** @type {HTMLButtonElement} */ (byId("waiting-leave-button")),
+  roomNotice: byId("room-notice"),
+  roomNoticeText: byId("room-notice-text"),
+  roomNoticeDismiss: byId("room-notice-dismiss"),
+  waitingPanel: byId("waiting-panel"),
+  waitingList: byId("waiting-list"),
+  admitAll: /** @type {HTMLButtonElement} */ (byId("admit-all")),
+  audioBlocked: byId("audio-blocked"),
+  audioResume: byId("audio-resume"),
+  tiles: byId("tiles"),
+  toggleAudio: /** @type {HTMLButtonElement} */ (byId("toggle-audio")),
+  toggleVideo: /** @type {HTMLButtonElement} */ (byId("toggle-video")),
+  leaveButton: /** @type {HTMLButtonElement} */ (byId("leave-button")),
+  endedTitle: byId("ended-title"),
+  endedMessage: byId("ended-message"),
+  rejoinButton: /** @type {HTMLButtonElement} */ (byId("rejoin-button")),
+  announcer: byId("announcer"),
+  consentDialog: /** @type {HTMLDialogElement} */ (byId("consent-dialog")),
+  consentText: byId("consent-text"),
+  consentAccept: /** @type {HTMLButtonElement} */ (byId("consent-accept")),
+  consentDecline: /** @type {HTMLButtonElement} */ (byId("consent-decline")),
+};
+
+const link = readJoinLink(location);
+// The token stays in memory only: out of the address bar, history, bookmarks and screen shares.
+hideTokenFromUrl(location, history);
+
+const HOST_ROLES = new Set(["host", "cohost"]);
+
+const state = {
+  /** @type {HavenClient|null} */
+  client: null,
+  clientUsed: false,
+  /** @type {MediaStream|null} */
+  stream: null,
+  /** @type {Promise<void>} */
+  mediaReady: Promise.resolve(),
+  mediaRequest: 0,
+  cameraOn: true,
+  micOn: true,
+  cameraId: "",
+  microphoneId: "",
+  joining: false,
+  /** @type {"none"|"waiting"|"room"} where a joined participant is */
+  view: /** @type {"none"|"waiting"|"room"} */ ("none"),
+  /** @type {Map<string, string>} names of the participants last shown, to announce who left */
+  names: new Map(),
+  /** @type {Set<string>} ids already announced as waiting (hosts) */
+  announcedWaiting: new Set(),
+  displayName: "",
+  /** @type {((accepted: boolean) => void)|null} */
+  consentAnswer: null,
+};
+
+const grid = new TileGrid(ui.tiles, { onAudioBlocked: () => { ui.audioBlocked.hidden = false; } });
+
+// For automated tests and debugging: the current protocol client.
+/** @type {any} */ (window).haven = {
+  get client() {
+    return state.client;
+  },
+};
+
+start();
+
+function start() {
+  if (!link.token) {
+    showScreen("noToken");
+    return;
+  }
+  if (!link.claims) {
+    ui.noTokenMessage.textContent =
+      "This join link is incomplete or damaged. Please open the link from your invitation again, " +
+      "making sure it is copied in full.";
+    showScreen("noToken");
+    return;
+  }
+  const roomName = link.room || (typeof link.claims.room === "string" ? link.claims.room : "");
+  state.displayName = typeof link.claims.name === "string" && link.claims.name.trim() ? link.claims.name.trim() : "Guest";
+  ui.roomName.textContent = roomName;
+  ui.prejoinRoom.textContent = roomName || "—";
+  ui.prejoinName.value = state.displayName;
+  ui.localName.textContent = state.displayName;
+  ui.localInitial.textContent = initialOf(state.displayName);
+  if (roomName) document.title = `${roomName} · Haven`;
+
+  state.client = createClient();
+  bindControls();
+  showScreen("prejoin");
+  state.mediaReady = acquireMedia();
+}
+
+function bindControls() {
+  ui.prejoinForm.addEventListener("submit", (/** @type {Event} */ event) => {
+    event.preventDefault();
+    join();
+  });
+  ui.mediaRetry.addEventListener("click", () => {
+    state.mediaReady = acquireMedia();
+  });
+  ui.cameraSelect.addEventListener("change", () => {
+    state.cameraId = ui.cameraSelect.value;
+    state.mediaReady = acquireMedia();
+  });
+  ui.microphoneSelect.addEventListener("change", () => {
+    state.microphoneId = ui.microphoneSelect.value;
+    state.mediaReady = acquireMedia();
+  });
+  ui.prejoinCamera.addEventListener("change", () => {
+    state.cameraOn = ui.prejoinCamera.checked;
+    applyLocalEnabled();
+    renderLocalTile();
+  });
+  ui.prejoinMicrophone.addEventListener("change", () => {
+    state.micOn = ui.prejoinMicrophone.checked;
+    applyLocalEnabled();
+    renderLocalTile();
+  });
+  ui.toggleAudio.addEventListener("click", () => toggleLocal("microphone"));
+  ui.toggleVideo.addEventListener("click", () => toggleLocal("camera"));
+  ui.leaveButton.addEventListener("click", () => leave());
+  ui.waitingLeave.addEventListener("click", () => leave());
+  ui.rejoinButton.addEventListener("click", () => rejoin());
+  ui.roomNoticeDismiss.addEventListener("click", () => { ui.roomNotice.hidden = true; });
+  ui.audioResume.addEventListener("click", () => {
+    ui.audioBlocked.hidden = true;
+    grid.resumeAudio();
+  });
+  ui.admitAll.addEventListener("click", () => hostRequest("admit-all", {}));
+  ui.consentAccept.addEventListener("click", () => answerConsent(true));
+  ui.consentDecline.addEventListener("click", () => answerConsent(false));
+  // Escape closes a modal dialog: that is a "no".
+  ui.consentDialog.addEventListener("cancel", (/** @type {Event} */ event) => {
+    event.preventDefault();
+    answerConsent(false);
+  });
+  if (navigator.mediaDevices && "ondevicechange" in navigator.mediaDevices) {
+    navigator.mediaDevices.addEventListener("devicechange", () => refreshDeviceLists());
+  }
+  // Tell the others at once instead of letting the server notice the closed socket.
+  window.addEventListener("pagehide", () => {
+    if (state.view !== "none" && state.client) state.client.leave();
+  });
+}
+
+/** @returns {HavenClient} */
+function createClient() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const client = new HavenClient({
+    url: `${scheme}//${location.host}/ws`,
+    token: /** @type {string} */ (link.token),
+    room: link.room,
+    onConsent: askConsent,
+  });
+  const current = () => client === state.client;
+  /**
+   * @param {string} type
+   * @param {(detail: any) => void} handler
+   */
+  const on = (type, handler) => client.addEventListener(type, (event) => {
+    if (current()) handler(/** @type {CustomEvent} */ (event).detail);
+  });
+  on("status", (status) => onStatus(client, status));
+  on("admission", () => showAdmission(client));
+  on("roster", (detail) => {
+    announceRosterChange(client, detail);
+    renderRoom();
+  });
+  on("tracks", () => renderRoom());
+  on("active-speaker", () => renderRoom());
+  on("room-state", () => renderWaiting(client));
+  on("waiting-list", () => renderWaitingList(client));
+  on("reconnected", () => announce("Reconnected to the session"));
+  on("muted-by-host", (label) => onMutedByHost(label));
+  on("server-event", (message) => {
+    if (message.type === "unmute-requested") onUnmuteRequested(client, message);
+  });
+  on("error", (detail) => onClientError(detail));
+  return client;
+}
+
+// --- screens -----------------------------------------------------------------------------------
+
+/** @param {keyof typeof ui.screens} name */
+function showScreen(name) {
+  for (const [key, element] of Object.entries(ui.screens)) element.hidden = key !== name;
+}
+
+/**
+ * @param {HavenClient} client
+ * @param {string} status
+ */
+function onStatus(client, status) {
+  const code = client.failure ? client.failure.code : null;
+  renderStatus(ui.status, status, code);
+  if (status === "reconnecting") announce("Connection lost. Reconnecting…");
+  if (status === "failed" && state.view !== "none") {
+    exitSession();
+    showEnded(endedTitle(code), describeFailure(code), canRetry(code));
+  }
+}
+
+/** @param {string|null} code */
+function endedTitle(code) {
+  switch (code) {
+    case "session-ended": return "The session has ended";
+    case "removed": return "You were removed from the session";
+    case "denied": return "You were not admitted";
+    default: return "You have been disconnected";
+  }
+}
+
+/**
+ * @param {string} title
+ * @param {string} message
+ * @param {boolean} rejoinable
+ */
+function showEnded(title, message, rejoinable) {
+  ui.endedTitle.textContent = title;
+  ui.endedMessage.textContent = message;
+  ui.rejoinButton.hidden = !rejoinable;
+  ui.rejoinButton.disabled = false;
+  showScreen("ended");
+  ui.endedTitle.tabIndex = -1;
+  ui.endedTitle.focus();
+}
+
+// --- consent -------------------------------------------------------------------------------------
+
+/**
+ * Shows the group's confidentiality agreement and resolves with the participant's answer.
+ * @param {{text: string, version: string}} consent
+ * @returns {Promise<boolean>}
+ */
+function askConsent(consent) {
+  if (state.consentAnswer) state.consentAnswer(false);
+  ui.consentText.textContent = consent.text;
+  return new Promise((resolve) => {
+    state.consentAnswer = resolve;
+    if (!ui.consentDialog.open) ui.consentDialog.showModal();
+    ui.consentText.scrollTop = 0;
+    ui.consentAccept.focus();
+  });
+}
+
+/** @param {boolean} accepted */
+function answerConsent(accepted) {
+  const answer = state.consentAnswer;
+  state.consentAnswer = null;
+  if (ui.consentDialog.open) ui.consentDialog.close();
+  if (answer) answer(accepted);
+}
+
+// --- local media ----------------------------------------------------------------------------------
+
+/** (Re)opens the camera and microphone with the chosen devices and shows the preview. */
+async function acquireMedia() {
+  const request = ++state.mediaRequest;
+  ui.mediaMessage.hidden = true;
+  // Release the old devices first: some cameras cannot be opened twice.
+  stopStream(state.stream);
+  state.stream = null;
+  ui.localVideo.srcObject = null;
+  renderLocalTile();
+  const { stream, error } = await getLocalMedia({ cameraId: state.cameraId, microphoneId: state.microphoneId });
+  if (request !== state.mediaRequest) {
+    stopStream(stream);
+    return;
+  }
+  state.stream = stream;
+  applyLocalEnabled();
+  ui.localVideo.srcObject = stream;
+  if (error) {
+    ui.mediaMessageText.textContent = describeMediaError(error, stream);
+    ui.mediaMessage.hidden = false;
+  }
+  renderLocalTile();
+  await refreshDeviceLists();
+}
+
+async function refreshDeviceLists() {
+  const { cameras, microphones } = await listDevices();
+  fillDeviceSelect(ui.cameraSelect, cameras, "Camera", "No camera found", currentDeviceId("video"));
+  fillDeviceSelect(ui.microphoneSelect, microphones, "Microphone", "No microphone found", currentDeviceId("audio"));
+}
+
+/**
+ * @param {HTMLSelectElement} select
+ * @param {MediaDeviceInfo[]} devices
+ * @param {string} noun
+ * @param {string} emptyText
+ * @param {string} selectedId
+ */
+function fillDeviceSelect(select, devices, noun, emptyText, selectedId) {
+  select.replaceChildren();
+  if (devices.length === 0) {
+    select.append(new Option(emptyText, ""));
+    select.disabled = true;
+    return;
+  }
+  devices.forEach((device, index) => {
+    const option = new Option(device.label || `${noun} ${index + 1}`, device.deviceId);
+    option.selected = device.deviceId === selectedId;
+    select.append(option);
+  });
+  select.disabled = false;
+}
+
+/** @param {"video"|"audio"} kind */
+function currentDeviceId(kind) {
+  const track = state.stream && (kind === "video" ? state.stream.getVideoTracks() : state.stream.getAudioTracks())[0];
+  return (track && track.getSettings().deviceId) || "";
+}
+
+function applyLocalEnabled() {
+  if (!state.stream) return;
+  for (const track of state.stream.getVideoTracks()) track.enabled = state.cameraOn;
+  for (const track of state.stream.getAudioTracks()) track.enabled = state.micOn;
+}
+
+function renderLocalTile() {
+  const hasVideo = !!state.stream && state.stream.getVideoTracks().length > 0;
+  const hasAudio = !!state.stream && state.stream.getAudioTracks().length > 0;
+  const client = state.client;
+  const speaking = state.view === "room" && !!client && !!client.self && client.activeSpeaker === client.self.id;
+  applyTileState(ui.localTile, {
+    cameraOn: hasVideo && state.cameraOn,
+    mic: !hasAudio ? "none" : state.micOn ? "on" : "muted",
+    speaking,
+  });
+  ui.prejoinCamera.checked = state.cameraOn;
+  ui.prejoinMicrophone.checked = state.micOn;
+  ui.prejoinCamera.disabled = !hasVideo;
+  ui.prejoinMicrophone.disabled = !hasAudio;
+  ui.toggleAudio.setAttribute("aria-pressed", String(!state.micOn || !hasAudio));
+  ui.toggleVideo.setAttribute("aria-pressed", String(!state.cameraOn || !hasVideo));
+  ui.toggleAudio.disabled = !hasAudio;
+  ui.toggleVideo.disabled = !hasVideo;
+  ui.toggleAudio.title = hasAudio ? "" : "No microphone available";
+  ui.toggleVideo.title = hasVideo ? "" : "No camera available";
+}
+
+/** @param {"camera"|"microphone"} label */
+async function toggleLocal(label) {
+  if (label === "camera") state.cameraOn = !state.cameraOn;
+  else state.micOn = !state.micOn;
+  const muted = label === "camera" ? !state.cameraOn : !state.micOn;
+  applyLocalEnabled();
+  renderLocalTile();
+  const client = state.client;
+  if (!client || !client.published.has(label)) return;
+  try {
+    await client.setMuted(label, muted);
+  } catch (err) {
+    if (client === state.client) showRoomNotice(`Could not ${muted ? "mute" : "unmute"} your ${label}: ${errorText(err)}`);
+  }
+}
+
+/** @param {string} label */
+function onMutedByHost(label) {
+  if (label === "microphone") state.micOn = false;
+  else if (label === "camera") state.cameraOn = false;
+  renderLocalTile();
+  const what = label === "camera" ? "camera" : label === "screen" ? "screen share" : "microphone";
+  showRoomNotice(`A host turned off your ${what}. You can turn it back on when you are ready.`);
+}
+
+/**
+ * @param {HavenClient} client
+ * @param {any} message
+ */
+function onUnmuteRequested(client, message) {
+  const host = client.participants.get(message.by);
+  const who = host && host.name ? host.name : "The host";
+  const what = message.label === "camera" ? "turn your camera on" : "unmute your microphone";
+  showRoomNotice(`${who} invites you to ${what}, when you are ready.`);
+}
+
+// --- joining and leaving -----------------------------------------------------------------------
+
+async function join() {
+  if (state.joining || state.view !== "none") return;
+  state.joining = true;
+  ui.joinButton.disabled = true;
+  ui.joinButton.textContent = "Joining…";
+  await state.mediaReady;
+  if (state.clientUsed || !state.client) state.client = createClient();
+  const client = state.client;
+  state.clientUsed = true;
+  let joined = false;
+  try {
+    await client.connect();
+    joined = true;
+  } catch (err) {
+    const code = /** @type {any} */ (err).code;
+    ui.joinButton.disabled = !canRetry(code);
+    // This link cannot work: turn the camera off rather than leave it running for nothing.
+    if (!canRetry(code)) {
+      releaseMedia();
+      ui.cameraSelect.disabled = ui.microphoneSelect.disabled = true;
+    }
+  } finally {
+    state.joining = false;
+    ui.joinButton.textContent = "Join session";
+  }
+  if (!joined) return;
+  ui.joinButton.disabled = false;
+  if (client !== state.client || client.status !== "connected") return;
+  showAdmission(client);
+  // Publishing while waiting is allowed; the server forwards nothing until the host admits us.
+  await publishLocal(client);
+}
+
+/**
+ * Shows the waiting room or the room, whichever the participant is in now.
+ * @param {HavenClient} client
+ */
+function showAdmission(client) {
+  if (client.status === "failed" || client.status === "disconnected") return;
+  if (client.admission === "waiting") enterWaiting(client);
+  else if (client.admission === "admitted") enterRoom();
+}
+
+/** @param {HavenClient} client */
+function enterWaiting(client) {
+  if (state.view === "waiting") return;
+  const first = state.view === "none";
+  state.view = "waiting";
+  grid.clear();
+  state.names.clear();
+  ui.waitingPanel.hidden = true;
+  ui.localName.textContent = `${state.displayName} (you)`;
+  ui.waitingPreview.append(ui.localTile);
+  renderWaiting(client);
+  renderLocalTile();
+  showScreen("waiting");
+  if (!first) announce("You are back in the waiting room");
+  ui.waitingTitle.focus();
+}
+
+/** @param {HavenClient} client */
+function renderWaiting(client) {
+  if (state.view !== "waiting") return;
+  const view = client.roomState || {};
+  const server = client.server || {};
+  ui.waitingMessage.textContent = view.host_present === false
+    ? "Your therapist hasn't arrived yet. You will be let in once the session starts."
+    : "Your therapist will let you in shortly.";
+  const startsAt = typeof view.starts_at === "number" ? view.starts_at : server.starts_at;
+  ui.waitingStart.hidden = typeof startsAt !== "number";
+  if (typeof startsAt === "number") {
+    const time = new Date(startsAt).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    ui.waitingStart.textContent = `The session is scheduled to start at ${time}.`;
+  }
+  const support = typeof view.support_text === "string" ? view.support_text : server.support_text;
+  ui.waitingSupport.hidden = !support;
+  ui.waitingSupport.textContent = support || "";
+}
+
+function enterRoom() {
+  if (state.view === "room") return;
+  state.view = "room";
+  ui.leaveButton.disabled = false;
+  ui.roomNotice.hidden = true;
+  ui.audioBlocked.hidden = true;
+  ui.localName.textContent = `${state.displayName} (you)`;
+  grid.attachLocal(ui.localTile);
+  showScreen("room");
+  renderRoom();
+  if (state.client) renderWaitingList(state.client);
+  ui.main.focus();
+}
+
+/** @param {HavenClient} client */
+async function publishLocal(client) {
+  const stream = state.stream;
+  if (!stream || stream.getTracks().length === 0) return;
+  applyLocalEnabled();
+  try {
+    await client.publish(stream);
+  } catch (err) {
+    if (client === state.client && state.view !== "none") {
+      showRoomNotice(`Your camera and microphone could not be shared: ${errorText(err)}. You can still see and hear the group.`);
+    }
+  }
+}
+
+/** Leaves the session on request and shows the end screen. */
+async function leave() {
+  const client = state.client;
+  if (!client || state.view === "none") return;
+  ui.leaveButton.disabled = true;
+  exitSession();
+  await client.leave();
+  showEnded("You left the session", "Thank you for joining. You can close this window now, or rejoin if you left by mistake.", true);
+}
+
+/** Tears the waiting room or room down and releases the camera and microphone. */
+function exitSession() {
+  state.view = "none";
+  grid.clear();
+  state.names.clear();
+  state.announcedWaiting.clear();
+  ui.waitingPanel.hidden = true;
+  if (state.consentAnswer) answerConsent(false);
+  ui.preview.append(ui.localTile);
+  ui.localName.textContent = state.displayName;
+  releaseMedia();
+}
+
+/** Stops the camera and microphone (and any acquisition still under way). */
+function releaseMedia() {
+  state.mediaRequest++;
+  stopStream(state.stream);
+  state.stream = null;
+  ui.localVideo.srcObject = null;
+  renderLocalTile();
+}
+
+/** Joins again with the same link: back through the pre-join screen, which starts joining at once. */
+async function rejoin() {
+  ui.rejoinButton.disabled = true;
+  state.client = createClient();
+  state.clientUsed = false;
+  ui.status.hidden = true;
+  showScreen("prejoin");
+  state.mediaReady = acquireMedia();
+  await join();
+}
+
+// --- room ------------------------------------------------------------------------------------------
+
+function renderRoom() {
+  const client = state.client;
+  if (state.view !== "room" || !client) return;
+  const participants = [...client.participants.values()];
+  grid.update(participants, client.remoteTracks(), client.activeSpeaker);
+  state.names = new Map(participants.map((p) => [p.id, p.name]));
+  renderLocalTile();
+  renderWaitingList(client);
+}
+
+/**
+ * Shows hosts who is waiting to join, with buttons to admit or decline them.
+ * @param {HavenClient} client
+ */
+function renderWaitingList(client) {
+  const isHost = !!client.self && HOST_ROLES.has(client.self.role);
+  const waiting = isHost && state.view === "room" ? client.waiting : [];
+  ui.waitingPanel.hidden = waiting.length === 0;
+  ui.admitAll.hidden = waiting.length < 2;
+  ui.waitingList.replaceChildren(...waiting.map((person) => {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "waiting-name";
+    name.textContent = person.name || "A participant";
+    const admit = document.createElement("button");
+    admit.type = "button";
+    admit.className = "primary";
+    admit.textContent = "Admit";
+    admit.dataset.testid = "admit-button";
+    admit.dataset.participantId = person.id;
+    admit.setAttribute("aria-label", `Admit ${name.textContent}`);
+    admit.addEventListener("click", () => hostRequest("admit", { participant_id: person.id }));
+    const deny = document.createElement("button");
+    deny.type = "button";
+    deny.className = "secondary";
+    deny.textContent = "Decline";
+    deny.dataset.testid = "deny-button";
+    deny.dataset.participantId = person.id;
+    deny.setAttribute("aria-label", `Decline ${name.textContent}`);
+    deny.addEventListener("click", () => hostRequest("deny", { participant_id: person.id }));
+    item.append(name, admit, deny);
+    return item;
+  }));
+  for (const person of waiting) {
+    if (!state.announcedWaiting.has(person.id)) announce(`${person.name || "A participant"} is waiting to join`);
+  }
+  state.announcedWaiting = new Set(waiting.map((person) => person.id));
+}
+
+/**
+ * @param {string} type
+ * @param {Record<string, any>} fields
+ */
+async function hostRequest(type, fields) {
+  const client = state.client;
+  if (!client) return;
+  try {
+    await client.request(type, fields);
+  } catch (err) {
+    if (client === state.client) showRoomNotice(`That did not work: ${errorText(err)}`);
+  }
+}
+
+/**
+ * @param {HavenClient} client
+ * @param {{change: string, participant_id?: string}} detail
+ */
+function announceRosterChange(client, detail) {
+  if (state.view !== "room" || !detail.participant_id) return;
+  if (detail.change === "joined" && !state.names.has(detail.participant_id)) {
+    const participant = client.participants.get(detail.participant_id);
+    if (participant) announce(`${participant.name || "A participant"} joined`);
+  } else if (detail.change === "left") {
+    announce(`${state.names.get(detail.participant_id) || "A participant"} left`);
+  }
+}
+
+/** @param {{context: string, error: any}} detail */
+function onClientError({ context, error }) {
+  if (context === "publish" && state.view !== "none") {
+    showRoomNotice(`Your camera and microphone could not be shared again after reconnecting: ${errorText(error)}.`);
+  } else {
+    console.warn(`Haven: ${context} failed:`, error);
+  }
+}
+
+/** @param {string} text */
+function showRoomNotice(text) {
+  ui.roomNoticeText.textContent = text;
+  ui.roomNotice.hidden = false;
+}
+
+/** @param {string} text */
+function announce(text) {
+  // Replacing the text makes screen readers read it even when it repeats.
+  ui.announcer.textContent = "";
+  setTimeout(() => { ui.announcer.textContent = text; }, 50);
+}
+
+/** @param {any} err */
+function errorText(err) {
+  const code = err && err.code;
+  if (code === "unsupported-codec") return "your browser offered no video format the server can forward";
+  if (code === "invalid-sdp") return "the server could not understand your browser's media offer";
+  if (code === "disconnected" || code === "timeout") return "the connection was interrupted";
+  if (code === "not-permitted") return "you are not allowed to do that";
+  return (err && err.message) || "unknown error";
+}

@@ -1,0 +1,235 @@
+/** The room's video grid: one tile per participant with name, camera-off avatar, muted-mic icon and speaker highlight. */
+
+/**
+ * @typedef {import("./protocol.js").Participant} Participant
+ * @typedef {import("./protocol.js").ParticipantTracks} ParticipantTracks
+ * @typedef {{cameraOn: boolean, mic: "on"|"muted"|"none", speaking: boolean}} TileState
+ */
+
+const MIN_TILE_WIDTH = 200;
+/** @type {Record<string, string>} */
+const ROLE_NAMES = { host: "Host", cohost: "Co-host" };
+
+/**
+ * Returns the first letter of a name, for the camera-off avatar.
+ * @param {string} name
+ */
+export function initialOf(name) {
+  const first = [...(name || "").trim()][0];
+  return first ? first.toLocaleUpperCase() : "?";
+}
+
+/**
+ * Shows a tile's camera, microphone and speaking state (local and remote tiles share this).
+ * @param {HTMLElement} tile
+ * @param {TileState} state
+ */
+export function applyTileState(tile, { cameraOn, mic, speaking }) {
+  tile.dataset.camera = cameraOn ? "on" : "off";
+  tile.dataset.mic = mic;
+  tile.classList.toggle("is-speaking", speaking);
+  if (speaking) tile.dataset.activeSpeaker = "true";
+  else delete tile.dataset.activeSpeaker;
+  const icon = tile.querySelector(".mic-off");
+  if (icon instanceof HTMLElement) {
+    icon.hidden = mic === "on";
+    icon.setAttribute("aria-label", mic === "none" ? "No microphone" : "Microphone muted");
+  }
+}
+
+/** The grid of remote tiles, kept in step with the roster and the received tracks. */
+export class TileGrid {
+  /**
+   * @param {HTMLElement} container
+   * @param {{onAudioBlocked: () => void}} callbacks
+   */
+  constructor(container, { onAudioBlocked }) {
+    this.container = container;
+    this.onAudioBlocked = onAudioBlocked;
+    /** @type {Map<string, RemoteTile>} */
+    this.tiles = new Map();
+    if (typeof ResizeObserver === "function") new ResizeObserver(() => this.layout()).observe(container);
+  }
+
+  /** Sizes the tiles so that all of them fit the grid's area as large as possible (4:3 each). */
+  layout() {
+    const count = this.container.children.length;
+    const width = this.container.clientWidth;
+    const height = this.container.clientHeight;
+    if (!count || !width || !height) return;
+    const gap = parseFloat(getComputedStyle(this.container).columnGap) || 0;
+    let best = { columns: 1, tileWidth: 0 };
+    for (let columns = 1; columns <= count; columns++) {
+      const rows = Math.ceil(count / columns);
+      const tileWidth = Math.min((width - gap * (columns - 1)) / columns, ((height - gap * (rows - 1)) / rows) * (4 / 3));
+      if (tileWidth > best.tileWidth) best = { columns, tileWidth };
+    }
+    // Below this a face is too small to read: scroll instead.
+    const tileWidth = Math.floor(Math.max(best.tileWidth, Math.min(width, MIN_TILE_WIDTH)));
+    this.container.style.setProperty("--tile-columns", String(best.columns));
+    this.container.style.setProperty("--tile-width", `${tileWidth}px`);
+  }
+
+  /**
+   * Puts the local tile first in the grid.
+   * @param {HTMLElement} tile
+   */
+  attachLocal(tile) {
+    this.container.prepend(tile);
+    this._updateCount();
+  }
+
+  /**
+   * Brings the tiles in line with the room: adds, updates and removes as needed.
+   * @param {Iterable<Participant>} participants everyone else, in join order
+   * @param {Map<string, ParticipantTracks>} tracks received tracks by participant id
+   * @param {string|null} activeSpeaker
+   */
+  update(participants, tracks, activeSpeaker) {
+    const seen = new Set();
+    for (const participant of participants) {
+      seen.add(participant.id);
+      let tile = this.tiles.get(participant.id);
+      if (!tile) {
+        tile = new RemoteTile(participant.id, this.onAudioBlocked);
+        this.tiles.set(participant.id, tile);
+        this.container.append(tile.element);
+      }
+      tile.update(participant, tracks.get(participant.id) || {}, participant.id === activeSpeaker);
+    }
+    for (const [id, tile] of this.tiles) {
+      if (!seen.has(id)) {
+        tile.remove();
+        this.tiles.delete(id);
+      }
+    }
+    this._updateCount();
+  }
+
+  /** Retries playing every participant's audio (after the browser blocked autoplay). */
+  resumeAudio() {
+    for (const tile of this.tiles.values()) tile.playAudio();
+  }
+
+  /** Removes every remote tile. */
+  clear() {
+    for (const tile of this.tiles.values()) tile.remove();
+    this.tiles.clear();
+    this._updateCount();
+  }
+
+  _updateCount() {
+    const count = String(this.container.children.length);
+    if (this.container.dataset.count === count) return;
+    this.container.dataset.count = count;
+    this.layout();
+  }
+}
+
+/** One remote participant's tile. */
+class RemoteTile {
+  /**
+   * @param {string} id
+   * @param {() => void} onAudioBlocked
+   */
+  constructor(id, onAudioBlocked) {
+    this.onAudioBlocked = onAudioBlocked;
+    /** @type {MediaStreamTrack|null} */
+    this.videoTrack = null;
+    /** @type {MediaStreamTrack|null} */
+    this.audioTrack = null;
+
+    this.element = document.createElement("div");
+    this.element.className = "tile";
+    this.element.setAttribute("role", "group");
+    this.element.dataset.participantId = id;
+
+    this.video = document.createElement("video");
+    this.video.dataset.testid = "remote-video";
+    this.video.dataset.participantId = id;
+    this.video.autoplay = true;
+    this.video.playsInline = true;
+    // The video element carries only video; sound goes through the audio element.
+    this.video.muted = true;
+    this.video.setAttribute("autoplay", "");
+    this.video.setAttribute("playsinline", "");
+
+    this.avatar = document.createElement("div");
+    this.avatar.className = "avatar";
+    this.avatar.setAttribute("aria-hidden", "true");
+    this.initial = document.createElement("span");
+    this.avatar.append(this.initial);
+
+    const label = document.createElement("div");
+    label.className = "tile-label";
+    const micOff = document.createElement("span");
+    micOff.className = "mic-off";
+    micOff.setAttribute("role", "img");
+    this.name = document.createElement("span");
+    this.name.className = "tile-name";
+    this.role = document.createElement("span");
+    this.role.className = "tile-role";
+    label.append(micOff, this.name, this.role);
+
+    this.audio = document.createElement("audio");
+    this.audio.autoplay = true;
+
+    this.element.append(this.video, this.avatar, label, this.audio);
+  }
+
+  /**
+   * @param {Participant} participant
+   * @param {ParticipantTracks} tracks
+   * @param {boolean} speaking
+   */
+  update(participant, tracks, speaking) {
+    const name = participant.name || "Participant";
+    if (this.name.textContent !== name) {
+      this.name.textContent = name;
+      this.initial.textContent = initialOf(name);
+      this.video.dataset.participantName = name;
+      this.element.setAttribute("aria-label", name);
+    }
+    const role = ROLE_NAMES[participant.role] || "";
+    this.role.hidden = !role;
+    if (this.role.textContent !== role) this.role.textContent = role;
+
+    const camera = participant.tracks.find((t) => t.label === "camera");
+    const microphone = participant.tracks.find((t) => t.label === "microphone");
+    this._setVideo(tracks.camera || null);
+    this._setAudio(tracks.microphone || null);
+    applyTileState(this.element, {
+      cameraOn: !!camera && !camera.muted && !!tracks.camera,
+      mic: !microphone ? "none" : microphone.muted ? "muted" : "on",
+      speaking,
+    });
+  }
+
+  /** @param {MediaStreamTrack|null} track */
+  _setVideo(track) {
+    if (track === this.videoTrack) return;
+    this.videoTrack = track;
+    this.video.srcObject = track ? new MediaStream([track]) : null;
+  }
+
+  /** @param {MediaStreamTrack|null} track */
+  _setAudio(track) {
+    if (track === this.audioTrack) return;
+    this.audioTrack = track;
+    this.audio.srcObject = track ? new MediaStream([track]) : null;
+    if (track) this.playAudio();
+  }
+
+  playAudio() {
+    if (!this.audio.srcObject) return;
+    this.audio.play().catch((err) => {
+      if (err && err.name === "NotAllowedError") this.onAudioBlocked();
+    });
+  }
+
+  remove() {
+    this.video.srcObject = null;
+    this.audio.srcObject = null;
+    this.element.remove();
+  }
+}
