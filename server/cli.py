@@ -83,6 +83,29 @@ def _check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    path = config.database_path
+    if not os.path.exists(path):
+        return _fail(f"no audit log at {path}", EXIT_FAILURE)
+    from server.storage import Storage
+
+    storage = Storage(path)
+    try:
+        check = storage.verify_chain()
+    finally:
+        storage.close()
+    if check.ok:
+        print(f"ok: {check.entries} audit entries, hash chain intact ({path})")
+        return EXIT_OK
+    print(f"haven: audit log TAMPERED: entry {check.first_bad_seq} {check.problem} "
+          f"({check.entries} entries verified before it; {path})", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="haven", description="Self-hosted video rooms for small-group therapy.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -104,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="scheduled start shown in the waiting room (ISO 8601, e.g. 2026-12-01T18:00+01:00)")
     token.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     token.set_defaults(handler=_token)
+
+    audit = commands.add_parser("audit", help="work with the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser("verify", help="check that the audit log's hash chain is intact")
+    verify.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    verify.set_defaults(handler=_audit_verify)
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", metavar="FILE")

@@ -95,9 +95,11 @@ def test_set_host_addresses_replaces_and_restores_aioice_discovery() -> None:
         assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1", "192.0.2.4", "::1"]
         assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1", "192.0.2.4"]
         assert aioice.ice.get_host_addresses(use_ipv4=False, use_ipv6=True) == ["::1"]
-    finally:
         adapter.set_host_addresses([])
-    assert aioice.ice.get_host_addresses is original
+        # An empty list hands discovery back to aioice's own function.
+        assert aioice.ice.get_host_addresses.__module__ == "aioice.ice"
+    finally:
+        aioice.ice.get_host_addresses = original  # whatever an earlier test configured
 
 
 async def test_name_mangled_attributes_still_exist() -> None:
