@@ -22,6 +22,10 @@ MAX_SUB_CHARS = 128
 MIN_SECRET_BYTES = 32
 
 
+# Chat addresses "room" and "hosts" share the namespace of participant ids.
+RESERVED_SUBS = ("room", "hosts")
+
+
 class TokenError(Exception):
     """A token that does not admit its bearer, with a stable `code` for the wire and the logs."""
 
@@ -61,6 +65,8 @@ def _check_claims(claims: dict[str, Any]) -> None:
             raise invalid(claim, "must be a number of seconds since the epoch")
     if not 0 < len(claims["sub"]) <= MAX_SUB_CHARS:
         raise invalid("sub", f"must be 1 to {MAX_SUB_CHARS} characters")
+    if claims["sub"] in RESERVED_SUBS:
+        raise invalid("sub", "must not be one of the protocol's reserved words (room, hosts)")
     if not claims["name"].strip() or len(claims["name"]) > MAX_NAME_CHARS:
         raise invalid("name", f"must be 1 to {MAX_NAME_CHARS} characters and not only spaces")
     if not is_valid_room(claims["room"]):

@@ -24,8 +24,9 @@ import structlog
 log = structlog.get_logger("haven.storage")
 
 GENESIS = "0" * 64
-PRESENCE_START = {"admitted", "breakout-joined"}
-PRESENCE_END = {"left", "removed", "sent-to-waiting", "session-ended", "disconnected", "breakout-left"}
+# Presence runs while admitted; moves between the main room and breakouts ("moved") do not interrupt it.
+PRESENCE_START = {"admitted"}
+PRESENCE_END = {"left", "removed", "denied", "replaced", "sent-to-waiting", "session-ended", "disconnected"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -147,7 +148,7 @@ class Storage:
     async def attendance_report(self, session_id: str, now: float | None = None) -> dict | None:
         """Return a session's attendance events and a per-participant summary."""
         return await asyncio.wrap_future(
-            self._executor.submit(self._attendance_report, session_id, now or time.time()))
+            self._executor.submit(self._attendance_report, session_id, time.time() if now is None else now))
 
     def _attendance_report(self, session_id: str, now: float) -> dict | None:
         assert self._db is not None
@@ -223,8 +224,7 @@ def summarize_attendance(rows: list[tuple], end: float) -> list[dict]:
             if person["_since"] is not None:
                 person["seconds_present"] += max(0.0, at - person["_since"])
                 person["_since"] = None
-            if event != "breakout-left":
-                person["last_leave"] = at
+            person["last_leave"] = at
     summary = []
     for person in people.values():
         if person["_since"] is not None:
@@ -244,15 +244,16 @@ def attendance_csv(report: dict) -> str:
                      "minutes_present", "reconnects", "removed"])
     session = report["session"]
     for person in report["participants"]:
-        writer.writerow([session["id"], session["room"], person["participant_id"], _csv_text(person["name"]),
-                         person["role"], _iso(person["first_join"]), _iso(person["last_leave"]),
+        writer.writerow([session["id"], session["room"], _csv_text(person["participant_id"]),
+                         _csv_text(person["name"]), person["role"], _iso(person["first_join"]),
+                         _iso(person["last_leave"]),
                          person["minutes_present"], person["reconnects"], person["removed"]])
     return out.getvalue()
 
 
 def _csv_text(value: str) -> str:
     # A cell starting with =, +, - or @ is a formula to spreadsheet programs (CSV injection).
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _iso(at: float | None) -> str:

@@ -70,8 +70,9 @@ class Agenda:
         self.overrun_warned = False
 
     def next(self, now: float) -> None:
-        """Move to the next phase; the last phase stays last."""
-        self.set_phase(min(self.current + 1, len(self.phases) - 1), now)
+        """Move to the next phase; on the last phase nothing changes (its clock keeps running)."""
+        if self.current + 1 < len(self.phases):
+            self.set_phase(self.current + 1, now)
 
     def update(self, phases: list[Phase]) -> None:
         """Replace titles and durations, keeping the current phase (clamped) and its clock."""

@@ -71,4 +71,5 @@ class ChatLog:
     def visible_to(self, room: Room, viewer: Participant) -> list[dict]:
         """Return the history a participant may read (room messages and their own conversations)."""
         return [m.describe() for m in self.history
-                if m.to == "room" or viewer.id in (m.sender_id, m.to) or (m.to == "hosts" and viewer.is_host)]
+                if m.to == "room" or viewer.id == m.sender_id or (m.to == "hosts" and viewer.is_host)
+                or (m.to not in ("room", "hosts") and m.to == viewer.id)]

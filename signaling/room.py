@@ -144,6 +144,7 @@ class Room:
             self.floor = None
         if self.checkin is not None:
             self.checkin.forget(participant_id)
+            self._lower(self.checkin.current)  # the next speaker's hand comes down too
 
     def admit(self, participant_id: str) -> Participant:
         """Admit someone from the waiting room."""
@@ -196,6 +197,8 @@ class Room:
             self.no_host_since = None
             if participant_id in self.hands:
                 self.hands.remove(participant_id)
+        elif not self.host_present and self.no_host_since is None:
+            self.no_host_since = time.time()
         return participant
 
     @property
