@@ -31,7 +31,7 @@ class RouterListener(Protocol):
 
     def media_failed(self, participant_id: str, reason: str) -> None: ...
 
-    def active_speaker(self, participant_id: str | None) -> None: ...
+    def active_speaker(self, router_id: str, participant_id: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class Member:
     consumers: dict[str, Consumer] = field(default_factory=dict)
     last_consumers: list[dict] | None = None
     closed: bool = False
+    # The Router the member is in now; its transports' callbacks go through it, so a member can
+    # move between Routers (breakout rooms) without renegotiating.
+    router: Router | None = None
 
 
 @dataclass(frozen=True)
@@ -85,10 +88,38 @@ class Router:
         """Register a participant; it receives the others' tracks once it can receive."""
         if participant_id in self.members:
             raise MediaError("already-joined", "this participant is already in the router")
-        member = Member(participant_id, sending=sending, receiving=receiving)
+        member = Member(participant_id, sending=sending, receiving=receiving, router=self)
         self.members[participant_id] = member
         self._update(member)
         return member
+
+    def release_member(self, participant_id: str) -> Member:
+        """Take a member out of this Router without closing its connections (to move it elsewhere).
+
+        Everything it received here and everything it sent to others here stops before this returns.
+        """
+        member = self._member(participant_id)
+        del self.members[participant_id]
+        for consumer in member.consumers.values():
+            consumer.detach(CloseReason.NOT_PERMITTED)
+        member.consumers.clear()
+        for producer in self.producers_of(participant_id):
+            self._drop_producer(producer)
+        member.router = None
+        return member
+
+    def adopt_member(self, member: Member) -> None:
+        """Take in a member released by another Router, with its producers; route media anew."""
+        if member.id in self.members:
+            raise MediaError("already-joined", "this participant is already in the router")
+        member.router = self
+        self.members[member.id] = member
+        if member.publish is not None:
+            for producer in member.publish.producers.values():
+                self.producers[producer.id] = producer
+                if producer.kind == "video":
+                    producer.request_keyframe(force=True)
+        self._update_all()
 
     def set_member_media(self, participant_id: str, sending: bool, receiving: bool) -> None:
         """Change whether a member's media reaches others and whether it receives theirs."""
@@ -121,16 +152,18 @@ class Router:
         if member.publish is None:
             member.publish = PublishTransport(
                 participant_id, self.settings.transport, self.drops, _new_id,
-                on_failed=lambda: self._transport_failed(participant_id, "media-failed"),
+                on_failed=lambda: _via_router(member, lambda r: r._transport_failed(participant_id, "media-failed")),
             )
         answer, started, ended = await member.publish.negotiate(offer, labels)
-        if member.closed:
+        router = member.router
+        if member.closed or router is None:
             raise MediaError("not-joined", "the participant left during negotiation")
+        # The member may have moved to another Router while the offer was being applied.
         for producer in ended:
-            self._close_producer(producer)
+            router._close_producer(producer)
         for producer in started:
-            self.producers[producer.id] = producer
-        self._update_all()
+            router.producers[producer.id] = producer
+        router._update_all()
         return PublishResult(answer, started, ended)
 
     def unpublish(self, participant_id: str, track_id: str) -> Producer:
@@ -206,9 +239,9 @@ class Router:
         return SubscribeTransport(
             pid, self.settings.transport,
             send_offer=lambda revision, sdp: self._send_offer(pid, revision, sdp),
-            on_mids=lambda: self._emit_consumers(member),
-            on_ready=lambda: self._activate(member),
-            on_failed=lambda reason: self._transport_failed(pid, reason),
+            on_mids=lambda: _via_router(member, lambda r: r._emit_consumers(member)),
+            on_ready=lambda: _via_router(member, lambda r: r._activate(member)),
+            on_failed=lambda reason: _via_router(member, lambda r: r._transport_failed(pid, reason)),
         )
 
     async def _send_offer(self, participant_id: str, revision: int, sdp: str) -> None:
@@ -250,6 +283,10 @@ class Router:
 
     def _close_producer(self, producer: Producer) -> None:
         producer.close()
+        self._drop_producer(producer)
+
+    def _drop_producer(self, producer: Producer) -> None:
+        """Stop routing a producer here: every consumer of it in this Router is detached."""
         self.producers.pop(producer.id, None)
         for member in self.members.values():
             consumer = member.consumers.pop(producer.id, None)
@@ -287,7 +324,7 @@ class Router:
                 loudness[producer.owner_id] = value
         changed, speaker = self.speaker.tick(loudness)
         if changed:
-            self.listener.active_speaker(speaker)
+            self.listener.active_speaker(self.id, speaker)
 
     def _rtcp_tick(self) -> None:
         for member in self.members.values():
@@ -317,6 +354,12 @@ class Router:
             await self.remove_member(participant_id)
         self.closed = True
         self._timer.cancel()
+
+
+def _via_router(member: Member, call) -> None:
+    """Run a transport callback on the Router the member is in now (none once it left)."""
+    if member.router is not None and not member.closed:
+        call(member.router)
 
 
 def _new_id(prefix: str) -> str:

@@ -22,6 +22,7 @@ class ChatMessage:
     to: str
     text: str
     ts: float
+    location: str = "main"  # room messages stay in the room or breakout they were sent in
 
     def describe(self) -> dict:
         """Return the protocol form of the message."""
@@ -52,7 +53,7 @@ class ChatLog:
                 raise ProtocolError("unknown-participant", "no such participant to write to")
             if not (sender.is_host or recipient.is_host or room.settings.private_chat):
                 raise ProtocolError("not-permitted", "private messages between participants are off")
-        message = ChatMessage(f"m-{next(self._ids)}", sender.id, sender.name, to, text, now)
+        message = ChatMessage(f"m-{next(self._ids)}", sender.id, sender.name, to, text, now, sender.location)
         self.history.append(message)
         return message
 
@@ -60,7 +61,7 @@ class ChatLog:
     def recipients(room: Room, message: ChatMessage) -> list[str]:
         """Return who receives a message (the sender always gets their own copy)."""
         if message.to == "room":
-            return [p.id for p in room.admitted()]
+            return [p.id for p in room.in_location(message.location)]
         if message.to == "hosts":
             targets = {p.id for p in room.admitted() if p.is_host}
         else:
@@ -71,5 +72,6 @@ class ChatLog:
     def visible_to(self, room: Room, viewer: Participant) -> list[dict]:
         """Return the history a participant may read (room messages and their own conversations)."""
         return [m.describe() for m in self.history
-                if m.to == "room" or viewer.id == m.sender_id or (m.to == "hosts" and viewer.is_host)
+                if (m.to == "room" and m.location == viewer.location) or viewer.id == m.sender_id
+                or (m.to == "hosts" and viewer.is_host)
                 or (m.to not in ("room", "hosts") and m.to == viewer.id)]

@@ -58,6 +58,15 @@ def _integer(low: int, high: int) -> Callable[[Any], str | None]:
     return check
 
 
+def _number(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            return f"must be a number from {low:g} to {high:g}"
+        return None
+
+    return check
+
+
 def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
@@ -113,7 +122,8 @@ SCHEMAS: dict[str, dict[str, tuple[bool, Callable[[Any], str | None]]]] = {
     },
     "join": {"consent_version": (False, _string(128))},
     "leave": {},
-    "publish": {"sdp": (True, _string(MAX_SDP_CHARS)), "tracks": (True, _track_list)},
+    "publish": {"sdp": (True, _string(MAX_SDP_CHARS)), "tracks": (True, _track_list),
+                "replace_screen": (False, _boolean)},
     "unpublish": {"track_id": (True, _string(64))},
     "mute": {"track_id": (True, _string(64)), "muted": (True, _boolean)},
     "subscriber-answer": {"revision": (True, _integer(1, 2**31)), "sdp": (True, _string(MAX_SDP_CHARS))},
@@ -143,6 +153,21 @@ SCHEMAS: dict[str, dict[str, tuple[bool, Callable[[Any], str | None]]]] = {
     "give-floor": {"participant_id": (True, _optional_string(128))},
     "chat": {"to": (True, _string(128)), "text": (True, _string(20000))},
     "homework": {"text": (True, _string(4000))},
+    # Screen sharing and breakout rooms (docs/protocol.md section 10).
+    "allow-screen-share": {**_PARTICIPANT, "allowed": (True, _boolean)},
+    "stop-screen-share": _PARTICIPANT,
+    "breakout-create": {"names": (False, _anything), "count": (False, _integer(1, 20))},
+    "breakout-assign": {**_PARTICIPANT, "room": (True, _optional_string(40))},
+    "breakout-assign-random": {},
+    "breakout-open": {"minutes": (False, _number(0, 240))},
+    "breakout-settings": {"self_select": (True, _boolean)},
+    "breakout-choose": {"room": (True, _string(40))},
+    "breakout-timer": {"minutes": (True, _number(0, 240))},
+    "breakout-broadcast": {"text": (True, _string(500))},
+    "breakout-close": {"room": (True, _string(40))},
+    "breakout-close-all": {},
+    "breakout-visit": {"room": (True, _optional_string(40))},
+    "ask-for-help": {},
 }
 
 

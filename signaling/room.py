@@ -41,6 +41,7 @@ class Participant:
     role: str  # host, cohost or participant
     token_role: str = ""  # what the token granted: only a token host cannot be demoted
     state: str = WAITING
+    location: str = "main"  # the main room or the name of a breakout
     joined_at: float = field(default_factory=time.time)
     waiting_since: float = field(default_factory=time.time)
     tracks: dict[str, Track] = field(default_factory=dict)
@@ -97,6 +98,7 @@ class Room:
         self.hands: list[str] = []
         self.floor: str | None = None
         self.homework: tuple[str, float] | None = None
+        self.screen_allowed: set[str] = set()  # participants a host allowed to share their screen
         self.no_host_since: float | None = self.started_at
         self._rng = rng or random.Random()
 
@@ -162,6 +164,7 @@ class Room:
             raise ProtocolError("not-permitted", "only admitted participants who are not hosts can wait")
         participant.state = WAITING
         participant.waiting_since = now
+        participant.location = "main"
         self._clear_turns(participant_id)
         return participant
 
@@ -182,6 +185,10 @@ class Room:
         if participant is None or not participant.is_host or not participant.admitted:
             raise ProtocolError("not-permitted", "only the session's hosts can do this")
         return participant
+
+    def may_share_screen(self, participant: Participant) -> bool:
+        """Hosts share by default; anyone else needs a host's permission."""
+        return participant.is_host or participant.id in self.screen_allowed
 
     def set_role(self, participant_id: str, role: str) -> Participant:
         """Promote a participant to co-host or demote a co-host; a token host keeps the host role."""
@@ -214,8 +221,13 @@ class Room:
         return [p for p in self.participants.values() if p.admitted]
 
     def others(self, participant_id: str) -> list[Participant]:
-        """List the other admitted participants, in order of arrival."""
-        return [p for p in self.admitted() if p.id != participant_id]
+        """List the other admitted participants in the same room or breakout, in order of arrival."""
+        location = self.participants[participant_id].location if participant_id in self.participants else "main"
+        return [p for p in self.admitted() if p.id != participant_id and p.location == location]
+
+    def in_location(self, location: str) -> list[Participant]:
+        """List the admitted participants in the main room or in one breakout."""
+        return [p for p in self.admitted() if p.location == location]
 
     def is_empty(self) -> bool:
         """Tell whether nobody is left."""

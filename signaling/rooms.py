@@ -19,6 +19,7 @@ import structlog
 from media.api import MediaError, MediaSettings, Router
 
 from .agenda import Agenda, parse_phases
+from .breakouts import MAIN, Breakouts
 from .chat import ChatLog
 from .protocol import ProtocolError
 from .records import NullRecords, Records
@@ -72,7 +73,10 @@ class LiveRoom:
         self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
         self.chat = ChatLog(config.max_chat_chars)
         self.sessions: dict[str, Session] = {}
-        self.router = Router(room_id, media, self)
+        self.media = media
+        # One Router per place: the main room and each breakout. Media never crosses Routers.
+        self.routers: dict[str, Router] = {MAIN: Router(MAIN, media, self)}
+        self.breakouts = Breakouts()
         self._on_closed = on_closed
         self._lock = asyncio.Lock()
         self.closed = False
@@ -89,12 +93,22 @@ class LiveRoom:
             "checkin-next": self._checkin_next, "checkin-pass": self._checkin_pass, "checkin-end": self._checkin_end,
             "checkin-mood": self._checkin_mood, "raise-hand": self._raise_hand, "lower-hand": self._lower_hand,
             "lower-all-hands": self._lower_all_hands, "give-floor": self._give_floor, "chat": self._chat,
-            "homework": self._homework,
+            "homework": self._homework, "allow-screen-share": self._allow_screen_share,
+            "stop-screen-share": self._stop_screen_share, "breakout-create": self._breakout_create,
+            "breakout-assign": self._breakout_assign, "breakout-assign-random": self._breakout_assign_random,
+            "breakout-open": self._breakout_open, "breakout-settings": self._breakout_settings,
+            "breakout-choose": self._breakout_choose, "breakout-timer": self._breakout_timer,
+            "breakout-broadcast": self._breakout_broadcast, "breakout-close": self._breakout_close,
+            "breakout-close-all": self._breakout_close_all, "breakout-visit": self._breakout_visit,
+            "ask-for-help": self._ask_for_help,
         }
         self._host_only = {"admit", "admit-all", "deny", "send-to-waiting", "mute-participant", "ask-unmute",
                            "remove", "set-role", "set-room", "end-session", "agenda-start", "agenda-next",
                            "agenda-set-phase", "agenda-update", "checkin-start", "checkin-next", "checkin-end",
-                           "lower-all-hands", "give-floor", "homework"}
+                           "lower-all-hands", "give-floor", "homework", "allow-screen-share",
+                           "stop-screen-share", "breakout-create", "breakout-assign", "breakout-assign-random",
+                           "breakout-open", "breakout-settings", "breakout-timer", "breakout-broadcast",
+                           "breakout-close", "breakout-close-all", "breakout-visit"}
 
     @property
     def id(self) -> str:
@@ -103,6 +117,15 @@ class LiveRoom:
     @property
     def session_id(self) -> str:
         return self.room.session_id
+
+    @property
+    def router(self) -> Router:
+        """The main room's Router."""
+        return self.routers[MAIN]
+
+    def router_of(self, participant: Participant) -> Router:
+        """Return the Router of the place (main room or breakout) a participant is in."""
+        return self.routers[participant.location]
 
     # -- entering and leaving ---------------------------------------------------------------------
 
@@ -144,7 +167,7 @@ class LiveRoom:
                     "participants": [], "room": self._waiting_view(participant), "chat": []}
         return {"state": "admitted", "session_id": self.session_id, "self": participant.describe(),
                 "participants": [p.describe() for p in self.room.others(participant.id)],
-                "room": self.room.state_for(participant), "chat": self.chat.visible_to(self.room, participant)}
+                "room": self._room_state(participant), "chat": self.chat.visible_to(self.room, participant)}
 
     def _waiting_view(self, participant: Participant) -> dict:
         session = self.sessions.get(participant.id)
@@ -153,7 +176,8 @@ class LiveRoom:
                 "support_text": self.config.support_text, "host_present": self.room.host_present}
 
     def _announce_admitted(self, participant: Participant) -> None:
-        self.broadcast({"type": "participant-joined", "participant": participant.describe()}, exclude=participant.id)
+        self.broadcast_to(participant.location, {"type": "participant-joined", "participant": participant.describe()},
+                          exclude=participant.id)
         if participant.is_host:
             self._send_waiting_list([participant.id])
             self._broadcast_room_state()
@@ -172,7 +196,10 @@ class LiveRoom:
         self.sessions.pop(participant_id, None)
         had_host = self.room.host_present
         participant = self.room.remove(participant_id)
+        router = self.router
         if participant is not None:
+            router = self.router_of(participant)
+            self._stop_share_of(participant, announce=False)
             event = {"left": "left", "removed": "removed", "denied": "denied", "replaced": "replaced",
                      "session-ended": "session-ended"}.get(reason, "disconnected")
             self._attend(participant, event, time.time())
@@ -180,20 +207,22 @@ class LiveRoom:
             log.info("participant_left", room=self.id, participant=participant_id, reason=reason,
                      size=len(self.room.participants))
             if participant.admitted:
-                self.broadcast({"type": "participant-left", "participant_id": participant_id, "reason": reason})
+                self.broadcast_to(participant.location, {"type": "participant-left", "participant_id": participant_id,
+                                                         "reason": reason})
                 self._broadcast_room_state()
             else:
                 self._send_waiting_list()
             if had_host and not self.room.host_present:
                 self._refresh_waiting_views()
-        await self.router.remove_member(participant_id)
+        await router.remove_member(participant_id)
 
     async def _close(self, reason: str) -> None:
         self.closed = True
         self._timer.cancel()
         self._on_closed(self)
         self.records.session_ended(self.session_id, time.time(), reason)
-        await self.router.close()
+        for router in list(self.routers.values()):
+            await router.close()
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -203,7 +232,8 @@ class LiveRoom:
         if kind == "publish":
             return await self._publish(participant, fields)
         if kind == "subscriber-answer":
-            await self._media(self.router.subscriber_answer(participant.id, fields["revision"], fields["sdp"]))
+            await self._media(self.router_of(participant).subscriber_answer(participant.id, fields["revision"],
+                                                                            fields["sdp"]))
             return {}
         handler = self._handlers.get(kind)
         if handler is None:
@@ -229,27 +259,36 @@ class LiveRoom:
         labels = {t["mid"]: t["label"] for t in tracks}
         if len(labels) != len(tracks):
             raise ProtocolError("invalid-track", "a mid is listed twice")
-        result = await self._media(self.router.publish(participant.id, fields["sdp"], labels))
+        sharing = {"screen", "screen-audio"} & set(labels.values())
+        already = {t.label for t in participant.tracks.values()}
+        if sharing - already:
+            self._check_new_share(participant, bool(fields.get("replace_screen")))
+        result = await self._media(self.router_of(participant).publish(participant.id, fields["sdp"], labels))
         for producer in result.ended:
             self._track_ended(participant, producer.id)
         for producer in result.started:
             track = Track(producer.id, producer.kind, producer.label)
             participant.tracks[track.track_id] = track
             if participant.admitted:
-                self.broadcast({"type": "track-published", "participant_id": participant.id,
-                                "track": track.describe()}, exclude=participant.id)
+                self.broadcast_to(participant.location, {"type": "track-published", "participant_id": participant.id,
+                                                         "track": track.describe()}, exclude=participant.id)
+        if sharing:
+            self._broadcast_room_state()
         by_label = {t.label: t for t in participant.tracks.values()}
         return {"sdp": result.answer,
                 "tracks": [{"mid": mid, **by_label[label].describe()} for mid, label in labels.items()
                            if label in by_label]}
 
     def _unpublish(self, participant: Participant, fields: dict) -> None:
-        self._sync_media(lambda: self.router.unpublish(participant.id, fields["track_id"]))
+        self._sync_media(lambda: self.router_of(participant).unpublish(participant.id, fields["track_id"]))
+        track = participant.tracks.get(fields["track_id"])
         self._track_ended(participant, fields["track_id"])
+        if track is not None and track.label in ("screen", "screen-audio"):
+            self._broadcast_room_state()
 
     def _mute(self, participant: Participant, fields: dict) -> None:
         track_id, muted = fields["track_id"], fields["muted"]
-        self._sync_media(lambda: self.router.set_paused(participant.id, track_id, muted))
+        self._sync_media(lambda: self.router_of(participant).set_paused(participant.id, track_id, muted))
         self._track_muted(participant, participant.tracks[track_id], muted)
 
     def _track_muted(self, participant: Participant, track: Track, muted: bool) -> None:
@@ -257,14 +296,14 @@ class LiveRoom:
         message = {"type": "track-muted", "participant_id": participant.id, "track_id": track.track_id,
                    "muted": muted}
         if participant.admitted:
-            self.broadcast(message)
+            self.broadcast_to(participant.location, message)
         else:
             self._send_to(participant.id, message)
 
     def _track_ended(self, participant: Participant, track_id: str) -> None:
         if participant.tracks.pop(track_id, None) is not None and participant.admitted:
-            self.broadcast({"type": "track-unpublished", "participant_id": participant.id, "track_id": track_id},
-                           exclude=participant.id)
+            self.broadcast_to(participant.location, {"type": "track-unpublished", "participant_id": participant.id,
+                                                     "track_id": track_id}, exclude=participant.id)
 
     # waiting room
 
@@ -276,7 +315,7 @@ class LiveRoom:
             self._admit_one(host, self.room.admit(participant.id))
 
     def _admit_one(self, host: Participant, participant: Participant) -> None:
-        self.router.set_member_media(participant.id, sending=True, receiving=True)
+        self.router_of(participant).set_member_media(participant.id, sending=True, receiving=True)
         self._attend(participant, "admitted", time.time())
         self._audit("admit", host, subject=participant.id)
         self._send_to(participant.id, {"type": "admitted", **self._entry(participant)})
@@ -291,12 +330,19 @@ class LiveRoom:
         self._expel(participant, "denied")
 
     def _send_to_waiting(self, host: Participant, fields: dict) -> None:
-        participant = self.room.send_to_waiting(fields["participant_id"], time.time())
-        self.router.set_member_media(participant.id, sending=False, receiving=False)
+        participant = self.room.get(fields["participant_id"])
+        location = participant.location
+        self._stop_share_of(participant)
+        self.room.send_to_waiting(participant.id, time.time())  # raises for hosts and the waiting
+        self.router_of(participant).set_member_media(participant.id, sending=False, receiving=False)
+        if location != MAIN:  # the waiting room belongs to the main room's Router
+            self.router.adopt_member(self.routers[location].release_member(participant.id))
+            self.router.set_member_media(participant.id, sending=False, receiving=False)
         self._attend(participant, "sent-to-waiting", time.time())
         self._audit("send-to-waiting", host, subject=participant.id)
         self._send_to(participant.id, {"type": "sent-to-waiting", "room": self._waiting_view(participant)})
-        self.broadcast({"type": "participant-left", "participant_id": participant.id, "reason": "waiting"})
+        self.broadcast_to(location, {"type": "participant-left", "participant_id": participant.id,
+                                     "reason": "waiting"})
         self._broadcast_room_state()
         self._send_waiting_list()
 
@@ -307,7 +353,7 @@ class LiveRoom:
         track = participant.track_by_label(fields["label"])
         if track is None:
             raise ProtocolError("invalid-track", f"that participant has no {fields['label']} track")
-        self._sync_media(lambda: self.router.set_paused(participant.id, track.track_id, True))
+        self._sync_media(lambda: self.router_of(participant).set_paused(participant.id, track.track_id, True))
         self._audit("mute", host, subject=participant.id, detail={"label": track.label})
         self._track_muted(participant, track, True)
         self._send_to(participant.id, {"type": "muted-by-host", "label": track.label})
@@ -329,7 +375,7 @@ class LiveRoom:
 
     def _expel(self, participant: Participant, reason: str) -> None:
         """Cut a participant off at once (media first), then tell them and close their socket."""
-        self.router.set_member_media(participant.id, sending=False, receiving=False)
+        self.router_of(participant).set_member_media(participant.id, sending=False, receiving=False)
         self._send_to(participant.id, {"type": "removed", "reason": reason})
         session = self.sessions.get(participant.id)
         if session is not None:
@@ -362,7 +408,9 @@ class LiveRoom:
         log.info("session_ended", room=self.id, reason=reason)
         self.chat.history.clear()
         for pid, session in list(self.sessions.items()):
-            self.router.set_member_media(pid, sending=False, receiving=False)
+            participant = self.room.participants.get(pid)
+            if participant is not None:
+                self.router_of(participant).set_member_media(pid, sending=False, receiving=False)
             session.send({"type": "session-ended", "reason": reason})
             session.close_soon(4000, "session-ended", leave_reason="session-ended")
 
@@ -466,6 +514,196 @@ class LiveRoom:
         self._audit("homework", host)
         self._broadcast_room_state()
 
+    # screen sharing
+
+    def _sharer(self, location: str) -> Participant | None:
+        return next((p for p in self.room.in_location(location) if p.track_by_label("screen")), None)
+
+    def _check_new_share(self, participant: Participant, replace: bool) -> None:
+        """Allow a new screen share if permitted; one share per room (a replace stops the other)."""
+        if not participant.admitted or not self.room.may_share_screen(participant):
+            self._audit("not-permitted", participant, detail={"request": "screen-share"})
+            raise ProtocolError("not-permitted", "ask the host for permission to share your screen")
+        current = self._sharer(participant.location)
+        if current is not None and current is not participant:
+            if not replace:
+                raise ProtocolError("screen-share-active", "someone else is sharing; ask to replace their share")
+            self._stop_share_of(current, reason="replaced")
+
+    def _stop_share_of(self, participant: Participant, reason: str = "stopped", announce: bool = True) -> bool:
+        """End a participant's screen share (server-side: forwarding stops at once)."""
+        stopped = False
+        for track in [t for t in participant.tracks.values() if t.label in ("screen", "screen-audio")]:
+            try:
+                self.router_of(participant).unpublish(participant.id, track.track_id)
+            except MediaError:
+                pass
+            self._track_ended(participant, track.track_id)
+            stopped = True
+        if stopped and announce:
+            self._send_to(participant.id, {"type": "screen-share-stopped", "reason": reason})
+            self._broadcast_room_state()
+        return stopped
+
+    def _allow_screen_share(self, host: Participant, fields: dict) -> None:
+        participant = self.room.get(fields["participant_id"])
+        allowed = fields["allowed"]
+        if allowed:
+            self.room.screen_allowed.add(participant.id)
+        else:
+            self.room.screen_allowed.discard(participant.id)
+            if not participant.is_host:
+                self._stop_share_of(participant, reason="revoked")
+        self._audit("screen-permission", host, subject=participant.id, detail={"allowed": allowed})
+        self._broadcast_room_state()
+
+    def _stop_screen_share(self, host: Participant, fields: dict) -> None:
+        participant = self.room.get(fields["participant_id"])
+        if not self._stop_share_of(participant, reason="stopped-by-host"):
+            raise ProtocolError("invalid-track", "that participant is not sharing a screen")
+        self._audit("screen-stop", host, subject=participant.id)
+
+    # breakouts
+
+    def _move(self, participant: Participant, location: str) -> None:
+        """Move an admitted participant between the main room and breakouts.
+
+        The old Router forgets the participant (every packet to and from it stops) before the new
+        one routes anything, so there is no moment in which it receives from both places.
+        """
+        old = participant.location
+        if old == location:
+            return
+        self._stop_share_of(participant, reason="moved")
+        member = self.routers[old].release_member(participant.id)
+        participant.location = location
+        self.broadcast_to(old, {"type": "participant-left", "participant_id": participant.id, "reason": "moved"})
+        self.routers[location].adopt_member(member)
+        if participant.is_host and location != MAIN:
+            self.breakouts.require(location).help_requested = False
+        self._send_to(participant.id, {
+            "type": "moved", "location": location,
+            "participants": [p.describe() for p in self.room.others(participant.id)],
+            "chat": self.chat.visible_to(self.room, participant)})
+        self.broadcast_to(location, {"type": "participant-joined", "participant": participant.describe()},
+                          exclude=participant.id)
+        self._attend(participant, "moved", time.time())
+        self.records.audit("breakout-move", actor=participant.id, role=participant.role, room=self.id,
+                           session_id=self.session_id, subject=participant.id, detail={"from": old, "to": location})
+
+    def _ensure_router(self, name: str) -> None:
+        if name not in self.routers:
+            self.routers[name] = Router(name, self.media, self)
+
+    def _breakout_create(self, host: Participant, fields: dict) -> None:
+        self.breakouts.create(fields.get("names"), fields.get("count"))
+        self._audit("breakout-create", host, detail={"rooms": len(self.breakouts.rooms)})
+        self._broadcast_room_state()
+
+    def _movable(self, participant_id: str) -> Participant:
+        participant = self.room.get(participant_id)
+        if not participant.admitted:
+            raise ProtocolError("not-waiting", "admit the participant first")
+        return participant
+
+    def _breakout_assign(self, host: Participant, fields: dict) -> None:
+        participant = self._movable(fields["participant_id"])
+        target = fields.get("room")
+        self.breakouts.plan(participant.id, target)
+        if self.breakouts.open:
+            self._go(participant, target or MAIN)
+        self._broadcast_room_state()
+
+    def _breakout_assign_random(self, host: Participant, fields: dict) -> None:
+        members = [p.id for p in self.room.admitted() if not p.is_host]
+        placement = self.breakouts.plan_randomly(members, self.room._rng)
+        if self.breakouts.open:
+            for pid, name in placement.items():
+                self._go(self.room.participants[pid], name)
+        self._broadcast_room_state()
+
+    def _go(self, participant: Participant, location: str) -> None:
+        if location != MAIN:
+            self.breakouts.require(location)
+            self._ensure_router(location)
+        self._move(participant, location)
+
+    def _breakout_open(self, host: Participant, fields: dict) -> None:
+        self.breakouts.start(time.time(), fields.get("minutes"))
+        self._audit("breakout-open", host, detail={"minutes": fields.get("minutes")})
+        for room in list(self.breakouts.rooms.values()):
+            for pid in sorted(room.planned):
+                participant = self.room.participants.get(pid)
+                if participant is not None and participant.admitted:
+                    self._go(participant, room.name)
+        self._broadcast_room_state()
+
+    def _breakout_settings(self, host: Participant, fields: dict) -> None:
+        self.breakouts.self_select = fields["self_select"]
+        self._broadcast_room_state()
+
+    def _breakout_choose(self, participant: Participant, fields: dict) -> None:
+        if not (self.breakouts.open and self.breakouts.self_select) or not participant.admitted:
+            raise ProtocolError("not-permitted", "the host has not let participants choose a breakout")
+        self.breakouts.plan(participant.id, fields["room"])
+        self._go(participant, fields["room"])
+        self._broadcast_room_state()
+
+    def _breakout_timer(self, host: Participant, fields: dict) -> None:
+        if not self.breakouts.open:
+            raise ProtocolError("no-breakouts", "open the breakouts first")
+        self.breakouts.set_timer(time.time(), fields["minutes"])
+        self._broadcast_room_state()
+
+    def _breakout_broadcast(self, host: Participant, fields: dict) -> None:
+        text = fields["text"].strip()
+        if not text:
+            raise ProtocolError("bad-request", "the message is empty")
+        self.broadcast({"type": "breakout-broadcast", "text": text, "from": {"id": host.id, "name": host.name}})
+
+    async def _breakout_close(self, host: Participant, fields: dict) -> None:
+        name = fields["room"]
+        self.breakouts.require(name)
+        for participant in self.room.in_location(name):
+            self._move(participant, MAIN)
+        self.breakouts.close(name)
+        self._audit("breakout-close", host, detail={"room": name})
+        await self._drop_router(name)
+        self._broadcast_room_state()
+
+    async def _breakout_close_all(self, host: Participant, fields: dict) -> None:
+        self._audit("breakout-close-all", host)
+        await self._close_all_breakouts()
+
+    async def _close_all_breakouts(self) -> None:
+        """Bring everyone back to the main room and close every breakout."""
+        for participant in self.room.admitted():
+            if participant.location != MAIN:
+                self._move(participant, MAIN)
+        self.breakouts.close_all()
+        for name in [n for n in self.routers if n != MAIN]:
+            await self._drop_router(name)
+        self._broadcast_room_state()
+
+    async def _drop_router(self, name: str) -> None:
+        router = self.routers.pop(name, None)
+        if router is not None:
+            await router.close()
+
+    def _breakout_visit(self, host: Participant, fields: dict) -> None:
+        self._go(host, fields.get("room") or MAIN)
+        self._broadcast_room_state()
+
+    def _ask_for_help(self, participant: Participant, fields: dict) -> None:
+        if participant.location == MAIN:
+            raise ProtocolError("not-permitted", "asking for help is for breakout rooms")
+        self.breakouts.require(participant.location).help_requested = True
+        for host in self.room.admitted():
+            if host.is_host:
+                self._send_to(host.id, {"type": "help-requested", "room": participant.location,
+                                        "participant_id": participant.id})
+        self._broadcast_room_state()
+
     # -- helpers ----------------------------------------------------------------------------------
 
     @staticmethod
@@ -495,6 +733,12 @@ class LiveRoom:
             if participant.id != exclude:
                 self._send_to(participant.id, message)
 
+    def broadcast_to(self, location: str, message: dict, exclude: str | None = None) -> None:
+        """Queue a message to the admitted participants of the main room or of one breakout."""
+        for participant in self.room.in_location(location):
+            if participant.id != exclude:
+                self._send_to(participant.id, message)
+
     def _send_to(self, participant_id: str, message: dict) -> None:
         session = self.sessions.get(participant_id)
         if session is not None:
@@ -502,7 +746,20 @@ class LiveRoom:
 
     def _broadcast_room_state(self) -> None:
         for participant in self.room.admitted():
-            self._send_to(participant.id, {"type": "room-state", "room": self.room.state_for(participant)})
+            self._send_to(participant.id, {"type": "room-state", "room": self._room_state(participant)})
+
+    def _room_state(self, viewer: Participant) -> dict:
+        state = self.room.state_for(viewer)
+        locations = {p.id: p.location for p in self.room.admitted()}
+        state["location"] = viewer.location
+        state["breakouts"] = self.breakouts.describe(viewer.is_host, locations, viewer.id)
+        sharer = self._sharer(viewer.location)
+        state["screen_share"] = ({"participant_id": sharer.id, "track_id": sharer.track_by_label("screen").track_id}
+                                 if sharer is not None else None)
+        state["can_share_screen"] = self.room.may_share_screen(viewer)
+        if viewer.is_host:
+            state["screen_allowed"] = sorted(self.room.screen_allowed)
+        return state
 
     def _send_waiting_list(self, hosts: list[str] | None = None) -> None:
         waiting = [{"id": p.id, "name": p.name, "since": int(p.waiting_since * 1000)} for p in self.room.waiting()]
@@ -524,6 +781,14 @@ class LiveRoom:
                     for host in self.room.admitted():
                         if host.is_host:
                             self._send_to(host.id, {"type": "agenda-overrun", "phase": agenda.current})
+                timer = self.breakouts.tick(now)
+                if timer == "warning":
+                    seconds = max(0, int(self.breakouts.ends_at - now)) if self.breakouts.ends_at else 0
+                    self.broadcast({"type": "breakout-warning", "seconds_left": seconds})
+                elif timer == "expired":
+                    self.records.audit("breakout-close-all", room=self.id, session_id=self.session_id,
+                                       detail={"reason": "timer"})
+                    await self._close_all_breakouts()
                 since = self.room.no_host_since
                 if since is not None and not self.ended and now - since > self.config.host_grace:
                     self.records.audit("end-session", room=self.id, session_id=self.session_id,
@@ -546,8 +811,8 @@ class LiveRoom:
             log.info("media_failed", room=self.id, participant=participant_id, reason=reason)
             session.close_soon(4410, reason)
 
-    def active_speaker(self, participant_id: str | None) -> None:
-        self.broadcast({"type": "active-speaker", "participant_id": participant_id})
+    def active_speaker(self, router_id: str, participant_id: str | None) -> None:
+        self.broadcast_to(router_id, {"type": "active-speaker", "participant_id": participant_id})
 
 
 class Rooms:

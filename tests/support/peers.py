@@ -65,6 +65,53 @@ class RandomVp8Track(MediaStreamTrack):
         return packet
 
 
+TAG_MAGIC = b"HVTAG"
+
+
+def tag_bytes(tag: str) -> bytes:
+    """Return the marker a tagged track puts at the start of every frame (8-byte tag, space padded)."""
+    return TAG_MAGIC + tag.encode()[:8].ljust(8)
+
+
+class TaggedVideoTrack(RandomVp8Track):
+    """Random 'VP8' key frames that start with a marker naming their publisher."""
+
+    def __init__(self, tag: str, frame_size: int = 1200) -> None:
+        super().__init__(frame_size)
+        self.marker = tag_bytes(tag)
+
+    async def recv(self) -> av.Packet:
+        packet = await super().recv()
+        data = bytes(packet)
+        tagged = av.Packet(data[:1] + self.marker + data[1 + len(self.marker):])
+        tagged.pts, tagged.time_base = packet.pts, packet.time_base
+        return tagged
+
+
+class TaggedAudioTrack(MediaStreamTrack):
+    """20 ms 'Opus' packets (never decoded) that start with a marker naming their publisher."""
+
+    kind = "audio"
+
+    def __init__(self, tag: str) -> None:
+        super().__init__()
+        self.marker = tag_bytes(tag)
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self._start is None:
+            self._start = time.monotonic()
+        delay = self._start + self.sent * 0.02 - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        packet = av.Packet(self.marker + os.urandom(60))
+        packet.pts = self.sent * 960
+        packet.time_base = fractions.Fraction(1, 48000)
+        self.sent += 1
+        return packet
+
+
 class ToneTrack(AudioStreamTrack):
     """A 440 Hz tone at a chosen level, so audio-level extensions say 'speaking'."""
 
@@ -105,6 +152,7 @@ class RtpCounter:
         self.frames: dict[int, list[bytes]] = defaultdict(list)
         self._partial: dict[int, bytearray] = {}
         self.keep_frames = False
+        self.tags: list[str] = []  # the publisher tag of each tagged packet, in arrival order
 
     def install(self, pc: RTCPeerConnection) -> None:
         """Divert the connection's decrypted RTP into this counter (RTCP still reaches aiortc)."""
@@ -120,6 +168,9 @@ class RtpCounter:
         b0, b1, seq, ts, ssrc = HEADER.unpack_from(p, 0)
         self.packets[ssrc] += 1
         self.payload_types[ssrc] = b1 & 0x7F
+        at = p.find(TAG_MAGIC, 12, 64)
+        if at >= 0 and len(self.tags) < 200_000:
+            self.tags.append(p[at + 5:at + 13].decode(errors="replace").strip())
         if self.keep_frames:
             self._collect_vp8(ssrc, p, bool(b1 & 0x80))
 

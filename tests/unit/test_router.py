@@ -36,7 +36,7 @@ class FakeListener:
     def media_failed(self, participant_id: str, reason: str) -> None:
         self.failures.append((participant_id, reason))
 
-    def active_speaker(self, participant_id: str | None) -> None:
+    def active_speaker(self, router_id: str, participant_id: str | None) -> None:
         self.speakers.append(participant_id)
 
 
