@@ -23,6 +23,8 @@ URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 FORWARDED_EXTENSION_IDS = {URI_AUDIO_LEVEL: 2, URI_ABS_SEND_TIME: 3}
 
 ONE_BYTE_PROFILE = 0xBEDE
+_EXTENSION_HEADER = struct.Struct("!HH")
+_PADDING = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
 TWO_BYTE_PROFILE_MASK = 0xFFF0
 TWO_BYTE_PROFILE = 0x1000
 
@@ -133,23 +135,62 @@ class ExtensionTranslator:
         CSRCs or extension run past its end gives first_byte -1: it must not be forwarded.
         """
         b0 = p[0]
+        if not b0 & 0x1F:  # no CSRCs and no extension
+            return b0, p[12:], -1
+        n = len(p)
+        off = HEADER_SIZE + 4 * (b0 & 0x0F)
+        if not b0 & 0x10:  # CSRCs only: dropped (the SFU is not a mixer)
+            return (b0 & 0xE0, p[off:], -1) if off <= n else (-1, b"", -1)
+        if off + 4 > n:
+            return -1, b"", -1
+        end = off + 4 + 4 * ((p[off + 2] << 8) | p[off + 3])
+        if end > n:
+            return -1, b"", -1
+        if (p[off] << 8) | p[off + 1] != ONE_BYTE_PROFILE:
+            return self._translate_general(p, end)
+        # One-byte elements (what browsers and aiortc send), parsed inline: this runs per packet.
         level = -1
-        if not b0 & 0x1F:  # no CSRCs and no extension: the common audio/video case from aiortc
-            return b0, p[12:], level
-        off = payload_offset(p)
-        if off < 0:
-            return -1, b"", level
-        kept = []
         id_map = self.id_map
+        level_id = self.audio_level_id
+        kept = []
+        i = off + 4
+        while i < end:
+            b = p[i]
+            if b == 0:
+                i += 1
+                continue
+            xid = b >> 4
+            if xid == 15:
+                break
+            j = i + 2 + (b & 0x0F)
+            if j > end:
+                break
+            if xid == level_id:
+                level = p[i + 1] & 0x7F
+            new_id = id_map.get(xid)
+            if new_id is not None:
+                kept.append(p[i:j] if new_id == xid else bytes(((new_id << 4) | (b & 0x0F),)) + p[i + 1:j])
+            i = j
+        if not kept:
+            return b0 & 0xE0, p[end:], level
+        body = b"".join(kept)
+        pad = -len(body) % 4
+        header = _EXTENSION_HEADER.pack(ONE_BYTE_PROFILE, (len(body) + pad) >> 2)
+        return (b0 & 0xE0) | 0x10, header + body + _PADDING[pad] + p[end:], level
+
+    def _translate_general(self, p: bytes, end: int) -> tuple[int, bytes, int]:
+        """Translate two-byte-header extensions (RFC 8285 section 4.3) through the generic parser."""
+        level = -1
+        kept = []
         for xid, value in iter_extensions(p):
             if xid == self.audio_level_id and value:
                 level = value[0] & 0x7F
-            new_id = id_map.get(xid)
+            new_id = self.id_map.get(xid)
             if new_id is not None and 1 <= len(value) <= 16:
                 kept.append((new_id, value))
         if not kept:
-            return b0 & 0xE0, p[off:], level
-        return (b0 & 0xE0) | 0x10, build_extension_block(kept) + p[off:], level
+            return p[0] & 0xE0, p[end:], level
+        return (p[0] & 0xE0) | 0x10, build_extension_block(kept) + p[end:], level
 
 
 def vp8_keyframe_start(p: bytes) -> bool:
