@@ -220,7 +220,8 @@ class LiveRoom:
         self.closed = True
         self._timer.cancel()
         self._on_closed(self)
-        self.records.session_ended(self.session_id, time.time(), reason)
+        if not self.ended:  # an ended session's reason was recorded when it ended
+            self.records.session_ended(self.session_id, time.time(), reason)
         for router in list(self.routers.values()):
             await router.close()
 
@@ -359,7 +360,9 @@ class LiveRoom:
         self._send_to(participant.id, {"type": "muted-by-host", "label": track.label})
 
     def _ask_unmute(self, host: Participant, fields: dict) -> None:
-        participant = self.room.get(fields["participant_id"])
+        participant = self._admitted(fields["participant_id"])
+        if participant.track_by_label(fields["label"]) is None:
+            raise ProtocolError("invalid-track", f"that participant has no {fields['label']} track")
         self._audit("ask-unmute", host, subject=participant.id, detail={"label": fields["label"]})
         self._send_to(participant.id, {"type": "unmute-requested", "label": fields["label"], "by": host.id})
 
@@ -382,7 +385,10 @@ class LiveRoom:
             session.close_soon(4403, reason, leave_reason=reason)
 
     def _set_role(self, host: Participant, fields: dict) -> None:
+        had_host = self.room.host_present
         participant = self.room.set_role(fields["participant_id"], fields["role"])
+        if had_host != self.room.host_present:
+            self._refresh_waiting_views()
         self._audit("role-change", host, subject=participant.id, detail={"role": participant.role})
         self.broadcast({"type": "role-changed", "participant_id": participant.id, "role": participant.role})
         if participant.is_host:
@@ -406,6 +412,7 @@ class LiveRoom:
             return
         self.ended = True
         log.info("session_ended", room=self.id, reason=reason)
+        self.records.session_ended(self.session_id, time.time(), reason)
         self.chat.history.clear()
         for pid, session in list(self.sessions.items()):
             participant = self.room.participants.get(pid)
@@ -495,6 +502,8 @@ class LiveRoom:
         self._broadcast_room_state()
 
     def _give_floor(self, host: Participant, fields: dict) -> None:
+        if fields["participant_id"] is not None:
+            self._admitted(fields["participant_id"])
         self.room.give_floor(fields["participant_id"])
         self._broadcast_room_state()
 
@@ -600,14 +609,15 @@ class LiveRoom:
         self._audit("breakout-create", host, detail={"rooms": len(self.breakouts.rooms)})
         self._broadcast_room_state()
 
-    def _movable(self, participant_id: str) -> Participant:
+    def _admitted(self, participant_id: str) -> Participant:
+        """Return an admitted participant; someone waiting is not in the room yet."""
         participant = self.room.get(participant_id)
         if not participant.admitted:
-            raise ProtocolError("not-waiting", "admit the participant first")
+            raise ProtocolError("unknown-participant", "that participant is still in the waiting room")
         return participant
 
     def _breakout_assign(self, host: Participant, fields: dict) -> None:
-        participant = self._movable(fields["participant_id"])
+        participant = self._admitted(fields["participant_id"])
         target = fields.get("room")
         self.breakouts.plan(participant.id, target)
         if self.breakouts.open:

@@ -5,6 +5,7 @@ import { readJoinLink, hideTokenFromUrl } from "./joinlink.js";
 import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./devices.js";
 import { TileGrid, applyTileState, initialOf } from "./tiles.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
+import { SessionUI } from "./session.js";
 
 /**
  * @param {string} id
@@ -50,9 +51,10 @@ const ui = {
   roomNotice: byId("room-notice"),
   roomNoticeText: byId("room-notice-text"),
   roomNoticeDismiss: byId("room-notice-dismiss"),
-  waitingPanel: byId("waiting-panel"),
-  waitingList: byId("waiting-list"),
-  admitAll: /** @type {HTMLButtonElement} */ (byId("admit-all")),
+  unmutePrompt: byId("unmute-prompt"),
+  unmutePromptText: byId("unmute-prompt-text"),
+  unmuteAccept: /** @type {HTMLButtonElement} */ (byId("unmute-accept")),
+  unmuteDecline: /** @type {HTMLButtonElement} */ (byId("unmute-decline")),
   audioBlocked: byId("audio-blocked"),
   audioResume: byId("audio-resume"),
   tiles: byId("tiles"),
@@ -73,8 +75,6 @@ const link = readJoinLink(location);
 // The token stays in memory only: out of the address bar, history, bookmarks and screen shares.
 hideTokenFromUrl(location, history);
 
-const HOST_ROLES = new Set(["host", "cohost"]);
-
 const state = {
   /** @type {HavenClient|null} */
   client: null,
@@ -93,14 +93,20 @@ const state = {
   view: /** @type {"none"|"waiting"|"room"} */ ("none"),
   /** @type {Map<string, string>} names of the participants last shown, to announce who left */
   names: new Map(),
-  /** @type {Set<string>} ids already announced as waiting (hosts) */
-  announcedWaiting: new Set(),
+  /** @type {"microphone"|"camera"|null} what the open unmute prompt is about */
+  unmuteLabel: /** @type {"microphone"|"camera"|null} */ (null),
   displayName: "",
   /** @type {((accepted: boolean) => void)|null} */
   consentAnswer: null,
 };
 
 const grid = new TileGrid(ui.tiles, { onAudioBlocked: () => { ui.audioBlocked.hidden = false; } });
+const session = new SessionUI({
+  client: () => state.client,
+  request: hostRequest,
+  announce,
+  notice: showRoomNotice,
+}, byId);
 
 // For automated tests and debugging: the current protocol client.
 /** @type {any} */ (window).haven = {
@@ -174,7 +180,8 @@ function bindControls() {
     ui.audioBlocked.hidden = true;
     grid.resumeAudio();
   });
-  ui.admitAll.addEventListener("click", () => hostRequest("admit-all", {}));
+  ui.unmuteAccept.addEventListener("click", () => answerUnmute(true));
+  ui.unmuteDecline.addEventListener("click", () => answerUnmute(false));
   ui.consentAccept.addEventListener("click", () => answerConsent(true));
   ui.consentDecline.addEventListener("click", () => answerConsent(false));
   // Escape closes a modal dialog: that is a "no".
@@ -213,15 +220,28 @@ function createClient() {
   on("roster", (detail) => {
     announceRosterChange(client, detail);
     renderRoom();
+    renderSession();
   });
   on("tracks", () => renderRoom());
   on("active-speaker", () => renderRoom());
-  on("room-state", () => renderWaiting(client));
-  on("waiting-list", () => renderWaitingList(client));
-  on("reconnected", () => announce("Reconnected to the session"));
+  on("room-state", () => {
+    renderWaiting(client);
+    renderSession();
+    renderRoom();
+  });
+  on("waiting-list", () => renderSession());
+  on("reconnected", () => {
+    announce("Reconnected to the session");
+    // The new join result carries the chat history, including what arrived while we were away.
+    if (state.view === "room") session.enter();
+  });
   on("muted-by-host", (label) => onMutedByHost(label));
+  on("chat-message", (message) => {
+    if (state.view === "room") session.onChatMessage(message);
+  });
   on("server-event", (message) => {
     if (message.type === "unmute-requested") onUnmuteRequested(client, message);
+    else if (state.view === "room") session.onServerEvent(message);
   });
   on("error", (detail) => onClientError(detail));
   return client;
@@ -232,6 +252,8 @@ function createClient() {
 /** @param {keyof typeof ui.screens} name */
 function showScreen(name) {
   for (const [key, element] of Object.entries(ui.screens)) element.hidden = key !== name;
+  // The room fills the window on wide screens (style.css); other screens scroll like a page.
+  document.body.dataset.view = name;
 }
 
 /**
@@ -409,19 +431,48 @@ function onMutedByHost(label) {
   if (label === "microphone") state.micOn = false;
   else if (label === "camera") state.cameraOn = false;
   renderLocalTile();
+  if (state.unmuteLabel === label) hideUnmutePrompt();
   const what = label === "camera" ? "camera" : label === "screen" ? "screen share" : "microphone";
-  showRoomNotice(`A host turned off your ${what}. You can turn it back on when you are ready.`);
+  const button = label === "camera" ? "Camera" : "Mute";
+  showRoomNotice(`A host turned off your ${what}. You can turn it back on with the ${button} button when you are ready.`);
+  announce(`A host turned off your ${what}`);
 }
 
 /**
+ * Asks the participant whether to unmute; the answer is theirs alone (nothing is unmuted automatically).
  * @param {HavenClient} client
  * @param {any} message
  */
 function onUnmuteRequested(client, message) {
+  if (state.view !== "room") return;
+  const label = message.label === "camera" ? "camera" : message.label === "microphone" ? "microphone" : null;
+  if (!label) return;
+  const alreadyOn = label === "camera" ? state.cameraOn : state.micOn;
+  if (alreadyOn || !client.published.has(label)) return;
   const host = client.participants.get(message.by);
   const who = host && host.name ? host.name : "The host";
-  const what = message.label === "camera" ? "turn your camera on" : "unmute your microphone";
-  showRoomNotice(`${who} invites you to ${what}, when you are ready.`);
+  state.unmuteLabel = label;
+  ui.unmutePromptText.textContent = label === "camera"
+    ? `${who} invites you to turn your camera on, when you are ready.`
+    : `${who} invites you to unmute your microphone, when you are ready.`;
+  ui.unmuteAccept.textContent = label === "camera" ? "Turn camera on" : "Unmute";
+  ui.unmuteDecline.textContent = label === "camera" ? "Keep camera off" : "Stay muted";
+  ui.unmutePrompt.hidden = false;
+}
+
+/** @param {boolean} accepted */
+function answerUnmute(accepted) {
+  const label = state.unmuteLabel;
+  hideUnmutePrompt();
+  if (!accepted || !label) return;
+  const off = label === "camera" ? !state.cameraOn : !state.micOn;
+  if (off) toggleLocal(label);
+  (label === "camera" ? ui.toggleVideo : ui.toggleAudio).focus();
+}
+
+function hideUnmutePrompt() {
+  state.unmuteLabel = null;
+  ui.unmutePrompt.hidden = true;
 }
 
 // --- joining and leaving -----------------------------------------------------------------------
@@ -476,7 +527,8 @@ function enterWaiting(client) {
   state.view = "waiting";
   grid.clear();
   state.names.clear();
-  ui.waitingPanel.hidden = true;
+  session.reset();
+  hideUnmutePrompt();
   ui.localName.textContent = `${state.displayName} (you)`;
   ui.waitingPreview.append(ui.localTile);
   renderWaiting(client);
@@ -491,18 +543,28 @@ function renderWaiting(client) {
   if (state.view !== "waiting") return;
   const view = client.roomState || {};
   const server = client.server || {};
-  ui.waitingMessage.textContent = view.host_present === false
-    ? "Your therapist hasn't arrived yet. You will be let in once the session starts."
-    : "Your therapist will let you in shortly.";
+  const hostPresent = view.host_present === true;
+  ui.waitingMessage.dataset.hostPresent = String(hostPresent);
+  ui.waitingMessage.textContent = hostPresent
+    ? "Your therapist is here and will let you in shortly."
+    : "Your therapist hasn't arrived yet. You will be let in once the session starts.";
   const startsAt = typeof view.starts_at === "number" ? view.starts_at : server.starts_at;
   ui.waitingStart.hidden = typeof startsAt !== "number";
-  if (typeof startsAt === "number") {
-    const time = new Date(startsAt).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
-    ui.waitingStart.textContent = `The session is scheduled to start at ${time}.`;
-  }
+  if (typeof startsAt === "number") ui.waitingStart.textContent = `The session is scheduled to start ${describeStart(startsAt)}.`;
   const support = typeof view.support_text === "string" ? view.support_text : server.support_text;
   ui.waitingSupport.hidden = !support;
   ui.waitingSupport.textContent = support || "";
+}
+
+/**
+ * Words a scheduled start: "at 3:00 PM" today, otherwise with the day.
+ * @param {number} startsAt ms since epoch
+ */
+function describeStart(startsAt) {
+  const date = new Date(startsAt);
+  const time = date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  if (date.toDateString() === new Date().toDateString()) return `at ${time}`;
+  return `on ${date.toLocaleDateString([], { weekday: "long", month: "long", day: "numeric" })} at ${time}`;
 }
 
 function enterRoom() {
@@ -511,11 +573,12 @@ function enterRoom() {
   ui.leaveButton.disabled = false;
   ui.roomNotice.hidden = true;
   ui.audioBlocked.hidden = true;
+  hideUnmutePrompt();
   ui.localName.textContent = `${state.displayName} (you)`;
   grid.attachLocal(ui.localTile);
   showScreen("room");
+  session.enter();
   renderRoom();
-  if (state.client) renderWaitingList(state.client);
   ui.main.focus();
 }
 
@@ -548,8 +611,8 @@ function exitSession() {
   state.view = "none";
   grid.clear();
   state.names.clear();
-  state.announcedWaiting.clear();
-  ui.waitingPanel.hidden = true;
+  session.reset();
+  hideUnmutePrompt();
   if (state.consentAnswer) answerConsent(false);
   ui.preview.append(ui.localTile);
   ui.localName.textContent = state.displayName;
@@ -585,59 +648,29 @@ function renderRoom() {
   grid.update(participants, client.remoteTracks(), client.activeSpeaker);
   state.names = new Map(participants.map((p) => [p.id, p.name]));
   renderLocalTile();
-  renderWaitingList(client);
+  session.renderTiles(ui.localTile, grid.tileElements());
+}
+
+/** Renders the session panel (agenda, check-in, hands, chat, host tools) from the room state. */
+function renderSession() {
+  if (state.view === "room") session.render();
 }
 
 /**
- * Shows hosts who is waiting to join, with buttons to admit or decline them.
- * @param {HavenClient} client
- */
-function renderWaitingList(client) {
-  const isHost = !!client.self && HOST_ROLES.has(client.self.role);
-  const waiting = isHost && state.view === "room" ? client.waiting : [];
-  ui.waitingPanel.hidden = waiting.length === 0;
-  ui.admitAll.hidden = waiting.length < 2;
-  ui.waitingList.replaceChildren(...waiting.map((person) => {
-    const item = document.createElement("li");
-    const name = document.createElement("span");
-    name.className = "waiting-name";
-    name.textContent = person.name || "A participant";
-    const admit = document.createElement("button");
-    admit.type = "button";
-    admit.className = "primary";
-    admit.textContent = "Admit";
-    admit.dataset.testid = "admit-button";
-    admit.dataset.participantId = person.id;
-    admit.setAttribute("aria-label", `Admit ${name.textContent}`);
-    admit.addEventListener("click", () => hostRequest("admit", { participant_id: person.id }));
-    const deny = document.createElement("button");
-    deny.type = "button";
-    deny.className = "secondary";
-    deny.textContent = "Decline";
-    deny.dataset.testid = "deny-button";
-    deny.dataset.participantId = person.id;
-    deny.setAttribute("aria-label", `Decline ${name.textContent}`);
-    deny.addEventListener("click", () => hostRequest("deny", { participant_id: person.id }));
-    item.append(name, admit, deny);
-    return item;
-  }));
-  for (const person of waiting) {
-    if (!state.announcedWaiting.has(person.id)) announce(`${person.name || "A participant"} is waiting to join`);
-  }
-  state.announcedWaiting = new Set(waiting.map((person) => person.id));
-}
-
-/**
+ * Sends a session request; on failure shows why in the room and resolves false.
  * @param {string} type
- * @param {Record<string, any>} fields
+ * @param {Record<string, any>} [fields]
+ * @returns {Promise<boolean>}
  */
-async function hostRequest(type, fields) {
+async function hostRequest(type, fields = {}) {
   const client = state.client;
-  if (!client) return;
+  if (!client) return false;
   try {
     await client.request(type, fields);
+    return true;
   } catch (err) {
-    if (client === state.client) showRoomNotice(`That did not work: ${errorText(err)}`);
+    if (client === state.client && state.view !== "none") showRoomNotice(`That did not work: ${errorText(err)}`);
+    return false;
   }
 }
 
@@ -684,5 +717,11 @@ function errorText(err) {
   if (code === "invalid-sdp") return "the server could not understand your browser's media offer";
   if (code === "disconnected" || code === "timeout") return "the connection was interrupted";
   if (code === "not-permitted") return "you are not allowed to do that";
+  if (code === "chat-disabled") return "the host has turned chat off";
+  if (code === "not-waiting") return "that person is no longer waiting";
+  if (code === "unknown-participant") return "that person is no longer in the session";
+  if (code === "no-agenda") return "the agenda has not been started";
+  if (code === "no-checkin") return "no check-in round is running";
+  if (code === "invalid-track") return "that camera or microphone is not shared";
   return (err && err.message) || "unknown error";
 }

@@ -180,6 +180,17 @@ export class HavenClient extends EventTarget {
     this._acceptedConsent = null;
     /** @type {HavenError|null} why the server is about to close the socket (`removed`, `session-ended`) */
     this._closeReason = null;
+    /** @type {number} server clock minus this device's clock in ms, from the heartbeat pings (section 7) */
+    this.clockOffset = 0;
+  }
+
+  /**
+   * Returns the server's current time (ms since epoch) as estimated from its pings, so that countdowns
+   * based on server timestamps agree across devices whose clocks differ.
+   * @returns {number}
+   */
+  serverNow() {
+    return Date.now() + this.clockOffset;
   }
 
   /**
@@ -394,6 +405,7 @@ export class HavenClient extends EventTarget {
         break;
       case "ping":
         this._send({ type: "pong", ts: message.ts });
+        if (typeof message.ts === "number" && Number.isFinite(message.ts)) this.clockOffset = message.ts - Date.now();
         break;
       case "consumers":
         this._onConsumers(message);

@@ -1,4 +1,4 @@
-/** The room's video grid: one tile per participant with name, camera-off avatar, muted-mic icon and speaker highlight. */
+/** The room's video grid: one tile per participant with name, camera-off avatar, muted-mic icon, speaker and turn highlights. */
 
 /**
  * @typedef {import("./protocol.js").Participant} Participant
@@ -35,6 +35,33 @@ export function applyTileState(tile, { cameraOn, mic, speaking }) {
     icon.hidden = mic === "on";
     icon.setAttribute("aria-label", mic === "none" ? "No microphone" : "Microphone muted");
   }
+}
+
+/**
+ * Marks a tile (local or remote) with the session's turn-taking: the check-in speaker, who has the floor and
+ * a raised hand. Each mark is shown as words in the tile's label, not by colour alone.
+ * @param {HTMLElement} tile
+ * @param {{turn: boolean, floor: boolean, hand: boolean}} marks
+ */
+export function markTile(tile, { turn, floor, hand }) {
+  tile.classList.toggle("has-turn", turn);
+  tile.classList.toggle("has-floor", floor);
+  for (const [name, on] of /** @type {Array<[string, boolean]>} */ ([["turn", turn], ["floor", floor], ["hand", hand]])) {
+    if (on) tile.dataset[name] = "true";
+    else delete tile.dataset[name];
+  }
+  const label = tile.querySelector(".tile-label");
+  if (!label) return;
+  let badges = label.querySelector(".tile-badges");
+  if (!badges) {
+    badges = document.createElement("span");
+    badges.className = "tile-badges";
+    label.append(badges);
+  }
+  const words = [turn ? "Sharing" : "", floor ? "Has the floor" : "", hand ? "Hand raised" : ""].filter(Boolean);
+  const text = words.join(" · ");
+  if (badges.textContent !== text) badges.textContent = text;
+  /** @type {HTMLElement} */ (badges).hidden = !text;
 }
 
 /** The grid of remote tiles, kept in step with the roster and the received tracks. */
@@ -104,6 +131,14 @@ export class TileGrid {
       }
     }
     this._updateCount();
+  }
+
+  /**
+   * Returns each remote participant's tile element by participant id.
+   * @returns {Map<string, HTMLElement>}
+   */
+  tileElements() {
+    return new Map([...this.tiles].map(([id, tile]) => [id, tile.element]));
   }
 
   /** Retries playing every participant's audio (after the browser blocked autoplay). */

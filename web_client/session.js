@@ -1,0 +1,123 @@
+/** The therapy session's side panel (agenda, check-in, hands, homework, chat, host tools) and its marks on the tiles. */
+
+import { makeTabs } from "./dom.js";
+import { AgendaView } from "./agenda.js";
+import { CheckinView, checkinOf } from "./checkin.js";
+import { HandsView } from "./hands.js";
+import { HomeworkView } from "./homework.js";
+import { ChatView } from "./chat.js";
+import { HostPanel } from "./host.js";
+import { admittedRoom, isHost } from "./people.js";
+import { markTile } from "./tiles.js";
+
+/** @typedef {import("./people.js").SessionContext} SessionContext */
+
+/** Owns every session view and keeps them in step with the client's room state. */
+export class SessionUI {
+  /**
+   * @param {SessionContext} ctx
+   * @param {(id: string) => any} byId
+   */
+  constructor(ctx, byId) {
+    this.ctx = ctx;
+    this.el = {
+      tablist: byId("side-tabs"),
+      tabSession: byId("tab-session"),
+      tabChat: byId("tab-chat"),
+      tabHost: byId("tab-host"),
+      panelChat: byId("panel-chat"),
+      unread: byId("chat-unread"),
+    };
+    this.selectTab = makeTabs(this.el.tablist, (tab) => {
+      if (tab === this.el.tabChat) this.chat.markRead();
+    });
+    this.agenda = new AgendaView(ctx, byId);
+    this.checkin = new CheckinView(ctx, byId);
+    this.hands = new HandsView(ctx, byId);
+    this.homework = new HomeworkView(ctx, byId);
+    this.host = new HostPanel(ctx, byId);
+    this.chat = new ChatView(ctx, byId, {
+      isVisible: () => !this.el.panelChat.hidden && document.visibilityState === "visible",
+      onUnread: (count) => {
+        this.el.unread.hidden = count === 0;
+        this.el.unread.textContent = count === 0 ? "" : String(count);
+        this.el.tabChat.setAttribute("aria-label", count === 0 ? "Chat" : `Chat, ${count} unread`);
+      },
+    });
+    /** @type {boolean|null} whether the viewer was a host at the last render (null: not rendered yet) */
+    this.wasHost = null;
+  }
+
+  /** Fills the panel for a participant just admitted (chat history included). */
+  enter() {
+    this.chat.load();
+    this.render();
+  }
+
+  /** Re-renders every view from the client's current room state and roster. */
+  render() {
+    const client = this.ctx.client();
+    const room = admittedRoom(client);
+    if (!room) return;
+    const host = isHost(client);
+    this.el.tabHost.hidden = !host;
+    if (!host && this.el.tabHost.getAttribute("aria-selected") === "true") this.selectTab(this.el.tabSession);
+    if (this.wasHost !== null && host !== this.wasHost) {
+      this.ctx.announce(host ? "You are now a co-host. The Host tab has the room controls." : "You are no longer a co-host");
+    }
+    this.wasHost = host;
+    this.agenda.render(room);
+    this.checkin.render(room);
+    this.hands.render(room);
+    this.homework.render(room);
+    this.chat.render(room);
+    this.host.render(room);
+  }
+
+  /**
+   * Marks the tiles with turn-taking and gives hosts a menu on each remote tile.
+   * @param {HTMLElement} localTile
+   * @param {Map<string, HTMLElement>} tiles remote participant id → tile element
+   */
+  renderTiles(localTile, tiles) {
+    const client = this.ctx.client();
+    const room = admittedRoom(client);
+    const checkin = checkinOf(room);
+    const hands = room && Array.isArray(room.hands) ? room.hands : [];
+    const floor = room && typeof room.floor === "string" ? room.floor : null;
+    /** @param {string|null} id */
+    const marks = (id) => ({
+      turn: !!id && !!checkin && checkin.current === id,
+      floor: !!id && floor === id,
+      hand: !!id && hands.includes(id),
+    });
+    markTile(localTile, marks(client && client.self ? client.self.id : null));
+    for (const [id, tile] of tiles) markTile(tile, marks(id));
+    this.host.decorateTiles(tiles);
+  }
+
+  /**
+   * Handles the server events that only some views care about.
+   * @param {any} message
+   */
+  onServerEvent(message) {
+    if (message.type === "checkin-mood") this.checkin.onMood(message);
+    else if (message.type === "agenda-overrun") this.agenda.onOverrun();
+  }
+
+  /** @param {any} message */
+  onChatMessage(message) {
+    this.chat.add(message);
+  }
+
+  /** Clears everything when the participant leaves the room (waiting room, end of session). */
+  reset() {
+    this.agenda.reset();
+    this.checkin.reset();
+    this.hands.reset();
+    this.homework.reset();
+    this.chat.reset();
+    this.host.reset();
+    this.wasHost = null;
+  }
+}
