@@ -152,3 +152,42 @@ async def eventually_async(make, what: str, timeout: float = 20.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         await asyncio.sleep(0.25)
+
+
+async def test_the_client_reconnects_by_itself_after_the_server_restarts(haven_process, browser):
+    # Two hosts, so whoever reconnects first is admitted without waiting for the other.
+    ana = await join(browser, haven_process.join_url("friday", "Ana", "host", sub="ana"))
+    ben = await join(browser, haven_process.join_url("friday", "Ben", "host", sub="ben"))
+    try:
+        tile = ana.locator('[data-testid="remote-video"][data-participant-name="Ben"]')
+        await tile.wait_for()
+        await eventually_async(lambda: tile.evaluate("v => v.videoWidth > 0"), "Ben's video at Ana")
+        status = ana.get_by_test_id("connection-status")
+
+        haven_process.stop()
+        await eventually_async(lambda: _state_is(status, "reconnecting"), "Ana to show that she is reconnecting")
+        haven_process.start()
+        await eventually_async(lambda: _state_is(status, "connected"), "Ana to reconnect", 45)
+        tile = ana.locator('[data-testid="remote-video"][data-participant-name="Ben"]')
+        await eventually_async(lambda: tile.evaluate("v => v.videoWidth > 0 && !v.paused"), "Ben's video again", 45)
+        stats_ok = """async () => {
+          const pc = window.haven.client.subscribePc;
+          if (!pc) return 0;
+          let frames = 0;
+          (await pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0; });
+          return frames;
+        }"""
+        first = await eventually_async(lambda: ana.evaluate(stats_ok), "frames on the new connection", 45)
+        await eventually_async(lambda: _grew(ana, stats_ok, first), "frames to keep decoding")
+        assert haven_process.health()["participants"] == 2
+    finally:
+        await ana.context.close()
+        await ben.context.close()
+
+
+async def _state_is(locator, state: str) -> bool:
+    return await locator.get_attribute("data-state") == state
+
+
+async def _grew(page, script: str, before: int) -> bool:
+    return await page.evaluate(script) > before
