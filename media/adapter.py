@@ -114,18 +114,34 @@ class SendPath:
     """The synchronous way out of one connected transport: SRTP protect and one ``sendto``.
 
     Built once when the transport connects; the forwarding loop calls its bound methods directly.
+    ``srtp_protect``/``srtp_ctx``/``fd`` are what the compiled send step needs (media/_fastsend.c):
+    libsrtp's own protect function and context, borrowed from pylibsrtp, and the socket.
     """
 
-    __slots__ = ("protect", "protect_rtcp", "sendto", "addr", "buffer_size")
+    __slots__ = ("protect", "protect_rtcp", "sendto", "addr", "buffer_size", "fd", "srtp_protect", "srtp_ctx",
+                 "_session")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         pair = dtls.transport._connection._nominated[1]
         transport = pair.protocol.transport
-        self.protect = dtls._tx_srtp.protect
-        self.protect_rtcp = dtls._tx_srtp.protect_rtcp
+        session = dtls._tx_srtp
+        self.protect = session.protect
+        self.protect_rtcp = session.protect_rtcp
         self.sendto = transport.sendto
         self.addr = pair.remote_addr
         self.buffer_size = transport.get_write_buffer_size
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
+        self._session = session  # keeps the libsrtp context alive as long as the path
+        self.srtp_protect, self.srtp_ctx = srtp_handles(session)
+
+
+def srtp_handles(session: Any) -> tuple[int, int]:
+    """Return the addresses of libsrtp's srtp_protect() and of a pylibsrtp Session's context."""
+    from pylibsrtp._binding import ffi, lib
+
+    return (int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
+            int(ffi.cast("uintptr_t", session._srtp[0])))
 
 
 def has_nominated_pair(dtls: RTCDtlsTransport) -> bool:

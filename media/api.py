@@ -1,6 +1,7 @@
 """The media layer's surface for signaling: everything signaling may use from media/ is named here."""
 
 from .adapter import set_host_addresses
+from .consumer import compiled_available
 from .errors import MediaError
 from .producer import Producer
 from .reasons import CloseReason, DropReason
@@ -18,5 +19,6 @@ __all__ = [
     "Router",
     "RouterListener",
     "TransportSettings",
+    "compiled_available",
     "set_host_addresses",
 ]

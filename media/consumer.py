@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .reasons import CloseReason, DropReason
 from .rtp import HEADER
@@ -19,6 +19,48 @@ CONGESTION_BYTES = 256 * 1024
 NEXT_FRAME_TICKS = {"audio": 960, "video": 3000}
 
 
+SENT, WOULD_BLOCK, FAILED = 0, 1, 2
+
+try:  # built from media/_fastsend.c by the install; the pure-Python path below is the reference
+    from . import _fastsend
+except ImportError:  # pragma: no cover - depends on the build
+    _fastsend = None
+
+
+def compiled_available() -> bool:
+    """Tell whether the compiled send step was built."""
+    return _fastsend is not None
+
+
+def python_emitter(path: Any, ssrc: int) -> Callable[[int, int, int, int, bytes], int]:
+    """Return the pure-Python send step: pack the header, protect with pylibsrtp, sendto."""
+    pack, protect, sendto, addr = HEADER.pack, path.protect, path.sendto, path.addr
+
+    def emit(b0: int, b1: int, seq: int, ts: int, tail: bytes) -> int:
+        try:
+            sendto(protect(pack(b0, b1, seq, ts, ssrc) + tail), addr)
+        except Exception:
+            return FAILED
+        return SENT
+
+    return emit
+
+
+def compiled_emitter(path: Any, ssrc: int) -> Callable[[int, int, int, int, bytes], int]:
+    """Return the compiled send step bound to one subscriber's socket, address and SRTP context."""
+    if _fastsend is None:
+        raise RuntimeError("media._fastsend was not built")
+    send = _fastsend.send
+    protect, ctx, fd = path.srtp_protect, path.srtp_ctx, path.fd
+    address = _fastsend.sockaddr(path.addr[0], path.addr[1])
+
+    def emit(b0: int, b1: int, seq: int, ts: int, tail: bytes, _path: Any = path) -> int:
+        # _path keeps the SRTP session (and so the libsrtp context at ``ctx``) alive with the emitter.
+        return send(protect, ctx, fd, address, ssrc, b0, b1, seq, ts, tail)
+
+    return emit
+
+
 class Slot:
     """One sendonly m-line of a subscribe connection; carries one Consumer at a time.
 
@@ -29,7 +71,7 @@ class Slot:
 
     __slots__ = (
         "transceiver", "kind", "codec_key", "mid", "ssrc", "pt", "cname", "consumer", "next_seq",
-        "next_ts", "used", "protect", "protect_rtcp", "sendto", "addr", "buffer_size", "ready",
+        "next_ts", "used", "protect", "protect_rtcp", "sendto", "addr", "buffer_size", "ready", "emit",
     )
 
     def __init__(self, transceiver: Any, kind: str, codec_key: tuple, ssrc: int, cname: str) -> None:
@@ -44,18 +86,23 @@ class Slot:
         self.next_seq = random.randint(0, 0x7FFF)
         self.next_ts = random.randint(0, 0xFFFFFFFF)
         self.used = False
-        self.protect = self.protect_rtcp = self.sendto = self.buffer_size = None
+        self.protect = self.protect_rtcp = self.sendto = self.buffer_size = self.emit = None
         self.addr = None
         self.ready = False
 
-    def attach_send_path(self, path: Any, pt: int) -> None:
-        """Bind the slot to its connected transport's send path and negotiated payload type."""
+    def attach_send_path(self, path: Any, pt: int, compiled: bool = False) -> None:
+        """Bind the slot to its connected transport's send path and negotiated payload type.
+
+        ``emit(b0, b1, seq, ts, tail)`` sends one rewritten packet and returns SENT, WOULD_BLOCK or
+        FAILED; ``compiled`` selects media/_fastsend.c over the pure-Python steps (same bytes out).
+        """
         self.protect = path.protect
         self.protect_rtcp = path.protect_rtcp
         self.sendto = path.sendto
         self.addr = path.addr
         self.buffer_size = path.buffer_size
         self.pt = pt
+        self.emit = compiled_emitter(path, self.ssrc) if compiled else python_emitter(path, self.ssrc)
         self.ready = True
 
     def send_rtcp(self, data: bytes) -> bool:
@@ -117,28 +164,24 @@ class Consumer:
         """Rewrite the header, protect and send one packet; drops instead of queueing or raising."""
         slot = self.slot
         if slot.buffer_size() > CONGESTION_BYTES:
-            self.drops[DropReason.SUBSCRIBER_CONGESTED] += 1
-            if self.producer.kind == "video":
-                self.hold(seq)
-                self.producer.request_keyframe()
+            self._congested(seq)
             return
-        self._send(b0, marker, seq, ts, tail)
-
-    def _send(self, b0: int, marker: int, seq: int, ts: int, tail: bytes) -> None:
-        slot = self.slot
-        try:
-            slot.sendto(
-                slot.protect(
-                    HEADER.pack(b0, marker | slot.pt, (seq + self.seq_off) & 0xFFFF,
-                                (ts + self.ts_off) & 0xFFFFFFFF, slot.ssrc) + tail
-                ),
-                slot.addr,
-            )
-        except Exception:
-            self.drops[DropReason.SEND_FAILED] += 1
+        status = slot.emit(b0, marker | slot.pt, (seq + self.seq_off) & 0xFFFF, (ts + self.ts_off) & 0xFFFFFFFF,
+                           tail)
+        if status:
+            if status == WOULD_BLOCK:
+                self._congested(seq)
+            else:
+                self.drops[DropReason.SEND_FAILED] += 1
             return
         self.packets += 1
         self.octets += len(tail)
+
+    def _congested(self, seq: int) -> None:
+        self.drops[DropReason.SUBSCRIBER_CONGESTED] += 1
+        if self.producer.kind == "video":
+            self.hold(seq)
+            self.producer.request_keyframe()
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -160,14 +203,21 @@ class Consumer:
         if ((source_seq - self.epoch_seq) & 0xFFFF) >= 0x8000 or \
                 ((producer.max_seq - source_seq) & 0xFFFF) >= 0x8000:
             return False
+        slot = self.slot
         packet = cache.get(source_seq)
-        if packet is None or self.slot.buffer_size() > CONGESTION_BYTES:
+        if packet is None or slot.buffer_size() > CONGESTION_BYTES:
             return False
         b0, b1, seq, ts, _ = HEADER.unpack_from(packet, 0)
         first, tail, _ = producer.translator.translate(packet)
         if first < 0:
             return False
-        self._send(first, b1 & 0x80, seq, ts, tail)
+        # A retransmission that cannot go out is simply not sent: it must not hold the stream.
+        if slot.emit(first, (b1 & 0x80) | slot.pt, (seq + self.seq_off) & 0xFFFF,
+                     (ts + self.ts_off) & 0xFFFFFFFF, tail) != SENT:
+            self.drops[DropReason.SEND_FAILED] += 1
+            return False
+        self.packets += 1
+        self.octets += len(tail)
         return True
 
     def detach(self, reason: CloseReason) -> None:

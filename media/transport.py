@@ -37,6 +37,7 @@ class TransportSettings:
 
     ice_servers: tuple[RTCIceServer, ...] = ()
     announced_ip: str = ""
+    compiled_send: bool = False  # media/_fastsend.c instead of the pure-Python send step
 
     def configuration(self) -> RTCConfiguration:
         """Build aiortc's configuration: no default STUN server, one bundled transport."""
@@ -371,7 +372,7 @@ class SubscribeTransport:
             if not slot.ready and slot.mid is not None:
                 codecs = adapter.negotiated_codecs(slot.transceiver)
                 if codecs:
-                    slot.attach_send_path(self.path, codecs[0].payloadType)
+                    slot.attach_send_path(self.path, codecs[0].payloadType, self.settings.compiled_send)
                     ready = True
         if ready:
             self._on_ready()

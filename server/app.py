@@ -15,14 +15,14 @@ from aiohttp import web
 from aiortc import RTCIceServer
 
 import web_client
-from media.api import MediaSettings, TransportSettings, set_host_addresses
+from media.api import MediaSettings, TransportSettings, compiled_available, set_host_addresses
 from signaling.protocol import ProtocolError
 from signaling.rooms import RoomConfig, Rooms
 from signaling.session import Session, SessionSettings
 
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
-from .config import Config, resolve_secret
+from .config import Config, ConfigError, resolve_secret
 from .logs import configure_logging
 from .storage import Storage
 
@@ -46,6 +46,14 @@ def allowed_origins(config: Config) -> set[str]:
     if not config.server.public_url and parts.hostname == "127.0.0.1":
         origins.add(f"{parts.scheme}://localhost:{parts.port}")
     return origins
+
+
+def compiled_send(config: Config) -> bool:
+    """Decide whether the compiled send step is used (media.forwarding); refuse "c" without a build."""
+    choice = config.media.forwarding
+    if choice == "c" and not compiled_available():
+        raise ConfigError("media.forwarding", '"c" needs media/_fastsend.c built: reinstall with a C compiler')
+    return choice == "c" or (choice == "auto" and compiled_available())
 
 
 def _ice_servers(config: Config) -> tuple[tuple[RTCIceServer, ...], tuple[dict, ...]]:
@@ -74,7 +82,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     rtc_servers, client_servers = _ice_servers(config)
     set_host_addresses(list(config.ice.host_addresses))
     media = MediaSettings(
-        transport=TransportSettings(ice_servers=rtc_servers, announced_ip=config.ice.announced_ip),
+        transport=TransportSettings(ice_servers=rtc_servers, announced_ip=config.ice.announced_ip,
+                                    compiled_send=compiled_send(config)),
         max_bitrate=config.media.max_bitrate_kbps * 1000,
     )
     session = config.session
@@ -132,6 +141,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
             "uptime_s": round(time.time() - app[STARTED], 1),
             "rooms": len(rooms.live),
             "participants": rooms.participant_count(),
+            "forwarding": "c" if media.transport.compiled_send else "python",
         })
 
     async def index(request: web.Request) -> web.FileResponse:

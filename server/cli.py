@@ -33,7 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
     # Imported here so `token` and `check-config` work without loading the media stack.
     from server.app import serve
 
-    return serve(config, dev=args.dev)
+    try:
+        return serve(config, dev=args.dev)
+    except ConfigError as exc:  # checks that need the running stack (e.g. media.forwarding = "c")
+        return _fail(f"config error: {exc}")
 
 
 def _token(args: argparse.Namespace) -> int:

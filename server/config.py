@@ -189,6 +189,7 @@ class LimitsConfig:
 class MediaConfig:
     max_bitrate_kbps: int = field(default=2500, metadata=_bounded(100, 20000))
     use_uvloop: bool = True
+    forwarding: str = field(default="auto", metadata=_one_of("auto", "c", "python"))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestServer
 
+from media.api import compiled_available
 from server.app import ISSUER, ROOMS, create_app
 from server.config import load_config
 
@@ -23,10 +24,20 @@ def make_config(tmp_path, extra: str = ""):
         'host_addresses = ["127.0.0.1"]\n'
         "[media]\n"
         "use_uvloop = false\n"
+        + (extra.split("[media]\n", 1)[1].split("[", 1)[0] if "[media]" in extra else "")
         + ("" if "[session]" in extra else "[session]\nwaiting_room = false\n")
-        + extra
+        + _without_media_table(extra)
     )
     return load_config(path, env={})
+
+
+def _without_media_table(extra: str) -> str:
+    """Drop a [media] table from extra TOML (its keys are merged into the base [media] table)."""
+    if "[media]\n" not in extra:
+        return extra
+    before, after = extra.split("[media]\n", 1)
+    rest = after.split("[", 1)
+    return before + ("[" + rest[1] if len(rest) > 1 else "")
 
 
 class RunningServer:
@@ -72,3 +83,13 @@ async def haven_factory(tmp_path):
 async def haven(haven_factory):
     """Start Haven in this process on an ephemeral loopback port."""
     return await haven_factory()
+
+
+FORWARDING_PATHS = ["python", pytest.param("c", marks=pytest.mark.skipif(
+    not compiled_available(), reason="media/_fastsend.c was not built"))]
+
+
+@pytest.fixture(params=FORWARDING_PATHS)
+async def haven_each_path(request, haven_factory):
+    """Start Haven once with the pure-Python send step and once with the compiled one."""
+    return await haven_factory(f'[media]\nforwarding = "{request.param}"\n')

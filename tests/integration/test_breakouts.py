@@ -44,7 +44,8 @@ def count_from(client: ProtocolClient, tag: str, since: int = 0) -> int:
     return client.counter.tags[since:].count(tag)
 
 
-async def test_breakout_members_receive_only_their_own_room_through_moves_visits_and_the_timer(haven):
+async def test_breakout_members_receive_only_their_own_room_through_moves_visits_and_the_timer(haven_each_path):
+    haven = haven_each_path
     host = await connect(haven, "host", "host")
     members = {name: await connect(haven, name) for name in MEMBERS}
     everyone = [host, *members.values()]

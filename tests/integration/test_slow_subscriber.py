@@ -11,7 +11,8 @@ from tests.integration.test_breakouts import connect, count_from, publish_tagged
 from tests.support.peers import eventually
 
 
-async def test_a_lossy_and_a_dead_subscriber_do_not_change_what_a_healthy_one_receives(haven):
+async def test_a_lossy_and_a_dead_subscriber_do_not_change_what_a_healthy_one_receives(haven_each_path):
+    haven = haven_each_path
     publisher = await connect(haven, "pub", "host")
     healthy = await connect(haven, "good")
     lossy = await connect(haven, "lossy")

@@ -391,7 +391,8 @@ def test_a_failing_send_path_counts_send_failed_and_does_not_stop_other_consumer
         def protect(data: bytes) -> bytes:
             raise ValueError("srtp session closed")
 
-        slot.protect = protect
+        broken.protect = protect
+        slot.attach_send_path(broken, slot.pt)
     for seq in range(1, 4):
         producer.receive(vp8(seq, 0, key=seq == 1))
     assert broken.sent == []
