@@ -14,7 +14,17 @@ from typing import Any, Callable
 import structlog
 from aiohttp import WSMsgType, web
 
-from .protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, Pong, ProtocolError, Request, encode, error, parse_message, result
+from .protocol import (
+    PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
+    Pong,
+    ProtocolError,
+    Request,
+    encode,
+    error,
+    parse_message,
+    result,
+)
 from .ratelimit import TokenBucket
 from .room import Participant
 from .rooms import LiveRoom, Rooms

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from tests.integration.test_call import close_all, start_call
-from tests.support.client import ProtocolClient
 from tests.support.peers import eventually
 
 FAST_HEARTBEAT = "[limits]\nheartbeat_interval = \"1s\"\nheartbeat_timeout = \"3s\"\n"
