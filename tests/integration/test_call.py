@@ -9,10 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
 from media import adapter
 from server.app import CONFIG
 from tests.support.client import ProtocolClient
-from tests.support.peers import RandomVp8Track, ToneTrack, eventually
+from tests.support.peers import (
+    PatternVideoTrack,
+    RandomVp8Track,
+    ToneTrack,
+    client_configuration,
+    eventually,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,3 +156,28 @@ async def test_mute_stops_forwarding_and_unmute_resumes_it(haven_each_path):
         await eventually(lambda: ben.received_from("ana", "camera") > frozen + 10, 10, what="video after unmute")
     finally:
         await close_all(clients)
+
+
+async def test_an_h264_publisher_is_forwarded_as_h264_to_subscribers_offered_only_h264(haven):
+    host = ProtocolClient(haven.base_url, haven.token(name="Host", sub="host", role="host"), name="host")
+    viewer = ProtocolClient(haven.base_url, haven.token(name="Viewer", sub="viewer"), name="viewer")
+    try:
+        await host.connect()
+        await viewer.connect()
+        pc = host.publish_pc = RTCPeerConnection(client_configuration())
+        transceiver = pc.addTransceiver(PatternVideoTrack(), direction="sendonly")
+        h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
+        transceiver.setCodecPreferences(h264)
+        await pc.setLocalDescription(await pc.createOffer())
+        data = await host.request("publish", sdp=pc.localDescription.sdp,
+                                  tracks=[{"mid": transceiver.mid, "label": "camera"}])
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="answer"))
+        await eventually(lambda: viewer.received_from("host", "camera") > 20, 30, what="H.264 packets at the viewer")
+        offer = viewer.events_of("subscriber-offer")[-1]["sdp"]
+        video_codecs = [line.split()[1].split("/")[0] for line in offer.splitlines()
+                        if line.startswith("a=rtpmap:") and "/90000" in line]
+        assert set(video_codecs) <= {"H264", "rtx"} and "H264" in video_codecs, video_codecs
+        assert "VP8" not in video_codecs
+    finally:
+        await host.close()
+        await viewer.close()
