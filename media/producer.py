@@ -119,6 +119,10 @@ class Producer:
                     c.resume_at(seq, ts)
                 c.send(first, marker, seq, ts, tail)
             self.forwarded += len(self.consumers)
+            if key is False:
+                # Someone is still waiting for a key frame: the one asked for may have gone by before
+                # they started waiting, or been lost. Ask again (throttled to one per 500 ms).
+                self.request_keyframe()
         except Exception:
             self.drops[DropReason.HOOK_ERROR] += 1
 

@@ -72,6 +72,7 @@ class ChatLog:
     def visible_to(self, room: Room, viewer: Participant) -> list[dict]:
         """Return the history a participant may read (room messages and their own conversations)."""
         return [m.describe() for m in self.history
-                if (m.to == "room" and m.location == viewer.location) or viewer.id == m.sender_id
+                if (m.to == "room" and m.location == viewer.location)
+                or (m.to != "room" and viewer.id == m.sender_id)
                 or (m.to == "hosts" and viewer.is_host)
                 or (m.to not in ("room", "hosts") and m.to == viewer.id)]

@@ -39,6 +39,7 @@ const ui = {
   mediaRetry: byId("media-retry"),
   cameraSelect: /** @type {HTMLSelectElement} */ (byId("camera-select")),
   microphoneSelect: /** @type {HTMLSelectElement} */ (byId("microphone-select")),
+  qualitySelect: /** @type {HTMLSelectElement} */ (byId("quality-select")),
   prejoinCamera: /** @type {HTMLInputElement} */ (byId("prejoin-camera")),
   prejoinMicrophone: /** @type {HTMLInputElement} */ (byId("prejoin-microphone")),
   joinButton: /** @type {HTMLButtonElement} */ (byId("join-button")),
@@ -71,6 +72,9 @@ const ui = {
   consentDecline: /** @type {HTMLButtonElement} */ (byId("consent-decline")),
 };
 
+// The video quality chosen before joining is remembered for this browser tab's session only.
+const QUALITY_KEY = "haven.video-quality";
+
 const link = readJoinLink(location);
 // The token stays in memory only: out of the address bar, history, bookmarks and screen shares.
 hideTokenFromUrl(location, history);
@@ -88,6 +92,8 @@ const state = {
   micOn: true,
   cameraId: "",
   microphoneId: "",
+  /** @type {"standard"|"low"} */
+  quality: readQuality(),
   joining: false,
   /** @type {"none"|"waiting"|"room"} where a joined participant is */
   view: /** @type {"none"|"waiting"|"room"} */ ("none"),
@@ -158,6 +164,12 @@ function bindControls() {
   });
   ui.microphoneSelect.addEventListener("change", () => {
     state.microphoneId = ui.microphoneSelect.value;
+    state.mediaReady = acquireMedia();
+  });
+  ui.qualitySelect.value = state.quality;
+  ui.qualitySelect.addEventListener("change", () => {
+    state.quality = ui.qualitySelect.value === "low" ? "low" : "standard";
+    saveQuality(state.quality);
     state.mediaReady = acquireMedia();
   });
   ui.prejoinCamera.addEventListener("change", () => {
@@ -238,6 +250,23 @@ function createClient() {
   on("muted-by-host", (label) => onMutedByHost(label));
   on("chat-message", (message) => {
     if (state.view === "room") session.onChatMessage(message);
+  });
+  on("moved", (detail) => {
+    if (state.view !== "room") return;
+    session.onMoved(detail);
+    renderRoom();
+  });
+  on("breakout-warning", (detail) => {
+    if (state.view === "room") session.onBreakoutWarning(detail);
+  });
+  on("breakout-broadcast", (detail) => {
+    if (state.view === "room") session.onBreakoutBroadcast(detail);
+  });
+  on("help-requested", (detail) => {
+    if (state.view === "room") session.onHelpRequested(detail);
+  });
+  on("screen-share", (detail) => {
+    if (state.view === "room") session.onLocalShare(detail);
   });
   on("server-event", (message) => {
     if (message.type === "unmute-requested") onUnmuteRequested(client, message);
@@ -332,7 +361,9 @@ async function acquireMedia() {
   state.stream = null;
   ui.localVideo.srcObject = null;
   renderLocalTile();
-  const { stream, error } = await getLocalMedia({ cameraId: state.cameraId, microphoneId: state.microphoneId });
+  const { stream, error } = await getLocalMedia({
+    cameraId: state.cameraId, microphoneId: state.microphoneId, quality: state.quality,
+  });
   if (request !== state.mediaRequest) {
     stopStream(stream);
     return;
@@ -374,6 +405,24 @@ function fillDeviceSelect(select, devices, noun, emptyText, selectedId) {
     select.append(option);
   });
   select.disabled = false;
+}
+
+/** @returns {"standard"|"low"} the video quality chosen earlier in this tab, or the default */
+function readQuality() {
+  try {
+    return sessionStorage.getItem(QUALITY_KEY) === "low" ? "low" : "standard";
+  } catch {
+    return "standard";
+  }
+}
+
+/** @param {"standard"|"low"} quality */
+function saveQuality(quality) {
+  try {
+    sessionStorage.setItem(QUALITY_KEY, quality);
+  } catch {
+    // Storage is off (private mode, policy): the choice lasts until the page closes.
+  }
 }
 
 /** @param {"video"|"audio"} kind */
@@ -684,7 +733,8 @@ function announceRosterChange(client, detail) {
     const participant = client.participants.get(detail.participant_id);
     if (participant) announce(`${participant.name || "A participant"} joined`);
   } else if (detail.change === "left") {
-    announce(`${state.names.get(detail.participant_id) || "A participant"} left`);
+    const name = state.names.get(detail.participant_id) || "A participant";
+    announce(/** @type {any} */ (detail).reason === "moved" ? `${name} went to another room` : `${name} left`);
   }
 }
 
@@ -723,5 +773,9 @@ function errorText(err) {
   if (code === "no-agenda") return "the agenda has not been started";
   if (code === "no-checkin") return "no check-in round is running";
   if (code === "invalid-track") return "that camera or microphone is not shared";
+  if (code === "unknown-breakout") return "that breakout room no longer exists";
+  if (code === "no-breakouts") return "there are no breakout rooms (or they are not open)";
+  if (code === "breakouts-open") return "close the open breakout rooms first";
+  if (code === "screen-share-active") return "someone else is sharing their screen";
   return (err && err.message) || "unknown error";
 }

@@ -1,7 +1,12 @@
 /** Local camera and microphone: acquiring them (with a timeout and fallbacks), listing them, and explaining failures. */
 
 export const MEDIA_TIMEOUT_MS = 10000;
-const VIDEO_SIZE = { width: 640, height: 480 };
+
+/** The camera resolutions a participant can choose before joining (index.html names them); `standard` is the default. */
+export const VIDEO_QUALITIES = Object.freeze({
+  standard: { width: 640, height: 480 },
+  low: { width: 320, height: 240 },
+});
 
 /**
  * @typedef {{stream: MediaStream|null, error: Error|null}} LocalMedia
@@ -11,14 +16,17 @@ const VIDEO_SIZE = { width: 640, height: 480 };
 /**
  * Opens the camera and microphone; if both cannot be had, tries each alone, so a missing or busy device
  * does not cost the other one.
- * @param {{cameraId?: string, microphoneId?: string}} [choice]
+ * @param {{cameraId?: string, microphoneId?: string, quality?: string}} [choice] `quality` is a key of
+ *   {@link VIDEO_QUALITIES}
  * @returns {Promise<LocalMedia>}
  */
-export async function getLocalMedia({ cameraId, microphoneId } = {}) {
+export async function getLocalMedia({ cameraId, microphoneId, quality } = {}) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     return { stream: null, error: namedError("NotSupportedError", "this browser cannot share a camera here") };
   }
-  const video = cameraId ? { ...VIDEO_SIZE, deviceId: { exact: cameraId } } : { ...VIDEO_SIZE };
+  const { width, height } = quality === "low" ? VIDEO_QUALITIES.low : VIDEO_QUALITIES.standard;
+  const size = { width, height };
+  const video = cameraId ? { ...size, deviceId: { exact: cameraId } } : { ...size };
   const audio = microphoneId ? { deviceId: { exact: microphoneId } } : true;
   try {
     return { stream: await getUserMediaWithTimeout({ video, audio }), error: null };
@@ -27,7 +35,7 @@ export async function getLocalMedia({ cameraId, microphoneId } = {}) {
     // Refused or hanging: asking again for each device would only repeat it.
     if (["NotAllowedError", "SecurityError", "TimeoutError"].includes(error.name)) return { stream: null, error };
     // The chosen device is gone (unplugged): fall back to the defaults.
-    if (error.name === "OverconstrainedError" && (cameraId || microphoneId)) return getLocalMedia({});
+    if (error.name === "OverconstrainedError" && (cameraId || microphoneId)) return getLocalMedia({ quality });
     const tracks = [];
     for (const constraints of [{ audio }, { video }]) {
       try {

@@ -37,6 +37,8 @@ export class HostPanel {
       muteCamera: /** @type {HTMLButtonElement} */ (byId("pd-mute-camera")),
       askCamera: /** @type {HTMLButtonElement} */ (byId("pd-ask-camera")),
       floor: /** @type {HTMLButtonElement} */ (byId("pd-floor")),
+      screenAllow: /** @type {HTMLButtonElement} */ (byId("pd-screen-allow")),
+      screenStop: /** @type {HTMLButtonElement} */ (byId("pd-screen-stop")),
       role: /** @type {HTMLButtonElement} */ (byId("pd-role")),
       toWaiting: /** @type {HTMLButtonElement} */ (byId("pd-waiting")),
       remove: /** @type {HTMLButtonElement} */ (byId("pd-remove")),
@@ -82,6 +84,12 @@ export class HostPanel {
       const giving = !this.room || this.room.floor !== this.subject;
       this.act("give-floor", giving ? {} : { participant_id: null }, giving ? "has the floor" : "floor taken back");
     });
+    this.el.screenAllow.addEventListener("click", () => {
+      const allowed = this.screenAllowed(this.subject);
+      this.act("allow-screen-share", { allowed: !allowed },
+        allowed ? "can no longer share their screen" : "may now share their screen");
+    });
+    this.el.screenStop.addEventListener("click", () => this.act("stop-screen-share", {}, "screen share stopped"));
     this.el.role.addEventListener("click", () => {
       const participant = this.subjectParticipant();
       const role = participant && participant.role === "cohost" ? "participant" : "cohost";
@@ -240,6 +248,15 @@ export class HostPanel {
     if (first) first.focus();
   }
 
+  /**
+   * Tells whether a host allowed this participant to share their screen (section 10.2).
+   * @param {string|null} id
+   */
+  screenAllowed(id) {
+    const allowed = this.room && Array.isArray(this.room.screen_allowed) ? this.room.screen_allowed : [];
+    return !!id && allowed.includes(id);
+  }
+
   /** @returns {Participant|null} */
   subjectParticipant() {
     const client = this.ctx.client();
@@ -270,6 +287,12 @@ export class HostPanel {
     this.el.askMic.hidden = !microphone || !microphone.muted;
     this.el.muteCamera.hidden = !camera || camera.muted;
     this.el.askCamera.hidden = !camera || !camera.muted;
+    // Hosts and co-hosts may always share; everyone else needs a host's permission.
+    const allowed = this.screenAllowed(participant.id);
+    this.el.screenAllow.hidden = participant.role !== "participant";
+    this.el.screenAllow.dataset.allowed = String(allowed);
+    setText(this.el.screenAllow, allowed ? "Stop allowing screen sharing" : "Allow screen sharing");
+    this.el.screenStop.hidden = !participant.tracks.some((t) => t.label === "screen");
     const hasFloor = !!this.room && this.room.floor === participant.id;
     setText(this.el.floor, hasFloor ? "Take back the floor" : "Give the floor");
     // A host from the join link keeps that role and cannot be sent away or removed.

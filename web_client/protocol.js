@@ -15,6 +15,11 @@ const RECONNECT_MAX_DELAY_MS = 10000;
 const HEARTBEAT_MISSES = 3;
 const DEFAULT_HEARTBEAT_INTERVAL_MS = 10000;
 const DEFAULT_LABELS = Object.freeze({ video: "camera", audio: "microphone" });
+const SCREEN_LABELS = Object.freeze({ video: "screen", audio: "screen-audio" });
+// Section 10.2: getDisplayMedia never answers in some setups (no picker shown): give up after this.
+const DISPLAY_MEDIA_TIMEOUT_MS = 10000;
+// Section 10.1: the main room's name.
+export const MAIN_ROOM = "main";
 
 // Section 4. The names are what `.code` carries when a socket closes without an error message.
 const CLOSE_CODES = new Map([
@@ -63,6 +68,12 @@ const FATAL_CODES = new Set([
  *            room?: any, chat?: any[]}} JoinResult
  * @typedef {{text: string, version: string}} Consent
  * @typedef {(consent: Consent) => boolean|Promise<boolean>} ConsentHandler
+ * @typedef {{name: string}} BreakoutRoomInfo
+ * @typedef {{open: boolean, ends_at: number|null, self_select: boolean, mine: string|null,
+ *            rooms: Array<BreakoutRoomInfo & {members?: string[], planned?: string[], help_requested?: boolean}>}}
+ *   BreakoutState
+ * @typedef {(sharer: Participant|null) => boolean|Promise<boolean>} ReplaceScreenHandler asked when someone
+ *   else shares a screen in this room: resolve true to replace their share with ours
  */
 
 const MAX_CHAT_HISTORY = 200;
@@ -106,6 +117,14 @@ export function isFatalCode(code) {
  * - `waiting-list`: (hosts) `detail` is the list of waiting participants.
  * - `muted-by-host`: `detail` is the label of the track a host muted (already disabled locally).
  * - `chat-message`: `detail` is the message (render its text as text, never as HTML).
+ * - `moved`: the participant is now in another place (section 10.1): `detail` is `{location, from}`. The
+ *   roster and the chat history (`client.chat`) were replaced; the media connections stay up.
+ * - `breakout-warning`: `detail` is `{seconds_left}`: the breakouts close soon.
+ * - `breakout-broadcast`: `detail` is `{text, from: {id, name}}`, a host's message to every room.
+ * - `help-requested`: (hosts) `detail` is `{room, participant_id}`.
+ * - `screen-share`: our own screen share started or ended; `detail` is `{active, reason}` with `reason` one
+ *   of `started`, `stopped` (by us), `ended` (the browser's "Stop sharing"), `replaced`, `revoked`,
+ *   `stopped-by-host`, `moved` (section 10.2), or `reconnected` (it could not be restored after a reconnect).
  * - `server-event`: every event from the server, `detail` being the raw message (for the parts of
  *   section 9 that have no dedicated event here: agenda, check-in, hands, moderation requests…).
  * - `error`: a background operation failed; `detail` is `{context, error}`.
@@ -135,8 +154,17 @@ export class HavenClient extends EventTarget {
     this.server = null;
     /** @type {Participant|null} */
     this.self = null;
-    /** @type {Map<string, Participant>} everyone else in the room */
+    /** @type {Map<string, Participant>} everyone else in the room (or in the breakout we are in) */
     this.participants = new Map();
+    /**
+     * @type {Map<string, {id: string, name: string, role: string}>} everyone seen admitted in this session,
+     * wherever they are now (hosts name the members of other breakouts with it)
+     */
+    this.directory = new Map();
+    /** @type {string} where we are: `main` or the name of a breakout */
+    this.location = MAIN_ROOM;
+    /** @type {BreakoutState|null} the breakouts as the latest room state describes them */
+    this.breakouts = null;
     /** @type {string|null} */
     this.activeSpeaker = null;
     /** @type {"waiting"|"admitted"|null} */
@@ -250,7 +278,76 @@ export class HavenClient extends EventTarget {
    * @returns {Promise<PublishedTrack[]>}
    */
   publish(stream, { labels = {} } = {}) {
-    return this._serializePublish(() => this._publish(stream, labels));
+    return this._serializePublish(() => this._publish(stream, labels, null));
+  }
+
+  /** @returns {boolean} whether we are sharing a screen */
+  get sharingScreen() {
+    return this.published.has(SCREEN_LABELS.video);
+  }
+
+  /**
+   * Returns who shares a screen in our room or breakout (from the room state), or null.
+   * @returns {string|null}
+   */
+  screenSharer() {
+    const share = this.roomState && this.roomState.screen_share;
+    return share && typeof share.participant_id === "string" ? share.participant_id : null;
+  }
+
+  /**
+   * Shares a screen (section 10.2): asks the browser for one (giving up after 10 s), publishes it as `screen`
+   * (and its sound, if the participant chose to share it, as `screen-audio`) by renegotiating the publish
+   * connection. If someone else shares already, `onReplace` decides whether ours replaces theirs; declining
+   * rejects with `screen-share-active`. The share ends by {@link HavenClient#stopScreenShare}, by the
+   * browser's own "Stop sharing", or by the server (the `screen-share` event tells which).
+   * @param {{audio?: boolean, onReplace?: ReplaceScreenHandler}} [options]
+   * @returns {Promise<void>}
+   */
+  async startScreenShare({ audio = false, onReplace } = {}) {
+    if (this._phase !== "online") throw new HavenError("not-joined", "join the room before sharing a screen");
+    if (this.sharingScreen) throw new HavenError("invalid-track", "a screen is already shared");
+    if (!navigator.mediaDevices || typeof navigator.mediaDevices.getDisplayMedia !== "function") {
+      throw new HavenError("not-supported", "this browser cannot share a screen");
+    }
+    const stream = await getDisplayMediaWithTimeout({ video: true, audio: !!audio }, DISPLAY_MEDIA_TIMEOUT_MS);
+    const video = stream.getVideoTracks()[0];
+    if (!video) {
+      stopTracks(stream);
+      throw new HavenError("not-supported", "no screen was chosen");
+    }
+    // Share at most one video and one audio track, whatever the browser handed over.
+    const tracks = [video, ...stream.getAudioTracks().slice(0, 1)];
+    for (const track of stream.getTracks()) if (!tracks.includes(track)) track.stop();
+    const shared = new MediaStream(tracks);
+    /** @type {ReplaceScreenHandler} */
+    const ask = onReplace || (() => false);
+    try {
+      await this._serializePublish(() => this._publish(shared, SCREEN_LABELS, ask));
+    } catch (err) {
+      stopTracks(shared);
+      throw err;
+    }
+    // Stopped meanwhile (e.g. the browser's bar), before the publish finished: end it now.
+    if (video.readyState === "ended") {
+      await this._endScreenShare("ended", true);
+      return;
+    }
+    video.addEventListener("ended", () => {
+      const entry = this.published.get(SCREEN_LABELS.video);
+      if (entry && entry.track === video) this._endScreenShare("ended", true).catch(() => {});
+    }, { once: true });
+    // The server may have ended it already (replaced at once): then `screen-share` said so.
+    const entry = this.published.get(SCREEN_LABELS.video);
+    if (entry && entry.track === video) this._emit("screen-share", { active: true, reason: "started" });
+  }
+
+  /**
+   * Ends our screen share (`unpublish`) and stops the capture.
+   * @returns {Promise<void>}
+   */
+  stopScreenShare() {
+    return this._endScreenShare("stopped", true);
   }
 
   /**
@@ -322,6 +419,7 @@ export class HavenClient extends EventTarget {
     }
     this._dropSocket();
     this._teardownMedia();
+    this._dropScreenShare("stopped");
     this._setStatus("disconnected");
   }
 
@@ -439,9 +537,30 @@ export class HavenClient extends EventTarget {
         this._onSentToWaiting(message);
         break;
       case "room-state":
+        this._setRoomState(message.room || null);
+        this._emit("room-state", this.roomState);
+        break;
       case "waiting-state":
         this.roomState = message.room || null;
         this._emit("room-state", this.roomState);
+        break;
+      case "moved":
+        this._onMoved(message);
+        break;
+      case "breakout-warning":
+        this._emit("breakout-warning", { seconds_left: Number(message.seconds_left) || 0 });
+        break;
+      case "breakout-broadcast":
+        if (typeof message.text === "string") {
+          this._emit("breakout-broadcast", { text: message.text, from: message.from || null });
+        }
+        break;
+      case "help-requested":
+        this._emit("help-requested", { room: message.room, participant_id: message.participant_id });
+        break;
+      case "screen-share-stopped":
+        this._endScreenShare(typeof message.reason === "string" ? message.reason : "stopped", false)
+          .catch((err) => this._emit("error", { context: "screen-share", error: asHavenError(err) }));
         break;
       case "waiting-list":
         this.waiting = Array.isArray(message.waiting) ? message.waiting : [];
@@ -602,6 +721,8 @@ export class HavenClient extends EventTarget {
 
   /** @param {HavenError} error */
   _fail(error) {
+    // The screen capture is ours (the camera belongs to the caller): nothing will share it any more.
+    this._dropScreenShare("stopped");
     this.failure = { code: error.code, message: error.message };
     this._setStatus("failed", error.code);
   }
@@ -640,12 +761,16 @@ export class HavenClient extends EventTarget {
     this.self.tracks = selfTracks;
     this.admission = join && join.state === "waiting" ? "waiting" : "admitted";
     if (join && typeof join.session_id === "string") this.sessionId = join.session_id;
-    this.roomState = (join && join.room) || null;
+    if (this.admission === "admitted") this._setRoomState((join && join.room) || null);
+    else this._setWaitingView((join && join.room) || null);
     this.chat = Array.isArray(join && join.chat) ? join.chat.slice(-MAX_CHAT_HISTORY) : [];
     this.participants.clear();
+    if (this.admission === "admitted") this._remember(this.self);
     for (const participant of (join && join.participants) || []) {
       if (participant && participant.id !== this.self.id) {
-        this.participants.set(participant.id, normalizeParticipant(participant));
+        const entry = normalizeParticipant(participant);
+        this.participants.set(entry.id, entry);
+        this._remember(entry);
       }
     }
     this._emit("roster", { change: "reset" });
@@ -654,10 +779,56 @@ export class HavenClient extends EventTarget {
     this._emitTracksIfChanged();
   }
 
+  /**
+   * Takes an admitted participant's room state, with where we are and the breakouts (section 10.1).
+   * @param {any} room
+   */
+  _setRoomState(room) {
+    this.roomState = room;
+    this.location = room && typeof room.location === "string" ? room.location : MAIN_ROOM;
+    const breakouts = room && room.breakouts;
+    this.breakouts = breakouts && typeof breakouts === "object" && Array.isArray(breakouts.rooms) ? breakouts : null;
+  }
+
+  /** @param {any} view the waiting room's reduced view */
+  _setWaitingView(view) {
+    this.roomState = view;
+    this.location = MAIN_ROOM;
+    this.breakouts = null;
+  }
+
+  /** @param {Participant} participant */
+  _remember(participant) {
+    this.directory.set(participant.id, { id: participant.id, name: participant.name, role: participant.role });
+  }
+
+  /**
+   * We are somewhere else now (section 10.1): a new roster and chat; the media connections stay, and the
+   * server's `consumers` (which may come before or after this event) say what the slots carry now.
+   * @param {any} message
+   */
+  _onMoved(message) {
+    const from = this.location;
+    this.location = typeof message.location === "string" ? message.location : MAIN_ROOM;
+    this.participants.clear();
+    for (const participant of Array.isArray(message.participants) ? message.participants : []) {
+      if (!participant || typeof participant.id !== "string" || (this.self && participant.id === this.self.id)) continue;
+      const entry = normalizeParticipant(participant);
+      this.participants.set(entry.id, entry);
+      this._remember(entry);
+    }
+    this.chat = Array.isArray(message.chat) ? message.chat.slice(-MAX_CHAT_HISTORY) : [];
+    this.activeSpeaker = null;
+    this._emit("roster", { change: "reset", reason: "moved" });
+    this._emit("moved", { location: this.location, from });
+    this._emit("active-speaker", null);
+    this._emitTracksIfChanged();
+  }
+
   /** @param {any} message */
   _onSentToWaiting(message) {
     this.admission = "waiting";
-    this.roomState = message.room || null;
+    this._setWaitingView(message.room || null);
     this.participants.clear();
     this.consumers = new Map();
     this.activeSpeaker = null;
@@ -673,8 +844,13 @@ export class HavenClient extends EventTarget {
     const participant = this.self && message.participant_id === this.self.id
       ? this.self
       : this.participants.get(message.participant_id);
-    if (!participant) return;
+    if (!participant) {
+      const known = this.directory.get(message.participant_id);
+      if (known) known.role = message.role;
+      return;
+    }
     participant.role = message.role;
+    this._remember(participant);
     this._emit("roster", { change: participant === this.self ? "self" : "role", participant_id: message.participant_id });
   }
 
@@ -692,7 +868,9 @@ export class HavenClient extends EventTarget {
     const participant = message.participant;
     if (!participant || typeof participant.id !== "string" || (this.self && participant.id === this.self.id)) return;
     // Section 8: a known id is a reconnect and replaces the entry.
-    this.participants.set(participant.id, normalizeParticipant(participant));
+    const entry = normalizeParticipant(participant);
+    this.participants.set(entry.id, entry);
+    this._remember(entry);
     this._emit("roster", { change: "joined", participant_id: participant.id });
     this._emitTracksIfChanged();
   }
@@ -700,6 +878,8 @@ export class HavenClient extends EventTarget {
   /** @param {any} message */
   _onParticipantLeft(message) {
     const id = message.participant_id;
+    // Someone who moved to another breakout is still in the session.
+    if (message.reason !== "moved") this.directory.delete(id);
     if (!this.participants.delete(id)) return;
     // The server's next `consumers` will list these slots as idle; forget them now so tiles go at once.
     for (const [mid, consumer] of this.consumers) {
@@ -792,9 +972,10 @@ export class HavenClient extends EventTarget {
   /**
    * @param {MediaStream} stream
    * @param {{video?: string, audio?: string}} labels
+   * @param {ReplaceScreenHandler|null} onReplace for a screen share: asked on `screen-share-active`
    * @returns {Promise<PublishedTrack[]>}
    */
-  async _publish(stream, labels) {
+  async _publish(stream, labels, onReplace) {
     if (this._phase !== "online" && this._phase !== "reconnecting") {
       throw new HavenError("not-joined", "join the room before publishing");
     }
@@ -821,7 +1002,20 @@ export class HavenClient extends EventTarget {
       entry.transceiver = pc.addTransceiver(entry.track, { direction: "sendonly", streams: [stream] });
     }
     try {
-      await this._negotiatePublish(pc, generation);
+      try {
+        await this._negotiatePublish(pc, generation);
+      } catch (err) {
+        // Section 10.2: someone else shares. Undo the offer, ask, and offer again with `replace_screen`.
+        if (!onReplace || asHavenError(err).code !== "screen-share-active" || generation !== this._publishGeneration) {
+          throw err;
+        }
+        if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
+        const sharer = this.screenSharer();
+        const replace = await onReplace(sharer ? this.participants.get(sharer) || null : null);
+        if (generation !== this._publishGeneration) throw new HavenError("disconnected", "the connection was lost");
+        if (!replace) throw err;
+        await this._negotiatePublish(pc, generation, { replace_screen: true });
+      }
     } catch (err) {
       // Torn down by a reconnect: the entries are still listed and will be republished.
       if (generation !== this._publishGeneration) return entries;
@@ -864,6 +1058,8 @@ export class HavenClient extends EventTarget {
       // The session itself is fine; only our media was refused. Stay connected and say so.
       pc.close();
       if (this.publishPc === pc) this.publishPc = null;
+      // A screen share may be refused now (someone else shares, permission revoked): keep the camera.
+      if (this._dropScreenShare("reconnected")) return this._republish();
       this.published.clear();
       this._updateSelfTracks();
       this._emit("error", { context: "publish", error });
@@ -876,14 +1072,7 @@ export class HavenClient extends EventTarget {
   async _unpublish(label) {
     const entry = this.published.get(label);
     if (!entry) return;
-    this.published.delete(label);
-    if (entry.transceiver) {
-      entry.transceiver.direction = "inactive";
-      await entry.transceiver.sender.replaceTrack(null).catch(() => {});
-    }
-    const trackId = entry.track_id;
-    entry.track_id = null;
-    this._updateSelfTracks();
+    const trackId = await this._release(entry);
     if (!trackId || this._phase !== "online") return;
     try {
       await this.request("unpublish", { track_id: trackId });
@@ -894,11 +1083,75 @@ export class HavenClient extends EventTarget {
   }
 
   /**
+   * Forgets a published track locally: its m-line stops sending (the next offer ends it).
+   * @param {PublishedTrack} entry
+   * @returns {Promise<string|null>} the track id it had
+   */
+  async _release(entry) {
+    if (this.published.get(entry.label) === entry) this.published.delete(entry.label);
+    if (entry.transceiver) {
+      entry.transceiver.direction = "inactive";
+      await entry.transceiver.sender.replaceTrack(null).catch(() => {});
+    }
+    const trackId = entry.track_id;
+    entry.track_id = null;
+    this._updateSelfTracks();
+    return trackId;
+  }
+
+  /**
+   * Ends our screen share and stops its capture; `tellServer` sends `unpublish` (not needed when the server
+   * ended it: `screen-share-stopped`).
+   * @param {string} reason for the `screen-share` event
+   * @param {boolean} tellServer
+   * @returns {Promise<void>}
+   */
+  _endScreenShare(reason, tellServer) {
+    return this._serializePublish(async () => {
+      const entries = [SCREEN_LABELS.video, SCREEN_LABELS.audio]
+        .map((label) => this.published.get(label))
+        .filter((entry) => !!entry);
+      if (entries.length === 0) return;
+      try {
+        for (const entry of /** @type {PublishedTrack[]} */ (entries)) {
+          if (tellServer) await this._unpublish(entry.label);
+          else await this._release(entry);
+        }
+      } finally {
+        for (const entry of /** @type {PublishedTrack[]} */ (entries)) entry.track.stop();
+        this._emit("screen-share", { active: false, reason });
+      }
+    });
+  }
+
+  /**
+   * Drops the screen share entries at once, without the publish connection (it is gone or going).
+   * @param {string} reason
+   * @returns {boolean} whether there was a share
+   */
+  _dropScreenShare(reason) {
+    let dropped = false;
+    for (const label of [SCREEN_LABELS.video, SCREEN_LABELS.audio]) {
+      const entry = this.published.get(label);
+      if (!entry) continue;
+      this.published.delete(label);
+      entry.track.stop();
+      dropped = true;
+    }
+    if (dropped) {
+      this._updateSelfTracks();
+      this._emit("screen-share", { active: false, reason });
+    }
+    return dropped;
+  }
+
+  /**
    * Offers the publish connection's current m-lines to the server and applies the answer.
    * @param {RTCPeerConnection} pc
    * @param {number} generation
+   * @param {Record<string, any>} [extra] more fields of the `publish` request (`replace_screen`)
    */
-  async _negotiatePublish(pc, generation) {
+  async _negotiatePublish(pc, generation, extra = {}) {
     const stale = () => {
       if (generation !== this._publishGeneration || pc !== this.publishPc) {
         throw new HavenError("disconnected", "the publish connection was replaced");
@@ -911,7 +1164,7 @@ export class HavenClient extends EventTarget {
     const sending = [...this.published.values()].filter((e) => e.transceiver && e.transceiver.mid !== null);
     const tracks = sending.map((e) => ({ mid: /** @type {string} */ (e.transceiver?.mid), label: e.label }));
     const description = /** @type {RTCSessionDescription} */ (pc.localDescription);
-    const data = await this.request("publish", { sdp: description.sdp, tracks });
+    const data = await this.request("publish", { ...extra, sdp: description.sdp, tracks });
     stale();
     await pc.setRemoteDescription({ type: "answer", sdp: data.sdp });
     stale();
@@ -1194,4 +1447,42 @@ function withTimeout(promise, ms) {
 /** @param {number} ms */
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Asks the browser for a screen, giving up after `ms` (without the right browser setup the request never
+ * settles); a screen granted after that is stopped at once.
+ * @param {DisplayMediaStreamOptions} constraints
+ * @param {number} ms
+ * @returns {Promise<MediaStream>}
+ */
+function getDisplayMediaWithTimeout(constraints, ms) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(new HavenError("timeout", "the browser did not offer a screen to share in time"));
+    }, ms);
+    navigator.mediaDevices.getDisplayMedia(constraints).then(
+      (stream) => {
+        clearTimeout(timer);
+        if (settled) stopTracks(stream);
+        else resolve(stream);
+      },
+      (err) => {
+        clearTimeout(timer);
+        if (settled) return;
+        // The participant closed the picker: not an error worth a message of its own.
+        const name = err && err.name;
+        reject(name === "NotAllowedError" || name === "AbortError"
+          ? new HavenError("cancelled", "no screen was chosen")
+          : asHavenError(err));
+      },
+    );
+  });
+}
+
+/** @param {MediaStream} stream */
+function stopTracks(stream) {
+  for (const track of stream.getTracks()) track.stop();
 }

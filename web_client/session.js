@@ -7,6 +7,8 @@ import { HandsView } from "./hands.js";
 import { HomeworkView } from "./homework.js";
 import { ChatView } from "./chat.js";
 import { HostPanel } from "./host.js";
+import { BreakoutView } from "./breakouts.js";
+import { ScreenShareView } from "./screenshare.js";
 import { admittedRoom, isHost } from "./people.js";
 import { markTile } from "./tiles.js";
 
@@ -25,6 +27,7 @@ export class SessionUI {
       tabSession: byId("tab-session"),
       tabChat: byId("tab-chat"),
       tabHost: byId("tab-host"),
+      tabBreakouts: byId("tab-breakouts"),
       panelChat: byId("panel-chat"),
       unread: byId("chat-unread"),
     };
@@ -36,6 +39,8 @@ export class SessionUI {
     this.hands = new HandsView(ctx, byId);
     this.homework = new HomeworkView(ctx, byId);
     this.host = new HostPanel(ctx, byId);
+    this.breakouts = new BreakoutView(ctx, byId);
+    this.screen = new ScreenShareView(ctx, byId);
     this.chat = new ChatView(ctx, byId, {
       isVisible: () => !this.el.panelChat.hidden && document.visibilityState === "visible",
       onUnread: (count) => {
@@ -61,7 +66,8 @@ export class SessionUI {
     if (!room) return;
     const host = isHost(client);
     this.el.tabHost.hidden = !host;
-    if (!host && this.el.tabHost.getAttribute("aria-selected") === "true") this.selectTab(this.el.tabSession);
+    const hostTabOpen = [this.el.tabHost, this.el.tabBreakouts].some((tab) => tab.getAttribute("aria-selected") === "true");
+    if (!host && hostTabOpen) this.selectTab(this.el.tabSession);
     if (this.wasHost !== null && host !== this.wasHost) {
       this.ctx.announce(host ? "You are now a co-host. The Host tab has the room controls." : "You are no longer a co-host");
     }
@@ -72,6 +78,8 @@ export class SessionUI {
     this.homework.render(room);
     this.chat.render(room);
     this.host.render(room);
+    this.breakouts.render();
+    this.screen.render(room);
   }
 
   /**
@@ -94,6 +102,7 @@ export class SessionUI {
     markTile(localTile, marks(client && client.self ? client.self.id : null));
     for (const [id, tile] of tiles) markTile(tile, marks(id));
     this.host.decorateTiles(tiles);
+    this.screen.renderStage();
   }
 
   /**
@@ -110,6 +119,37 @@ export class SessionUI {
     this.chat.add(message);
   }
 
+  /**
+   * We are now in another room or breakout: its chat replaces the one shown.
+   * @param {{location: string, from: string}} detail
+   */
+  onMoved(detail) {
+    this.chat.load();
+    this.chat.markRead();
+    this.breakouts.onMoved(detail);
+    this.render();
+  }
+
+  /** @param {{seconds_left: number}} detail */
+  onBreakoutWarning(detail) {
+    this.breakouts.onWarning(detail);
+  }
+
+  /** @param {{text: string, from: {id: string, name: string}|null}} detail */
+  onBreakoutBroadcast(detail) {
+    this.breakouts.onBroadcast(detail);
+  }
+
+  /** @param {{room: string, participant_id: string}} detail */
+  onHelpRequested(detail) {
+    this.breakouts.onHelpRequested(detail);
+  }
+
+  /** @param {{active: boolean, reason: string}} detail */
+  onLocalShare(detail) {
+    this.screen.onLocalShare(detail);
+  }
+
   /** Clears everything when the participant leaves the room (waiting room, end of session). */
   reset() {
     this.agenda.reset();
@@ -118,6 +158,8 @@ export class SessionUI {
     this.homework.reset();
     this.chat.reset();
     this.host.reset();
+    this.breakouts.reset();
+    this.screen.reset();
     this.wasHost = null;
   }
 }

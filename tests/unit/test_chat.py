@@ -213,3 +213,17 @@ def test_a_participant_whose_id_is_hosts_cannot_read_messages_to_the_hosts(log: 
     room.enter(Participant("hosts", "Mallory", "participant"), T0)
     post(log, room, "a", "hosts", "for hosts only")
     assert log.visible_to(room, room.participants["hosts"]) == []
+
+
+def test_a_senders_own_breakout_messages_stay_in_the_breakout_when_they_return() -> None:
+    room = Room("g", 10, "s-1")
+    host = Participant("h", "Host", "host")
+    ben = Participant("ben", "Ben", "participant")
+    room.enter(host, 0.0)
+    room.enter(ben, 0.0)
+    room.admit("ben")
+    log = ChatLog(1000)
+    ben.location = "Room 2"
+    log.post(room, ben, "room", "hello room 2", 1.0)
+    ben.location = "main"
+    assert log.visible_to(room, ben) == []

@@ -774,3 +774,30 @@ def test_a_nack_for_a_packet_of_the_slots_previous_consumer_never_resends_anothe
     assert path.seqs() == [1000, 1001, 1002, 1003, 1004, 1005]
     resent = second.retransmit(1003)  # the subscriber lost first-13 and asks for it
     assert not resent or path.sent[-1] == path.sent[3]
+
+
+def test_a_consumer_that_missed_the_requested_key_frame_gets_another_request(clock: Clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
+    first, _, first_path = subscribe(producer)
+    producer.receive(vp8(1, 0, key=True))  # the key frame asked for by the first consumer
+    clock.now += 0.02
+    second, _, second_path = subscribe(producer)  # joins 20 ms later: its forced request is merged
+    assert len(rtcp) == 1
+    for seq in range(2, 10):
+        clock.now += 0.1
+        producer.receive(vp8(seq, seq * 3000))
+    assert len(rtcp) == 2, "the waiting consumer's publisher was asked for a key frame again"
+    producer.receive(vp8(10, 30000, key=True))
+    assert second_path.seqs()[:1] == [1000] and len(first_path.sent) == 10
+
+
+def test_nobody_waiting_means_no_extra_key_frame_requests(clock: Clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
+    subscribe(producer)
+    producer.receive(vp8(1, 0, key=True))
+    for seq in range(2, 40):
+        clock.now += 0.1
+        producer.receive(vp8(seq, seq * 3000))
+    assert len(rtcp) == 1
