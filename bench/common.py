@@ -19,6 +19,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, all threads, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_ns_exact(pid: int) -> int:
+    """CPU time of all live threads in ns from /proc/<pid>/task/*/schedstat (not tick-sampled).
+
+    Used for short, nearly idle windows where /proc/<pid>/stat's 10 ms ticks are too coarse.
+    """
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process in MB (VmRSS from /proc/<pid>/status)."""
     with open(f"/proc/{pid}/status") as status:
@@ -81,3 +103,51 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def cpu_times(cpus: tuple[int, ...] = (0, 1)) -> dict[int, tuple[int, int]]:
+    """(busy, steal) jiffies per CPU from /proc/stat; busy excludes idle, iowait and steal."""
+    out: dict[int, tuple[int, int]] = {}
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if not line.startswith("cpu") or line.startswith("cpu "):
+                continue
+            name, *values = line.split()
+            cpu = int(name[3:])
+            if cpu in cpus:
+                v = [int(x) for x in values]
+                user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+                out[cpu] = (user + nice + system + irq + softirq, steal)
+    return out
+
+
+def nice_to(value: int):
+    """Return a preexec_fn that pins to a CPU and sets a nice value (ignored when not permitted)."""
+
+    def apply() -> None:
+        if value:
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, value)
+            except OSError:
+                pass
+
+    return apply
+
+
+def udp_counters() -> dict[str, int]:
+    """This network namespace's UDP counters (InDatagrams, RcvbufErrors, SndbufErrors, ...)."""
+    with open("/proc/net/snmp") as snmp:
+        rows = [line.split()[1:] for line in snmp if line.startswith("Udp:")]
+    return dict(zip(rows[0], map(int, rows[1]))) if len(rows) >= 2 else {}
+
+
+def sched_counters(pid: int) -> dict[str, int]:
+    """Major page faults and involuntary context switches of a process (noise indicators)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    out = {"majflt": int(fields[9])}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("nonvoluntary_ctxt_switches:"):
+                out["preempted"] = int(line.split()[1])
+    return out

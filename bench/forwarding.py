@@ -21,6 +21,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .common import SECRET, pin_to, rss_mb, stop_process
+from .common import CLK_TCK, SECRET, cpu_times, nice_to, pin_to, rss_mb, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 NETNS_ENV = "HAVEN_BENCH_NETNS"
@@ -95,8 +96,11 @@ def healthy(url: str) -> bool:
 class ServerUnderTest:
     """A Haven server (or the baseline relay) process with its own temp directory, pinned to CPU 0."""
 
-    def __init__(self, kind: str, workdir: Path, max_participants: int) -> None:
+    def __init__(self, kind: str, workdir: Path, max_participants: int, nice: int = 0,
+                 server_root: Path = ROOT, forwarding: str = "auto") -> None:
         self.kind = kind
+        self.server_root = server_root
+        self.nice = nice
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -118,6 +122,7 @@ class ServerUnderTest:
                 f"max_participants_per_room = {max(2, max_participants)}\n"
                 "[media]\n"
                 "use_uvloop = true\n"
+                f'forwarding = "{forwarding}"\n'
                 "[logging]\n"
                 'level = "info"\n'
                 'format = "json"\n'
@@ -128,8 +133,9 @@ class ServerUnderTest:
 
     def start(self, timeout: float = 30.0) -> None:
         log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                                     preexec_fn=pin_to(SERVER_CPU))
+        cwd = ROOT if self.kind != "haven" else self.server_root
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
+                                     preexec_fn=prepare(SERVER_CPU, self.nice))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -143,6 +149,17 @@ class ServerUnderTest:
         stop_process(self.proc)
 
 
+def prepare(cpu: int, nice: int):
+    """preexec_fn: pin the child to one CPU and give it a nice value."""
+    pin, renice = pin_to(cpu), nice_to(nice)
+
+    def apply() -> None:
+        pin()
+        renice()
+
+    return apply
+
+
 def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scenario: str,
                 profile_to: Path | None) -> dict:
     """Run one load generator process against a started server; return its JSON result."""
@@ -152,18 +169,16 @@ def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scena
            "--n", str(n), "--duration", str(args.duration), "--warmup", str(args.warmup),
            "--idle", str(args.idle), "--scenario", scenario, "--drop", str(args.drop), "--out", str(out)]
     budget = 120 + 8 * n + args.idle + args.warmup + args.duration * (3 if scenario == "slow" else 1)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=pin_to(LOADGEN_CPU))
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=prepare(LOADGEN_CPU, args.nice))
     profiler: list[subprocess.Popen] = []
 
     def watch() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.startswith("MEASURE-START") and profile_to is not None and shutil.which("py-spy"):
-                seconds = int(min(args.duration, args.profile_seconds))
-                profiler.append(subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(server.proc.pid), "--duration", str(seconds),
-                     "--rate", "250", "--nonblocking", "--format", "raw", "-o", str(profile_to)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin_to(LOADGEN_CPU)))
+            if line.startswith("MEASURE-START") and profile_to is not None:
+                time.sleep(1.0)  # past the window's initial pause
+                profiler.extend(start_profilers(server.proc.pid, profile_to, args))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -175,7 +190,7 @@ def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scena
         stop_process(proc)
         for p in profiler:
             try:
-                p.wait(args.profile_seconds + 15)
+                p.wait(args.profile_seconds + 30)
             except subprocess.TimeoutExpired:
                 pass
             stop_process(p)
@@ -185,11 +200,31 @@ def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scena
     return json.loads(out.read_text())
 
 
+def machine_busy_pct(seconds: float = 3.0) -> float:
+    """Busiest CPU's use over a short sample (nothing of ours runs between measurements)."""
+    a = cpu_times((SERVER_CPU, LOADGEN_CPU))
+    time.sleep(seconds)
+    b = cpu_times((SERVER_CPU, LOADGEN_CPU))
+    return max(100 * (b[c][0] - a[c][0]) / CLK_TCK / seconds for c in a)
+
+
+def wait_for_quiet(limit: float, threshold: float = 15.0) -> float:
+    """Wait (at most ``limit`` s) until other processes leave both CPUs mostly idle; return the last load."""
+    deadline = time.monotonic() + limit
+    busy = machine_busy_pct()
+    while busy > threshold and time.monotonic() < deadline:
+        log(f"machine busy ({busy:.0f} % of a CPU used by other processes); waiting for a quieter moment")
+        time.sleep(5)
+        busy = machine_busy_pct()
+    return busy
+
+
 def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal") -> dict:
     """Start a fresh server of ``kind``, load it with a room of ``n``, stop it; return the numbers."""
+    before = wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else None
     with tempfile.TemporaryDirectory(prefix=f"haven-bench-{kind}-{n}-") as tmp:
         workdir = Path(tmp)
-        server = ServerUnderTest(kind, workdir, n)
+        server = ServerUnderTest(kind, workdir, n, args.nice, Path(args.server_root).resolve(), args.forwarding)
         try:
             server.start()
             time.sleep(1.5)
@@ -198,13 +233,13 @@ def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal
             profile_to = None
             if args.profile and kind == "haven":
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
-                profile_to = Path(args.profile).resolve() / f"{kind}-{scenario}-n{n}.txt"
+                profile_to = Path(args.profile).resolve() / f"{kind}-{scenario}-n{n}"
             log(f"{kind}: N={n} ({scenario}); server pid {server.proc.pid}, idle RSS {idle_rss:.1f} MB")
             result = run_loadgen(server, n, args, scenario, profile_to)
             result["idle_server_rss_mb"] = round(idle_rss, 1)
-            if profile_to is not None and profile_to.exists():
-                result["profile"] = str(profile_to)
-                result["profile_top"] = summarize_profile(profile_to)
+            result["other_load_before_pct"] = None if before is None else round(before, 1)
+            if profile_to is not None:
+                result["profile"] = summarize_profiles(profile_to)
             return result
         except Exception:
             if server.log_path.exists():
@@ -222,31 +257,133 @@ def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal
 
 # -- profile ------------------------------------------------------------------------------------------
 
-def summarize_profile(path: Path, top: int = 15) -> dict:
-    """Self and inclusive sample shares per function from py-spy's raw (collapsed) output."""
+def start_profilers(pid: int, prefix: Path, args: argparse.Namespace) -> list[subprocess.Popen]:
+    """Sample the server: perf (all CPU time, kernel and C included) and py-spy (Python frames).
+
+    perf samples on the kernel's cpu-clock without stopping the process; py-spy runs non-blocking.
+    Both still perturb the server a little: never use a profiled run's numbers as results.
+    """
+    seconds = int(min(args.duration - 1, args.profile_seconds))
+    procs = []
+    if shutil.which("perf"):
+        procs.append(subprocess.Popen(
+            ["perf", "record", "-F", "999", "-g", "--pid", str(pid), "-o", f"{prefix}.perf.data", "--",
+             "sleep", str(seconds)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin_to(LOADGEN_CPU)))
+    if shutil.which("py-spy"):
+        procs.append(subprocess.Popen(
+            ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
+             "--nonblocking", "--idle", "--threads", "--format", "raw", "-o", f"{prefix}.pyspy.txt"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin_to(LOADGEN_CPU)))
+    if not procs:
+        log("warning: --profile needs perf or py-spy (pip install py-spy)")
+    return procs
+
+
+def perf_table(data: Path, sort: str, limit: int) -> list[tuple[str, float]]:
+    """``perf report`` flat shares (self time) sorted by dso or sym."""
+    out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", sort,
+                          "-g", "none", "--percent-limit", "0.3"],
+                         capture_output=True, text=True, timeout=120).stdout
+    rows = []
+    for line in out.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "%" not in line:
+            continue
+        pct, _, name = line.partition("%")
+        try:
+            rows.append((name.strip(), float(pct)))
+        except ValueError:
+            continue
+    return rows[:limit]
+
+
+def summarize_pyspy(path: Path, top: int = 25) -> dict:
+    """Python-level view of the main thread: share of the time spent inside Python callbacks, by function.
+
+    Samples whose deepest Python frame is the event loop itself (uvloop's C code or waiting in epoll)
+    are counted as "loop"; the rest are attributed inclusively to every function on the stack.
+    """
+    incl: collections.Counter = collections.Counter()
     self_counts: collections.Counter = collections.Counter()
-    incl_counts: collections.Counter = collections.Counter()
-    total = 0
+    loop = busy = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
+        frames = stack.split(";")
+        if "MainThread" not in frames[0] and "thread" in frames[0]:
+            continue
+        names = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                 if " (" in f else f for f in frames[1:]]
         c = int(count)
-        total += c
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
-        self_counts[frames[-1]] += c
-        for f in set(frames):
-            incl_counts[f] += c
-    pct = lambda c: round(100 * c / total, 1) if total else 0.0  # noqa: E731
+        if not names or names[-1].startswith("run_app ") or names[-1].startswith("serve "):
+            loop += c
+            continue
+        busy += c
+        self_counts[names[-1]] += c
+        for f in set(names):
+            incl[f] += c
+    pct = lambda c: round(100 * c / busy, 1) if busy else 0.0  # noqa: E731
     return {
-        "samples": total,
-        "self_pct": [(f, pct(c)) for f, c in self_counts.most_common(top)],
-        "inclusive_pct": [(f, pct(c)) for f, c in incl_counts.most_common(top + 10)],
+        "main_thread_samples_in_callbacks": busy, "main_thread_samples_in_loop": loop,
+        "self_pct_of_callback_time": [(f, pct(c)) for f, c in self_counts.most_common(top)],
+        "inclusive_pct_of_callback_time": [(f, pct(c)) for f, c in incl.most_common(top + 12)
+                                           if not f.startswith(("_run_module_as_main", "_run_code", "<module>",
+                                                                "main ", "_serve", "serve ", "run_app"))],
     }
 
 
+def summarize_profiles(prefix: Path) -> dict:
+    out: dict[str, Any] = {}
+    perf_data = Path(f"{prefix}.perf.data")
+    if perf_data.exists():
+        out["perf_data"] = str(perf_data)
+        out["perf_by_object_pct"] = perf_table(perf_data, "dso", 12)
+        out["perf_top_symbols_pct"] = perf_table(perf_data, "dso,sym", 40)
+    pyspy = Path(f"{prefix}.pyspy.txt")
+    if pyspy.exists():
+        out["pyspy_raw"] = str(pyspy)
+        out["pyspy"] = summarize_pyspy(pyspy)
+    return out
+
+
 # -- report -------------------------------------------------------------------------------------------
+
+RUN_KEYS = ("server_cpu_pct", "us_cpu_per_fwd_pkt", "delivery_ratio", "lat_p50_ms", "lat_p95_ms", "lat_p99_ms",
+            "lat_app_p99_ms",
+            "rss_mb", "idle_cpu_pct_per_participant", "loadgen_lag_p99_ms", "loadgen_lag_max_ms", "cpu0_other_pct",
+            "server_preempted_per_s", "server_major_faults")
+
+
+NOISY_OTHER_PCT = 15.0  # a run in which other processes used more of the server's CPU than this is "noisy"
+
+
+def median_run(all_runs: list[dict]) -> dict:
+    """With --repeat, every number is the median over the runs that were not noisy (over all runs if every
+    run was); the runs themselves are kept. The rule depends only on the neighbours' load, never on results."""
+    for r in all_runs:
+        r["noisy"] = (r.get("cpu0_other_pct") or 0) > NOISY_OTHER_PCT
+    runs = [r for r in all_runs if not r["noisy"]] or all_runs
+    summary = [{k: r.get(k) for k in RUN_KEYS + ("noisy",)} for r in all_runs]
+    if len(runs) == 1:
+        return dict(runs[0], runs=summary, runs_used=1, quietest_run=quietest(all_runs))
+    merged = dict(runs[0])
+    for key, value in runs[0].items():
+        values = [r.get(key) for r in runs]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and None not in values:
+            merged[key] = statistics.median(values)
+    merged["runs"] = summary
+    merged["runs_used"] = len(runs)
+    merged["quietest_run"] = quietest(all_runs)
+    return merged
+
+
+def quietest(runs: list[dict]) -> dict:
+    """The run in which other processes used the server's CPU least (selected by that alone)."""
+    best = min(runs, key=lambda r: r.get("cpu0_other_pct") if r.get("cpu0_other_pct") is not None else 1e9)
+    return {k: best.get(k) for k in RUN_KEYS}
+
 
 def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) -> dict:
     row: dict[str, Any] = {
@@ -268,20 +405,35 @@ def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) 
         # context
         "published_pkts_per_s": haven["published_pkts_per_s"],
         "frame_delivery_ratio": haven["frame_delivery_ratio"],
+        "lat_min_ms": haven.get("lat_min_ms"),
         "lat_max_ms": haven["lat_max_ms"],
+        "lat_app_p50_ms": haven.get("lat_app_p50_ms"),
+        "lat_app_p95_ms": haven.get("lat_app_p95_ms"),
+        "lat_app_p99_ms": haven.get("lat_app_p99_ms"),
         "lat_samples": haven["lat_samples"],
         "idle_cpu_pct": haven["idle_cpu_pct"],
         "idle_server_rss_mb": haven["idle_server_rss_mb"],
         "loadgen_cpu_pct": haven["loadgen_cpu_pct"],
         "loadgen_lag_p99_ms": haven.get("loadgen_lag_p99_ms"),
+        "cpu0_other_pct": haven.get("cpu0_other_pct"),
+        "cpu1_busy_pct": haven.get("cpu1_busy_pct"),
+        "steal_pct": haven.get("steal_pct"),
+        "udp_rcvbuf_errors": haven.get("udp_rcvbuf_errors"),
+        "server_preempted_per_s": haven.get("server_preempted_per_s"),
+        "server_sys_share": haven.get("server_sys_share"),
+        "server_major_faults": haven.get("server_major_faults"),
+        "loadgen_major_faults": haven.get("loadgen_major_faults"),
+        "runs": haven.get("runs"),
+        "quietest_run": haven.get("quietest_run"),
+        "runs_used": haven.get("runs_used"),
         "loadgen_lag_max_ms": haven.get("loadgen_lag_max_ms"),
         "lat_hist_ms": haven.get("lat_hist_ms"),
         "seconds": haven["seconds"],
         "setup_s": haven["setup_s"],
         "server_threads": haven["server_threads"],
     }
-    if "profile_top" in haven:
-        row["profile_top"] = haven["profile_top"]
+    if "profile" in haven:
+        row["profile"] = haven["profile"]
     if haven["loadgen_cpu_pct"] > 90:
         row["warning"] = "load generator near saturation: delivery and latency may be understated"
     if baseline is not None:
@@ -291,7 +443,7 @@ def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) 
         row["baseline_server_cpu_pct_measured"] = cpu
         row["baseline_loadgen_cpu_pct"] = baseline["loadgen_cpu_pct"]
         row["baseline_server_threads"] = baseline["server_threads"]
-        if delivery is None or delivery < 0.9 or cpu >= 90:
+        if delivery is None or delivery < 0.9 or cpu >= 95:
             row["baseline_note"] = (f"baseline cannot keep up at N={n}: {cpu:.0f} % CPU, "
                                     f"delivery {delivery if delivery is None else round(100 * delivery, 1)} %")
         else:
@@ -322,6 +474,21 @@ def print_table(rows: list[dict]) -> None:
               f"{fmt(r['rss_mb'], '.1f'):>7} {fmt(r['rss_per_participant_mb'], '.2f'):>8} "
               f"{fmt(r['idle_cpu_pct_per_participant'], '.3f'):>8} {fmt(r['baseline_server_cpu_pct'], '.1f'):>9} "
               f"{fmt(r['baseline_delivery_ratio'], '.1%'):>9} {fmt(r['cpu_ratio_haven_over_baseline'], '.3f'):>6}")
+    print("latency = publisher's send to the kernel's delivery into the subscriber's socket (the server's hop);"
+          f" medians over the runs in which other processes used <= {NOISY_OTHER_PCT:.0f} % of the server's CPU")
+    for r in rows:
+        runs = r.get("runs") or []
+        noisy = [x for x in runs if x.get("noisy")]
+        if noisy:
+            print(f"  N={r['n']}: {len(noisy)} of {len(runs)} runs noisy (other processes on the server's CPU: "
+                  f"{', '.join(str(x.get('cpu0_other_pct')) for x in runs)} %)"
+                  + ("; all noisy, so the row is their median" if len(noisy) == len(runs) else ""))
+    for r in rows:
+        q = r.get("quietest_run")
+        if q and r.get("runs") and len(r["runs"]) > 1:
+            print(f"  N={r['n']}: quietest of {len(r['runs'])} runs ({q['cpu0_other_pct']} % of CPU 0 used by other "
+                  f"processes): {q['us_cpu_per_fwd_pkt']} us/pkt, p50/p95/p99 {q['lat_p50_ms']}/{q['lat_p95_ms']}/"
+                  f"{q['lat_p99_ms']} ms")
     for r in rows:
         if r.get("baseline_note") not in (None, "ok"):
             print(f"  N={r['n']}: baseline: {r['baseline_note']}")
@@ -351,23 +518,46 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forwarding", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=[3, 8, 15], help="room sizes N (default 3,8,15)")
     parser.add_argument("--duration", type=float, default=30, help="measured seconds per size (default 30)")
-    parser.add_argument("--warmup", type=float, default=5, help="seconds of media before measuring (default 5)")
-    parser.add_argument("--idle", type=float, default=5, help="seconds of idle-CPU measurement (default 5)")
+    parser.add_argument("--warmup", type=float, default=5,
+                        help="seconds of media before measuring (default 5, at least 4: subscribers start at a "
+                             "key frame, one every 3 s)")
+    parser.add_argument("--idle", type=float, default=10, help="seconds of idle-CPU measurement (default 10)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Haven runs per size, each on a fresh server; the row holds the medians and 'runs' "
+                             "every run (default 1)")
+    parser.add_argument("--quiet-wait", type=float, default=180,
+                        help="before each run wait up to this many seconds for other processes to leave the CPUs "
+                             "mostly idle (default 180; 0 disables)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--no-baseline", action="store_true", help="skip the MediaRelay baseline")
     parser.add_argument("--baseline-sizes", type=parse_sizes, default=[3],
                         help="sizes also run against the MediaRelay baseline (default 3; it saturates at ~7 "
-                             "video subscribers per core, so N=4 already saturates it)")
+                             "video subscribers per core, so N=4 already saturates it); a size missing from "
+                             "--sizes gets its own row")
     parser.add_argument("--scenario", choices=("normal", "slow"), default="normal",
                         help="slow: room of --slow-n where one subscriber loses 30 %% and then stops reading")
     parser.add_argument("--slow-n", type=int, default=8)
     parser.add_argument("--drop", type=float, default=0.3, help="slow subscriber's drop fraction (default 0.3)")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the Haven server during each window (perturbs it)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="profile the Haven server during each window with perf and py-spy into DIR "
+                             "(perturbs it: use a separate run for the numbers)")
     parser.add_argument("--profile-seconds", type=float, default=15)
+    parser.add_argument("--nice", type=int, default=-10 if os.geteuid() == 0 else 0,
+                        help="nice value for server and load generator (default -10 as root: unrelated work on a "
+                             "shared machine preempts them less; 0 disables)")
+    parser.add_argument("--server-root", default=str(ROOT),
+                        help="directory to run `python -m server.cli serve` in (default: this checkout); "
+                             "e.g. a snapshot of a known-good tree")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy server logs here")
+    parser.add_argument("--forwarding", choices=("auto", "c", "python"), default="auto",
+                        help="the server's send step (media.forwarding): compiled, pure Python, or auto")
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.duration > 600 or args.warmup < 0 or args.warmup > 120:
-        parser.error("--duration must be in (0, 600] and --warmup in [0, 120]")
+    if args.duration <= 0 or args.duration > 600 or args.warmup < 4 or args.warmup > 120:
+        # A new consumer starts at a key frame and the replayed video has one every 3 s: a shorter warm-up
+        # measures subscribers that have not started yet as losses.
+        parser.error("--duration must be in (0, 600] and --warmup in [4, 120] seconds")
+    if not 1 <= args.repeat <= 10:
+        parser.error("--repeat must be between 1 and 10")
     ensure_private_netns(argv)
     if len(os.sched_getaffinity(0)) < 2:
         log("warning: fewer than 2 CPUs available; server and load generator will share a core")
@@ -381,8 +571,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rows = []
-    for n in args.sizes:
-        haven = measure("haven", n, args)
+    sizes = sorted(set(args.sizes) | (set() if args.no_baseline else set(args.baseline_sizes)))
+    for n in sizes:
+        runs = [measure("haven", n, args) for _ in range(args.repeat)]
+        haven = median_run(runs)
         baseline = None
         planned = not args.no_baseline and n in args.baseline_sizes
         if planned:

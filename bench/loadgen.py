@@ -6,9 +6,9 @@ CPU; it measures from outside the server:
 
 * publishers replay pre-encoded packets (bench/media.py), counted and time-stamped at the moment aiortc
   hands them to SRTP;
-* subscribers take decrypted RTP straight from aioice's datagram callback (media.adapter
-  ``install_fast_receive``): no jitter buffer, no decoder; they count packets and read the trailer of
-  every frame's last packet (marker bit) for latency;
+* subscribers take decrypted RTP straight from aioice's datagram callback (as media.adapter
+  ``install_fast_receive`` does in the server): no jitter buffer, no decoder; they count packets and read
+  the trailer of every frame's last packet (marker bit) and the kernel's receive timestamp for latency;
 * the server's CPU and RSS are read from /proc/<pid>.
 
 Prints one JSON document (``--out``). Every wait is bounded.
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import bisect
 import ctypes
+import fcntl
 import itertools
 import json
 import os
@@ -39,10 +40,17 @@ from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 from media import adapter
 from server.auth import TokenIssuer
 
-from .common import ROOM, SECRET, cpu_seconds, percentile, rss_mb, thread_count
+from .common import (
+    CLK_TCK, ROOM, SECRET, cpu_ns_exact, cpu_seconds, cpu_split, cpu_times, percentile, rss_mb, sched_counters,
+    thread_count, udp_counters,
+)
 from .media import MAGIC, Gate, Media, make_tracks
 
 SO_ATTACH_FILTER = 26
+SIOCGSTAMPNS = 0x8907  # struct timespec (CLOCK_REALTIME) of the last datagram read from a socket
+TIMESPEC = struct.Struct("qq")
+ZERO16 = bytes(16)
+DRAIN = 0.6  # seconds without media before/after a window: longer than any in-flight delay seen
 
 
 def log(*args: Any) -> None:
@@ -98,7 +106,8 @@ class Member:
         # subscriber side
         self.rx = 0
         self.rx_marker = 0
-        self.lat = array("q")
+        self.lat = array("q")  # server path: kernel receive stamp - publisher stamp
+        self.lat_app = array("q")  # end to end: this process's callback time - publisher stamp
         self.unprotect_failures = 0
         # slow-subscriber behaviour
         self.drop_fraction = 0.0
@@ -195,11 +204,45 @@ class Member:
         if pc is None or self.fast_installed:
             return
         if pc.connectionState == "connected" and adapter.has_nominated_pair(self.sub_dtls):
-            adapter.install_fast_receive(self.sub_dtls, self.on_rtp, self._on_unprotect_failure)
+            self._install_fast_receive()
             self.fast_installed = True
 
-    def _on_unprotect_failure(self) -> None:
-        self.unprotect_failures += 1
+    def _install_fast_receive(self) -> None:
+        """Take SRTP straight from aioice's datagram callback (like media.adapter.install_fast_receive),
+        and read each frame's kernel receive timestamp.
+
+        On loopback the kernel stamps a datagram (``SIOCGSTAMPNS``) inside the server's ``sendmsg``, so
+        ``kernel stamp - publisher stamp`` is the latency the server adds, free of this process's own
+        scheduling delays; ``now - publisher stamp`` (the "app" latency) includes them.
+        """
+        connection = self.sub_dtls.transport._connection
+        unprotect = self.sub_dtls._rx_srtp.unprotect
+        for protocol in list(connection._protocols):
+            original = protocol.datagram_received
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+            fd = sock.fileno() if sock is not None else -1
+            if fd >= 0:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+                except OSError:
+                    pass
+                try:
+                    fcntl.ioctl(fd, SIOCGSTAMPNS, bytes(16))  # switches kernel timestamps on
+                except OSError:
+                    pass
+
+            def datagram_received(data: bytes, addr: Any, _original=original, _fd=fd) -> None:
+                if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                    try:
+                        packet = unprotect(data)
+                    except Exception:
+                        self.unprotect_failures += 1
+                        return
+                    self.on_rtp(packet, _fd)
+                else:
+                    _original(data, addr)
+
+            protocol.datagram_received = datagram_received
 
     async def publish(self) -> None:
         gen = self.gen
@@ -239,12 +282,20 @@ class Member:
 
     # -- subscriber hot path --------------------------------------------------------------------
 
-    def on_rtp(self, p: bytes) -> None:
+    def on_rtp(self, p: bytes, fd: int = -1) -> None:
         self.rx += 1
         if p[1] & 0x80:
             self.rx_marker += 1
             if p[-12:-8] == MAGIC:
-                self.lat.append(time.monotonic_ns() - int.from_bytes(p[-8:], "big"))
+                now = time.monotonic_ns()
+                sent = int.from_bytes(p[-8:], "big")
+                self.lat_app.append(now - sent)
+                if fd >= 0:
+                    try:
+                        sec, nsec = TIMESPEC.unpack(fcntl.ioctl(fd, SIOCGSTAMPNS, ZERO16))
+                        self.lat.append(sec * 1_000_000_000 + nsec - self.gen.realtime_offset - sent)
+                    except OSError:
+                        pass
         if self.lossy:
             self._track_loss(p)
 
@@ -325,6 +376,18 @@ class Member:
             await self.session.close()
 
 
+def realtime_offset() -> int:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC in ns (the tightest of a few readings)."""
+    best = None
+    for _ in range(5):
+        a = time.monotonic_ns()
+        r = time.time_ns()
+        b = time.monotonic_ns()
+        if best is None or b - a < best[0]:
+            best = (b - a, r - (a + b) // 2)
+    return best[1]
+
+
 def histogram(sorted_ns) -> dict:
     """Counts of latency samples per bucket (ms upper bounds)."""
     bounds = [0.5, 1, 2, 5, 10, 20, 50, 100, float("inf")]
@@ -346,6 +409,7 @@ class LoadGenerator:
         self.media: Media = None  # type: ignore[assignment]
         self.members: list[Member] = []
         self.lag = array("q")
+        self.realtime_offset = realtime_offset()
 
     async def watch_lag(self) -> None:
         """Record how late this process's event loop wakes up (its own scheduling noise)."""
@@ -358,7 +422,12 @@ class LoadGenerator:
         return {
             "t": time.monotonic(),
             "cpu": cpu_seconds(self.server_pid),
+            "cpu_split": cpu_split(self.server_pid),
             "self_cpu": sum(os.times()[:2]),
+            "cpus": cpu_times((0, 1)),
+            "udp": udp_counters(),
+            "server_sched": sched_counters(self.server_pid),
+            "self_sched": sched_counters(os.getpid()),
             "tx": [m.tx for m in self.members],
             "tx_marker": [m.tx_marker for m in self.members],
             "rx": [m.rx for m in self.members],
@@ -370,13 +439,27 @@ class LoadGenerator:
         """Measure one window; ``subscribers`` restricts delivery/latency to those members (indices)."""
         n = len(self.members)
         subs = list(range(n)) if subscribers is None else subscribers
+        # Closed window: publishers pause and the pipes drain before the first snapshot and after the
+        # last, so every packet counted as sent in the window is also counted if it arrives.
+        self.gate.close()
+        await asyncio.sleep(DRAIN)
         for m in self.members:
             m.lat = array("q")
+            m.lat_app = array("q")
         self.lag = array("q")
+        self.realtime_offset = realtime_offset()
         a = self.snapshot()
+        self.gate.open()
         await asyncio.sleep(seconds)
+        self.gate.close()
+        b_cpu = self.snapshot()
+        await asyncio.sleep(DRAIN)
         b = self.snapshot()
+        self.gate.open()
+        for key in ("t", "cpu", "cpu_split", "self_cpu", "cpus"):
+            b[key] = b_cpu[key]
         lat = sorted(itertools.chain.from_iterable(self.members[i].lat for i in subs))
+        lat_app = sorted(itertools.chain.from_iterable(self.members[i].lat_app for i in subs))
         lag = sorted(self.lag)
         dt = b["t"] - a["t"]
         tx = [y - x for x, y in zip(a["tx"], b["tx"])]
@@ -397,19 +480,39 @@ class LoadGenerator:
             "published_pkts_per_s": round(sum(tx) / dt, 1),
             "fwd_pkts_per_s": round(received_all / dt, 1),
             "server_cpu_pct": round(100 * cpu / dt, 2),
+            "server_sys_share": round((b["cpu_split"][1] - a["cpu_split"][1]) / cpu, 3) if cpu else None,
             "us_cpu_per_fwd_pkt": round(1e6 * cpu / received_all, 2) if received_all else None,
             "delivery_ratio": round(received / expected, 5) if expected else None,
             "frame_delivery_ratio": round(received_m / expected_m, 5) if expected_m else None,
             "received": received, "expected": expected,
+            "rx_per_member": rx, "tx_per_member": tx,
             "lat_samples": len(lat),
             "lat_p50_ms": ms(percentile(lat, 50)),
             "lat_p95_ms": ms(percentile(lat, 95)),
             "lat_p99_ms": ms(percentile(lat, 99)),
+            "lat_min_ms": ms(lat[0] if lat else None),
             "lat_max_ms": ms(lat[-1] if lat else None),
             "loadgen_lag_p99_ms": ms(percentile(lag, 99)),
             "loadgen_lag_max_ms": ms(lag[-1] if lag else None),
             "lat_hist_ms": histogram(lat),
+            "lat_app_p50_ms": ms(percentile(lat_app, 50)),
+            "lat_app_p95_ms": ms(percentile(lat_app, 95)),
+            "lat_app_p99_ms": ms(percentile(lat_app, 99)),
             "loadgen_cpu_pct": round(100 * (b["self_cpu"] - a["self_cpu"]) / dt, 1),
+            # Contention on this shared machine: what else ran on the server's CPU, and hypervisor steal.
+            "cpu0_busy_pct": round(100 * (b["cpus"][0][0] - a["cpus"][0][0]) / CLK_TCK / dt, 1),
+            "cpu0_other_pct": round(100 * (b["cpus"][0][0] - a["cpus"][0][0]) / CLK_TCK / dt - 100 * cpu / dt, 1),
+            "cpu1_busy_pct": round(100 * (b["cpus"][1][0] - a["cpus"][1][0]) / CLK_TCK / dt, 1),
+            # Datagrams the kernel dropped in this namespace (full receive buffers), server or load generator.
+            "udp_rcvbuf_errors": b["udp"].get("RcvbufErrors", 0) - a["udp"].get("RcvbufErrors", 0),
+            "udp_sndbuf_errors": b["udp"].get("SndbufErrors", 0) - a["udp"].get("SndbufErrors", 0),
+            # How often the server was preempted (by anything: neighbours, our own load generator never
+            # runs on its CPU) and had to page code back in: the main sources of latency outliers here.
+            "server_preempted_per_s": round(
+                (b_cpu["server_sched"]["preempted"] - a["server_sched"]["preempted"]) / dt, 1),
+            "server_major_faults": b["server_sched"]["majflt"] - a["server_sched"]["majflt"],
+            "loadgen_major_faults": b["self_sched"]["majflt"] - a["self_sched"]["majflt"],
+            "steal_pct": round(100 * sum(b["cpus"][c][1] - a["cpus"][c][1] for c in (0, 1)) / CLK_TCK / dt, 1),
             "unprotect_failures": b["unprotect_failures"] - a["unprotect_failures"],
         }
 
@@ -456,9 +559,10 @@ class LoadGenerator:
         lag_task = asyncio.ensure_future(self.watch_lag())
         log(f"{args.n} members joined, published and subscribed in {setup_s:.1f} s")
         await asyncio.sleep(2)  # let connection set-up work (DTLS, first RTCP) finish
-        c0, t0 = cpu_seconds(self.server_pid), time.monotonic()
+        # Everyone connected, published and subscribed; no media yet. schedstat: exact ns, not ticks.
+        c0, t0 = cpu_ns_exact(self.server_pid), time.monotonic()
         await asyncio.sleep(args.idle)
-        idle_cpu_pct = 100 * (cpu_seconds(self.server_pid) - c0) / (time.monotonic() - t0)
+        idle_cpu_pct = 100 * (cpu_ns_exact(self.server_pid) - c0) / 1e9 / (time.monotonic() - t0)
         idle_rss = rss_mb(self.server_pid)
         self.gate.open()
         log(f"media on; warm-up {args.warmup:.0f} s")
@@ -500,6 +604,10 @@ class LoadGenerator:
         slow.stop_reading()
         await asyncio.sleep(2)
         phases["stopped"] = await self.measure(args.duration, others)
+        for ph in phases.values():
+            tx, rx = ph["tx_per_member"], ph["rx_per_member"]
+            expected_slow = sum(tx[1:])
+            ph["slow_subscriber_delivery_ratio"] = round(rx[0] / expected_slow, 4) if expected_slow else None
         base = phases["healthy"]
         for name in ("drop", "stopped"):
             ph = phases[name]
@@ -534,7 +642,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--warmup", type=float, default=5)
-    parser.add_argument("--idle", type=float, default=5)
+    parser.add_argument("--idle", type=float, default=10)
     parser.add_argument("--scenario", choices=("normal", "slow"), default="normal")
     parser.add_argument("--drop", type=float, default=0.3)
     parser.add_argument("--out", required=True)

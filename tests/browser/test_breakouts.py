@@ -4,9 +4,10 @@ against a real `haven serve`, and the pages prove what they receive from the dec
 from __future__ import annotations
 
 import asyncio
-import time
 
 from playwright.async_api import expect
+
+from tests.support import waiting
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 30000
@@ -60,15 +61,8 @@ RECORD_DISPLAY_STREAMS = """() => {
 
 
 async def eventually_async(make, what: str, timeout: float = MEDIA_TIMEOUT):
-    """Poll an async predicate until it is truthy; fail naming what was still missing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await make()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.25)
+    """Poll an async predicate with this file's media time-out."""
+    return await waiting.eventually_async(make, what, timeout)
 
 
 async def join(browser, server, name: str, role: str = "participant"):

@@ -7,6 +7,7 @@ import os
 import time
 
 from tests.support.peers import eventually
+from tests.support.waiting import eventually_async
 
 INBOUND_STATS = """async () => {
   const pc = window.haven && window.haven.client && window.haven.client.subscribePc;
@@ -141,17 +142,6 @@ async def test_mute_camera_off_and_leave_reach_the_others(haven_process, browser
 async def _count_is(locator, n: int) -> bool:
     return await locator.count() == n
 
-
-async def eventually_async(make, what: str, timeout: float = 20.0):
-    """Poll an async predicate until it is truthy; fail naming what was still missing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await make()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.25)
 
 
 async def test_the_client_reconnects_by_itself_after_the_server_restarts(haven_process, browser):

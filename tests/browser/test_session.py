@@ -7,12 +7,12 @@ import asyncio
 import os
 import re
 import shutil
-import time
 
 import pytest
 from playwright.async_api import expect
 
 from tests.support.server_process import ServerProcess
+from tests.support.waiting import eventually_async
 
 ROOM = "tuesday-group"
 # Every session UI element we look for should appear within this many milliseconds.
@@ -90,17 +90,6 @@ async def close_all(*pages) -> None:
         if page is not None:
             await page.context.close()
 
-
-async def eventually_async(make, what: str, timeout: float = 20.0):
-    """Poll an async predicate until it is truthy; fail naming what was still missing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await make()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.25)
 
 
 async def test_host_admits_a_waiting_participant_and_both_see_each_other(session_server, browser):

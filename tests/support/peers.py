@@ -22,6 +22,8 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from media import adapter
 from media.rtp import HEADER, payload_offset
 
+from .waiting import eventually  # noqa: F401  (re-exported: tests import it from here)
+
 VIDEO_CLOCK = 90000
 FRAME_INTERVAL = 1 / 30
 
@@ -200,18 +202,6 @@ class RtpCounter:
     def total(self) -> int:
         """Return the number of RTP packets received on all SSRCs."""
         return sum(self.packets.values())
-
-
-async def eventually(predicate, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
-    """Wait until ``predicate()`` is truthy; fail with what was still missing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def answer_offer(pc: RTCPeerConnection, sdp: str) -> str:
