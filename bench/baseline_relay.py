@@ -27,7 +27,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from media.adapter import set_host_addresses
 from server.auth import TokenError, TokenIssuer
 
-from .common import SECRET
+from .common import SECRET, close_peer_connections
 
 CONSENT = "benchmark"
 CONSENT_VERSION = hashlib.sha256(CONSENT.encode()).hexdigest()
@@ -110,12 +110,7 @@ class Participant:
         self.joined = False
         if self.negotiation is not None:
             self.negotiation.cancel()
-        for pc in (self.pub_pc, self.sub_pc):
-            if pc is not None:
-                try:
-                    await asyncio.wait_for(pc.close(), 5)
-                except Exception:
-                    pass
+        await close_peer_connections(self.pub_pc, self.sub_pc)
 
 
 class Relay:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -151,3 +152,13 @@ def sched_counters(pid: int) -> dict[str, int]:
             if line.startswith("nonvoluntary_ctxt_switches:"):
                 out["preempted"] = int(line.split()[1])
     return out
+
+
+async def close_peer_connections(*pcs) -> None:
+    """Close RTCPeerConnections, each bounded to 5 s, ignoring ones already gone."""
+    for pc in pcs:
+        if pc is not None:
+            try:
+                await asyncio.wait_for(pc.close(), 5)
+            except Exception:
+                pass

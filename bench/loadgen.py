@@ -42,7 +42,7 @@ from server.auth import TokenIssuer
 
 from .common import (
     CLK_TCK, ROOM, SECRET, cpu_ns_exact, cpu_seconds, cpu_split, cpu_times, percentile, rss_mb, sched_counters,
-    thread_count, udp_counters,
+    thread_count, udp_counters, close_peer_connections,
 )
 from .media import MAGIC, Gate, Media, make_tracks
 
@@ -357,12 +357,7 @@ class Member:
                 drop_everything(sock.fileno())
 
     async def close(self) -> None:
-        for pc in (self.pub_pc, self.sub_pc):
-            if pc is not None:
-                try:
-                    await asyncio.wait_for(pc.close(), 5)
-                except Exception:
-                    pass
+        await close_peer_connections(self.pub_pc, self.sub_pc)
         if self.answering is not None:
             self.answering.cancel()
         if self.ws is not None and not self.ws.closed:
