@@ -106,11 +106,8 @@ def _id_list(value: Any) -> str | None:
 _PARTICIPANT = {"participant_id": (True, _string(128))}
 _SETTINGS = {name: (False, _boolean) for name in ("locked", "waiting_room", "chat_enabled", "private_chat",
                                                   "hands_visible")}
-MEDIA_LABELS = {"microphone", "camera", "screen", "screen-audio"}
-
-
 def _label(value: Any) -> str | None:
-    return None if value in MEDIA_LABELS else f"must be one of {', '.join(sorted(MEDIA_LABELS))}"
+    return None if value in LABELS else f"must be one of {', '.join(LABELS)}"
 
 
 # Request type -> {field: (required, check)}. Unknown fields are ignored (forward compatibility).

@@ -7,16 +7,10 @@ import asyncio
 import pytest
 
 from server.app import STORAGE
-from tests.support.client import ProtocolClient, ServerError
+from tests.support.client import ProtocolClient, ServerError, connect
 from tests.support.peers import TaggedAudioTrack, TaggedVideoTrack, eventually
 
 MEMBERS = ("p1", "p2", "p3", "p4")
-
-
-async def connect(haven, name: str, role: str = "participant") -> ProtocolClient:
-    client = ProtocolClient(haven.base_url, haven.token(name=name.upper(), sub=name, role=role), name=name)
-    await client.connect()
-    return client
 
 
 async def publish_tagged(client: ProtocolClient) -> None:
@@ -210,6 +204,34 @@ async def test_screen_sharing_needs_permission_and_a_revoked_share_stops_reachin
                              tracks=[*({"mid": t["mid"], "label": t["label"]} for t in p1.published["tracks"]),
                                      {"mid": "9", "label": "screen"}])
         assert refused.value.code == "screen-share-active"
+    finally:
+        for client in everyone:
+            await client.close()
+
+
+async def test_a_participant_sent_from_a_breakout_to_the_waiting_room_is_cut_off_and_can_be_readmitted(haven):
+    host = await connect(haven, "host", "host")
+    p1, p2 = [await connect(haven, n) for n in ("p1", "p2")]
+    everyone = [host, p1, p2]
+    try:
+        for client in everyone:
+            await publish_tagged(client)
+        await host.request("breakout-create", names=["A"])
+        for name in ("p1", "p2"):
+            await host.request("breakout-assign", participant_id=name, room="A")
+        await host.request("breakout-open")
+        await eventually(lambda: count_from(p1, "p2") > 20, 15, what="p1 and p2 talking in A")
+        await host.request("send-to-waiting", participant_id="p2")
+        await eventually(lambda: p2.events_of("sent-to-waiting"), 5, what="p2 to be sent to the waiting room")
+        live = haven.rooms.live["group"]
+        assert "p2" in live.router.members and "p2" not in live.routers["A"].members
+        await asyncio.sleep(0.3)
+        mark_p1, mark_p2 = len(p1.counter.tags), len(p2.counter.tags)
+        await asyncio.sleep(1.0)
+        assert count_from(p1, "p2", mark_p1) == 0 and len(p2.counter.tags) == mark_p2
+        await host.request("admit", participant_id="p2")
+        await eventually(lambda: count_from(host, "p2") > 20 and count_from(p2, "host") > 20, 15,
+                         what="p2 back in the main room with the host")
     finally:
         for client in everyone:
             await client.close()

@@ -12,17 +12,11 @@ import pytest
 
 from server.app import STORAGE
 from server.cli import main as haven_cli
-from tests.support.client import ProtocolClient, ServerError
+from tests.support.client import ProtocolClient, ServerError, connect
 from tests.support.peers import RandomVp8Track, ToneTrack, eventually
 
 WAITING_ROOM = "[session]\nwaiting_room = true\n"
 ADMIN_KEY = "admin-key-for-tests-0123456789-abcdef"
-
-
-async def connect(haven, name: str, role: str = "participant") -> ProtocolClient:
-    client = ProtocolClient(haven.base_url, haven.token(name=name.title(), sub=name, role=role), name=name)
-    await client.connect()
-    return client
 
 
 async def publish(client: ProtocolClient) -> dict:

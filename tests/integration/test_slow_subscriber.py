@@ -7,7 +7,8 @@ import random
 
 from media import adapter
 from media.reasons import DropReason
-from tests.integration.test_breakouts import connect, count_from, publish_tagged
+from tests.integration.test_breakouts import count_from, publish_tagged
+from tests.support.client import connect
 from tests.support.peers import eventually
 
 

@@ -180,3 +180,10 @@ class ProtocolClient:
                 pass
         if self.session is not None:
             await self.session.close()
+
+
+async def connect(haven, name: str, role: str = "participant") -> ProtocolClient:
+    """Join the test server's "group" room as ``name`` (also the participant id), through hello and join."""
+    client = ProtocolClient(haven.base_url, haven.token(name=name.title(), sub=name, role=role), name=name)
+    await client.connect()
+    return client
