@@ -108,6 +108,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
         consent_version=room_config.consent_version,
         support_text=room_config.support_text,
         max_chat_chars=room_config.max_chat_chars,
+        max_participants=room_config.max_participants,
     )
     origins = allowed_origins(config)
 

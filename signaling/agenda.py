@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .limits import MAX_AGENDA_PHASES, MAX_PHASE_MINUTES, MAX_PHASE_TITLE_CHARS
 from .protocol import ProtocolError
 
+# The one list of agenda templates: the server sends it to clients in ``hello``.
+TEMPLATE_NAMES: dict[str, str] = {
+    "default": "Default", "psychoeducational": "Psychoeducational", "process": "Process group",
+    "specialized": "Specialized", "family": "Family",
+}
 TEMPLATES: dict[str, list[tuple[str, int]]] = {
     "default": [("Check-in", 10), ("Topic introduction", 10), ("Activities", 20), ("Open discussion", 20),
                 ("Closing & homework", 10)],
@@ -17,7 +23,7 @@ TEMPLATES: dict[str, list[tuple[str, int]]] = {
     "family": [("Check-in", 10), ("Communication exercise", 20), ("Guided discussion", 25),
                ("Plan for the week", 10), ("Closing", 5)],
 }
-MAX_PHASES = 12
+MAX_PHASES = MAX_AGENDA_PHASES
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ class Phase:
 
 
 def parse_phases(value: object) -> list[Phase]:
-    """Validate a client's phase list: 1–12 phases, titles 1–60 characters, 1–240 minutes."""
+    """Validate a client's phase list against the limits of signaling/limits.py."""
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_PHASES:
         raise ProtocolError("bad-request", f'"phases" must be a list of 1 to {MAX_PHASES} phases')
     phases = []
@@ -37,12 +43,19 @@ def parse_phases(value: object) -> list[Phase]:
         if not isinstance(item, dict):
             raise ProtocolError("bad-request", 'each phase must be an object with "title" and "minutes"')
         title, minutes = item.get("title"), item.get("minutes")
-        if not isinstance(title, str) or not 1 <= len(title.strip()) <= 60:
-            raise ProtocolError("bad-request", "a phase title must have 1 to 60 characters")
-        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 240:
-            raise ProtocolError("bad-request", "a phase must last 1 to 240 minutes")
+        if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_PHASE_TITLE_CHARS:
+            raise ProtocolError("bad-request", f"a phase title must have 1 to {MAX_PHASE_TITLE_CHARS} characters")
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_PHASE_MINUTES:
+            raise ProtocolError("bad-request", f"a phase must last 1 to {MAX_PHASE_MINUTES} minutes")
         phases.append(Phase(title.strip(), minutes))
     return phases
+
+
+def describe_templates() -> list[dict]:
+    """Return the templates in their ``hello`` form."""
+    return [{"id": key, "name": TEMPLATE_NAMES[key],
+             "phases": [{"title": title, "minutes": minutes} for title, minutes in phases]}
+            for key, phases in TEMPLATES.items()]
 
 
 class Agenda:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .limits import BREAKOUT_WARNING_SECONDS, MAX_BREAKOUT_NAME_CHARS, MAX_BREAKOUTS
 from .protocol import ProtocolError
 
 MAIN = "main"
-MAX_ROOMS = 20
-WARNING_SECONDS = 60
+MAX_ROOMS = MAX_BREAKOUTS
+WARNING_SECONDS = BREAKOUT_WARNING_SECONDS
 
 
 @dataclass
@@ -47,8 +48,9 @@ class Breakouts:
         if not 1 <= len(cleaned) <= MAX_ROOMS or len(set(cleaned)) != len(cleaned) or len(cleaned) != len(names):
             raise ProtocolError("bad-request", f"give 1 to {MAX_ROOMS} different names")
         for name in cleaned:
-            if not 1 <= len(name) <= 40 or name == MAIN:
-                raise ProtocolError("bad-request", 'a breakout name has 1 to 40 characters and is not "main"')
+            if not 1 <= len(name) <= MAX_BREAKOUT_NAME_CHARS or name == MAIN:
+                raise ProtocolError("bad-request",
+                                    f'a breakout name has 1 to {MAX_BREAKOUT_NAME_CHARS} characters and is not "main"')
         self.rooms = {name: BreakoutRoom(name) for name in cleaned}
 
     def require(self, name: str) -> BreakoutRoom:

@@ -10,9 +10,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .limits import (
+    MAX_BREAKOUT_MINUTES,
+    MAX_BREAKOUT_NAME_CHARS,
+    MAX_BREAKOUTS,
+    MAX_BROADCAST_CHARS,
+    MAX_HOMEWORK_CHARS,
+    MAX_SDP_CHARS,
+)
+
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
-MAX_SDP_CHARS = 100_000
 LABELS = ("camera", "microphone", "screen", "screen-audio")
 
 
@@ -149,21 +157,21 @@ SCHEMAS: dict[str, dict[str, tuple[bool, Callable[[Any], str | None]]]] = {
     "lower-all-hands": {},
     "give-floor": {"participant_id": (True, _optional_string(128))},
     "chat": {"to": (True, _string(128)), "text": (True, _string(20000))},
-    "homework": {"text": (True, _string(4000))},
+    "homework": {"text": (True, _string(MAX_HOMEWORK_CHARS))},
     # Screen sharing and breakout rooms (docs/protocol.md section 10).
     "allow-screen-share": {**_PARTICIPANT, "allowed": (True, _boolean)},
     "stop-screen-share": _PARTICIPANT,
-    "breakout-create": {"names": (False, _anything), "count": (False, _integer(1, 20))},
-    "breakout-assign": {**_PARTICIPANT, "room": (True, _optional_string(40))},
+    "breakout-create": {"names": (False, _anything), "count": (False, _integer(1, MAX_BREAKOUTS))},
+    "breakout-assign": {**_PARTICIPANT, "room": (True, _optional_string(MAX_BREAKOUT_NAME_CHARS))},
     "breakout-assign-random": {},
-    "breakout-open": {"minutes": (False, _number(0, 240))},
+    "breakout-open": {"minutes": (False, _number(0, MAX_BREAKOUT_MINUTES))},
     "breakout-settings": {"self_select": (True, _boolean)},
-    "breakout-choose": {"room": (True, _string(40))},
-    "breakout-timer": {"minutes": (True, _number(0, 240))},
-    "breakout-broadcast": {"text": (True, _string(500))},
-    "breakout-close": {"room": (True, _string(40))},
+    "breakout-choose": {"room": (True, _string(MAX_BREAKOUT_NAME_CHARS))},
+    "breakout-timer": {"minutes": (True, _number(0, MAX_BREAKOUT_MINUTES))},
+    "breakout-broadcast": {"text": (True, _string(MAX_BROADCAST_CHARS))},
+    "breakout-close": {"room": (True, _string(MAX_BREAKOUT_NAME_CHARS))},
     "breakout-close-all": {},
-    "breakout-visit": {"room": (True, _optional_string(40))},
+    "breakout-visit": {"room": (True, _optional_string(MAX_BREAKOUT_NAME_CHARS))},
     "ask-for-help": {},
 }
 

@@ -25,6 +25,8 @@ from .protocol import (
     parse_message,
     result,
 )
+from .agenda import describe_templates
+from .limits import protocol_limits
 from .ratelimit import TokenBucket
 from .room import Participant
 from .rooms import LiveRoom, Rooms
@@ -51,6 +53,7 @@ class SessionSettings:
     consent_version: str = ""
     support_text: str = ""
     max_chat_chars: int = 1000
+    max_participants: int = 20
 
 
 class Session:
@@ -254,7 +257,9 @@ class Session:
             "room": grant.room,
             "heartbeat_interval_ms": int(self.settings.heartbeat_interval * 1000),
             "limits": {"max_message_bytes": self.settings.max_message_bytes,
-                       "max_chat_chars": self.settings.max_chat_chars},
+                       "max_chat_chars": self.settings.max_chat_chars,
+                       "max_participants": self.settings.max_participants, **protocol_limits()},
+            "agenda_templates": describe_templates(),
             "ice_servers": list(self.settings.ice_servers),
             "consent": {"text": self.settings.consent_text, "version": self.settings.consent_version},
             "support_text": self.settings.support_text,
