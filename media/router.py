@@ -121,6 +121,10 @@ class Router:
                     producer.request_keyframe(force=True)
         self._update_all()
 
+    def move_member(self, participant_id: str, destination: Router) -> None:
+        """Move a member to another Router without renegotiating: it stops here before it starts there."""
+        destination.adopt_member(self.release_member(participant_id))
+
     def set_member_media(self, participant_id: str, sending: bool, receiving: bool) -> None:
         """Change whether a member's media reaches others and whether it receives theirs."""
         member = self.members[participant_id]

@@ -12,26 +12,28 @@ from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
-from aiortc import RTCIceServer
 
 import web_client
-from media.api import MediaSettings, TransportSettings, compiled_available, set_host_addresses
-from signaling.protocol import ProtocolError
-from signaling.rooms import RoomConfig, Rooms
-from signaling.session import Session, SessionSettings
+from media.api import Router, RouterListener, set_host_addresses
+from signaling.codes import CloseCode
+from signaling.connection import Connection
+from signaling.errors import ProtocolError
+from signaling.sessions import Sessions
 
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
-from .config import Config, ConfigError, resolve_secret
+from .config import Config, resolve_secret
+from .layers import connection_settings, media_settings, session_policy
 from .logs import configure_logging
 from .storage import Storage
+from .websocket import AiohttpSocket
 
 log = structlog.get_logger("haven.app")
 
 CONFIG = web.AppKey("config", Config)
-ROOMS = web.AppKey("rooms", Rooms)
+SESSIONS = web.AppKey("sessions", Sessions)
 ISSUER = web.AppKey("issuer", TokenIssuer)
-SESSIONS = web.AppKey("sessions", set)
+CONNECTIONS = web.AppKey("connections", set)
 STORAGE = web.AppKey("storage", Storage)
 STARTED = web.AppKey("started", float)
 
@@ -48,29 +50,6 @@ def allowed_origins(config: Config) -> set[str]:
     return origins
 
 
-def compiled_send(config: Config) -> bool:
-    """Decide whether the compiled send step is used (media.forwarding); refuse "c" without a build."""
-    choice = config.media.forwarding
-    if choice == "c" and not compiled_available():
-        raise ConfigError("media.forwarding", '"c" needs media/_fastsend.c built: reinstall with a C compiler')
-    return choice == "c" or (choice == "auto" and compiled_available())
-
-
-def _ice_servers(config: Config) -> tuple[tuple[RTCIceServer, ...], tuple[dict, ...]]:
-    """Return the STUN/TURN servers for aiortc and for clients (the same ones)."""
-    ice = config.ice
-    servers, described = [], []
-    if ice.stun_server:
-        servers.append(RTCIceServer(urls=ice.stun_server))
-        described.append({"urls": [ice.stun_server]})
-    if ice.turn_server:
-        servers.append(RTCIceServer(urls=ice.turn_server, username=ice.turn_username,
-                                    credential=ice.turn_password))
-        described.append({"urls": [ice.turn_server], "username": ice.turn_username,
-                          "credential": ice.turn_password})
-    return tuple(servers), tuple(described)
-
-
 def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     """Build the application for a validated config; no module-level state, so tests build many."""
     limits = config.limits
@@ -79,37 +58,18 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app[CONFIG] = config
     app[ISSUER] = TokenIssuer(secret if secret is not None else resolve_secret(config),
                               config.auth.issuer, config.auth.audience)
-    rtc_servers, client_servers = _ice_servers(config)
     set_host_addresses(list(config.ice.host_addresses))
-    media = MediaSettings(
-        transport=TransportSettings(ice_servers=rtc_servers, announced_ip=config.ice.announced_ip,
-                                    compiled_send=compiled_send(config)),
-        max_bitrate=config.media.max_bitrate_kbps * 1000,
-    )
-    session = config.session
-    room_config = RoomConfig(
-        max_rooms=limits.max_rooms, max_participants=limits.max_participants_per_room,
-        consent_text=session.consent_text, support_text=session.support_text, waiting_room=session.waiting_room,
-        chat_enabled=session.chat_enabled, private_chat=session.private_chat, hands_visible=session.hands_visible,
-        max_chat_chars=session.max_chat_chars, host_grace=session.host_grace,
-    )
+    media = media_settings(config)
+    policy = session_policy(config)
     storage = app[STORAGE] = Storage(config.database_path)
-    app[ROOMS] = Rooms(room_config, media, storage)
-    app[SESSIONS] = set()
+
+    def new_router(name: str, listener: RouterListener) -> Router:
+        return Router(name, media, listener)
+
+    app[SESSIONS] = Sessions(policy, new_router, storage)
+    app[CONNECTIONS] = set()
     app[STARTED] = time.time()
-    session_settings = SessionSettings(
-        max_message_bytes=limits.max_message_bytes,
-        messages_per_second=limits.messages_per_second,
-        message_burst=limits.message_burst,
-        heartbeat_interval=limits.heartbeat_interval,
-        heartbeat_timeout=limits.heartbeat_timeout,
-        ice_servers=client_servers,
-        consent_text=room_config.consent_text,
-        consent_version=room_config.consent_version,
-        support_text=room_config.support_text,
-        max_chat_chars=room_config.max_chat_chars,
-        max_participants=room_config.max_participants,
-    )
+    settings = connection_settings(config, policy)
     origins = allowed_origins(config)
 
     def verify_token(token: str, room: str | None):
@@ -126,22 +86,22 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
             raise web.HTTPForbidden(text="origin not allowed")
         ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes * 4, heartbeat=None)
         await ws.prepare(request)
-        session = Session(ws, app[ROOMS], session_settings, verify_token)
-        app[SESSIONS].add(session)
+        connection = Connection(AiohttpSocket(ws), app[SESSIONS], settings, verify_token)
+        app[CONNECTIONS].add(connection)
         try:
-            await session.run()
+            await connection.run()
         finally:
-            app[SESSIONS].discard(session)
+            app[CONNECTIONS].discard(connection)
         return ws
 
     async def healthz(request: web.Request) -> web.Response:
-        rooms = app[ROOMS]
+        sessions = app[SESSIONS]
         return web.json_response({
             "status": "ok",
             "version": VERSION,
             "uptime_s": round(time.time() - app[STARTED], 1),
-            "rooms": len(rooms.live),
-            "participants": rooms.participant_count(),
+            "rooms": len(sessions.live),
+            "participants": sessions.participant_count(),
             "forwarding": "c" if media.transport.compiled_send else "python",
         })
 
@@ -155,8 +115,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app.router.add_static("/static/", WEB_CLIENT_DIR, show_index=False, follow_symlinks=False)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     app.on_response_prepare.append(_security_headers)
-    app.on_shutdown.append(_close_sessions)
-    app.on_cleanup.append(_close_rooms)
+    app.on_shutdown.append(_close_connections)
+    app.on_cleanup.append(_close_sessions)
     return app
 
 
@@ -176,14 +136,14 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
 
 
-async def _close_sessions(app: web.Application) -> None:
-    for session in list(app[SESSIONS]):
-        session.close_soon(1000, "server-shutdown")
+async def _close_connections(app: web.Application) -> None:
+    for connection in list(app[CONNECTIONS]):
+        connection.close_soon(CloseCode.NORMAL, "server-shutdown")
     await asyncio.sleep(0.1)
 
 
-async def _close_rooms(app: web.Application) -> None:
-    await app[ROOMS].close()
+async def _close_sessions(app: web.Application) -> None:
+    await app[SESSIONS].close()
     app[STORAGE].close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .limits import MAX_AGENDA_PHASES, MAX_PHASE_MINUTES, MAX_PHASE_TITLE_CHARS
-from .protocol import ProtocolError
+from .errors import ProtocolError
 
 # The one list of agenda templates: the server sends it to clients in ``hello``.
 TEMPLATE_NAMES: dict[str, str] = {

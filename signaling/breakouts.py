@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .placement import MAIN
 from .limits import BREAKOUT_WARNING_SECONDS, MAX_BREAKOUT_NAME_CHARS, MAX_BREAKOUTS
-from .protocol import ProtocolError
+from .errors import ProtocolError
 
-MAIN = "main"
 MAX_ROOMS = MAX_BREAKOUTS
 WARNING_SECONDS = BREAKOUT_WARNING_SECONDS
 
@@ -80,6 +80,12 @@ class Breakouts:
         for pid, name in placement.items():
             self.plan(pid, name)
         return placement
+
+    def choose(self, participant_id: str, name: str) -> None:
+        """Let a participant pick a breakout, when the host lets them."""
+        if not (self.open and self.self_select):
+            raise ProtocolError("not-permitted", "the host has not let participants choose a breakout")
+        self.plan(participant_id, name)
 
     def planned_room(self, participant_id: str) -> str | None:
         """Return the breakout a participant is planned for, if any."""

@@ -6,7 +6,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass
 
-from .protocol import ProtocolError
+from .errors import ProtocolError
 from .room import Participant, Room
 
 HISTORY = 200  # messages kept for people who join later; older ones are dropped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from .protocol import ProtocolError
+from .errors import ProtocolError
 
 
 class CheckinRound:

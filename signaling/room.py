@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .agenda import Agenda
 from .checkin import CheckinRound
-from .protocol import ProtocolError
+from .errors import ProtocolError
+from .placement import MAIN, MAIN_ROOM, WAITING_ROOM, Placement
+from .schema import SCREEN_LABELS, SETTING_NAMES
 
 HOST_ROLES = ("host", "cohost")
 WAITING, ADMITTED = "waiting", "admitted"
@@ -27,23 +30,23 @@ class Track:
     label: str
     muted: bool = False
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Return the protocol form of the track."""
         return {"track_id": self.track_id, "kind": self.kind, "label": self.label, "muted": self.muted}
 
 
 @dataclass
 class Participant:
-    """Someone in a room: identity from the join token, current role and state, and their tracks."""
+    """Someone in a room: identity from the join token, current role and placement, and their tracks."""
 
     id: str
     name: str
     role: str  # host, cohost or participant
     token_role: str = ""  # what the token granted: only a token host cannot be demoted
-    state: str = WAITING
-    location: str = "main"  # the main room or the name of a breakout
+    placement: Placement = WAITING_ROOM
     joined_at: float = field(default_factory=time.time)
     waiting_since: float = field(default_factory=time.time)
+    starts_at: float | None = None  # the scheduled start from the join token, shown while waiting
     tracks: dict[str, Track] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,13 +58,35 @@ class Participant:
 
     @property
     def admitted(self) -> bool:
-        return self.state == ADMITTED
+        return self.placement.admitted
+
+    @property
+    def state(self) -> str:
+        """``admitted`` or ``waiting``, as the protocol says it."""
+        return ADMITTED if self.placement.admitted else WAITING
+
+    @property
+    def location(self) -> str:
+        """The main room or the breakout the participant is in."""
+        return self.placement.location
+
+    @location.setter
+    def location(self, location: str) -> None:
+        self.placement = replace(self.placement, location=location)
+
+    def cut_off(self) -> None:
+        """Stop the participant's media for good (they are being removed, or the session ends)."""
+        self.placement = replace(self.placement, cut=True)
 
     def track_by_label(self, label: str) -> Track | None:
         """Return the participant's track with a label, if any."""
         return next((t for t in self.tracks.values() if t.label == label), None)
 
-    def describe(self) -> dict:
+    def screen_tracks(self) -> list[Track]:
+        """Return the participant's screen-share tracks (video and its audio)."""
+        return [t for t in self.tracks.values() if t.label in SCREEN_LABELS]
+
+    def describe(self) -> dict[str, Any]:
         """Return the protocol form of the participant."""
         return {"id": self.id, "name": self.name, "role": self.role, "state": self.state,
                 "tracks": [t.describe() for t in self.tracks.values()]}
@@ -77,7 +102,7 @@ class Settings:
     private_chat: bool = False
     hands_visible: bool = False
 
-    NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible")
+    NAMES = SETTING_NAMES
 
 
 class Room:
@@ -100,7 +125,7 @@ class Room:
         self.homework: tuple[str, float] | None = None
         self.screen_allowed: set[str] = set()  # participants a host allowed to share their screen
         self.no_host_since: float | None = self.started_at
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
 
     # -- membership -------------------------------------------------------------------------------
 
@@ -115,9 +140,9 @@ class Room:
         if pid not in self.participants and len(self.participants) >= self.max_participants:
             raise ProtocolError("room-full", "this session is full")
         if participant.is_host or (self.host_present and (returning or not self.settings.waiting_room)):
-            participant.state = ADMITTED
+            participant.placement = MAIN_ROOM
         else:
-            participant.state = WAITING
+            participant.placement = WAITING_ROOM
             participant.waiting_since = now
         self.participants[pid] = participant
         if participant.admitted:
@@ -151,9 +176,9 @@ class Room:
     def admit(self, participant_id: str) -> Participant:
         """Admit someone from the waiting room."""
         participant = self.participants.get(participant_id)
-        if participant is None or participant.state != WAITING:
+        if participant is None or participant.admitted:
             raise ProtocolError("not-waiting", "that participant is not in the waiting room")
-        participant.state = ADMITTED
+        participant.placement = MAIN_ROOM
         self._admitted(participant)
         return participant
 
@@ -162,11 +187,21 @@ class Room:
         participant = self.get(participant_id)
         if not participant.admitted or participant.is_host:
             raise ProtocolError("not-permitted", "only admitted participants who are not hosts can wait")
-        participant.state = WAITING
+        participant.placement = WAITING_ROOM
         participant.waiting_since = now
-        participant.location = "main"
         self._clear_turns(participant_id)
         return participant
+
+    def move(self, participant_id: str, location: str) -> Participant:
+        """Place an admitted participant in the main room or a breakout (named by breakouts.py)."""
+        participant = self.require_admitted(participant_id)
+        participant.placement = Placement(admitted=True, location=location)
+        return participant
+
+    def check_removable(self, actor: Participant, target: Participant) -> None:
+        """Refuse removing a host from the join link, or oneself."""
+        if target.token_role == "host" or target.id == actor.id:
+            raise ProtocolError("not-permitted", "hosts cannot be removed")
 
     def ban(self, participant_id: str) -> None:
         """Bar a participant id from the rest of this session."""
@@ -179,6 +214,13 @@ class Room:
             raise ProtocolError("unknown-participant", "no such participant in this session")
         return participant
 
+    def require_admitted(self, participant_id: str) -> Participant:
+        """Return an admitted participant; someone waiting is not in the room yet."""
+        participant = self.get(participant_id)
+        if not participant.admitted:
+            raise ProtocolError("unknown-participant", "that participant is still in the waiting room")
+        return participant
+
     def require_host(self, participant_id: str) -> Participant:
         """Return the participant if they are an admitted host, else raise not-permitted."""
         participant = self.participants.get(participant_id)
@@ -189,6 +231,21 @@ class Room:
     def may_share_screen(self, participant: Participant) -> bool:
         """Hosts share by default; anyone else needs a host's permission."""
         return participant.is_host or participant.id in self.screen_allowed
+
+    def sharer(self, location: str) -> Participant | None:
+        """Return who shares a screen in the main room or a breakout (at most one does)."""
+        return next((p for p in self.in_location(location) if p.track_by_label("screen")), None)
+
+    def check_new_share(self, participant: Participant, replace: bool) -> Participant | None:
+        """Allow a new screen share, one per room; return whose share it replaces (None: nobody's)."""
+        if not participant.admitted or not self.may_share_screen(participant):
+            raise ProtocolError("not-permitted", "ask the host for permission to share your screen")
+        current = self.sharer(participant.location)
+        if current is None or current is participant:
+            return None
+        if not replace:
+            raise ProtocolError("screen-share-active", "someone else is sharing; ask to replace their share")
+        return current
 
     def set_role(self, participant_id: str, role: str) -> Participant:
         """Promote a participant to co-host or demote a co-host; a token host keeps the host role."""
@@ -214,7 +271,7 @@ class Room:
 
     def waiting(self) -> list[Participant]:
         """List the waiting room in arrival order."""
-        return sorted((p for p in self.participants.values() if p.state == WAITING), key=lambda p: p.waiting_since)
+        return sorted((p for p in self.participants.values() if not p.admitted), key=lambda p: p.waiting_since)
 
     def admitted(self) -> list[Participant]:
         """List admitted participants in order of arrival."""
@@ -222,7 +279,7 @@ class Room:
 
     def others(self, participant_id: str) -> list[Participant]:
         """List the other admitted participants in the same room or breakout, in order of arrival."""
-        location = self.participants[participant_id].location if participant_id in self.participants else "main"
+        location = self.participants[participant_id].location if participant_id in self.participants else MAIN
         return [p for p in self.admitted() if p.id != participant_id and p.location == location]
 
     def in_location(self, location: str) -> list[Participant]:
@@ -245,9 +302,17 @@ class Room:
     def start_checkin(self, order: list[str] | None, shuffle: bool) -> CheckinRound:
         """Start a check-in round over the admitted members who are not hosts."""
         eligible = [p.id for p in self.admitted() if not p.is_host]
-        self.checkin = CheckinRound.start(eligible, order, shuffle, self._rng)
+        self.checkin = CheckinRound.start(eligible, order, shuffle, self.rng)
         self._lower(self.checkin.current)
         return self.checkin
+
+    def pass_turn(self, participant_id: str) -> str | None:
+        """Let the current check-in speaker pass; nobody else can."""
+        if self.checkin is None:
+            raise ProtocolError("no-checkin", "no check-in round is running")
+        if self.checkin.current != participant_id:
+            raise ProtocolError("not-permitted", "only the current speaker can pass")
+        return self.advance_checkin(passed=True)
 
     def advance_checkin(self, passed: bool) -> str | None:
         """Move the round to the next speaker."""
@@ -262,8 +327,10 @@ class Room:
         if participant_id not in self.hands:
             self.hands.append(participant_id)
 
-    def lower_hand(self, participant_id: str) -> None:
-        """Lower one hand."""
+    def lower_hand(self, participant_id: str, by: Participant | None = None) -> None:
+        """Lower one hand; someone else's only by an admitted host."""
+        if by is not None and participant_id != by.id and not (by.is_host and by.admitted):
+            raise ProtocolError("not-permitted", "only hosts can lower someone else's hand")
         self._lower(participant_id)
 
     def give_floor(self, participant_id: str | None) -> None:
@@ -279,12 +346,12 @@ class Room:
 
     # -- views ------------------------------------------------------------------------------------
 
-    def state_for(self, viewer: Participant) -> dict:
+    def state_for(self, viewer: Participant) -> dict[str, Any]:
         """Return the room state as an admitted viewer may see it."""
         hands = list(self.hands)
         if not (viewer.is_host or self.settings.hands_visible):
             hands = [pid for pid in hands if pid == viewer.id]
-        state = {"session_id": self.session_id, "started_at": int(self.started_at * 1000),
+        state: dict[str, Any] = {"session_id": self.session_id, "started_at": int(self.started_at * 1000),
                  "host_present": self.host_present, "hands": hands, "floor": self.floor,
                  "agenda": self.agenda.describe() if self.agenda else None,
                  "checkin": self.checkin.describe() if self.checkin else None,

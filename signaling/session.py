@@ -1,283 +1,248 @@
-"""Session: one participant's WebSocket — reader loop, bounded writer queue, heartbeat, dispatch.
+"""Session: one meeting of a group in progress — its Room state, its parts, its Routers and its records.
 
-Identity and role come only from the token accepted in ``hello``; every later request acts as that
-participant. Whatever a client sends, the worst outcome is an error reply or this socket closing.
+A Session turns requests into the work of its parts (signaling/parts/) through the request table
+(signaling/requests.py), and Router callbacks into messages (it is every one of its Routers' listener).
+Waiting participants get nothing of the room: no roster, no media, no events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
-from aiohttp import WSMsgType, web
 
-from .protocol import (
-    PROTOCOL_VERSION,
-    SUPPORTED_VERSIONS,
-    Pong,
-    ProtocolError,
-    Request,
-    encode,
-    error,
-    parse_message,
-    result,
-)
-from .agenda import describe_templates
-from .limits import protocol_limits
-from .ratelimit import TokenBucket
-from .room import Participant
-from .rooms import LiveRoom, Rooms
+from media.api import RouterApi
 
-log = structlog.get_logger("haven.session")
+from .breakouts import Breakouts
+from .chat import ChatLog
+from .codes import ATTENDANCE_LEAVE_EVENTS, CloseCode, LeaveReason
+from .errors import ProtocolError
+from .parts import Context, Events, Outbox, Parts
+from .placement import MAIN, MediaPlacement, RouterFactory
+from .records import Records, SessionLog
+from .requests import REQUESTS, Access
+from .room import Participant, Room, Settings
 
-HELLO_TIMEOUT = 10.0
-OUTBOX_SIZE = 512  # messages queued for a client that reads too slowly, before we give up on it
-MAX_BAD_REQUESTS = 10
-SERVER_NAME = "haven/0.1.0"
+log = structlog.get_logger("haven.rooms")
+
+TICK = 1.0
 
 
 @dataclass(frozen=True)
-class SessionSettings:
-    """Limits and timings that apply to every session."""
+class SessionPolicy:
+    """What every session of the server starts with (built from the [session] and [limits] config)."""
 
-    max_message_bytes: int = 131072
-    messages_per_second: float = 20.0
-    message_burst: int = 60
-    heartbeat_interval: float = 10.0
-    heartbeat_timeout: float = 25.0
-    ice_servers: tuple[dict, ...] = ()
-    consent_text: str = ""
-    consent_version: str = ""
-    support_text: str = ""
-    max_chat_chars: int = 1000
-    max_participants: int = 20
+    max_rooms: int
+    max_participants: int
+    consent_text: str
+    support_text: str
+    waiting_room: bool
+    chat_enabled: bool
+    private_chat: bool
+    hands_visible: bool
+    max_chat_chars: int
+    host_grace: float
+    consent_version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "consent_version", hashlib.sha256(self.consent_text.encode()).hexdigest())
+
+    def settings(self) -> Settings:
+        """Return the settings a new session starts with."""
+        return Settings(waiting_room=self.waiting_room, chat_enabled=self.chat_enabled,
+                        private_chat=self.private_chat, hands_visible=self.hands_visible)
+
+
+class SessionClosed(Exception):
+    """The session emptied or ended while a join was waiting for it; join a fresh one."""
 
 
 class Session:
-    """Serves one WebSocket until it closes, then removes the participant from its room."""
+    """One meeting in progress: who is in it, their connections, the media Routers and the records."""
 
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        rooms: Rooms,
-        settings: SessionSettings,
-        verify_token: Callable[[str, str | None], Any],
-    ) -> None:
-        self.ws = ws
-        self.rooms = rooms
-        self.settings = settings
-        self._verify_token = verify_token
-        # The accepted token's claims (sub, name, room, role); set by hello.
-        self.grant: Any = None
-        self.participant_id: str | None = None
-        self.live: LiveRoom | None = None
-        self.closing = False
-        self.close_reason = "disconnected"
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_SIZE)
-        self._bucket = TokenBucket(settings.messages_per_second, settings.message_burst, time.monotonic())
-        self._bad_requests = 0
-        self._last_heard = time.monotonic()
-        self._tasks: list[asyncio.Task[None]] = []
+    def __init__(self, room_id: str, config: SessionPolicy, records: Records, router_factory: RouterFactory,
+                 on_closed: Callable[[Session], None], clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.records = records
+        now = clock()
+        self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
+        self.connections: dict[str, Outbox] = {}
+        self.placement = MediaPlacement(router_factory, self)
+        breakouts = Breakouts()
+        self.ctx = Context(
+            room=self.room, breakouts=breakouts, chat=ChatLog(config.max_chat_chars), placement=self.placement,
+            events=Events(self.room, breakouts, self.connections, config.support_text),
+            log=SessionLog(records, room_id, self.room.session_id), support_text=config.support_text, clock=clock)
+        self.parts = Parts.build(self.ctx)
+        self._on_closed = on_closed
+        self._lock = asyncio.Lock()
+        self.closed = False
+        records.session_started(self.session_id, room_id, now)
+        self._timer = asyncio.ensure_future(self._tick())
 
-    # -- lifecycle --------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.room.id
 
-    async def run(self) -> None:
-        """Read and answer messages until the socket closes; always cleans up."""
-        self._tasks = [asyncio.ensure_future(self._write_loop()), asyncio.ensure_future(self._watchdog())]
-        try:
-            await self._read_loop()
-        finally:
-            for task in self._tasks:
-                task.cancel()
-            # aiohttp may cancel this handler once the socket is gone; leaving the room must still
-            # complete, so it runs in its own task that a cancellation here does not reach.
-            cleanup = asyncio.ensure_future(self._cleanup())
+    @property
+    def session_id(self) -> str:
+        return self.room.session_id
+
+    @property
+    def ended(self) -> bool:
+        return self.parts.moderation.ended
+
+    @property
+    def routers(self) -> dict[str, RouterApi]:
+        """The session's Routers by place: the main room and each open breakout."""
+        return self.placement.routers
+
+    @property
+    def router(self) -> RouterApi:
+        """The main room's Router."""
+        return self.placement.routers[MAIN]
+
+    # -- entering and leaving ---------------------------------------------------------------------
+
+    async def join(self, connection: Outbox, participant: Participant) -> dict[str, Any]:
+        """Enter the session (admitted or waiting), replacing an older connection of the same participant."""
+        async with self._lock:
+            if self.closed or self.ended:
+                raise SessionClosed(self.id)
+            pid = participant.id
+            self.ctx.log.audit("consent-accepted", participant, detail={"version": self.config.consent_version})
+            older = self.connections.get(pid)
+            returning = pid in self.room.admitted_ever
+            if older is not None and older is not connection:
+                await self._leave(pid, LeaveReason.REPLACED)
+                older.close_soon(CloseCode.REPLACED, "replaced")
+            self.connections[pid] = connection
             try:
-                await asyncio.shield(cleanup)
-            except asyncio.CancelledError:
-                self.rooms.keep_until_done(cleanup)
+                data = self.parts.admission.enter(participant, returning)
+            except ProtocolError:
+                del self.connections[pid]
                 raise
+            log.info("participant_joined", room=self.id, participant=pid, role=participant.role,
+                     state=participant.state, size=len(self.room.participants))
+            return data
 
-    async def _cleanup(self) -> None:
-        if self.live is not None:
-            live, self.live = self.live, None
-            try:
-                await live.leave(self, self.close_reason)
-            except Exception:
-                log.exception("leave_failed", room=live.id)
-        if not self.ws.closed:
-            await self.ws.close()
+    async def leave(self, connection: Outbox, reason: LeaveReason) -> None:
+        """Remove a connection's participant if it is still the current one; close an emptied session."""
+        async with self._lock:
+            pid = next((p for p, c in self.connections.items() if c is connection), None)
+            if pid is not None:
+                await self._leave(pid, reason)
+            if self.room.is_empty() and not self.closed:
+                await self.close("empty")
 
-    def close_soon(self, code: int, reason: str, leave_reason: str | None = None) -> None:
-        """Close the socket with a code from docs/protocol.md section 4, from any context."""
-        if self.closing:
-            return
-        self.closing = True
-        self.close_reason = leave_reason or {4408: "timeout", 4409: "replaced", 4410: "media-failed"}.get(
-            code, self.close_reason)
-        if code == 4409:
-            # The newer connection has already taken this participant's place in the room.
-            self.live = None
-        asyncio.ensure_future(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
-        try:
-            await asyncio.wait_for(self._outbox_drained(), 1.0)
-        except asyncio.TimeoutError:
-            pass
-        await self.ws.close(code=code, message=reason.encode()[:120])
-
-    async def _outbox_drained(self) -> None:
-        while not self._outbox.empty():
-            await asyncio.sleep(0.01)
-
-    def send(self, message: dict) -> None:
-        """Queue a message; a client too slow to read OUTBOX_SIZE messages is disconnected."""
-        if self.closing and message.get("type") not in ("error", "result", "removed", "session-ended"):
-            return
-        try:
-            self._outbox.put_nowait(encode(message))
-        except asyncio.QueueFull:
-            log.warning("client_too_slow", participant=self.participant_id)
-            self.close_soon(4400, "too slow to read")
-
-    async def _write_loop(self) -> None:
-        while True:
-            text = await self._outbox.get()
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
-
-    async def _watchdog(self) -> None:
-        started = time.monotonic()
-        next_ping = started + self.settings.heartbeat_interval
-        while True:
-            await asyncio.sleep(min(1.0, self.settings.heartbeat_interval))
-            now = time.monotonic()
-            if self.grant is None and now - started > HELLO_TIMEOUT:
-                self.close_soon(4401, "hello timeout")
-                return
-            if now - self._last_heard > self.settings.heartbeat_timeout:
-                log.info("heartbeat_timeout", participant=self.participant_id)
-                self.close_soon(4408, "heartbeat timeout")
-                return
-            if now >= next_ping:
-                next_ping = now + self.settings.heartbeat_interval
-                self.send({"type": "ping", "ts": int(time.time() * 1000)})
-
-    # -- reading ----------------------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        async for message in self.ws:
-            self._last_heard = time.monotonic()
-            if message.type == WSMsgType.TEXT:
-                if self.closing:
-                    continue
-                await self._on_text(message.data)
-            elif message.type == WSMsgType.BINARY:
-                self.send(error(None, "bad-request", "binary frames are not part of the protocol"))
-                self.close_soon(4400, "binary frame")
-            elif message.type == WSMsgType.ERROR:
-                break
-
-    async def _on_text(self, text: str) -> None:
-        if len(text) > self.settings.max_message_bytes or len(text.encode()) > self.settings.max_message_bytes:
-            self.send(error(None, "message-too-large",
-                            f"messages are limited to {self.settings.max_message_bytes} bytes"))
-            self.close_soon(1009, "message too large")
-            return
-        if not self._bucket.take(time.monotonic()):
-            if self._bucket.abusive():
-                self.close_soon(4429, "rate limit")
+    async def _leave(self, participant_id: str, reason: LeaveReason) -> None:
+        self.connections.pop(participant_id, None)
+        room, events = self.room, self.ctx.events
+        had_host = room.host_present
+        participant = room.participants.get(participant_id)
+        if participant is not None:
+            self.parts.screen.stop(participant, announce=False)
+            room.remove(participant_id)
+            event = reason if reason in ATTENDANCE_LEAVE_EVENTS else LeaveReason.DISCONNECTED
+            self.ctx.attend(participant, event)
+            self.ctx.log.audit("leave", participant, detail={"reason": reason})
+            log.info("participant_left", room=self.id, participant=participant_id, reason=reason,
+                     size=len(room.participants))
+            if participant.admitted:
+                events.broadcast_to(participant.location, {"type": "participant-left",
+                                                           "participant_id": participant_id, "reason": reason})
+                events.room_state()
             else:
-                self.send(error(None, "rate-limited", "too many messages; slow down"))
-            return
-        try:
-            request = parse_message(text)
-        except ProtocolError as exc:
-            self._refuse(exc)
-            return
-        if isinstance(request, Pong):
-            return
-        try:
-            data = await self._dispatch(request)
-        except ProtocolError as exc:
-            exc.request_id = request.id
-            self._refuse(exc)
-            if exc.code.startswith("token-"):
-                log.info("token_refused", code=exc.code)
-                self.close_soon(4401, exc.code)
-        except Exception:
-            log.exception("request_failed", type=request.type)
-            self.send(error(request.id, "internal-error", "the server failed to handle this request"))
-        else:
-            self.send(result(request.id, data))
+                events.waiting_list()
+            if had_host and not room.host_present:
+                events.waiting_views()
+        await self.placement.remove(participant_id)
 
-    def _refuse(self, exc: ProtocolError) -> None:
-        self.send(error(exc.request_id, exc.code, exc.message))
-        if exc.code == "bad-request":
-            self._bad_requests += 1
-            if self._bad_requests > MAX_BAD_REQUESTS:
-                self.close_soon(4400, "too many malformed messages")
+    async def close(self, reason: str) -> None:
+        """Close the session's media and stop its timer (when it emptied, or at server shutdown)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._timer.cancel()
+        self._on_closed(self)
+        if not self.ended:  # an ended session's reason was recorded when it ended
+            self.records.session_ended(self.session_id, self.ctx.clock(), reason)
+        await self.placement.close()
+
+    def end(self, reason: str) -> None:
+        """End the session for everyone."""
+        self.parts.moderation.end(reason)
 
     # -- requests ---------------------------------------------------------------------------------
 
-    async def _dispatch(self, request: Request) -> dict:
-        kind, fields = request.type, request.fields
-        if kind == "hello":
-            return self._hello(fields)
-        if self.grant is None:
-            raise ProtocolError("not-authenticated", "send hello first")
-        if kind == "join":
-            return await self._join(fields.get("consent_version"))
-        live, pid = self.live, self.participant_id
-        if live is None or pid is None:
+    async def handle(self, participant_id: str, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Run one request for a participant, as the request table says; return the result data."""
+        participant = self.room.participants.get(participant_id)
+        if participant is None:
             raise ProtocolError("not-joined", "join the room first")
-        if kind == "leave":
-            self.close_soon(1000, "left", leave_reason="left")
-            return {}
-        return await live.handle(pid, kind, fields)
+        spec = REQUESTS.get(kind)
+        if spec is None or spec.handle is None:
+            raise ProtocolError("unknown-type", f"unknown request type {kind!r}")
+        try:
+            if not _has_access(participant, spec.access):
+                raise ProtocolError("not-permitted", spec.refusal)
+            reply = spec.handle(self.parts, participant, fields)
+            if inspect.isawaitable(reply):
+                reply = await reply
+        except ProtocolError as exc:
+            if exc.code == "not-permitted":
+                self.ctx.log.audit("not-permitted", participant, detail={"request": kind})
+            raise
+        return reply or {}
 
-    def _hello(self, fields: dict[str, Any]) -> dict:
-        if self.grant is not None:
-            raise ProtocolError("already-authenticated", "hello was already accepted")
-        if fields["version"] not in SUPPORTED_VERSIONS:
-            raise ProtocolError("unsupported-version",
-                                f"supported protocol versions: {', '.join(map(str, SUPPORTED_VERSIONS))}")
-        grant = self._verify_token(fields["token"], fields.get("room"))  # raises ProtocolError("token-…")
-        self.grant = grant
-        return {
-            "version": PROTOCOL_VERSION,
-            "server": SERVER_NAME,
-            "participant": {"id": grant.sub, "name": grant.name, "role": grant.role},
-            "room": grant.room,
-            "heartbeat_interval_ms": int(self.settings.heartbeat_interval * 1000),
-            "limits": {"max_message_bytes": self.settings.max_message_bytes,
-                       "max_chat_chars": self.settings.max_chat_chars,
-                       "max_participants": self.settings.max_participants, **protocol_limits()},
-            "agenda_templates": describe_templates(),
-            "ice_servers": list(self.settings.ice_servers),
-            "consent": {"text": self.settings.consent_text, "version": self.settings.consent_version},
-            "support_text": self.settings.support_text,
-            "starts_at": int(grant.starts_at * 1000) if getattr(grant, "starts_at", None) else None,
-        }
+    # -- timers -----------------------------------------------------------------------------------
 
-    async def _join(self, consent_version: str | None) -> dict:
-        if self.live is not None:
-            raise ProtocolError("already-joined", "this connection has joined already")
-        if consent_version != self.settings.consent_version:
-            raise ProtocolError("consent-required", "accept the group's confidentiality agreement to join")
-        grant = self.grant
-        assert grant is not None
-        participant = Participant(grant.sub, grant.name, grant.role)
-        self.participant_id = grant.sub
-        live, data = await self.rooms.join(grant.room, self, participant)
-        if self.closing:
-            await live.leave(self, self.close_reason)
-            raise ProtocolError("not-joined", "the connection is closing")
-        self.live = live
-        return data
+    async def _tick(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(TICK)
+            try:
+                await self._on_tick(self.ctx.clock())
+            except Exception:
+                log.exception("room_tick_failed", room=self.id)
+
+    async def _on_tick(self, now: float) -> None:
+        agenda = self.room.agenda
+        if agenda is not None and agenda.overran(now):
+            self.ctx.events.to_hosts({"type": "agenda-overrun", "phase": agenda.current})
+        if self.parts.breakouts.tick(now):
+            await self.parts.breakouts.close_all()
+        since = self.room.no_host_since
+        if since is not None and not self.ended and now - since > self.config.host_grace:
+            self.ctx.log.audit("end-session", detail={"reason": "no-host"})
+            self.end("no-host")
+
+    # -- RouterListener ---------------------------------------------------------------------------
+
+    def consumers_changed(self, participant_id: str, consumers: list[dict[str, Any]]) -> None:
+        self.ctx.events.send_to(participant_id, {"type": "consumers", "consumers": consumers})
+
+    def subscriber_offer(self, participant_id: str, revision: int, sdp: str) -> None:
+        self.ctx.events.send_to(participant_id, {"type": "subscriber-offer", "revision": revision, "sdp": sdp})
+
+    def media_failed(self, participant_id: str, reason: str) -> None:
+        if participant_id in self.connections:
+            log.info("media_failed", room=self.id, participant=participant_id, reason=reason)
+            self.ctx.events.close(participant_id, CloseCode.MEDIA_FAILED, reason)
+
+    def active_speaker(self, router_id: str, participant_id: str | None) -> None:
+        self.ctx.events.broadcast_to(router_id, {"type": "active-speaker", "participant_id": participant_id})
+
+
+def _has_access(participant: Participant, access: Access) -> bool:
+    if access is Access.HOST:
+        return participant.is_host and participant.admitted
+    if access is Access.ADMITTED:
+        return participant.admitted
+    return True

@@ -6,7 +6,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from media.api import compiled_available
-from server.app import ISSUER, ROOMS, create_app
+from server.app import ISSUER, SESSIONS, create_app
 from server.config import load_config
 
 TEST_SECRET = b"test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -54,8 +54,8 @@ class RunningServer:
         return self.app[ISSUER].issue(room, name, role, ttl, sub=sub)
 
     @property
-    def rooms(self):
-        return self.app[ROOMS]
+    def sessions(self):
+        return self.app[SESSIONS]
 
 
 @pytest.fixture

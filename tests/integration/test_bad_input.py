@@ -66,8 +66,8 @@ async def test_bad_tokens_are_refused_with_distinct_codes_and_the_call_keeps_flo
         other_room = haven.token(room="other-room", name="Eve", sub="eve")
         await _expect_refused(haven, other_room, "token-wrong-room", room="group")
         # Nothing was created for any refused token.
-        assert set(haven.rooms.live) == {"group"}
-        assert set(haven.rooms.live["group"].router.members) == {"ana", "ben"}
+        assert set(haven.sessions.live) == {"group"}
+        assert set(haven.sessions.live["group"].router.members) == {"ana", "ben"}
         before = ben.received_from("ana", "camera")
         await eventually(lambda: ben.received_from("ana", "camera") > before + 20, 10, what="the call to go on")
         assert not [e for e in ben.events_of("participant-joined") if e["participant"]["id"] == "mallory"]
@@ -116,7 +116,7 @@ async def test_malformed_unknown_and_invalid_messages_get_errors_and_disturb_no_
         await eventually(lambda: rogue.close_code is not None, 5, what="the oversized sender to be closed")
         assert rogue.close_code == 1009
         assert rogue.events_of("error")[-1]["code"] == "message-too-large"
-        await eventually(lambda: "rogue" not in haven.rooms.live["group"].router.members, 5, what="rogue to leave")
+        await eventually(lambda: "rogue" not in haven.sessions.live["group"].router.members, 5, what="rogue to leave")
         before = ben.received_from("ana", "camera")
         await eventually(lambda: ben.received_from("ana", "camera") > before + 20, 10, what="the call to go on")
         assert not ben.events_of("track-muted")
@@ -143,7 +143,7 @@ async def test_binary_frames_and_floods_close_only_the_offender(haven):
         await eventually(lambda: flooder.close_code is not None, 5, what="the flooder to be closed")
         assert flooder.close_code == 4429
         assert flooder.events_of("error")[-1]["code"] == "rate-limited"
-        await eventually(lambda: set(haven.rooms.live["group"].router.members) == {"ana", "ben"}, 5,
+        await eventually(lambda: set(haven.sessions.live["group"].router.members) == {"ana", "ben"}, 5,
                          what="only the honest participants to remain")
         before = ben.received_from("ana", "camera")
         await eventually(lambda: ben.received_from("ana", "camera") > before + 20, 10, what="the call to go on")
@@ -188,7 +188,7 @@ async def test_a_second_connection_of_the_same_participant_replaces_the_first(ha
         await eventually(lambda: first.close_code is not None, 5, what="the first connection to close")
         assert first.close_code == 4409
         await asyncio.sleep(0.2)
-        assert set(haven.rooms.live["group"].router.members) == {"ana", "ben"}
+        assert set(haven.sessions.live["group"].router.members) == {"ana", "ben"}
         left = other.events_of("participant-left")
         assert [e["reason"] for e in left] == ["replaced"]
         assert [e["participant"]["id"] for e in other.events_of("participant-joined")][-1] == "ana"

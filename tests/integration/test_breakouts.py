@@ -95,7 +95,7 @@ async def test_breakout_members_receive_only_their_own_room_through_moves_visits
         assert_phases(p3, [main - {"p3"}, {"p4"}, {"p2", "p4"}, main - {"p3"}])
         assert_phases(p4, [main - {"p4"}, {"p3"}, {"p2", "p3"}, main - {"p4"}])
         assert_phases(host, [main - {"host"}, set(), {"p1"}, set(), main - {"host"}])
-        live = haven.rooms.live["group"]
+        live = haven.sessions.live["group"]
         assert set(live.routers) == {"main"}, "breakout Routers were not closed"
         storage = haven.app[STORAGE]
         storage.flush()
@@ -223,7 +223,7 @@ async def test_a_participant_sent_from_a_breakout_to_the_waiting_room_is_cut_off
         await eventually(lambda: count_from(p1, "p2") > 20, 15, what="p1 and p2 talking in A")
         await host.request("send-to-waiting", participant_id="p2")
         await eventually(lambda: p2.events_of("sent-to-waiting"), 5, what="p2 to be sent to the waiting room")
-        live = haven.rooms.live["group"]
+        live = haven.sessions.live["group"]
         assert "p2" in live.router.members and "p2" not in live.routers["A"].members
         await asyncio.sleep(0.3)
         mark_p1, mark_p2 = len(p1.counter.tags), len(p2.counter.tags)

@@ -91,7 +91,7 @@ async def test_forwarded_vp8_payload_is_byte_exact(haven_each_path):
         sent = set(tracks["pub"].sent_frames)
         received = subscriber.counter.frames[ssrc]
         assert all(frame in sent for frame in received), "a forwarded frame differs from what was sent"
-        live = haven.rooms.live["group"]
+        live = haven.sessions.live["group"]
         # The test really ran the send step it was parametrized for.
         assert live.router.settings.transport.compiled_send == (haven.app[CONFIG].media.forwarding == "c")
         for member in live.router.members.values():
@@ -116,7 +116,7 @@ async def test_killed_participant_is_removed_and_the_call_goes_on(haven):
         line = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, process.stdout.readline), 30)
         assert line.strip() == "publishing"
         await eventually(lambda: clients[0].received_from("kay", "camera") > 10, 20, what="media from the killed-to-be")
-        router = haven.rooms.live["group"].router
+        router = haven.sessions.live["group"].router
         assert "kay" in router.members
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)

@@ -52,7 +52,7 @@ async def test_a_waiting_participant_receives_no_rtp_and_its_rtp_reaches_no_one(
         await asyncio.sleep(1.5)  # the call runs on; the waiting participant must stay cut off
         assert guest.counter.total() == 0, "a waiting participant received RTP"
         assert "sam" not in host.ssrcs_by_participant() and "sam" not in member.ssrcs_by_participant()
-        router = haven.rooms.live["group"].router
+        router = haven.sessions.live["group"].router
         assert not router.members["sam"].consumers
         assert all(c.producer.owner_id != "sam" for m in router.members.values() for c in m.consumers.values())
         sam_producers = [p for p in router.producers.values() if p.owner_id == "sam"]
@@ -125,8 +125,8 @@ async def test_a_participant_cannot_perform_host_actions_and_each_attempt_is_aud
             with pytest.raises(ServerError) as refused:
                 await ana.request(kind, **fields)
             assert refused.value.code == "not-permitted", kind
-        assert haven.rooms.live["group"].room.agenda is None
-        assert not haven.rooms.live["group"].room.settings.locked
+        assert haven.sessions.live["group"].room.agenda is None
+        assert not haven.sessions.live["group"].room.settings.locked
         refusals = [e for e in audit_actions(haven) if e["action"] == "not-permitted" and e["actor"] == "ana"]
         assert len(refusals) == len(HOST_ONLY)
         assert host.close_code is None and ben.close_code is None
@@ -227,7 +227,7 @@ async def test_without_a_host_nobody_is_admitted_until_one_returns(haven_factory
         late = await connect(haven, "ben")
         assert late.joined["state"] == "admitted", "with the waiting room off and a host present, ben enters"
         await host.request("leave")
-        await eventually(lambda: not haven.rooms.live["group"].room.host_present, 5, what="the host to leave")
+        await eventually(lambda: not haven.sessions.live["group"].room.host_present, 5, what="the host to leave")
         later = await connect(haven, "cy")
         assert later.joined["state"] == "waiting"
         for client in (late, later, host):
@@ -259,7 +259,7 @@ async def test_a_locked_room_refuses_newcomers_but_not_returning_members(haven):
         assert refused.value.code == "room-locked"
         await newcomer.close()
         await ana.close()
-        await eventually(lambda: "ana" not in haven.rooms.live["group"].room.participants, 5, what="ana to leave")
+        await eventually(lambda: "ana" not in haven.sessions.live["group"].room.participants, 5, what="ana to leave")
         back = await connect(haven, "ana")
         assert back.joined["state"] == "admitted"
         await back.close()

@@ -41,7 +41,7 @@ async def test_a_lossy_and_a_dead_subscriber_do_not_change_what_a_healthy_one_re
         got = count_from(healthy, "pub") - got_before
         # Every frame and audio packet is one tagged RTP packet here; allow for packets in flight.
         assert got >= sent - 10, f"the healthy subscriber got {got} of {sent} packets"
-        router = haven.rooms.live["group"].router
+        router = haven.sessions.live["group"].router
         assert router.drops[DropReason.HOOK_ERROR] == 0
         assert "dead" in router.members and "lossy" in router.members
     finally:

@@ -1,0 +1,76 @@
+"""Builds each layer's settings from the validated Config: the layers keep no defaults of their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiortc import RTCIceServer
+
+from media.api import MediaSettings, TransportSettings, compiled_available
+from signaling.connection import ConnectionSettings
+from signaling.session import SessionPolicy
+
+from .config import Config, ConfigError
+
+
+def compiled_send(config: Config) -> bool:
+    """Decide whether the compiled send step is used (media.forwarding); refuse "c" without a build."""
+    choice = config.media.forwarding
+    if choice == "c" and not compiled_available():
+        raise ConfigError("media.forwarding", '"c" needs media/_fastsend.c built: reinstall with a C compiler')
+    return choice == "c" or (choice == "auto" and compiled_available())
+
+
+def ice_servers(config: Config) -> tuple[tuple[RTCIceServer, ...], tuple[dict[str, Any], ...]]:
+    """Return the STUN/TURN servers for aiortc and for clients (the same ones)."""
+    ice = config.ice
+    servers, described = [], []
+    if ice.stun_server:
+        servers.append(RTCIceServer(urls=ice.stun_server))
+        described.append({"urls": [ice.stun_server]})
+    if ice.turn_server:
+        servers.append(RTCIceServer(urls=ice.turn_server, username=ice.turn_username,
+                                    credential=ice.turn_password))
+        described.append({"urls": [ice.turn_server], "username": ice.turn_username,
+                          "credential": ice.turn_password})
+    return tuple(servers), tuple(described)
+
+
+def media_settings(config: Config) -> MediaSettings:
+    """Return the media layer's settings."""
+    rtc_servers, _ = ice_servers(config)
+    return MediaSettings(
+        transport=TransportSettings(ice_servers=rtc_servers, announced_ip=config.ice.announced_ip,
+                                    compiled_send=compiled_send(config)),
+        max_bitrate=config.media.max_bitrate_kbps * 1000,
+    )
+
+
+def session_policy(config: Config) -> SessionPolicy:
+    """Return what every session starts with."""
+    limits, session = config.limits, config.session
+    return SessionPolicy(
+        max_rooms=limits.max_rooms, max_participants=limits.max_participants_per_room,
+        consent_text=session.consent_text, support_text=session.support_text, waiting_room=session.waiting_room,
+        chat_enabled=session.chat_enabled, private_chat=session.private_chat, hands_visible=session.hands_visible,
+        max_chat_chars=session.max_chat_chars, host_grace=session.host_grace,
+    )
+
+
+def connection_settings(config: Config, policy: SessionPolicy) -> ConnectionSettings:
+    """Return what every connection works with."""
+    limits = config.limits
+    _, client_servers = ice_servers(config)
+    return ConnectionSettings(
+        max_message_bytes=limits.max_message_bytes,
+        messages_per_second=limits.messages_per_second,
+        message_burst=limits.message_burst,
+        heartbeat_interval=limits.heartbeat_interval,
+        heartbeat_timeout=limits.heartbeat_timeout,
+        ice_servers=client_servers,
+        consent_text=policy.consent_text,
+        consent_version=policy.consent_version,
+        support_text=policy.support_text,
+        max_chat_chars=policy.max_chat_chars,
+        max_participants=policy.max_participants,
+    )

@@ -1,0 +1,110 @@
+"""The session's structure: agenda, check-in round, raised hands and the floor, and homework."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..agenda import Agenda, parse_phases
+from ..errors import ProtocolError
+from ..room import Participant
+from .context import Context
+
+
+class Structure:
+    """Requests that give a session its shape; every change reaches the room as ``room-state``."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # agenda
+
+    def agenda_start(self, host: Participant, template: str, phases: Any) -> None:
+        """Start the agenda from a template, or from the host's own phases."""
+        now = self.ctx.clock()
+        if phases is not None:
+            self.ctx.room.agenda = Agenda(parse_phases(phases), now)
+        else:
+            self.ctx.room.agenda = Agenda.from_template(template, now)
+        self.ctx.log.audit("agenda-start", host)
+        self.ctx.events.room_state()
+
+    def _agenda(self) -> Agenda:
+        if self.ctx.room.agenda is None:
+            raise ProtocolError("no-agenda", "start the agenda first")
+        return self.ctx.room.agenda
+
+    def agenda_next(self) -> None:
+        """Move to the next phase."""
+        self._agenda().next(self.ctx.clock())
+        self.ctx.events.room_state()
+
+    def agenda_set_phase(self, index: int) -> None:
+        """Move to a phase."""
+        self._agenda().set_phase(index, self.ctx.clock())
+        self.ctx.events.room_state()
+
+    def agenda_update(self, phases: Any) -> None:
+        """Replace the phases, keeping the current one."""
+        self._agenda().update(parse_phases(phases))
+        self.ctx.events.room_state()
+
+    # check-in
+
+    def checkin_start(self, order: list[str] | None, shuffle: bool) -> None:
+        """Start a check-in round."""
+        self.ctx.room.start_checkin(order, shuffle)
+        self.ctx.events.room_state()
+
+    def checkin_next(self) -> None:
+        """The current speaker is done; the next one speaks."""
+        self.ctx.room.advance_checkin(passed=False)
+        self.ctx.events.room_state()
+
+    def checkin_pass(self, participant: Participant) -> None:
+        """The current speaker passes."""
+        self.ctx.room.pass_turn(participant.id)
+        self.ctx.events.room_state()
+
+    def checkin_end(self) -> None:
+        """End the round."""
+        self.ctx.room.checkin = None
+        self.ctx.events.room_state()
+
+    def checkin_mood(self, participant: Participant, rating: int) -> None:
+        """Share a private mood rating with the hosts; it is neither stored nor logged."""
+        self.ctx.events.to_hosts({"type": "checkin-mood", "participant_id": participant.id, "rating": rating})
+
+    # hands and the floor
+
+    def raise_hand(self, participant: Participant) -> None:
+        """Queue one's raised hand."""
+        self.ctx.room.raise_hand(participant.id)
+        self.ctx.events.room_state()
+
+    def lower_hand(self, participant: Participant, target: str) -> None:
+        """Lower one's own hand, or (hosts) someone else's."""
+        self.ctx.room.lower_hand(target, by=participant)
+        self.ctx.events.room_state()
+
+    def lower_all_hands(self) -> None:
+        """Lower every hand."""
+        self.ctx.room.hands.clear()
+        self.ctx.events.room_state()
+
+    def give_floor(self, participant_id: str | None) -> None:
+        """Give an admitted participant the floor, or take it back (None)."""
+        if participant_id is not None:
+            self.ctx.room.require_admitted(participant_id)
+        self.ctx.room.give_floor(participant_id)
+        self.ctx.events.room_state()
+
+    # homework
+
+    def homework(self, host: Participant, text: str) -> None:
+        """Post the homework note for everyone to read and copy."""
+        text = text.strip()
+        if not text:
+            raise ProtocolError("bad-request", "the homework note is empty")
+        self.ctx.room.homework = (text, self.ctx.clock())
+        self.ctx.log.audit("homework", host)
+        self.ctx.events.room_state()
