@@ -1,6 +1,6 @@
 """Breakout rooms of a session: names, who is planned where, whether they are open, and their timer.
 
-A pure state machine: it decides where people should be; LiveRoom carries out the moves (each
+A pure state machine: it decides where people should be; the breakouts part carries out the moves (each
 breakout has its own media Router, so isolation does not depend on this bookkeeping being right).
 """
 
