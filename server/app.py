@@ -33,7 +33,7 @@ log = structlog.get_logger("haven.app")
 CONFIG = web.AppKey("config", Config)
 SESSIONS = web.AppKey("sessions", Sessions)
 ISSUER = web.AppKey("issuer", TokenIssuer)
-CONNECTIONS = web.AppKey("connections", set)
+CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
 STORAGE = web.AppKey("storage", Storage)
 STARTED = web.AppKey("started", float)
 
@@ -137,7 +137,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 async def _close_connections(app: web.Application) -> None:
-    for connection in list(app[CONNECTIONS]):
+    connections: set[Connection] = app[CONNECTIONS]
+    for connection in list(connections):
         connection.close_soon(CloseCode.NORMAL, "server-shutdown")
     await asyncio.sleep(0.1)
 

@@ -123,7 +123,7 @@ def _public_url(value: str) -> str | None:
     if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
         return problem
     try:
-        parts.port  # raises for a port that is not a number or is out of range
+        _ = parts.port  # raises for a port that is not a number or is out of range
     except ValueError:
         return problem
     return None
@@ -358,14 +358,14 @@ def _collect(
             values[section][key] = value
     for variable, text in env.items():
         rest = variable[len(ENV_PREFIX):].lower() if variable.startswith(ENV_PREFIX) else ""
-        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
+        env_section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if env_section is None:
             continue  # other HAVEN_* variables, such as HAVEN_CONFIG, belong to the CLI
-        key, known = rest[len(section) + 1 :], _fields(section)
+        key, known = rest[len(env_section) + 1 :], _fields(env_section)
         if key not in known:
-            raise ConfigError(f"{section}.{key}", _unknown(key, known), variable)
-        values[section][key] = _from_env(known[key].default, text)
-        origins[f"{section}.{key}"] = variable
+            raise ConfigError(f"{env_section}.{key}", _unknown(key, known), variable)
+        values[env_section][key] = _from_env(known[key].default, text)
+        origins[f"{env_section}.{key}"] = variable
     return values, origins
 
 

@@ -24,7 +24,8 @@ def compiled_send(config: Config) -> bool:
 def ice_servers(config: Config) -> tuple[tuple[RTCIceServer, ...], tuple[dict[str, Any], ...]]:
     """Return the STUN/TURN servers for aiortc and for clients (the same ones)."""
     ice = config.ice
-    servers, described = [], []
+    servers: list[RTCIceServer] = []
+    described: list[dict[str, Any]] = []
     if ice.stun_server:
         servers.append(RTCIceServer(urls=ice.stun_server))
         described.append({"urls": [ice.stun_server]})

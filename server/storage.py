@@ -143,7 +143,7 @@ class Storage:
                                (session_id,)).fetchone()
         if row is None:
             return None
-        return dict(zip(("id", "room", "started_at", "ended_at", "end_reason"), row))
+        return dict(zip(("id", "room", "started_at", "ended_at", "end_reason"), row, strict=True))
 
     async def attendance_report(self, session_id: str, now: float | None = None) -> dict | None:
         """Return a session's attendance events and a per-participant summary."""
@@ -159,7 +159,7 @@ class Storage:
             "SELECT participant_id, name, role, event, at FROM attendance WHERE session_id = ? ORDER BY seq",
             (session_id,)).fetchall()
         end = session["ended_at"] or now
-        return {"session": session, "events": [dict(zip(("participant_id", "name", "role", "event", "at"), r))
+        return {"session": session, "events": [dict(zip(("participant_id", "name", "role", "event", "at"), r, strict=True))
                                                for r in rows],
                 "participants": summarize_attendance(rows, end)}
 
@@ -187,7 +187,7 @@ class Storage:
             assert self._db is not None
             cursor = self._db.execute("SELECT * FROM audit ORDER BY seq")
             names = [c[0] for c in cursor.description]
-            return [dict(zip(names, row)) for row in cursor]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
         return self._executor.submit(read).result()
 
     def flush(self) -> None:

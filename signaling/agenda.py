@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .limits import MAX_AGENDA_PHASES, MAX_PHASE_MINUTES, MAX_PHASE_TITLE_CHARS
 from .errors import ProtocolError
+from .limits import MAX_AGENDA_PHASES, MAX_PHASE_MINUTES, MAX_PHASE_TITLE_CHARS
 
 # The one list of agenda templates: the server sends it to clients in ``hello``.
 TEMPLATE_NAMES: dict[str, str] = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .placement import MAIN
-from .limits import BREAKOUT_WARNING_SECONDS, MAX_BREAKOUT_NAME_CHARS, MAX_BREAKOUTS
 from .errors import ProtocolError
+from .limits import BREAKOUT_WARNING_SECONDS, MAX_BREAKOUT_NAME_CHARS, MAX_BREAKOUTS
+from .placement import MAIN
 
 MAX_ROOMS = MAX_BREAKOUTS
 WARNING_SECONDS = BREAKOUT_WARNING_SECONDS

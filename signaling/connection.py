@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from .agenda import describe_templates
+from .codes import LEAVE_REASON_OF_CLOSE, CloseCode, LeaveReason
+from .limits import protocol_limits
 from .protocol import (
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
@@ -26,10 +29,7 @@ from .protocol import (
     parse_message,
     result,
 )
-from .agenda import describe_templates
-from .limits import protocol_limits
 from .ratelimit import TokenBucket
-from .codes import LEAVE_REASON_OF_CLOSE, CloseCode, LeaveReason
 from .room import Participant
 from .session import Session
 from .sessions import Sessions
@@ -143,7 +143,7 @@ class Connection:
     async def _close(self, code: int, reason: str) -> None:
         try:
             await asyncio.wait_for(self._outbox_drained(), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await self.socket.close(code, reason)
 
