@@ -13,6 +13,7 @@ import { ROLES } from "./constants.js";
  * @property {(text: string) => void} notice shows a message in the room
  */
 
+/** @type {ReadonlySet<string>} */
 export const HOST_ROLES = new Set([ROLES.HOST, ROLES.COHOST]);
 
 /** @type {Record<string, string>} */
