@@ -126,7 +126,9 @@ export class AgendaView {
     this.templatesKey = key;
     this.templates = templates;
     this.el.template.replaceChildren(...templates.map((t) => new Option(t.name, t.id)));
-    this.el.template.hidden = templates.length === 0;
+    // A server without templates leaves the host to write the phases: no empty picker.
+    const field = this.el.template.closest(".field");
+    if (field instanceof HTMLElement) field.hidden = templates.length === 0;
     this.fillEditor(this.templatePhases(this.el.template.value));
   }
 
