@@ -1,45 +1,15 @@
 /** The session agenda: the current phase and its countdown for everyone, the phase list, and the host's editor. */
 
-import { h, setText, syncList } from "./dom.js";
+import { h, setLimit, setText, syncList } from "./dom.js";
 import { isHost } from "./people.js";
 
 /**
  * @typedef {import("./people.js").SessionContext} SessionContext
+ * @typedef {import("./limits.js").Limits} Limits
+ * @typedef {import("./limits.js").AgendaTemplate} AgendaTemplate
  * @typedef {{title: string, minutes: number}} Phase
  * @typedef {{phases: Phase[], current: number, phase_started_at: number}} Agenda
  */
-
-/** The templates of docs/protocol.md section 9.4, for the host's editor. */
-export const TEMPLATES = Object.freeze({
-  default: {
-    name: "Default",
-    phases: [["Check-in", 10], ["Topic introduction", 10], ["Activities", 20], ["Open discussion", 20],
-      ["Closing & homework", 10]],
-  },
-  psychoeducational: {
-    name: "Psychoeducational",
-    phases: [["Check-in", 10], ["Topic presentation", 20], ["Skills practice", 20], ["Questions & discussion", 15],
-      ["Closing & homework", 5]],
-  },
-  process: {
-    name: "Process group",
-    phases: [["Check-in", 15], ["Open process", 45], ["Reflection", 15], ["Closing", 5]],
-  },
-  specialized: {
-    name: "Specialized",
-    phases: [["Check-in", 10], ["Focus topic", 15], ["Structured exercise", 25], ["Sharing", 15],
-      ["Closing & homework", 5]],
-  },
-  family: {
-    name: "Family",
-    phases: [["Check-in", 10], ["Communication exercise", 20], ["Guided discussion", 25], ["Plan for the week", 10],
-      ["Closing", 5]],
-  },
-});
-
-const MAX_PHASES = 12;
-const MAX_TITLE = 60;
-const MAX_MINUTES = 240;
 
 /**
  * Returns the milliseconds left in the current phase (negative once it runs over).
@@ -125,8 +95,13 @@ export class AgendaView {
     this.editing = false;
     this.host = false;
 
-    for (const [key, template] of Object.entries(TEMPLATES)) this.el.template.append(new Option(template.name, key));
-    this.el.template.addEventListener("change", () => this.fillEditor(templatePhases(this.el.template.value)));
+    /** @type {Readonly<Limits>} the server's bounds on phases (from `hello`) */
+    this.limits = {};
+    /** @type {ReadonlyArray<AgendaTemplate>} the server's templates (from `hello`), in its order */
+    this.templates = [];
+    this.templatesKey = "";
+
+    this.el.template.addEventListener("change", () => this.fillEditor(this.templatePhases(this.el.template.value)));
     this.el.addPhase.addEventListener("click", () => this.addRow({ title: "", minutes: 10 }, true));
     this.el.editor.addEventListener("submit", (/** @type {Event} */ event) => {
       event.preventDefault();
@@ -134,8 +109,36 @@ export class AgendaView {
     });
     this.el.cancel.addEventListener("click", () => this.closeEditor(true));
     this.el.edit.addEventListener("click", () => (this.editing ? this.closeEditor(true) : this.openEditor()));
-    this.el.next.addEventListener("click", () => this.ctx.request("agenda-next"));
-    this.fillEditor(templatePhases("default"));
+    this.el.next.addEventListener("click", () => this.ctx.send((r) => r.agendaNext()));
+  }
+
+  /**
+   * Takes the server's limits and templates (section 5.1); the editor is refilled only when the templates
+   * changed, so a reconnect keeps what a host was typing.
+   * @param {Readonly<Limits>} limits
+   * @param {ReadonlyArray<AgendaTemplate>} templates
+   */
+  configure(limits, templates) {
+    this.limits = limits;
+    this.updateRowControls();
+    const key = JSON.stringify(templates);
+    if (key === this.templatesKey) return;
+    this.templatesKey = key;
+    this.templates = templates;
+    this.el.template.replaceChildren(...templates.map((t) => new Option(t.name, t.id)));
+    // A server without templates leaves the host to write the phases: no empty picker.
+    const field = this.el.template.closest(".field");
+    if (field instanceof HTMLElement) field.hidden = templates.length === 0;
+    this.fillEditor(this.templatePhases(this.el.template.value));
+  }
+
+  /**
+   * @param {string} id
+   * @returns {Phase[]} the phases of that template (none if the server offers no such template)
+   */
+  templatePhases(id) {
+    const template = this.templates.find((t) => t.id === id);
+    return template ? template.phases.map((p) => ({ title: p.title, minutes: p.minutes })) : [];
   }
 
   /** @param {any} room the admitted room state */
@@ -195,7 +198,7 @@ export class AgendaView {
         h("span", { className: "agenda-item-now" }));
       const go = h("button", { type: "button", className: "link-button", dataset: { testid: "agenda-go" } },
         "Go to this part");
-      go.addEventListener("click", () => this.ctx.request("agenda-set-phase", { index: Number(item.dataset.index) }));
+      go.addEventListener("click", () => this.ctx.send((r) => r.agendaSetPhase(Number(item.dataset.index))));
       item.append(go);
       return item;
     }, (element, { phase, index }) => {
@@ -280,15 +283,16 @@ export class AgendaView {
    * @param {boolean} focus
    */
   addRow(phase, focus) {
-    if (this.el.rows.children.length >= MAX_PHASES) return;
+    const { max_agenda_phases: maxPhases } = this.limits;
+    if (maxPhases !== undefined && this.el.rows.children.length >= maxPhases) return;
     const number = this.el.rows.children.length + 1;
     const title = /** @type {HTMLInputElement} */ (h("input", {
-      type: "text", className: "phase-title", maxlength: MAX_TITLE, required: true,
+      type: "text", className: "phase-title", required: true,
       "aria-label": `Title of part ${number}`, dataset: { testid: "phase-title" },
     }));
     title.value = phase.title;
     const minutes = /** @type {HTMLInputElement} */ (h("input", {
-      type: "number", className: "phase-minutes", min: 1, max: MAX_MINUTES, step: 1, required: true,
+      type: "number", className: "phase-minutes", min: 1, step: 1, required: true,
       inputmode: "numeric", "aria-label": `Minutes for part ${number}`, dataset: { testid: "phase-minutes" },
     }));
     minutes.value = String(phase.minutes);
@@ -311,33 +315,39 @@ export class AgendaView {
   }
 
   updateRowControls() {
+    const { max_agenda_phases: maxPhases, max_phase_title_chars: maxTitle, max_phase_minutes: maxMinutes } = this.limits;
     const rows = [...this.el.rows.children];
     rows.forEach((row, index) => {
       const [title, minutes] = row.querySelectorAll("input");
+      setLimit(title, "maxlength", maxTitle);
+      setLimit(minutes, "max", maxMinutes);
       title.setAttribute("aria-label", `Title of part ${index + 1}`);
       minutes.setAttribute("aria-label", `Minutes for part ${index + 1}`);
       const remove = /** @type {HTMLButtonElement} */ (row.querySelector("button"));
       remove.hidden = rows.length <= 1;
       remove.setAttribute("aria-label", `Remove part ${index + 1}`);
     });
-    if (this.el.addPhase instanceof HTMLButtonElement) this.el.addPhase.disabled = rows.length >= MAX_PHASES;
+    if (this.el.addPhase instanceof HTMLButtonElement) this.el.addPhase.disabled = maxPhases !== undefined && rows.length >= maxPhases;
   }
 
   /** @returns {Phase[]|string} the phases, or what is wrong with them */
   readEditor() {
+    const { max_phase_title_chars: maxTitle = Infinity, max_phase_minutes: maxMinutes = Infinity } = this.limits;
     /** @type {Phase[]} */
     const phases = [];
     for (const [index, row] of [...this.el.rows.children].entries()) {
       const [titleInput, minutesInput] = row.querySelectorAll("input");
       const title = titleInput.value.trim();
       const minutes = Number(minutesInput.value);
-      if (!title || title.length > MAX_TITLE) {
+      if (!title || title.length > maxTitle) {
         titleInput.focus();
-        return `Part ${index + 1} needs a title of 1 to ${MAX_TITLE} characters.`;
+        return maxTitle === Infinity ? `Part ${index + 1} needs a title.`
+          : `Part ${index + 1} needs a title of 1 to ${maxTitle} characters.`;
       }
-      if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_MINUTES) {
+      if (!Number.isInteger(minutes) || minutes < 1 || minutes > maxMinutes) {
         minutesInput.focus();
-        return `Part ${index + 1} needs a whole number of minutes from 1 to ${MAX_MINUTES}.`;
+        return maxMinutes === Infinity ? `Part ${index + 1} needs a whole number of minutes.`
+          : `Part ${index + 1} needs a whole number of minutes from 1 to ${maxMinutes}.`;
       }
       phases.push({ title, minutes });
     }
@@ -355,8 +365,8 @@ export class AgendaView {
     this.el.error.hidden = true;
     const update = this.el.submit.dataset.mode === "update";
     const ok = update
-      ? await this.ctx.request("agenda-update", { phases })
-      : await this.ctx.request("agenda-start", { template: this.el.template.value, phases });
+      ? await this.ctx.send((r) => r.agendaUpdate(phases))
+      : await this.ctx.send((r) => r.agendaStart({ template: this.el.template.value || undefined, phases }));
     if (ok) this.closeEditor(false);
   }
 
@@ -368,14 +378,4 @@ export class AgendaView {
     this.el.editor.hidden = true;
     this.el.list.replaceChildren();
   }
-}
-
-/**
- * @param {string} key
- * @returns {Phase[]}
- */
-function templatePhases(key) {
-  const templates = /** @type {Record<string, {phases: Array<[string, number]>}>} */ (TEMPLATES);
-  const template = templates[key] || TEMPLATES.default;
-  return template.phases.map(([title, minutes]) => ({ title, minutes }));
 }

@@ -6,6 +6,7 @@ import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./de
 import { TileGrid, applyTileState, initialOf } from "./tiles.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
 import { SessionUI } from "./session.js";
+import { LEAVE_REASONS, TRACK_LABELS } from "./constants.js";
 
 /**
  * @param {string} id
@@ -109,7 +110,7 @@ const state = {
 const grid = new TileGrid(ui.tiles, { onAudioBlocked: () => { ui.audioBlocked.hidden = false; } });
 const session = new SessionUI({
   client: () => state.client,
-  request: hostRequest,
+  send: sendRequest,
   announce,
   notice: showRoomNotice,
 }, byId);
@@ -182,8 +183,8 @@ function bindControls() {
     applyLocalEnabled();
     renderLocalTile();
   });
-  ui.toggleAudio.addEventListener("click", () => toggleLocal("microphone"));
-  ui.toggleVideo.addEventListener("click", () => toggleLocal("camera"));
+  ui.toggleAudio.addEventListener("click", () => toggleLocal(TRACK_LABELS.MICROPHONE));
+  ui.toggleVideo.addEventListener("click", () => toggleLocal(TRACK_LABELS.CAMERA));
   ui.leaveButton.addEventListener("click", () => leave());
   ui.waitingLeave.addEventListener("click", () => leave());
   ui.rejoinButton.addEventListener("click", () => rejoin());
@@ -461,9 +462,9 @@ function renderLocalTile() {
 
 /** @param {"camera"|"microphone"} label */
 async function toggleLocal(label) {
-  if (label === "camera") state.cameraOn = !state.cameraOn;
+  if (label === TRACK_LABELS.CAMERA) state.cameraOn = !state.cameraOn;
   else state.micOn = !state.micOn;
-  const muted = label === "camera" ? !state.cameraOn : !state.micOn;
+  const muted = label === TRACK_LABELS.CAMERA ? !state.cameraOn : !state.micOn;
   applyLocalEnabled();
   renderLocalTile();
   const client = state.client;
@@ -477,12 +478,12 @@ async function toggleLocal(label) {
 
 /** @param {string} label */
 function onMutedByHost(label) {
-  if (label === "microphone") state.micOn = false;
-  else if (label === "camera") state.cameraOn = false;
+  if (label === TRACK_LABELS.MICROPHONE) state.micOn = false;
+  else if (label === TRACK_LABELS.CAMERA) state.cameraOn = false;
   renderLocalTile();
   if (state.unmuteLabel === label) hideUnmutePrompt();
-  const what = label === "camera" ? "camera" : label === "screen" ? "screen share" : "microphone";
-  const button = label === "camera" ? "Camera" : "Mute";
+  const what = label === TRACK_LABELS.CAMERA ? "camera" : label === TRACK_LABELS.SCREEN ? "screen share" : "microphone";
+  const button = label === TRACK_LABELS.CAMERA ? "Camera" : "Mute";
   showRoomNotice(`A host turned off your ${what}. You can turn it back on with the ${button} button when you are ready.`);
   announce(`A host turned off your ${what}`);
 }
@@ -494,18 +495,18 @@ function onMutedByHost(label) {
  */
 function onUnmuteRequested(client, message) {
   if (state.view !== "room") return;
-  const label = message.label === "camera" ? "camera" : message.label === "microphone" ? "microphone" : null;
+  const label = message.label === TRACK_LABELS.CAMERA ? TRACK_LABELS.CAMERA : message.label === TRACK_LABELS.MICROPHONE ? TRACK_LABELS.MICROPHONE : null;
   if (!label) return;
-  const alreadyOn = label === "camera" ? state.cameraOn : state.micOn;
+  const alreadyOn = label === TRACK_LABELS.CAMERA ? state.cameraOn : state.micOn;
   if (alreadyOn || !client.published.has(label)) return;
   const host = client.participants.get(message.by);
   const who = host && host.name ? host.name : "The host";
   state.unmuteLabel = label;
-  ui.unmutePromptText.textContent = label === "camera"
+  ui.unmutePromptText.textContent = label === TRACK_LABELS.CAMERA
     ? `${who} invites you to turn your camera on, when you are ready.`
     : `${who} invites you to unmute your microphone, when you are ready.`;
-  ui.unmuteAccept.textContent = label === "camera" ? "Turn camera on" : "Unmute";
-  ui.unmuteDecline.textContent = label === "camera" ? "Keep camera off" : "Stay muted";
+  ui.unmuteAccept.textContent = label === TRACK_LABELS.CAMERA ? "Turn camera on" : "Unmute";
+  ui.unmuteDecline.textContent = label === TRACK_LABELS.CAMERA ? "Keep camera off" : "Stay muted";
   ui.unmutePrompt.hidden = false;
 }
 
@@ -514,9 +515,9 @@ function answerUnmute(accepted) {
   const label = state.unmuteLabel;
   hideUnmutePrompt();
   if (!accepted || !label) return;
-  const off = label === "camera" ? !state.cameraOn : !state.micOn;
+  const off = label === TRACK_LABELS.CAMERA ? !state.cameraOn : !state.micOn;
   if (off) toggleLocal(label);
-  (label === "camera" ? ui.toggleVideo : ui.toggleAudio).focus();
+  (label === TRACK_LABELS.CAMERA ? ui.toggleVideo : ui.toggleAudio).focus();
 }
 
 function hideUnmutePrompt() {
@@ -706,16 +707,15 @@ function renderSession() {
 }
 
 /**
- * Sends a session request; on failure shows why in the room and resolves false.
- * @param {string} type
- * @param {Record<string, any>} [fields]
+ * Sends a session request with one of the typed methods; on failure shows why in the room and resolves false.
+ * @param {(requests: import("./requests.js").Requests) => Promise<any>} call
  * @returns {Promise<boolean>}
  */
-async function hostRequest(type, fields = {}) {
+async function sendRequest(call) {
   const client = state.client;
   if (!client) return false;
   try {
-    await client.request(type, fields);
+    await call(client.requests);
     return true;
   } catch (err) {
     if (client === state.client && state.view !== "none") showRoomNotice(`That did not work: ${errorText(err)}`);
@@ -734,7 +734,7 @@ function announceRosterChange(client, detail) {
     if (participant) announce(`${participant.name || "A participant"} joined`);
   } else if (detail.change === "left") {
     const name = state.names.get(detail.participant_id) || "A participant";
-    announce(/** @type {any} */ (detail).reason === "moved" ? `${name} went to another room` : `${name} left`);
+    announce(/** @type {any} */ (detail).reason === LEAVE_REASONS.MOVED ? `${name} went to another room` : `${name} left`);
   }
 }
 

@@ -1,21 +1,18 @@
 /** Breakout rooms: the banner that tells everyone where they are (with the countdown, help and choosing a room),
  * the hosts' messages to every room, and the hosts' tab to create, fill, open, visit and close the rooms. */
 
-import { h, setText, syncList } from "./dom.js";
+import { h, setLimit, setText, syncList } from "./dom.js";
 import { formatRemaining } from "./agenda.js";
 import { isHost } from "./people.js";
-import { MAIN_ROOM } from "./protocol.js";
+import { MAIN_ROOM, ROLES } from "./constants.js";
 
 /**
  * @typedef {import("./people.js").SessionContext} SessionContext
  * @typedef {import("./protocol.js").HavenClient} HavenClient
+ * @typedef {import("./limits.js").Limits} Limits
  * @typedef {{name: string, members: string[], planned: string[], help: boolean}} RoomView
  * @typedef {{open: boolean, endsAt: number|null, selfSelect: boolean, mine: string|null, rooms: RoomView[]}} Breakouts
  */
-
-const MAX_ROOMS = 20;
-const MAX_NAME = 40;
-const MAX_MINUTES = 240;
 
 /**
  * Reads the breakouts from the client, or null when there are none.
@@ -54,16 +51,43 @@ function personName(client, id) {
 /**
  * Parses the timer field: minutes (fractions allowed), or null when empty.
  * @param {string} value
+ * @param {number} [maxMinutes] the server's `limits.max_breakout_minutes`
  * @returns {number|null|string} the minutes, null for no timer, or what is wrong
  */
-export function parseMinutes(value) {
+export function parseMinutes(value, maxMinutes = Infinity) {
   const text = value.trim().replace(",", ".");
   if (!text) return null;
   const minutes = Number(text);
-  if (!Number.isFinite(minutes) || minutes < 0 || minutes > MAX_MINUTES) {
-    return `The timer needs a number of minutes from 0 to ${MAX_MINUTES}, for example 10 or 2.5.`;
+  if (!Number.isFinite(minutes) || minutes < 0 || minutes > maxMinutes) {
+    return maxMinutes === Infinity ? "The timer needs a number of minutes, for example 10 or 2.5."
+      : `The timer needs a number of minutes from 0 to ${maxMinutes}, for example 10 or 2.5.`;
   }
   return minutes === 0 ? null : minutes;
+}
+
+/**
+ * Checks the hosts' plan for the breakouts against the server's limits.
+ * @param {string[]} names the room names given (none: use `count`)
+ * @param {number} count
+ * @param {Readonly<Limits>} limits
+ * @returns {{plan: {names: string[]}|{count: number}, problem: string}}
+ */
+export function checkPlan(names, count, limits) {
+  const { max_breakouts: maxRooms = Infinity, max_breakout_name_chars: maxName = Infinity } = limits;
+  if (names.length > 0) {
+    let problem = "";
+    if (names.length > maxRooms) problem = `Give at most ${maxRooms} room names.`;
+    else if (new Set(names).size !== names.length) problem = "Give each room a different name.";
+    else if (names.some((n) => n.length > maxName || n === MAIN_ROOM)) {
+      problem = maxName === Infinity ? `A room cannot be called “${MAIN_ROOM}”.`
+        : `Room names have at most ${maxName} characters (and cannot be “${MAIN_ROOM}”).`;
+    }
+    return { plan: { names }, problem };
+  }
+  const tooMany = count > maxRooms;
+  const problem = !Number.isInteger(count) || count < 1 || tooMany
+    ? (maxRooms === Infinity ? "Choose at least one room." : `Choose 1 to ${maxRooms} rooms.`) : "";
+  return { plan: { count }, problem };
 }
 
 /** The breakout banner for everyone and the Breakouts tab for hosts. */
@@ -117,6 +141,8 @@ export class BreakoutView {
     };
     /** @type {Breakouts|null} */
     this.state = null;
+    /** @type {Readonly<Limits>} the server's bounds on breakouts (from `hello`) */
+    this.limits = {};
     this.host = false;
     /** @type {string} */
     this.location = MAIN_ROOM;
@@ -131,27 +157,27 @@ export class BreakoutView {
       event.preventDefault();
       this.create();
     });
-    this.el.random.addEventListener("click", () => this.ctx.request("breakout-assign-random"));
+    this.el.random.addEventListener("click", () => this.ctx.send((r) => r.breakoutAssignRandom()));
     this.el.selfSelect.addEventListener("change", async () => {
       const wanted = this.el.selfSelect.checked;
       this.el.selfSelect.disabled = true;
-      const ok = await this.ctx.request("breakout-settings", { self_select: wanted });
+      const ok = await this.ctx.send((r) => r.breakoutSettings({ self_select: wanted }));
       this.el.selfSelect.disabled = false;
       if (!ok) this.el.selfSelect.checked = !wanted;
     });
     this.el.open.addEventListener("click", () => this.openRooms());
     this.el.timerSet.addEventListener("click", () => this.setTimer());
-    this.el.closeAll.addEventListener("click", () => this.ctx.request("breakout-close-all"));
+    this.el.closeAll.addEventListener("click", () => this.ctx.send((r) => r.breakoutCloseAll()));
     this.el.broadcast.addEventListener("submit", (/** @type {Event} */ event) => {
       event.preventDefault();
       this.sendBroadcast();
     });
     this.el.help.addEventListener("click", () => this.askForHelp());
-    this.el.bannerReturn.addEventListener("click", () => this.ctx.request("breakout-visit", { room: null }));
+    this.el.bannerReturn.addEventListener("click", () => this.ctx.send((r) => r.breakoutVisit(null)));
     this.el.chooser.addEventListener("submit", (/** @type {Event} */ event) => {
       event.preventDefault();
       const room = this.el.chooseSelect.value;
-      if (room) this.ctx.request("breakout-choose", { room });
+      if (room) this.ctx.send((r) => r.breakoutChoose(room));
     });
     this.el.messageDismiss.addEventListener("click", () => { this.el.message.hidden = true; });
   }
@@ -196,7 +222,7 @@ export class BreakoutView {
     this.el.bannerReturn.hidden = !(host && inBreakout);
 
     // A host in the room can simply be asked; otherwise the button calls one.
-    const hostHere = !!client && [...client.participants.values()].some((p) => p.role === "host" || p.role === "cohost");
+    const hostHere = !!client && [...client.participants.values()].some((p) => p.role === ROLES.HOST || p.role === ROLES.COHOST);
     if (hostHere || !inBreakout) this.helpAsked = false;
     this.el.help.hidden = host || !inBreakout;
     this.el.help.disabled = this.helpAsked;
@@ -243,7 +269,7 @@ export class BreakoutView {
 
   async askForHelp() {
     this.el.help.disabled = true;
-    const ok = await this.ctx.request("ask-for-help");
+    const ok = await this.ctx.send((r) => r.askForHelp());
     this.helpAsked = ok;
     if (ok) this.ctx.announce("A host has been asked to come to your room");
     this.renderBanner(this.ctx.client(), this.state, this.host);
@@ -390,7 +416,7 @@ export class BreakoutView {
   async assign(participantId, select) {
     const room = select.value;
     this.pendingAssign.set(participantId, room);
-    const ok = await this.ctx.request("breakout-assign", { participant_id: participantId, room: room || null });
+    const ok = await this.ctx.send((r) => r.breakoutAssign(participantId, room || null));
     if (this.pendingAssign.get(participantId) === room) this.pendingAssign.delete(participantId);
     if (!ok) this.render();
   }
@@ -402,13 +428,13 @@ export class BreakoutView {
   renderRooms(client, state) {
     syncList(this.el.rooms, state.rooms, (r) => r.name, (r) => {
       const visit = h("button", { type: "button", className: "secondary small", dataset: { testid: "breakout-visit" } }, "Visit");
-      visit.addEventListener("click", () => this.ctx.request("breakout-visit", { room: r.name }));
+      visit.addEventListener("click", () => this.ctx.send((requests) => requests.breakoutVisit(r.name)));
       const back = h("button", { type: "button", className: "secondary small", dataset: { testid: "breakout-return" } },
         "Return to main room");
-      back.addEventListener("click", () => this.ctx.request("breakout-visit", { room: null }));
+      back.addEventListener("click", () => this.ctx.send((r) => r.breakoutVisit(null)));
       const close = h("button", { type: "button", className: "secondary small", dataset: { testid: "breakout-close" } },
         "Close room");
-      close.addEventListener("click", () => this.ctx.request("breakout-close", { room: r.name }));
+      close.addEventListener("click", () => this.ctx.send((requests) => requests.breakoutClose(r.name)));
       return h("li", { className: "breakout-room", dataset: { testid: "breakout-room", roomName: r.name } },
         h("p", { className: "breakout-room-head" },
           h("span", { className: "breakout-room-name" }),
@@ -436,35 +462,32 @@ export class BreakoutView {
     });
   }
 
+  /**
+   * Takes the server's limits (section 5.1) for the forms.
+   * @param {Readonly<Limits>} limits
+   */
+  configure(limits) {
+    this.limits = limits;
+    setLimit(this.el.count, "max", limits.max_breakouts);
+    setLimit(this.el.timer, "max", limits.max_breakout_minutes);
+    setLimit(this.el.broadcastInput, "maxlength", limits.max_broadcast_chars);
+  }
+
   async create() {
     const names = this.el.names.value.split(/[\n,]/).map((n) => n.trim()).filter(Boolean);
-    /** @type {Record<string, any>} */
-    let fields;
-    let problem = "";
-    if (names.length > 0) {
-      if (names.length > MAX_ROOMS) problem = `Give at most ${MAX_ROOMS} room names.`;
-      else if (new Set(names).size !== names.length) problem = "Give each room a different name.";
-      else if (names.some((n) => n.length > MAX_NAME || n === MAIN_ROOM)) {
-        problem = `Room names have at most ${MAX_NAME} characters (and cannot be “${MAIN_ROOM}”).`;
-      }
-      fields = { names };
-    } else {
-      const count = Number(this.el.count.value);
-      if (!Number.isInteger(count) || count < 1 || count > MAX_ROOMS) problem = `Choose 1 to ${MAX_ROOMS} rooms.`;
-      fields = { count };
-    }
+    const { plan, problem } = checkPlan(names, Number(this.el.count.value), this.limits);
     this.el.createError.hidden = !problem;
     setText(this.el.createError, problem);
     if (problem) return;
     this.el.create.disabled = true;
-    const ok = await this.ctx.request("breakout-create", fields);
+    const ok = await this.ctx.send((r) => r.breakoutCreate(plan));
     this.el.create.disabled = false;
     if (ok) this.ctx.announce("Breakout rooms created. Choose who goes where.");
   }
 
   /** @returns {number|null|undefined} the timer's minutes (null: none), or undefined when invalid */
   readTimer() {
-    const minutes = parseMinutes(this.el.timer.value);
+    const minutes = parseMinutes(this.el.timer.value, this.limits.max_breakout_minutes);
     const problem = typeof minutes === "string" ? minutes : "";
     this.el.timerError.hidden = !problem;
     setText(this.el.timerError, problem);
@@ -479,7 +502,7 @@ export class BreakoutView {
     const minutes = this.readTimer();
     if (minutes === undefined) return;
     this.el.open.disabled = true;
-    const ok = await this.ctx.request("breakout-open", minutes === null ? {} : { minutes });
+    const ok = await this.ctx.send((r) => r.breakoutOpen(minutes));
     this.el.open.disabled = false;
     if (ok) this.ctx.announce("Breakout rooms are open");
   }
@@ -487,7 +510,7 @@ export class BreakoutView {
   async setTimer() {
     const minutes = this.readTimer();
     if (minutes === undefined) return;
-    if (await this.ctx.request("breakout-timer", { minutes: minutes === null ? 0 : minutes })) {
+    if (await this.ctx.send((r) => r.breakoutTimer(minutes === null ? 0 : minutes))) {
       this.ctx.announce(minutes === null ? "The breakout timer was cleared" : "The breakout timer was changed");
     }
   }
@@ -498,7 +521,7 @@ export class BreakoutView {
       this.el.broadcastInput.focus();
       return;
     }
-    if (await this.ctx.request("breakout-broadcast", { text })) {
+    if (await this.ctx.send((r) => r.breakoutBroadcast(text))) {
       this.el.broadcastInput.value = "";
       this.ctx.announce("Message sent to every room");
     }

@@ -1,7 +1,8 @@
 /** Session chat: the message list (text only, never HTML), the recipient picker and the composer. */
 
-import { h, setText, syncList } from "./dom.js";
+import { h, setLimit, setText, syncList } from "./dom.js";
 import { isHost, nameOf } from "./people.js";
+import { ROLES } from "./constants.js";
 
 /**
  * @typedef {import("./people.js").SessionContext} SessionContext
@@ -9,7 +10,6 @@ import { isHost, nameOf } from "./people.js";
  */
 
 const MAX_SHOWN = 200;
-const DEFAULT_MAX_CHARS = 1000;
 const COUNTER_FROM = 100;
 
 /** The chat panel. */
@@ -34,7 +34,8 @@ export class ChatView {
       send: /** @type {HTMLButtonElement} */ (byId("chat-send")),
     };
     this.unread = 0;
-    this.maxChars = DEFAULT_MAX_CHARS;
+    /** @type {number|undefined} the server's `limits.max_chat_chars` */
+    this.maxChars = undefined;
     this.sending = false;
     /** @type {Set<string>} */
     this.shown = new Set();
@@ -57,10 +58,8 @@ export class ChatView {
     const client = this.ctx.client();
     this.el.messages.replaceChildren();
     this.shown.clear();
-    const limits = client && client.server && client.server.limits;
-    const max = limits && Number(limits.max_chat_chars);
-    this.maxChars = Number.isInteger(max) && max > 0 ? max : DEFAULT_MAX_CHARS;
-    this.el.input.maxLength = this.maxChars;
+    this.maxChars = client ? client.limits.max_chat_chars : undefined;
+    setLimit(this.el.input, "maxlength", this.maxChars);
     for (const message of client ? client.chat : []) this.append(message);
     this.el.empty.hidden = this.shown.size > 0;
     this.scrollToEnd();
@@ -152,7 +151,7 @@ export class ChatView {
   renderRecipients(host, privateChat) {
     const client = this.ctx.client();
     const people = client ? [...client.participants.values()] : [];
-    const allowed = people.filter((p) => host || privateChat || p.role === "host" || p.role === "cohost");
+    const allowed = people.filter((p) => host || privateChat || p.role === ROLES.HOST || p.role === ROLES.COHOST);
     const options = [
       { value: "room", label: "Everyone" },
       { value: "hosts", label: host ? "Hosts only (private)" : "Hosts privately" },
@@ -171,7 +170,7 @@ export class ChatView {
   }
 
   updateCounter() {
-    const left = this.maxChars - this.el.input.value.length;
+    const left = this.maxChars === undefined ? Infinity : this.maxChars - this.el.input.value.length;
     setText(this.el.hint, left <= COUNTER_FROM
       ? `${left} characters left.`
       : "Enter sends, Shift+Enter starts a new line. Chat is deleted when the session ends.");
@@ -185,7 +184,7 @@ export class ChatView {
     this.el.send.disabled = true;
     this.el.error.hidden = true;
     try {
-      await client.request("chat", { to: this.el.recipient.value || "room", text });
+      await client.requests.chat(this.el.recipient.value || "room", text);
       if (client === this.ctx.client()) {
         this.el.input.value = "";
         this.updateCounter();

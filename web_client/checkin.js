@@ -67,14 +67,14 @@ export class CheckinView {
       const word = MOOD_WORDS[rating];
       this.el.moodSelect.append(new Option(word ? `${rating} — ${word}` : String(rating), String(rating)));
     }
-    this.el.pass.addEventListener("click", () => this.ctx.request("checkin-pass"));
+    this.el.pass.addEventListener("click", () => this.ctx.send((r) => r.checkinPass()));
     this.el.moodForm.addEventListener("submit", (/** @type {Event} */ event) => {
       event.preventDefault();
       this.sendMood();
     });
-    this.el.start.addEventListener("click", () => this.ctx.request("checkin-start", { random: this.el.random.checked }));
-    this.el.next.addEventListener("click", () => this.ctx.request("checkin-next"));
-    this.el.end.addEventListener("click", () => this.ctx.request("checkin-end"));
+    this.el.start.addEventListener("click", () => this.ctx.send((r) => r.checkinStart({ random: this.el.random.checked })));
+    this.el.next.addEventListener("click", () => this.ctx.send((r) => r.checkinNext()));
+    this.el.end.addEventListener("click", () => this.ctx.send((r) => r.checkinEnd()));
   }
 
   /** @param {any} room the admitted room state */
@@ -181,7 +181,7 @@ export class CheckinView {
       this.el.moodSelect.focus();
       return;
     }
-    if (await this.ctx.request("checkin-mood", { rating })) {
+    if (await this.ctx.send((r) => r.checkinMood(rating))) {
       this.sentRating = rating;
       setText(this.el.moodHint, `Sent privately: ${rating} out of 10. Only your therapist sees it; you can change it.`);
     }

@@ -115,3 +115,14 @@ export function makeTabs(tablist, onSelect) {
   });
   return select;
 }
+
+/**
+ * Sets a numeric attribute from a server limit, or removes it when the server sent none.
+ * @param {Element} input
+ * @param {string} name
+ * @param {number|undefined} value
+ */
+export function setLimit(input, name, value) {
+  if (value === undefined) input.removeAttribute(name);
+  else input.setAttribute(name, String(value));
+}

@@ -29,9 +29,9 @@ export class HandsView {
     this.floor = null;
     this.handUp = false;
 
-    this.el.button.addEventListener("click", () => this.ctx.request(this.handUp ? "lower-hand" : "raise-hand"));
-    this.el.lowerAll.addEventListener("click", () => this.ctx.request("lower-all-hands"));
-    this.el.takeFloor.addEventListener("click", () => this.ctx.request("give-floor", { participant_id: null }));
+    this.el.button.addEventListener("click", () => this.ctx.send((r) => (this.handUp ? r.lowerHand() : r.raiseHand())));
+    this.el.lowerAll.addEventListener("click", () => this.ctx.send((r) => r.lowerAllHands()));
+    this.el.takeFloor.addEventListener("click", () => this.ctx.send((r) => r.giveFloor(null)));
   }
 
   /** @param {any} room the admitted room state */
@@ -65,9 +65,9 @@ export class HandsView {
       const giveFloor = h("button", {
         type: "button", className: "secondary small", dataset: { testid: "hand-give-floor" },
       }, "Give the floor");
-      giveFloor.addEventListener("click", () => this.ctx.request("give-floor", { participant_id: id }));
+      giveFloor.addEventListener("click", () => this.ctx.send((r) => r.giveFloor(id)));
       const lower = h("button", { type: "button", className: "link-button", dataset: { testid: "hand-lower" } }, "Lower");
-      lower.addEventListener("click", () => this.ctx.request("lower-hand", { participant_id: id }));
+      lower.addEventListener("click", () => this.ctx.send((r) => r.lowerHand(id)));
       return h("li", { dataset: { testid: "hand-queue-item", participantId: id } },
         h("span", { className: "person-name" }), h("span", { className: "person-actions" }, giveFloor, lower));
     }, (element, id) => {

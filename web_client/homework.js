@@ -1,6 +1,6 @@
 /** Homework: the note a host posts at closing, shown to everyone with a Copy button. */
 
-import { setText } from "./dom.js";
+import { setLimit, setText } from "./dom.js";
 import { isHost } from "./people.js";
 
 /** @typedef {import("./people.js").SessionContext} SessionContext */
@@ -34,6 +34,14 @@ export class HomeworkView {
     });
   }
 
+  /**
+   * Takes the server's limits (section 5.1).
+   * @param {Readonly<import("./limits.js").Limits>} limits
+   */
+  configure(limits) {
+    setLimit(this.el.input, "maxlength", limits.max_homework_chars);
+  }
+
   /** @param {any} room the admitted room state */
   render(room) {
     const host = isHost(this.ctx.client());
@@ -59,7 +67,7 @@ export class HomeworkView {
       this.el.input.focus();
       return;
     }
-    if (await this.ctx.request("homework", { text })) this.ctx.announce("Homework posted for the group");
+    if (await this.ctx.send((r) => r.homework(text))) this.ctx.announce("Homework posted for the group");
   }
 
   async copy() {

@@ -2,10 +2,12 @@
 
 import { h, setText, syncList } from "./dom.js";
 import { ROLE_NAMES, isHost, nameOf } from "./people.js";
+import { ROLES, TRACK_LABELS } from "./constants.js";
 
 /**
  * @typedef {import("./people.js").SessionContext} SessionContext
  * @typedef {import("./protocol.js").Participant} Participant
+ * @typedef {import("./requests.js").Requests} Requests
  */
 
 /** Everything only hosts and co-hosts see. */
@@ -58,7 +60,7 @@ export class HostPanel {
     /** @type {any} */
     this.room = null;
 
-    this.el.admitAll.addEventListener("click", () => this.ctx.request("admit-all"));
+    this.el.admitAll.addEventListener("click", () => this.ctx.send((r) => r.admitAll()));
     this.el.settings.addEventListener("change", (/** @type {Event} */ event) => this.changeSetting(event));
     this.el.attendanceButton.addEventListener("click", () => this.downloadAttendance());
 
@@ -69,37 +71,37 @@ export class HostPanel {
     this.el.endCancel.addEventListener("click", () => this.el.endDialog.close());
     this.el.endConfirm.addEventListener("click", async () => {
       this.el.endConfirm.disabled = true;
-      await this.ctx.request("end-session");
+      await this.ctx.send((r) => r.endSession());
       this.el.endConfirm.disabled = false;
       if (this.el.endDialog.open) this.el.endDialog.close();
     });
 
     this.el.close.addEventListener("click", () => this.closeDialog());
     this.el.dialog.addEventListener("close", () => this.onDialogClosed());
-    this.el.muteMic.addEventListener("click", () => this.act("mute-participant", { label: "microphone" }, "microphone muted"));
-    this.el.askMic.addEventListener("click", () => this.act("ask-unmute", { label: "microphone" }, "asked to unmute"));
-    this.el.muteCamera.addEventListener("click", () => this.act("mute-participant", { label: "camera" }, "camera turned off"));
-    this.el.askCamera.addEventListener("click", () => this.act("ask-unmute", { label: "camera" }, "asked to turn the camera on"));
+    this.el.muteMic.addEventListener("click", () => this.act((r, id) => r.muteParticipant(id, TRACK_LABELS.MICROPHONE), "microphone muted"));
+    this.el.askMic.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.MICROPHONE), "asked to unmute"));
+    this.el.muteCamera.addEventListener("click", () => this.act((r, id) => r.muteParticipant(id, TRACK_LABELS.CAMERA), "camera turned off"));
+    this.el.askCamera.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.CAMERA), "asked to turn the camera on"));
     this.el.floor.addEventListener("click", () => {
       const giving = !this.room || this.room.floor !== this.subject;
-      this.act("give-floor", giving ? {} : { participant_id: null }, giving ? "has the floor" : "floor taken back");
+      this.act((r, id) => r.giveFloor(giving ? id : null), giving ? "has the floor" : "floor taken back");
     });
     this.el.screenAllow.addEventListener("click", () => {
       const allowed = this.screenAllowed(this.subject);
-      this.act("allow-screen-share", { allowed: !allowed },
+      this.act((r, id) => r.allowScreenShare(id, !allowed),
         allowed ? "can no longer share their screen" : "may now share their screen");
     });
-    this.el.screenStop.addEventListener("click", () => this.act("stop-screen-share", {}, "screen share stopped"));
+    this.el.screenStop.addEventListener("click", () => this.act((r, id) => r.stopScreenShare(id), "screen share stopped"));
     this.el.role.addEventListener("click", () => {
       const participant = this.subjectParticipant();
-      const role = participant && participant.role === "cohost" ? "participant" : "cohost";
-      this.act("set-role", { role }, role === "cohost" ? "is now a co-host" : "is no longer a co-host");
+      const role = participant && participant.role === ROLES.COHOST ? ROLES.PARTICIPANT : ROLES.COHOST;
+      this.act((r, id) => r.setRole(id, role), role === ROLES.COHOST ? "is now a co-host" : "is no longer a co-host");
     });
-    this.el.toWaiting.addEventListener("click", () => this.act("send-to-waiting", {}, "sent to the waiting room"));
+    this.el.toWaiting.addEventListener("click", () => this.act((r, id) => r.sendToWaiting(id), "sent to the waiting room"));
     this.el.remove.addEventListener("click", () => this.showRemoveConfirm());
     this.el.cancelRemove.addEventListener("click", () => this.showActions(this.el.remove));
     this.el.confirmRemove.addEventListener("click", () =>
-      this.act("remove", { ban: this.el.ban.checked }, this.el.ban.checked ? "removed and blocked" : "removed"));
+      this.act((r, id) => r.remove(id, { ban: this.el.ban.checked }), this.el.ban.checked ? "removed and blocked" : "removed"));
   }
 
   /**
@@ -117,7 +119,7 @@ export class HostPanel {
     }
     // Attendance needs a host join token: a promoted co-host's token is refused by the API.
     const tokenRole = client && client.server && client.server.participant ? client.server.participant.role : null;
-    this.el.attendance.hidden = !host || tokenRole !== "host";
+    this.el.attendance.hidden = !host || tokenRole !== ROLES.HOST;
     if (!host) {
       if (this.el.dialog.open) this.el.dialog.close();
       if (this.el.endDialog.open) this.el.endDialog.close();
@@ -136,11 +138,11 @@ export class HostPanel {
       const admit = h("button", {
         type: "button", className: "primary", dataset: { testid: "admit-button", participantId: person.id },
       }, "Admit");
-      admit.addEventListener("click", () => this.ctx.request("admit", { participant_id: person.id }));
+      admit.addEventListener("click", () => this.ctx.send((r) => r.admit(person.id)));
       const deny = h("button", {
         type: "button", className: "secondary", dataset: { testid: "deny-button", participantId: person.id },
       }, "Decline");
-      deny.addEventListener("click", () => this.ctx.request("deny", { participant_id: person.id }));
+      deny.addEventListener("click", () => this.ctx.send((r) => r.deny(person.id)));
       return h("li", { dataset: { testid: "waiting-person", participantId: person.id } },
         h("span", { className: "waiting-name" }), h("span", { className: "waiting-since" }), admit, deny);
     }, (element, person) => {
@@ -196,9 +198,10 @@ export class HostPanel {
   async changeSetting(event) {
     const input = event.target;
     if (!(input instanceof HTMLInputElement) || !input.dataset.setting) return;
+    const setting = /** @type {keyof import("./requests.js").RoomSettings} */ (input.dataset.setting);
     const wanted = input.checked;
     input.disabled = true;
-    const ok = await this.ctx.request("set-room", { [input.dataset.setting]: wanted });
+    const ok = await this.ctx.send((r) => r.setRoom({ [setting]: wanted }));
     input.disabled = false;
     if (!ok) input.checked = !wanted;
   }
@@ -276,8 +279,8 @@ export class HostPanel {
     const name = participant.name || "A participant";
     setText(this.el.title, name);
     setText(this.el.confirmTitle, `Remove ${name} from the session?`);
-    const microphone = participant.tracks.find((t) => t.label === "microphone");
-    const camera = participant.tracks.find((t) => t.label === "camera");
+    const microphone = participant.tracks.find((t) => t.label === TRACK_LABELS.MICROPHONE);
+    const camera = participant.tracks.find((t) => t.label === TRACK_LABELS.CAMERA);
     const parts = [];
     if (ROLE_NAMES[participant.role]) parts.push(ROLE_NAMES[participant.role]);
     parts.push(!microphone ? "No microphone" : microphone.muted ? "Microphone muted" : "Microphone on");
@@ -292,13 +295,13 @@ export class HostPanel {
     this.el.screenAllow.hidden = participant.role !== "participant";
     this.el.screenAllow.dataset.allowed = String(allowed);
     setText(this.el.screenAllow, allowed ? "Stop allowing screen sharing" : "Allow screen sharing");
-    this.el.screenStop.hidden = !participant.tracks.some((t) => t.label === "screen");
+    this.el.screenStop.hidden = !participant.tracks.some((t) => t.label === TRACK_LABELS.SCREEN);
     const hasFloor = !!this.room && this.room.floor === participant.id;
     setText(this.el.floor, hasFloor ? "Take back the floor" : "Give the floor");
     // A host from the join link keeps that role and cannot be sent away or removed.
-    const tokenHost = participant.role === "host";
+    const tokenHost = participant.role === ROLES.HOST;
     this.el.role.hidden = tokenHost;
-    setText(this.el.role, participant.role === "cohost" ? "Remove co-host" : "Make co-host");
+    setText(this.el.role, participant.role === ROLES.COHOST ? "Remove co-host" : "Make co-host");
     this.el.toWaiting.hidden = participant.role !== "participant";
     this.el.remove.hidden = tokenHost;
   }
@@ -319,15 +322,14 @@ export class HostPanel {
 
   /**
    * Sends a moderation request about the dialog's participant, then closes the dialog.
-   * @param {string} type
-   * @param {Record<string, any>} fields
+   * @param {(requests: Requests, participantId: string) => Promise<any>} call
    * @param {string} done how to announce success, after the participant's name
    */
-  async act(type, fields, done) {
+  async act(call, done) {
     const id = this.subject;
     if (!id) return;
     const name = nameOf(this.ctx.client(), id);
-    const ok = await this.ctx.request(type, { participant_id: id, ...fields });
+    const ok = await this.ctx.send((r) => call(r, id));
     if (ok) {
       this.ctx.announce(`${name}: ${done}`);
       if (this.subject === id) this.closeDialog();

@@ -1,19 +1,23 @@
 /** Who is who in the session, as the UI words it: roles, display names and the shared view context. */
 
+import { ROLES } from "./constants.js";
+
 /**
  * @typedef {import("./protocol.js").HavenClient} HavenClient
  * @typedef {object} SessionContext what the session views need from the app
  * @property {() => HavenClient|null} client the current protocol client
- * @property {(type: string, fields?: Record<string, any>) => Promise<boolean>} request sends a request;
- *   on failure shows a notice and resolves false
+ * @property {(call: (requests: import("./requests.js").Requests) => Promise<any>) => Promise<boolean>} send
+ *   sends a request with one of the typed methods (`(r) => r.admit(id)`); on failure shows a notice and
+ *   resolves false
  * @property {(text: string) => void} announce reads a message to screen reader users
  * @property {(text: string) => void} notice shows a message in the room
  */
 
-export const HOST_ROLES = new Set(["host", "cohost"]);
+/** @type {ReadonlySet<string>} */
+export const HOST_ROLES = new Set([ROLES.HOST, ROLES.COHOST]);
 
 /** @type {Record<string, string>} */
-export const ROLE_NAMES = { host: "Host", cohost: "Co-host" };
+export const ROLE_NAMES = { [ROLES.HOST]: "Host", [ROLES.COHOST]: "Co-host" };
 
 /**
  * Tells whether the participant behind this client may moderate (host or co-host).

@@ -2,6 +2,7 @@
  * asking before replacing another share, and plain words when a share ends for a reason of its own. */
 
 import { setText } from "./dom.js";
+import { TRACK_LABELS } from "./constants.js";
 
 /**
  * @typedef {import("./people.js").SessionContext} SessionContext
@@ -84,11 +85,11 @@ export class ScreenShareView {
     /** @type {string|null} */
     let sharer = client.screenSharer();
     if (!sharer || !(tracks.get(sharer) || {}).screen) {
-      sharer = [...tracks].find(([, byLabel]) => !!byLabel.screen)?.[0] || null;
+      sharer = [...tracks].find(([, byLabel]) => !!byLabel[TRACK_LABELS.SCREEN])?.[0] || null;
     }
     const participant = sharer ? client.participants.get(sharer) : null;
     const byLabel = sharer ? tracks.get(sharer) || {} : {};
-    if (!sharer || !participant || !byLabel.screen) {
+    if (!sharer || !participant || !byLabel[TRACK_LABELS.SCREEN]) {
       this.clearStage();
       return;
     }
@@ -111,8 +112,8 @@ export class ScreenShareView {
     video.dataset.participantId = sharer;
     video.dataset.participantName = name;
     video.setAttribute("aria-label", `${name}'s shared screen`);
-    setVideoTrack(video, byLabel.screen);
-    setVideoTrack(audio, byLabel["screen-audio"] || null);
+    setVideoTrack(video, byLabel[TRACK_LABELS.SCREEN] || null);
+    setVideoTrack(audio, byLabel[TRACK_LABELS.SCREEN_AUDIO] || null);
     if (audio.srcObject) audio.play().catch(() => {});
     setText(this.el.caption, `${name} is sharing their screen`);
     this.el.stage.hidden = false;

@@ -55,6 +55,13 @@ export class SessionUI {
 
   /** Fills the panel for a participant just admitted (chat history included). */
   enter() {
+    const client = this.ctx.client();
+    // The server's limits and agenda templates (its `hello`) bound every form; nothing restates them.
+    if (client) {
+      this.agenda.configure(client.limits, client.agendaTemplates);
+      this.breakouts.configure(client.limits);
+      this.homework.configure(client.limits);
+    }
     this.chat.load();
     this.render();
   }

@@ -1,5 +1,8 @@
 /** The room's video grid: one tile per participant with name, camera-off avatar, muted-mic icon, speaker and turn highlights. */
 
+import { TRACK_LABELS } from "./constants.js";
+import { ROLE_NAMES } from "./people.js";
+
 /**
  * @typedef {import("./protocol.js").Participant} Participant
  * @typedef {import("./protocol.js").ParticipantTracks} ParticipantTracks
@@ -7,8 +10,6 @@
  */
 
 const MIN_TILE_WIDTH = 200;
-/** @type {Record<string, string>} */
-const ROLE_NAMES = { host: "Host", cohost: "Co-host" };
 
 /**
  * Returns the first letter of a name, for the camera-off avatar.
@@ -229,8 +230,8 @@ class RemoteTile {
     this.role.hidden = !role;
     if (this.role.textContent !== role) this.role.textContent = role;
 
-    const camera = participant.tracks.find((t) => t.label === "camera");
-    const microphone = participant.tracks.find((t) => t.label === "microphone");
+    const camera = participant.tracks.find((t) => t.label === TRACK_LABELS.CAMERA);
+    const microphone = participant.tracks.find((t) => t.label === TRACK_LABELS.MICROPHONE);
     this._setVideo(tracks.camera || null);
     this._setAudio(tracks.microphone || null);
     applyTileState(this.element, {
