@@ -108,7 +108,8 @@ def test_set_host_addresses_replaces_and_restores_aioice_discovery() -> None:
         aioice.ice.get_host_addresses = original
 
 
-def test_a_connection_has_no_transport_before_negotiation_and_is_not_connected() -> None:
+# async: aiortc's senders take the running event loop when they are created.
+async def test_a_connection_has_no_transport_before_negotiation_and_is_not_connected() -> None:
     pc = RTCPeerConnection(configuration())
     assert seam.dtls_transport(pc) is None
     assert seam.is_connected(None) is False
@@ -116,6 +117,7 @@ def test_a_connection_has_no_transport_before_negotiation_and_is_not_connected()
     dtls = seam.dtls_transport(pc)
     assert dtls is not None
     assert seam.is_connected(dtls) is False
+    await pc.close()
 
 
 async def test_ice_sockets_are_the_udp_sockets_of_the_connection(peers: Any) -> None:
