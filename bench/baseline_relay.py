@@ -24,9 +24,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from media.adapter import set_host_addresses
 from server.auth import TokenError, TokenIssuer
 
+from . import seam
 from .common import SECRET, close_peer_connections
 
 CONSENT = "benchmark"
@@ -40,7 +40,7 @@ def configuration() -> RTCConfiguration:
 
 
 class Participant:
-    def __init__(self, relay: "Relay", ws: web.WebSocketResponse) -> None:
+    def __init__(self, relay: Relay, ws: web.WebSocketResponse) -> None:
         self.relay = relay
         self.ws = ws
         self.id: str | None = None
@@ -217,7 +217,7 @@ def main() -> None:
     import uvloop
 
     uvloop.install()
-    set_host_addresses(["127.0.0.1"])
+    seam.set_host_addresses(["127.0.0.1"])
     relay = Relay()
     app = web.Application()
     app.router.add_get("/ws", relay.websocket)

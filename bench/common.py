@@ -139,7 +139,7 @@ def udp_counters() -> dict[str, int]:
     """This network namespace's UDP counters (InDatagrams, RcvbufErrors, SndbufErrors, ...)."""
     with open("/proc/net/snmp") as snmp:
         rows = [line.split()[1:] for line in snmp if line.startswith("Udp:")]
-    return dict(zip(rows[0], map(int, rows[1]))) if len(rows) >= 2 else {}
+    return dict(zip(rows[0], map(int, rows[1]), strict=True)) if len(rows) >= 2 else {}
 
 
 def sched_counters(pid: int) -> dict[str, int]:

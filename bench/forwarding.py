@@ -164,6 +164,7 @@ def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scena
                 profile_to: Path | None) -> dict:
     """Run one load generator process against a started server; return its JSON result."""
     assert server.proc is not None
+    server_pid = server.proc.pid
     out = server.workdir / f"loadgen-{server.kind}-{n}.json"
     cmd = [sys.executable, "-m", "bench.loadgen", "--url", server.url, "--server-pid", str(server.proc.pid),
            "--n", str(n), "--duration", str(args.duration), "--warmup", str(args.warmup),
@@ -178,7 +179,7 @@ def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scena
         for line in proc.stdout:
             if line.startswith("MEASURE-START") and profile_to is not None:
                 time.sleep(1.0)  # past the window's initial pause
-                profiler.extend(start_profilers(server.proc.pid, profile_to, args))
+                profiler.extend(start_profilers(server_pid, profile_to, args))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -372,7 +373,7 @@ def median_run(all_runs: list[dict]) -> dict:
     for key, value in runs[0].items():
         values = [r.get(key) for r in runs]
         if isinstance(value, (int, float)) and not isinstance(value, bool) and None not in values:
-            merged[key] = statistics.median(values)
+            merged[key] = statistics.median(v for v in values if v is not None)
     merged["runs"] = summary
     merged["runs_used"] = len(runs)
     merged["quietest_run"] = quietest(all_runs)
@@ -381,7 +382,11 @@ def median_run(all_runs: list[dict]) -> dict:
 
 def quietest(runs: list[dict]) -> dict:
     """The run in which other processes used the server's CPU least (selected by that alone)."""
-    best = min(runs, key=lambda r: r.get("cpu0_other_pct") if r.get("cpu0_other_pct") is not None else 1e9)
+    def other_pct(run: dict) -> float:
+        value = run.get("cpu0_other_pct")
+        return float(value) if value is not None else 1e9
+
+    best = min(runs, key=other_pct)
     return {k: best.get(k) for k in RUN_KEYS}
 
 

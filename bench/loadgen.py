@@ -6,8 +6,8 @@ CPU; it measures from outside the server:
 
 * publishers replay pre-encoded packets (bench/media.py), counted and time-stamped at the moment aiortc
   hands them to SRTP;
-* subscribers take decrypted RTP straight from aioice's datagram callback (as media.adapter
-  ``install_fast_receive`` does in the server): no jitter buffer, no decoder; they count packets and read
+* subscribers take decrypted RTP straight from aioice's datagram callback (through bench/seam.py, the
+  way the server's own fast receive path does): no jitter buffer, no decoder; they count packets and read
   the trailer of every frame's last packet (marker bit) and the kernel's receive timestamp for latency;
 * the server's CPU and RSS are read from /proc/<pid>.
 
@@ -37,12 +37,23 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
-from media import adapter
 from server.auth import TokenIssuer
 
+from . import seam
 from .common import (
-    CLK_TCK, ROOM, SECRET, cpu_ns_exact, cpu_seconds, cpu_split, cpu_times, percentile, rss_mb, sched_counters,
-    thread_count, udp_counters, close_peer_connections,
+    CLK_TCK,
+    ROOM,
+    SECRET,
+    close_peer_connections,
+    cpu_ns_exact,
+    cpu_seconds,
+    cpu_split,
+    cpu_times,
+    percentile,
+    rss_mb,
+    sched_counters,
+    thread_count,
+    udp_counters,
 )
 from .media import MAGIC, Gate, Media, make_tracks
 
@@ -80,7 +91,7 @@ def drop_everything(sock_fd: int) -> None:
 class Member:
     """One participant: a signaling WebSocket, a publish connection and a subscribe connection."""
 
-    def __init__(self, gen: "LoadGenerator", index: int, token: str) -> None:
+    def __init__(self, gen: LoadGenerator, index: int, token: str) -> None:
         self.gen = gen
         self.index = index
         self.token = token
@@ -186,14 +197,10 @@ class Member:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             if self.sub_dtls is None:
-                self.sub_dtls = adapter.dtls_transport(pc)
-                original_rtcp = self.sub_dtls._handle_rtcp_data
-
-                def on_rtcp(data: bytes) -> None:
-                    asyncio.ensure_future(original_rtcp(data))
-
+                self.sub_dtls = seam.dtls_transport(pc)
                 # Until the fast path is installed, decrypted RTP still never reaches aiortc's receivers.
-                adapter.hook_dtls(self.sub_dtls, self.on_rtp, on_rtcp)
+                if self.sub_dtls is not None:
+                    seam.divert_rtp(self.sub_dtls, self.on_rtp)
             await self.request("subscriber-answer", revision=revision, sdp=pc.localDescription.sdp)
             self.answered_revision = max(self.answered_revision, revision)
         except Exception as exc:
@@ -203,25 +210,22 @@ class Member:
         pc = self.sub_pc
         if pc is None or self.fast_installed:
             return
-        if pc.connectionState == "connected" and adapter.has_nominated_pair(self.sub_dtls):
+        if pc.connectionState == "connected" and seam.is_connected(self.sub_dtls):
             self._install_fast_receive()
             self.fast_installed = True
 
     def _install_fast_receive(self) -> None:
-        """Take SRTP straight from aioice's datagram callback (like media.adapter.install_fast_receive),
-        and read each frame's kernel receive timestamp.
+        """Take SRTP straight from aioice's datagram callback, and read each frame's kernel receive timestamp.
 
         On loopback the kernel stamps a datagram (``SIOCGSTAMPNS``) inside the server's ``sendmsg``, so
         ``kernel stamp - publisher stamp`` is the latency the server adds, free of this process's own
         scheduling delays; ``now - publisher stamp`` (the "app" latency) includes them.
         """
-        connection = self.sub_dtls.transport._connection
-        unprotect = self.sub_dtls._rx_srtp.unprotect
-        for protocol in list(connection._protocols):
-            original = protocol.datagram_received
-            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+        unprotect = seam.srtp_unprotect(self.sub_dtls)
+
+        def wrap(original: seam.DatagramHandler, sock: seam.Socket | None) -> seam.DatagramHandler:
             fd = sock.fileno() if sock is not None else -1
-            if fd >= 0:
+            if sock is not None and fd >= 0:
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
                 except OSError:
@@ -231,18 +235,20 @@ class Member:
                 except OSError:
                     pass
 
-            def datagram_received(data: bytes, addr: Any, _original=original, _fd=fd) -> None:
+            def datagram_received(data: bytes, addr: Any) -> None:
                 if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
                     try:
                         packet = unprotect(data)
                     except Exception:
                         self.unprotect_failures += 1
                         return
-                    self.on_rtp(packet, _fd)
+                    self.on_rtp(packet, fd)
                 else:
-                    _original(data, addr)
+                    original(data, addr)
 
-            protocol.datagram_received = datagram_received
+            return datagram_received
+
+        seam.wrap_datagram_handlers(self.sub_dtls, wrap)
 
     async def publish(self) -> None:
         gen = self.gen
@@ -256,10 +262,8 @@ class Member:
         tracks = [{"mid": tv.mid, "label": "camera"}, {"mid": ta.mid, "label": "microphone"}]
         data = await self.request("publish", sdp=pc.localDescription.sdp, tracks=tracks)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="answer"))
-        dtls = tv.sender.transport
-        original = dtls._send_rtp
 
-        async def send_rtp(data: bytes) -> None:
+        def count_and_stamp(data: bytes) -> bytes:
             b1 = data[1]
             if not 191 < b1 < 224:  # RTP, not RTCP
                 self.tx += 1
@@ -267,9 +271,9 @@ class Member:
                     self.tx_marker += 1
                     if data[-12:-8] == MAGIC:
                         data = data[:-8] + time.monotonic_ns().to_bytes(8, "big")
-            await original(data)
+            return data
 
-        dtls._send_rtp = send_rtp
+        seam.intercept_outgoing(tv.sender.transport, count_and_stamp)
 
     def ready(self, n: int) -> bool:
         return (
@@ -327,34 +331,31 @@ class Member:
         dtls = self.sub_dtls
         if dtls is None or self.stopped:
             return
-        future = asyncio.ensure_future(dtls._send_rtp(data))
+        future = asyncio.ensure_future(seam.protect_and_send(dtls)(data))
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def make_slow(self, fraction: float) -> None:
         """Drop ``fraction`` of incoming SRTP datagrams before any processing, and NACK what is missing."""
         self.drop_fraction = fraction
-        connection = self.sub_dtls.transport._connection
         rnd = random.Random(1234).random
-        for protocol in list(connection._protocols):
-            inner = protocol.datagram_received
 
-            def datagram_received(data: bytes, addr: Any, _inner=inner) -> None:
+        def wrap(inner: seam.DatagramHandler, sock: seam.Socket | None) -> seam.DatagramHandler:
+            def datagram_received(data: bytes, addr: Any) -> None:
                 if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224 and rnd() < fraction:
                     self.dropped += 1
                     return
-                _inner(data, addr)
+                inner(data, addr)
 
-            protocol.datagram_received = datagram_received
+            return datagram_received
+
+        seam.wrap_datagram_handlers(self.sub_dtls, wrap)
         self.lossy = True
 
     def stop_reading(self) -> None:
         """Stop servicing the subscribe connection's sockets entirely (kernel discards everything)."""
         self.stopped = True
-        connection = self.sub_dtls.transport._connection
-        for protocol in list(connection._protocols):
-            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
-            if sock is not None:
-                drop_everything(sock.fileno())
+        for sock in seam.ice_sockets(self.sub_dtls):
+            drop_everything(sock.fileno())
 
     async def close(self) -> None:
         await close_peer_connections(self.pub_pc, self.sub_pc)
@@ -373,13 +374,14 @@ class Member:
 
 def realtime_offset() -> int:
     """CLOCK_REALTIME - CLOCK_MONOTONIC in ns (the tightest of a few readings)."""
-    best = None
+    best: tuple[int, int] | None = None
     for _ in range(5):
         a = time.monotonic_ns()
         r = time.time_ns()
         b = time.monotonic_ns()
         if best is None or b - a < best[0]:
             best = (b - a, r - (a + b) // 2)
+    assert best is not None  # the loop ran
     return best[1]
 
 
@@ -457,10 +459,10 @@ class LoadGenerator:
         lat_app = sorted(itertools.chain.from_iterable(self.members[i].lat_app for i in subs))
         lag = sorted(self.lag)
         dt = b["t"] - a["t"]
-        tx = [y - x for x, y in zip(a["tx"], b["tx"])]
-        txm = [y - x for x, y in zip(a["tx_marker"], b["tx_marker"])]
-        rx = [y - x for x, y in zip(a["rx"], b["rx"])]
-        rxm = [y - x for x, y in zip(a["rx_marker"], b["rx_marker"])]
+        tx = [y - x for x, y in zip(a["tx"], b["tx"], strict=True)]
+        txm = [y - x for x, y in zip(a["tx_marker"], b["tx_marker"], strict=True)]
+        rx = [y - x for x, y in zip(a["rx"], b["rx"], strict=True)]
+        rxm = [y - x for x, y in zip(a["rx_marker"], b["rx_marker"], strict=True)]
         sub_set = set(subs)
         # Each published packet is expected once at every listed subscriber other than its publisher.
         expected = sum(tx[p] * len(sub_set - {p}) for p in range(n))
@@ -618,7 +620,7 @@ class LoadGenerator:
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    adapter.set_host_addresses(["127.0.0.1"])
+    seam.set_host_addresses(["127.0.0.1"])
     gen = LoadGenerator(args)
     try:
         budget = 60 + 6 * args.n + args.idle + args.warmup + args.duration * (3 if args.scenario == "slow" else 1) + 10

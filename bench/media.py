@@ -163,7 +163,7 @@ def check_trailer_decodes(frames: list[tuple[bytes, bool]]) -> None:
         b = stamped.decode(av.Packet(with_trailer(data)))
         if len(a) != len(b):
             raise RuntimeError("libvpx decoded a different number of frames with the trailer")
-        for fa, fb in zip(a, b):
+        for fa, fb in zip(a, b, strict=True):
             if not numpy.array_equal(fa.to_ndarray(), fb.to_ndarray()):
                 raise RuntimeError("libvpx decoded a trailer-carrying frame differently")
 

@@ -1,9 +1,10 @@
-"""Owns the `haven` command line: serve, token and check-config."""
+"""Owns the `haven` command line: serve, token, check-config, audit verify and --version."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
@@ -109,8 +110,18 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
+def installed_version() -> str:
+    """Return the version pip recorded for the installed `haven` distribution."""
+    try:
+        return importlib.metadata.version("haven")
+    except importlib.metadata.PackageNotFoundError:
+        # Running from a source tree that was never installed: there is no recorded version to report.
+        return "(not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="haven", description="Self-hosted video rooms for small-group therapy.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import tomllib
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from server.auth import Grant, TokenIssuer
-from server.cli import main
+from server.cli import installed_version, main
 from server.config import Config, load_config, resolve_secret
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,7 +170,12 @@ def test_serve_hands_the_loaded_config_to_the_app(
 ) -> None:
     calls: list[tuple[Config, bool]] = []
     fake_app = types.ModuleType("server.app")
-    fake_app.serve = lambda config, dev: calls.append((config, dev)) or 0  # type: ignore[attr-defined]
+
+    def serve(config: Config, dev: bool) -> int:
+        calls.append((config, dev))
+        return 0
+
+    fake_app.serve = serve  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "server.app", fake_app)
     assert run("serve", "--config", str(config_file), "--dev")[0] == 0
     assert calls == [(load_config(config_file, env={}), True)]
@@ -179,3 +185,17 @@ def test_no_subcommand_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
+
+
+def test_version_prints_the_installed_version_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"haven {installed_version()}\n"
+
+
+def test_the_installed_version_is_the_one_in_pyproject() -> None:
+    # A stale install (the tree moved on, nobody reinstalled) would report an old version.
+    with open(REPO / "pyproject.toml", "rb") as f:
+        declared = tomllib.load(f)["project"]["version"]
+    assert installed_version() == declared
