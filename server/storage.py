@@ -159,8 +159,8 @@ class Storage:
             "SELECT participant_id, name, role, event, at FROM attendance WHERE session_id = ? ORDER BY seq",
             (session_id,)).fetchall()
         end = session["ended_at"] or now
-        return {"session": session, "events": [dict(zip(("participant_id", "name", "role", "event", "at"), r, strict=True))
-                                               for r in rows],
+        columns = ("participant_id", "name", "role", "event", "at")
+        return {"session": session, "events": [dict(zip(columns, r, strict=True)) for r in rows],
                 "participants": summarize_attendance(rows, end)}
 
     def verify_chain(self) -> ChainCheck:

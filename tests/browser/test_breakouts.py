@@ -35,7 +35,8 @@ MEDIA_DETAIL = """async () => {
   const client = window.haven.client;
   const stats = {};
   if (client.subscribePc) (await client.subscribePc.getStats()).forEach(r => {
-    if (r.type === 'inbound-rtp' && r.kind === 'video') stats[r.mid] = {frames: r.framesDecoded, packets: r.packetsReceived,
+    if (r.type === 'inbound-rtp' && r.kind === 'video')
+      stats[r.mid] = {frames: r.framesDecoded, packets: r.packetsReceived,
       keyframes: r.keyFramesDecoded, plis: r.pliCount, firs: r.firCount};
   });
   const consumers = [...client.consumers.values()].filter(c => c.kind === 'video');
@@ -43,7 +44,8 @@ MEDIA_DETAIL = """async () => {
     const consumer = consumers.find(c => c.participant_id === v.dataset.participantId && c.label === 'camera');
     const track = v.srcObject && v.srcObject.getTracks()[0];
     return {name: v.dataset.participantName, width: v.videoWidth, mid: consumer ? consumer.mid : null,
-      track: track ? {state: track.readyState, muted: track.muted} : null, stats: consumer ? stats[consumer.mid] : null};
+      track: track ? {state: track.readyState, muted: track.muted} : null,
+      stats: consumer ? stats[consumer.mid] : null};
   });
 }"""
 

@@ -55,10 +55,11 @@ async def inbound(page) -> list[dict]:
 async def test_three_browsers_see_and_hear_each_other(haven_process, browser):
     names = ["Ana", "Ben", "Cy"]
     roles = {"Ana": "host"}
-    pages = [await join(browser, haven_process.join_url("tuesday", name, roles.get(name, "participant"), sub=name.lower()))
+    pages = [await join(browser,
+                        haven_process.join_url("tuesday", name, roles.get(name, "participant"), sub=name.lower()))
              for name in names]
     try:
-        for page, name in zip(pages, names):
+        for page, name in zip(pages, names, strict=True):
             others = sorted(n for n in names if n != name)
 
             async def tiles_ready(page=page, others=others):
@@ -72,7 +73,7 @@ async def test_three_browsers_see_and_hear_each_other(haven_process, browser):
             status = page.get_by_test_id("connection-status")
             assert await status.get_attribute("data-state") == "connected"
 
-        for page, name in zip(pages, names):
+        for page, name in zip(pages, names, strict=True):
             async def media_flows(page=page):
                 stats = await inbound(page)
                 video = [s for s in stats if s["kind"] == "video" and s["frames"] > 10 and s["width"] > 0]
@@ -122,7 +123,8 @@ async def test_mute_camera_off_and_leave_reach_the_others(haven_process, browser
         assert await ana.get_by_test_id("toggle-audio").get_attribute("aria-pressed") == "true"
         await eventually_async(
             lambda: ben.evaluate("() => [...window.haven.client.participants.values()]"
-                                 ".some(p => p.name === 'Ana' && p.tracks.some(t => t.label === 'microphone' && t.muted))"),
+                                 ".some(p => p.name === 'Ana'"
+                                 " && p.tracks.some(t => t.label === 'microphone' && t.muted))"),
             "Ben to learn that Ana's microphone is muted")
 
         await ana.get_by_test_id("toggle-video").click()
@@ -164,7 +166,9 @@ async def test_the_client_reconnects_by_itself_after_the_server_restarts(haven_p
           const pc = window.haven.client.subscribePc;
           if (!pc) return 0;
           let frames = 0;
-          (await pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0; });
+          (await pc.getStats()).forEach(r => {
+            if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+          });
           return frames;
         }"""
         first = await eventually_async(lambda: ana.evaluate(stats_ok), "frames on the new connection", 45)

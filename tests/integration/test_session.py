@@ -105,7 +105,8 @@ async def test_a_removed_participant_stops_receiving_at_once_and_a_banned_one_ca
 
 HOST_ONLY = [
     ("admit", {"participant_id": "ben"}), ("admit-all", {}), ("deny", {"participant_id": "ben"}),
-    ("send-to-waiting", {"participant_id": "ben"}), ("mute-participant", {"participant_id": "rivera", "label": "camera"}),
+    ("send-to-waiting", {"participant_id": "ben"}),
+    ("mute-participant", {"participant_id": "rivera", "label": "camera"}),
     ("ask-unmute", {"participant_id": "ben", "label": "microphone"}), ("remove", {"participant_id": "rivera"}),
     ("set-role", {"participant_id": "ana", "role": "cohost"}), ("set-room", {"locked": True}), ("end-session", {}),
     ("agenda-start", {"template": "process"}), ("agenda-next", {}), ("agenda-set-phase", {"index": 1}),

@@ -124,7 +124,7 @@ class ProtocolClient:
             self.counter.installed = True
         try:
             await self.request("subscriber-answer", revision=revision, sdp=pc.localDescription.sdp)
-        except (ServerError, ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, ServerError, ConnectionError):
             pass
 
     async def publish(self, tracks: dict[str, MediaStreamTrack]) -> dict:
@@ -176,7 +176,7 @@ class ProtocolClient:
         if self._reader is not None:
             try:
                 await asyncio.wait_for(self._reader, 2)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 pass
         if self.session is not None:
             await self.session.close()

@@ -277,7 +277,7 @@ def test_add_opus_fec_leaves_sdp_without_opus_alone() -> None:
 
 def test_announce_address_rewrites_host_candidates_and_connection_lines_only() -> None:
     out = announce_address(AIORTC_ANSWER, "203.0.113.50")
-    changed = [(a, b) for a, b in zip(AIORTC_ANSWER.split("\r\n"), out.split("\r\n")) if a != b]
+    changed = [(a, b) for a, b in zip(AIORTC_ANSWER.split("\r\n"), out.split("\r\n"), strict=False) if a != b]
     assert changed == [
         ("c=IN IP4 10.0.0.5", "c=IN IP4 203.0.113.50"),
         ("a=candidate:0f1e2d3c 1 udp 2130706431 10.0.0.5 51234 typ host",

@@ -61,7 +61,7 @@ def test_audit_entries_are_chained_from_the_genesis_hash(storage: Storage) -> No
     assert [e["seq"] for e in entries] == [1, 2, 3]
     assert [e["action"] for e in entries] == ["action-1", "action-2", "action-3"]
     assert entries[0]["prev_hash"] == GENESIS
-    for before, entry in zip(entries, entries[1:]):
+    for before, entry in zip(entries, entries[1:], strict=False):
         assert entry["prev_hash"] == before["hash"]
     for entry in entries:
         row = tuple(entry[k] for k in ("seq", "at", "action", "actor", "role", "room", "session_id", "subject",
