@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .consumer import Consumer
 from .packet_cache import PacketCache
@@ -15,6 +16,16 @@ from .rtp import HEADER, ExtensionTranslator, keyframe_detector
 # encoder emit key frame after key frame, which costs far more bandwidth than it saves).
 KEYFRAME_INTERVAL = 0.5
 CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """A plain description of a track for signaling: no live object crosses the media API."""
+
+    id: str
+    owner_id: str
+    kind: str
+    label: str
 
 
 class Producer:
@@ -78,6 +89,10 @@ class Producer:
         # Audio level (RFC 6464) accumulated between speaker-detector ticks: sum of (127 - dBov).
         self.level_sum = 0
         self.level_count = 0
+
+    def info(self) -> TrackInfo:
+        """Describe this track as a plain value."""
+        return TrackInfo(self.id, self.owner_id, self.kind, self.label)
 
     # -- hot path ---------------------------------------------------------------------------------
 
