@@ -46,10 +46,9 @@ class BreakoutRequests:
         if old == location:
             return
         self._stop_share_of(participant, reason="moved")
-        member = self.routers[old].release_member(participant.id)
         participant.location = location
         self.broadcast_to(old, {"type": "participant-left", "participant_id": participant.id, "reason": "moved"})
-        self.routers[location].adopt_member(member)
+        self.routers[old].move_member(participant.id, self.routers[location])
         if participant.is_host and location != MAIN:
             self.breakouts.require(location).help_requested = False
         self._send_to(participant.id, {

@@ -66,7 +66,7 @@ class ModerationRequests:
         # Cut the media in the Router the participant is in now (send_to_waiting already reset the location).
         self.routers[location].set_member_media(participant.id, sending=False, receiving=False)
         if location != MAIN:  # the waiting room belongs to the main room's Router; the cut travels along
-            self.router.adopt_member(self.routers[location].release_member(participant.id))
+            self.routers[location].move_member(participant.id, self.router)
         self._attend(participant, "sent-to-waiting", time.time())
         self._audit("send-to-waiting", host, subject=participant.id)
         self._send_to(participant.id, {"type": "sent-to-waiting", "room": self._waiting_view(participant)})
