@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from media.consumer import Slot
 from media.producer import Producer
 from media.reasons import DropReason
-from media.rtp import HEADER
 from media.transport import LABEL_KINDS, TransportSettings
 
 _ssrcs = itertools.count(0x5100_0001)
@@ -39,10 +38,6 @@ class FakeSendPath:
 
     def buffer_size(self) -> int:
         return self.queued
-
-    def ssrcs(self) -> list[int]:
-        """Return the SSRC of every packet sent, in order."""
-        return [HEADER.unpack_from(p, 0)[4] for p in self.sent]
 
 
 class FakePublishTransport:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from media.producer import TrackInfo
 from media.policy import consumable_tracks
+from media.producer import TrackInfo
 
 
 @dataclass

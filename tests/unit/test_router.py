@@ -21,7 +21,7 @@ from media.reasons import CloseReason, DropReason
 from media.router import MediaSettings, Router
 from media.rtcp import build_pli
 from media.rtp import HEADER
-from tests.support.fake_transports import FakeSendPath, FakeTransports
+from tests.support.fake_transports import FakeTransports
 
 
 class FakeListener:
@@ -477,8 +477,3 @@ async def test_moving_an_unknown_member_is_refused(router: Router, breakout: Rou
         router.move_member("nobody", breakout)
     assert info.value.code == "not-joined"
 
-
-def test_a_fake_send_path_records_ssrcs() -> None:
-    path = FakeSendPath()
-    path.sendto(HEADER.pack(0x80, 96, 1, 2, 0xABC) + b"x", path.addr)
-    assert path.ssrcs() == [0xABC]
