@@ -193,7 +193,9 @@ class Producer:
         Everything it handed out is older than the newest packet, or is the newest itself if that one was
         received before: so ``ext`` itself if it is the newest and new, else one past the newest.
         """
-        newest = self.cycles + (self.max_seq or 0)
+        newest = self.newest()
+        if newest is None:
+            return ext
         return ext if ext == newest and self.repeated != ext else newest + 1
 
     def request_keyframe(self, force: bool = False) -> bool:

@@ -5,8 +5,9 @@ changes: a consumer pauses and resumes, holds for a key frame after congestion, 
 to the next consumer. Each stretch of forwarding between two such breaks is an *epoch*; it starts at a key
 frame and maps source numbers with a fixed offset. The rules:
 
-* numbering continues after the highest number handed out, across every break, so a subscriber never
-  sees one number for two different packets;
+* numbering goes on past every number handed out, across every break, so a subscriber never sees one
+  number for two different packets: at the packet that could not be sent if it is the source's newest
+  (in-order congestion leaves no gap), else one past the newest packet received (a gap is only a loss);
 * a packet older than the epoch's first packet is late (it would land on numbers already handed out) and
   is dropped;
 * inside an epoch, reordered packets map normally and duplicates map to the same number (the subscriber's
@@ -83,8 +84,11 @@ class SequenceMunger:
         return (ts + self.ts_off) & TS_MASK
 
     def hold(self, first_unsent: int) -> None:
-        """Close the epoch (pause, congestion); ``first_unsent`` is the extended source number after the
-        last one handed out, where the slot's numbering goes on. Holding again changes nothing."""
+        """Close the epoch (pause, congestion): the slot's numbering goes on at source ``first_unsent``.
+
+        ``first_unsent`` is an extended source number past every one handed out; holding again changes
+        nothing.
+        """
         if not self.waiting_key:
             self.numbering.next_seq = (first_unsent + self.seq_off) & SEQ_MASK
             self.waiting_key = True
