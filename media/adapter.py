@@ -9,7 +9,8 @@ in one place instead of silently breaking media.
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 import aioice.ice
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
@@ -87,7 +88,7 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_rtp: Callable[[bytes], None]
     for protocol in list(connection._protocols):
         original = protocol.datagram_received
 
-        def datagram_received(data: bytes, addr: Any, _original=original) -> None:
+        def datagram_received(data: bytes, addr: Any, _original: Callable[[bytes, Any], None] = original) -> None:
             # SRTP has version 2 in the first byte (128..191); RTCP packet types are 192..223.
             if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
                 try:
@@ -99,7 +100,8 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_rtp: Callable[[bytes], None]
             else:
                 _original(data, addr)
 
-        protocol.datagram_received = datagram_received
+        # typeshed allows str datagrams; a UDP socket only ever delivers bytes.
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
         sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
         if sock is not None:
             try:
@@ -123,7 +125,8 @@ class SendPath:
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         pair = dtls.transport._connection._nominated[1]
-        transport = pair.protocol.transport
+        # aioice types it as a DatagramTransport; the loop's real one also reports its write buffer.
+        transport: Any = pair.protocol.transport
         session = dtls._tx_srtp
         self.protect = session.protect
         self.protect_rtcp = session.protect_rtcp
@@ -138,7 +141,7 @@ class SendPath:
 
 def srtp_handles(session: Any) -> tuple[int, int]:
     """Return the addresses of libsrtp's srtp_protect() and of a pylibsrtp Session's context."""
-    from pylibsrtp._binding import ffi, lib
+    from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]  # cffi-built, no stubs
 
     return (int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
             int(ffi.cast("uintptr_t", session._srtp[0])))
@@ -183,7 +186,7 @@ def negotiated_extensions(transceiver: RTCRtpTransceiver) -> dict[str, int]:
 
 def connection_cname(pc: RTCPeerConnection) -> str:
     """Return the RTCP CNAME aiortc announced for a connection's senders."""
-    return pc._RTCPeerConnection__cname
+    return cast(str, pc._RTCPeerConnection__cname)  # type: ignore[attr-defined]
 
 
 def async_send(dtls: RTCDtlsTransport) -> Callable[[bytes], Any]:
@@ -193,9 +196,9 @@ def async_send(dtls: RTCDtlsTransport) -> Callable[[bytes], Any]:
 
 def receiver_streams(transceiver: RTCRtpTransceiver) -> list[Any]:
     """Return the remote streams aiortc's receiver built (empty while we forward without decoding)."""
-    return list(transceiver.receiver._RTCRtpReceiver__remote_streams)
+    return list(transceiver.receiver._RTCRtpReceiver__remote_streams)  # type: ignore[attr-defined]
 
 
 def sender_encoder(transceiver: RTCRtpTransceiver) -> Any:
     """Return the encoder aiortc's sender created (None while we forward without encoding)."""
-    return transceiver.sender._RTCRtpSender__encoder
+    return transceiver.sender._RTCRtpSender__encoder  # type: ignore[attr-defined]

@@ -1,35 +1,42 @@
-"""The media layer's surface for signaling: everything signaling may use from media/ is named here."""
+"""The media layer's surface for signaling: everything signaling may use from media/ is named here.
 
-from typing import Any, Protocol
+Only plain values cross it (TrackInfo, PublishResult, strings, counters): signaling never holds a live
+Producer, Consumer or member object, so the media layer can change shape (or move into a worker
+process) without signaling noticing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Self
 
 from .adapter import set_host_addresses
 from .consumer import compiled_available
 from .errors import MediaError
-from .producer import Producer
+from .producer import TrackInfo
 from .reasons import CloseReason, DropReason
 from .router import MediaSettings, PublishResult, Router, RouterListener
 from .transport import LABEL_KINDS, TransportSettings
 
 
-
 class RouterApi(Protocol):
-    """What signaling may do with a Router."""
+    """What signaling uses of a Router, and nothing more."""
 
-    id: str
+    @property
+    def id(self) -> str: ...
 
-    def add_member(self, participant_id: str, sending: bool = True, receiving: bool = True) -> Any: ...
+    def add_member(self, participant_id: str, sending: bool, receiving: bool) -> None: ...
 
     async def remove_member(self, participant_id: str) -> None: ...
 
-    def move_member(self, participant_id: str, destination: Any) -> None: ...
+    def move_member(self, participant_id: str, destination: Self) -> None: ...
 
     def set_member_media(self, participant_id: str, sending: bool, receiving: bool) -> None: ...
 
     async def publish(self, participant_id: str, offer: str, labels: dict[str, str]) -> PublishResult: ...
 
-    def unpublish(self, participant_id: str, track_id: str) -> Any: ...
+    def unpublish(self, participant_id: str, track_id: str) -> TrackInfo: ...
 
-    def set_paused(self, participant_id: str, track_id: str, paused: bool) -> Any: ...
+    def set_paused(self, participant_id: str, track_id: str, paused: bool) -> None: ...
 
     async def subscriber_answer(self, participant_id: str, revision: int, sdp: str) -> None: ...
 
@@ -39,16 +46,16 @@ class RouterApi(Protocol):
 
 
 __all__ = [
-    "RouterApi",
     "CloseReason",
     "DropReason",
     "LABEL_KINDS",
     "MediaError",
     "MediaSettings",
-    "Producer",
     "PublishResult",
     "Router",
+    "RouterApi",
     "RouterListener",
+    "TrackInfo",
     "TransportSettings",
     "compiled_available",
     "set_host_addresses",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .reasons import CloseReason, DropReason
 from .rtp import HEADER
+from .sequence import SEQ_MASK, SequenceMunger, SlotNumbering
 
 if TYPE_CHECKING:
     from .producer import Producer
@@ -21,10 +23,26 @@ NEXT_FRAME_TICKS = {"audio": 960, "video": 3000}
 
 SENT, WOULD_BLOCK, FAILED = 0, 1, 2
 
+Emit = Callable[[int, int, int, int, bytes], int]
+
 try:  # built from media/_fastsend.c by the install; the pure-Python path below is the reference
     from . import _fastsend
 except ImportError:  # pragma: no cover - depends on the build
-    _fastsend = None
+    _fastsend = None  # type: ignore[assignment]
+
+
+class SendPath(Protocol):
+    """What a connected transport offers its slots (media/adapter.py ``SendPath``; fakes in the tests)."""
+
+    addr: tuple[str, int]
+
+    def protect(self, data: bytes) -> bytes: ...
+
+    def protect_rtcp(self, data: bytes) -> bytes: ...
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None: ...
+
+    def buffer_size(self) -> int: ...
 
 
 def compiled_available() -> bool:
@@ -32,7 +50,7 @@ def compiled_available() -> bool:
     return _fastsend is not None
 
 
-def python_emitter(path: Any, ssrc: int) -> Callable[[int, int, int, int, bytes], int]:
+def python_emitter(path: SendPath, ssrc: int) -> Emit:
     """Return the pure-Python send step: pack the header, protect with pylibsrtp, sendto."""
     pack, protect, sendto, addr = HEADER.pack, path.protect, path.sendto, path.addr
 
@@ -46,7 +64,7 @@ def python_emitter(path: Any, ssrc: int) -> Callable[[int, int, int, int, bytes]
     return emit
 
 
-def compiled_emitter(path: Any, ssrc: int) -> Callable[[int, int, int, int, bytes], int]:
+def compiled_emitter(path: Any, ssrc: int) -> Emit:
     """Return the compiled send step bound to one subscriber's socket, address and SRTP context."""
     if _fastsend is None:
         raise RuntimeError("media._fastsend was not built")
@@ -61,20 +79,25 @@ def compiled_emitter(path: Any, ssrc: int) -> Callable[[int, int, int, int, byte
     return emit
 
 
-class Slot:
+def _not_ready(*args: object) -> Any:
+    raise RuntimeError("the slot has no send path yet")
+
+
+class Slot(SlotNumbering):
     """One sendonly m-line of a subscribe connection; carries one Consumer at a time.
 
     A slot outlives its consumers (aiortc cannot remove m-lines), so it keeps the sequence number and
-    timestamp its subscriber saw last: the next consumer continues from them and the subscriber sees
-    one unbroken stream that changed source.
+    timestamp its subscriber will see next (its ``SlotNumbering``): the next consumer continues from
+    them and the subscriber sees one unbroken stream that changed source.
     """
 
     __slots__ = (
-        "transceiver", "kind", "codec_key", "mid", "ssrc", "pt", "cname", "consumer", "next_seq",
-        "next_ts", "used", "protect", "protect_rtcp", "sendto", "addr", "buffer_size", "ready", "emit",
+        "transceiver", "kind", "codec_key", "mid", "ssrc", "pt", "cname", "consumer", "used", "protect",
+        "protect_rtcp", "sendto", "addr", "buffer_size", "ready", "emit",
     )
 
-    def __init__(self, transceiver: Any, kind: str, codec_key: tuple, ssrc: int, cname: str) -> None:
+    def __init__(self, transceiver: Any, kind: str, codec_key: tuple[str, str, str], ssrc: int, cname: str) -> None:
+        super().__init__(random.randint(0, 0x7FFF), random.randint(0, 0xFFFFFFFF))
         self.transceiver = transceiver
         self.kind = kind
         self.codec_key = codec_key
@@ -83,14 +106,16 @@ class Slot:
         self.pt = -1
         self.cname = cname
         self.consumer: Consumer | None = None
-        self.next_seq = random.randint(0, 0x7FFF)
-        self.next_ts = random.randint(0, 0xFFFFFFFF)
         self.used = False
-        self.protect = self.protect_rtcp = self.sendto = self.buffer_size = self.emit = None
-        self.addr = None
+        self.protect: Callable[[bytes], bytes] = _not_ready
+        self.protect_rtcp: Callable[[bytes], bytes] = _not_ready
+        self.sendto: Callable[[bytes, tuple[str, int]], None] = _not_ready
+        self.buffer_size: Callable[[], int] = _not_ready
+        self.emit: Emit = _not_ready
+        self.addr: tuple[str, int] = ("", 0)
         self.ready = False
 
-    def attach_send_path(self, path: Any, pt: int, compiled: bool = False) -> None:
+    def attach_send_path(self, path: SendPath, pt: int, compiled: bool = False) -> None:
         """Bind the slot to its connected transport's send path and negotiated payload type.
 
         ``emit(b0, b1, seq, ts, tail)`` sends one rewritten packet and returns SENT, WOULD_BLOCK or
@@ -116,29 +141,25 @@ class Slot:
             return False
 
 
-class Consumer:
+class Consumer(SequenceMunger):
     """Forwards one Producer's packets to one Slot, rewriting PT, SSRC, sequence number and timestamp.
 
-    The consumer starts (and resumes after a pause or congestion) at a key frame, choosing offsets so
-    the subscriber's sequence numbers stay contiguous across the gap.
+    The consumer starts (and resumes after a pause or congestion) at a key frame; its numbering is the
+    ``SequenceMunger`` it is, so the subscriber's sequence numbers never repeat across the gap.
     """
 
     __slots__ = (
-        "id", "producer", "slot", "subscriber_id", "seq_off", "ts_off", "waiting_key", "active",
-        "packets", "octets", "remb", "closed", "close_reason", "started", "drops", "epoch_seq",
+        "id", "producer", "slot", "subscriber_id", "active", "packets", "octets", "remb", "closed",
+        "close_reason", "drops",
     )
 
     def __init__(self, consumer_id: str, producer: Producer, slot: Slot, subscriber_id: str) -> None:
+        super().__init__(slot)
         self.id = consumer_id
         self.producer = producer
         self.slot = slot
         self.subscriber_id = subscriber_id
-        self.seq_off = 0
-        self.ts_off = 0
-        self.epoch_seq = 0  # source seq where the current offsets took effect
-        self.waiting_key = True
         self.active = False  # in the producer's fan-out list
-        self.started = False  # has sent at least one packet
         self.packets = 0
         self.octets = 0
         self.remb = 0
@@ -149,62 +170,52 @@ class Consumer:
 
     # -- hot path ---------------------------------------------------------------------------------
 
-    def resume_at(self, seq: int, ts: int) -> None:
-        """Choose offsets at the key frame where forwarding (re)starts."""
-        slot = self.slot
-        self.seq_off = (slot.next_seq - seq) & 0xFFFF
-        self.epoch_seq = seq
-        if not self.started:
-            # First packet on this slot from this producer: continue the slot's timestamp line.
-            self.ts_off = (slot.next_ts - ts) & 0xFFFFFFFF
-            self.started = True
-        self.waiting_key = False
+    def send(self, b0: int, marker: int, seq: int, ts: int, tail: bytes, ext: int) -> None:
+        """Rewrite the header, protect and send one packet; drops instead of queueing or raising.
 
-    def send(self, b0: int, marker: int, seq: int, ts: int, tail: bytes) -> None:
-        """Rewrite the header, protect and send one packet; drops instead of queueing or raising."""
+        ``ext`` is the packet's extended sequence number; the numbering is ``SequenceMunger.map`` inlined
+        with literal masks, because this runs once per packet and subscriber.
+        """
+        if ext < self.base:
+            self.drops[DropReason.LATE_PACKET] += 1
+            return
         slot = self.slot
         if slot.buffer_size() > CONGESTION_BYTES:
-            self._congested(seq)
+            self._congested(ext)
             return
         status = slot.emit(b0, marker | slot.pt, (seq + self.seq_off) & 0xFFFF, (ts + self.ts_off) & 0xFFFFFFFF,
                            tail)
         if status:
             if status == WOULD_BLOCK:
-                self._congested(seq)
+                self._congested(ext)
             else:
+                # The number stays given out: the subscriber sees a loss it may NACK.
                 self.drops[DropReason.SEND_FAILED] += 1
             return
         self.packets += 1
         self.octets += len(tail)
 
-    def _congested(self, seq: int) -> None:
+    def _congested(self, ext: int) -> None:
         self.drops[DropReason.SUBSCRIBER_CONGESTED] += 1
-        if self.producer.kind == "video":
-            self.hold(seq)
-            self.producer.request_keyframe()
+        producer = self.producer
+        if producer.kind == "video":
+            # Video resumes at the next key frame; audio just loses the packet (the gap is a loss).
+            self.hold(producer.newest_unsent(ext))
+            producer.request_keyframe()
 
     # -- control ----------------------------------------------------------------------------------
-
-    def hold(self, next_seq: int) -> None:
-        """Stop forwarding until the next key frame; ``next_seq`` is the first source seq not sent."""
-        if not self.waiting_key:
-            self.slot.next_seq = (next_seq + self.seq_off) & 0xFFFF
-            self.waiting_key = True  # audio "key frames" are every packet, so audio resumes at once
 
     def retransmit(self, subscriber_seq: int) -> bool:
         """Resend a packet a subscriber reported lost, from the producer's cache (RFC 4585 NACK)."""
         producer = self.producer
         cache = producer.cache
-        if cache is None or not self.active or self.waiting_key or producer.max_seq is None:
+        if cache is None or not self.active:
             return False
-        source_seq = (subscriber_seq - self.seq_off) & 0xFFFF
-        # Only packets sent under the current offsets: from the last (re)start to the newest seen.
-        # Anything older was numbered differently (before a pause, or another track on this slot).
-        if ((source_seq - self.epoch_seq) & 0xFFFF) >= 0x8000 or \
-                ((producer.max_seq - source_seq) & 0xFFFF) >= 0x8000:
+        source = self.lookup(subscriber_seq, producer.newest())
+        if source < 0:
             return False
         slot = self.slot
-        packet = cache.get(source_seq)
+        packet = cache.get(source & SEQ_MASK)
         if packet is None or slot.buffer_size() > CONGESTION_BYTES:
             return False
         b0, b1, seq, ts, _ = HEADER.unpack_from(packet, 0)
@@ -212,8 +223,7 @@ class Consumer:
         if first < 0:
             return False
         # A retransmission that cannot go out is simply not sent: it must not hold the stream.
-        if slot.emit(first, (b1 & 0x80) | slot.pt, (seq + self.seq_off) & 0xFFFF,
-                     (ts + self.ts_off) & 0xFFFFFFFF, tail) != SENT:
+        if slot.emit(first, (b1 & 0x80) | slot.pt, (seq + self.seq_off) & SEQ_MASK, self.map_ts(ts), tail) != SENT:
             self.drops[DropReason.SEND_FAILED] += 1
             return False
         self.packets += 1
@@ -221,20 +231,15 @@ class Consumer:
         return True
 
     def detach(self, reason: CloseReason) -> None:
-        """Close the consumer and free its slot, remembering where the slot's numbering stands."""
+        """Close the consumer and free its slot, leaving the slot's numbering after what it sent."""
         if self.closed:
             return
         self.closed = True
         self.close_reason = reason
         producer = self.producer
         producer.remove_consumer(self)
+        self.stop(producer.newest(), producer.max_ts, NEXT_FRAME_TICKS.get(producer.kind, 3000))
         slot = self.slot
-        if self.started:
-            if not self.waiting_key and producer.max_seq is not None:
-                slot.next_seq = (producer.max_seq + 1 + self.seq_off) & 0xFFFF
-            if producer.max_ts is not None:
-                step = NEXT_FRAME_TICKS.get(producer.kind, 3000)
-                slot.next_ts = (producer.max_ts + self.ts_off + step) & 0xFFFFFFFF
         slot.used = True
         if slot.consumer is self:
             slot.consumer = None

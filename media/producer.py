@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .consumer import Consumer
 from .packet_cache import PacketCache
@@ -15,6 +16,16 @@ from .rtp import HEADER, ExtensionTranslator, keyframe_detector
 # encoder emit key frame after key frame, which costs far more bandwidth than it saves).
 KEYFRAME_INTERVAL = 0.5
 CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """A plain description of a track for signaling: no live object crosses the media API."""
+
+    id: str
+    owner_id: str
+    kind: str
+    label: str
 
 
 class Producer:
@@ -70,6 +81,7 @@ class Producer:
         self.max_seq: int | None = None
         self.max_ts: int | None = None
         self.cycles = 0
+        self.repeated = -1  # extended number of the newest packet if it arrived twice
         self.expected_prior = 0
         self.received_prior = 0
         self.last_sr: int = 0
@@ -77,6 +89,10 @@ class Producer:
         # Audio level (RFC 6464) accumulated between speaker-detector ticks: sum of (127 - dBov).
         self.level_sum = 0
         self.level_count = 0
+
+    def info(self) -> TrackInfo:
+        """Describe this track as a plain value."""
+        return TrackInfo(self.id, self.owner_id, self.kind, self.label)
 
     # -- hot path ---------------------------------------------------------------------------------
 
@@ -87,14 +103,24 @@ class Producer:
             self.packets_in += 1
             self.octets_in += len(p)
             max_seq = self.max_seq
+            # The extended sequence number (RFC 3550 appendix A.1), computed once here for every
+            # consumer: it is how a consumer tells a late packet from one of its current epoch.
             if max_seq is None:
                 self.base_seq = self.max_seq = seq
                 self.max_ts = ts
-            elif ((seq - max_seq) & 0xFFFF) < 0x8000:
-                if seq < max_seq:
-                    self.cycles += 0x10000
-                self.max_seq = seq
-                self.max_ts = ts
+                ext = seq
+            else:
+                d = (seq - max_seq) & 0xFFFF
+                if d < 0x8000:
+                    if seq < max_seq:
+                        self.cycles += 0x10000
+                    self.max_seq = seq
+                    self.max_ts = ts
+                    ext = self.cycles + seq
+                    if not d:
+                        self.repeated = ext  # the newest packet came again (see newest_unsent)
+                else:
+                    ext = self.cycles + seq - (0x10000 if seq > max_seq else 0)
             if self.cache is not None:
                 self.cache.put(seq, p)
             first, tail, level = self.translator.translate(p)
@@ -116,8 +142,8 @@ class Producer:
                     if not key:
                         self.drops[DropReason.WAITING_KEYFRAME] += 1
                         continue
-                    c.resume_at(seq, ts)
-                c.send(first, marker, seq, ts, tail)
+                    c.resume(ext, ts)
+                c.send(first, marker, seq, ts, tail, ext)
             self.forwarded += len(self.consumers)
             if key is False:
                 # Someone is still waiting for a key frame: the one asked for may have gone by before
@@ -132,7 +158,6 @@ class Producer:
         """Start forwarding to a consumer from the next key frame, asking the publisher for one."""
         if consumer in self.consumers or self.closed:
             return
-        consumer.waiting_key = True
         consumer.active = True
         # A new list, not append: the hot loop may be iterating the old one further up the stack.
         self.consumers = self.consumers + [consumer]
@@ -151,12 +176,27 @@ class Producer:
         if paused == self.paused:
             return
         self.paused = paused
-        if paused:
-            next_seq = ((self.max_seq or 0) + 1) & 0xFFFF
+        newest = self.newest()
+        if paused and newest is not None:
             for c in self.consumers:
-                c.hold(next_seq)
+                c.hold(newest + 1)
         else:
             self.request_keyframe(force=True)
+
+    def newest(self) -> int | None:
+        """Return the extended sequence number of the newest packet received, None before the first."""
+        return None if self.max_seq is None else self.cycles + self.max_seq
+
+    def newest_unsent(self, ext: int) -> int:
+        """Return where a consumer's numbering goes on if packet ``ext`` was the first it could not send.
+
+        Everything it handed out is older than the newest packet, or is the newest itself if that one was
+        received before: so ``ext`` itself if it is the newest and new, else one past the newest.
+        """
+        newest = self.newest()
+        if newest is None:
+            return ext
+        return ext if ext == newest and self.repeated != ext else newest + 1
 
     def request_keyframe(self, force: bool = False) -> bool:
         """Send a PLI to the publisher (RFC 4585 section 6.3.1), at most once per 500 ms unless forced."""

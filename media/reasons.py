@@ -24,6 +24,7 @@ class DropReason(enum.Enum):
     MALFORMED = "malformed"  # too short to be RTP
     PAUSED = "paused"  # the Producer is muted
     WAITING_KEYFRAME = "waiting-keyframe"  # the Consumer starts or resumes at a key frame
+    LATE_PACKET = "late-packet"  # older than where the Consumer's numbering (re)started: its number is taken
     SUBSCRIBER_CONGESTED = "subscriber-congested"  # the subscriber's send buffer is full
     SEND_FAILED = "send-failed"  # protect or sendto raised
     HOOK_ERROR = "hook-error"  # an unexpected exception inside the forwarding hook

@@ -1,22 +1,25 @@
 """Router: one per Room; decides who receives whose Producers and owns the media timers.
 
-Forwarding policy lives here, not in the UI: a member that may not send reaches no one and a member
-that may not receive gets no Consumer at all (the waiting room uses both).
+Forwarding policy lives here, not in the UI (media/policy.py says who consumes whom): a member that
+may not send reaches no one and a member that may not receive gets no Consumer at all (the waiting
+room uses both). Connections come from a TransportFactory, so the Router runs on fakes in tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .consumer import Consumer, Slot
 from .errors import MediaError
-from .producer import Producer
+from .policy import consumable_tracks
+from .producer import Producer, TrackInfo
 from .reasons import CloseReason, DropReason
 from .speaker import ActiveSpeakerDetector
-from .transport import PublishTransport, SubscribeTransport, TransportSettings
+from .transport import AIORTC_TRANSPORTS, PublishSide, SubscribeSide, TransportFactory, TransportSettings
 
 SPEAKER_TICK = 0.3
 RTCP_INTERVAL = 1.0
@@ -25,7 +28,7 @@ RTCP_INTERVAL = 1.0
 class RouterListener(Protocol):
     """What a Router tells the signaling layer; every method is called synchronously and must not block."""
 
-    def consumers_changed(self, participant_id: str, consumers: list[dict]) -> None: ...
+    def consumers_changed(self, participant_id: str, consumers: list[dict[str, str]]) -> None: ...
 
     def subscriber_offer(self, participant_id: str, revision: int, sdp: str) -> None: ...
 
@@ -49,10 +52,10 @@ class Member:
     id: str
     sending: bool = True
     receiving: bool = True
-    publish: PublishTransport | None = None
-    subscribe: SubscribeTransport | None = None
+    publish: PublishSide | None = None
+    subscribe: SubscribeSide | None = None
     consumers: dict[str, Consumer] = field(default_factory=dict)
-    last_consumers: list[dict] | None = None
+    last_consumers: list[dict[str, str]] | None = None
     closed: bool = False
     # The Router the member is in now; its transports' callbacks go through it, so a member can
     # move between Routers (breakout rooms) without renegotiating.
@@ -64,17 +67,19 @@ class PublishResult:
     """The answer to a publish offer and the tracks it started and ended."""
 
     answer: str
-    started: list[Producer]
-    ended: list[Producer]
+    started: list[TrackInfo]
+    ended: list[TrackInfo]
 
 
 class Router:
     """Routes the Producers of a room's members to Consumers of the other members."""
 
-    def __init__(self, router_id: str, settings: MediaSettings, listener: RouterListener) -> None:
+    def __init__(self, router_id: str, settings: MediaSettings, listener: RouterListener,
+                 transports: TransportFactory = AIORTC_TRANSPORTS) -> None:
         self.id = router_id
         self.settings = settings
         self.listener = listener
+        self.transports = transports
         self.members: dict[str, Member] = {}
         self.producers: dict[str, Producer] = {}
         self.drops: dict[DropReason, int] = {reason: 0 for reason in DropReason}
@@ -84,21 +89,25 @@ class Router:
 
     # -- members ----------------------------------------------------------------------------------
 
-    def add_member(self, participant_id: str, sending: bool = True, receiving: bool = True) -> Member:
+    def add_member(self, participant_id: str, sending: bool = True, receiving: bool = True) -> None:
         """Register a participant; it receives the others' tracks once it can receive."""
         if participant_id in self.members:
             raise MediaError("already-joined", "this participant is already in the router")
         member = Member(participant_id, sending=sending, receiving=receiving, router=self)
         self.members[participant_id] = member
         self._update(member)
-        return member
 
-    def release_member(self, participant_id: str) -> Member:
-        """Take a member out of this Router without closing its connections (to move it elsewhere).
+    def move_member(self, participant_id: str, destination: Router) -> None:
+        """Move a member and its producers to another Router without renegotiating (breakout rooms).
 
-        Everything it received here and everything it sent to others here stops before this returns.
+        Everything it received here and everything it sent to others here stops before the destination
+        routes anything; the destination asks its publishers for key frames.
         """
         member = self._member(participant_id)
+        if destination is self:
+            return
+        if participant_id in destination.members:
+            raise MediaError("already-joined", "this participant is already in the router")
         del self.members[participant_id]
         for consumer in member.consumers.values():
             consumer.detach(CloseReason.NOT_PERMITTED)
@@ -106,12 +115,9 @@ class Router:
         for producer in self.producers_of(participant_id):
             self._drop_producer(producer)
         member.router = None
-        return member
+        destination._adopt(member)
 
-    def adopt_member(self, member: Member) -> None:
-        """Take in a member released by another Router, with its producers; route media anew."""
-        if member.id in self.members:
-            raise MediaError("already-joined", "this participant is already in the router")
+    def _adopt(self, member: Member) -> None:
         member.router = self
         self.members[member.id] = member
         if member.publish is not None:
@@ -120,10 +126,6 @@ class Router:
                 if producer.kind == "video":
                     producer.request_keyframe(force=True)
         self._update_all()
-
-    def move_member(self, participant_id: str, destination: Router) -> None:
-        """Move a member to another Router without renegotiating: it stops here before it starts there."""
-        destination.adopt_member(self.release_member(participant_id))
 
     def set_member_media(self, participant_id: str, sending: bool, receiving: bool) -> None:
         """Change whether a member's media reaches others and whether it receives theirs."""
@@ -154,9 +156,9 @@ class Router:
         """Apply a participant's publish offer and route its new tracks to everyone allowed."""
         member = self._member(participant_id)
         if member.publish is None:
-            member.publish = PublishTransport(
+            member.publish = self.transports.publish_transport(
                 participant_id, self.settings.transport, self.drops, _new_id,
-                on_failed=lambda: _via_router(member, lambda r: r._transport_failed(participant_id, "media-failed")),
+                lambda: _via_router(member, lambda r: r._transport_failed(participant_id, "media-failed")),
             )
         answer, started, ended = await member.publish.negotiate(offer, labels)
         router = member.router
@@ -168,21 +170,20 @@ class Router:
         for producer in started:
             router.producers[producer.id] = producer
         router._update_all()
-        return PublishResult(answer, started, ended)
+        return PublishResult(answer, [p.info() for p in started], [p.info() for p in ended])
 
-    def unpublish(self, participant_id: str, track_id: str) -> Producer:
+    def unpublish(self, participant_id: str, track_id: str) -> TrackInfo:
         """End one of a participant's tracks."""
         producer = self._own_producer(participant_id, track_id)
-        if self.members[participant_id].publish is not None:
-            self.members[participant_id].publish.forget(producer)
+        publish = self.members[participant_id].publish
+        if publish is not None:
+            publish.forget(producer)
         self._close_producer(producer)
-        return producer
+        return producer.info()
 
-    def set_paused(self, participant_id: str, track_id: str, paused: bool) -> Producer:
+    def set_paused(self, participant_id: str, track_id: str, paused: bool) -> None:
         """Pause (mute) or resume one of a participant's tracks."""
-        producer = self._own_producer(participant_id, track_id)
-        producer.set_paused(paused)
-        return producer
+        self._own_producer(participant_id, track_id).set_paused(paused)
 
     def producers_of(self, participant_id: str) -> list[Producer]:
         """List a participant's live producers."""
@@ -205,42 +206,39 @@ class Router:
         """Make a member's consumers match what it may receive: tear down first, then add."""
         if member.closed or self.closed:
             return
-        desired = {}
-        if member.receiving:
-            for producer in self.producers.values():
-                owner = self.members.get(producer.owner_id)
-                if owner is not None and owner is not member and owner.sending and not producer.closed:
-                    desired[producer.id] = producer
+        desired = {p.id: p for p in consumable_tracks(member.id, self.members, self.producers.values())
+                   if not p.closed}
         for producer_id in [pid for pid in member.consumers if pid not in desired]:
             member.consumers.pop(producer_id).detach(CloseReason.NOT_PERMITTED)
         needs_offer = False
         for producer in desired.values():
             if producer.id in member.consumers:
                 continue
-            if member.subscribe is None:
-                member.subscribe = self._subscribe_transport(member)
-            slot = self._free_slot(member.subscribe, producer)
+            subscribe = member.subscribe
+            if subscribe is None:
+                subscribe = member.subscribe = self._subscribe_transport(member)
+            slot = self._free_slot(subscribe, producer)
             if slot is None:
-                slot = member.subscribe.add_slot(producer.kind, producer.codec_key, producer.owner_id)
+                slot = subscribe.add_slot(producer.kind, producer.codec_key, producer.owner_id)
                 needs_offer = True
             consumer = Consumer(_new_id("c"), producer, slot, member.id)
             member.consumers[producer.id] = consumer
             if slot.ready:
                 producer.add_consumer(consumer)
         self._emit_consumers(member)
-        if needs_offer:
+        if needs_offer and member.subscribe is not None:
             member.subscribe.request_negotiation()
 
     @staticmethod
-    def _free_slot(transport: SubscribeTransport, producer: Producer) -> Slot | None:
+    def _free_slot(transport: SubscribeSide, producer: Producer) -> Slot | None:
         for slot in transport.slots:
             if slot.consumer is None and slot.codec_key == producer.codec_key:
                 return slot
         return None
 
-    def _subscribe_transport(self, member: Member) -> SubscribeTransport:
+    def _subscribe_transport(self, member: Member) -> SubscribeSide:
         pid = member.id
-        return SubscribeTransport(
+        return self.transports.subscribe_transport(
             pid, self.settings.transport,
             send_offer=lambda revision, sdp: self._send_offer(pid, revision, sdp),
             on_mids=lambda: _via_router(member, lambda r: r._emit_consumers(member)),
@@ -259,7 +257,7 @@ class Router:
     def _emit_consumers(self, member: Member) -> None:
         if member.closed or member.subscribe is None:
             return
-        listing = []
+        listing: list[dict[str, str]] = []
         for slot in member.subscribe.slots:
             consumer = slot.consumer
             if slot.mid is None or consumer is None:
@@ -279,7 +277,7 @@ class Router:
             raise MediaError("not-joined", "the participant is not in this room")
         return member
 
-    def _own_producer(self, participant_id: str, track_id: str) -> Producer:
+    def _own_producer(self, participant_id: str, track_id: object) -> Producer:
         producer = self.producers.get(track_id) if isinstance(track_id, str) else None
         if producer is None or producer.owner_id != participant_id:
             raise MediaError("invalid-track", "no such track of yours")
@@ -309,13 +307,14 @@ class Router:
             await asyncio.sleep(SPEAKER_TICK)
             tick += 1
             try:
-                self._speaker_tick()
+                self.tick_speakers()
                 if tick % ticks_per_rtcp == 0:
                     self._rtcp_tick()
             except Exception:
                 self.drops[DropReason.HOOK_ERROR] += 1
 
-    def _speaker_tick(self) -> None:
+    def tick_speakers(self) -> None:
+        """Run one step of active-speaker detection (the Router's timer does, every 300 ms)."""
         loudness: dict[str, float] = {}
         for producer in self.producers.values():
             if producer.kind != "audio" or producer.label != "microphone":
@@ -333,13 +332,13 @@ class Router:
     def _rtcp_tick(self) -> None:
         for member in self.members.values():
             publish = member.publish
-            if publish is None or publish.path is None:
+            if publish is None or not publish.connected:
                 continue
             report = b"".join(p.receiver_report(self.settings.max_bitrate) for p in publish.producers.values())
             if report:
                 publish.send_rtcp(report)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Return counters for health checks and tests: packets in and out, drops by reason."""
         return {
             "members": len(self.members),
@@ -360,7 +359,7 @@ class Router:
         self._timer.cancel()
 
 
-def _via_router(member: Member, call) -> None:
+def _via_router(member: Member, call: Callable[[Router], None]) -> None:
     """Run a transport callback on the Router the member is in now (none once it left)."""
     if member.router is not None and not member.closed:
         call(member.router)

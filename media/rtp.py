@@ -8,6 +8,7 @@ they return a neutral value (``False``, ``None``) so the hot path stays exceptio
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Iterator
 
 # V/P/X/CC, M/PT, sequence number, timestamp, SSRC (RFC 3550 section 5.1).
 HEADER = struct.Struct("!BBHII")
@@ -63,7 +64,7 @@ def payload_offset(p: bytes) -> int:
     return off if off <= n else -1
 
 
-def iter_extensions(p: bytes):
+def iter_extensions(p: bytes) -> Iterator[tuple[int, bytes]]:
     """Yield ``(id, value)`` of each header extension element (RFC 8285 one- and two-byte forms)."""
     if len(p) < HEADER_SIZE or not p[0] & 0x10:
         return
@@ -246,7 +247,7 @@ def always_keyframe(p: bytes) -> bool:
     return True
 
 
-def keyframe_detector(mime_type: str):
+def keyframe_detector(mime_type: str) -> Callable[[bytes], bool]:
     """Return the key-frame test for a codec's MIME type."""
     mime = mime_type.lower()
     if mime == "video/vp8":

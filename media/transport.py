@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Protocol
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
@@ -147,12 +148,17 @@ class PublishTransport:
             send_rtcp=self.send_rtcp,
             drops=self.drops,
             ssrc=ssrcs[0] if ssrcs else None,
-            payload_type=codec.payloadType,
+            payload_type=-1 if codec.payloadType is None else codec.payloadType,
             profile=str(codec.parameters.get("profile-level-id", "")),
         )
         if producer.ssrc is not None:
             self.by_ssrc[producer.ssrc] = producer
         return producer
+
+    @property
+    def connected(self) -> bool:
+        """Tell whether the fast send path to the publisher is up (RTCP goes out on it)."""
+        return self.path is not None
 
     def forget(self, producer: Producer) -> None:
         """Stop routing a producer's packets (it was unpublished); the Router closes it."""
@@ -293,7 +299,7 @@ class SubscribeTransport:
         self._dirty = False
         self.pc.on("connectionstatechange", self._on_state)
 
-    def add_slot(self, kind: str, codec_key: tuple, stream_id: str) -> Slot:
+    def add_slot(self, kind: str, codec_key: tuple[str, str, str], stream_id: str) -> Slot:
         """Add a sendonly m-line for a codec; it is offered at the next negotiation."""
         transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
         mime = codec_key[1]
@@ -338,7 +344,7 @@ class SubscribeTransport:
                 await self._send_offer(self.revision, sdp)
                 try:
                     await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self._on_failed("negotiation-timeout")
                     return
                 self._slots_negotiated()
@@ -371,7 +377,7 @@ class SubscribeTransport:
         for slot in self.slots:
             if not slot.ready and slot.mid is not None:
                 codecs = adapter.negotiated_codecs(slot.transceiver)
-                if codecs:
+                if codecs and codecs[0].payloadType is not None:
                     slot.attach_send_path(self.path, codecs[0].payloadType, self.settings.compiled_send)
                     ready = True
         if ready:
@@ -423,3 +429,68 @@ async def _quietly(coro: Awaitable[None]) -> None:
     except Exception:
         pass
 
+
+class PublishSide(Protocol):
+    """What the Router needs of a publish connection (PublishTransport; fakes in the tests)."""
+
+    producers: dict[str, Producer]  # by mid
+
+    async def negotiate(self, offer: str, labels: dict[str, str]) -> tuple[str, list[Producer], list[Producer]]: ...
+
+    def forget(self, producer: Producer) -> None: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    def send_rtcp(self, data: bytes) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class SubscribeSide(Protocol):
+    """What the Router needs of a subscribe connection (SubscribeTransport; fakes in the tests)."""
+
+    slots: list[Slot]
+
+    def add_slot(self, kind: str, codec_key: tuple[str, str, str], stream_id: str) -> Slot: ...
+
+    def request_negotiation(self) -> None: ...
+
+    async def apply_answer(self, revision: int, sdp: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class TransportFactory(Protocol):
+    """Makes a member's two connections; the Router's only way to I/O."""
+
+    def publish_transport(
+        self, owner_id: str, settings: TransportSettings, drops: dict[DropReason, int],
+        new_id: Callable[[str], str], on_failed: Callable[[], None],
+    ) -> PublishSide: ...
+
+    def subscribe_transport(
+        self, owner_id: str, settings: TransportSettings, send_offer: Callable[[int, str], Awaitable[None]],
+        on_mids: Callable[[], None], on_ready: Callable[[], None], on_failed: Callable[[str], None],
+    ) -> SubscribeSide: ...
+
+
+class AiortcTransports:
+    """The real connections: one aiortc RTCPeerConnection each."""
+
+    def publish_transport(
+        self, owner_id: str, settings: TransportSettings, drops: dict[DropReason, int],
+        new_id: Callable[[str], str], on_failed: Callable[[], None],
+    ) -> PublishTransport:
+        """Make a publish connection (the client offers)."""
+        return PublishTransport(owner_id, settings, drops, new_id, on_failed)
+
+    def subscribe_transport(
+        self, owner_id: str, settings: TransportSettings, send_offer: Callable[[int, str], Awaitable[None]],
+        on_mids: Callable[[], None], on_ready: Callable[[], None], on_failed: Callable[[str], None],
+    ) -> SubscribeTransport:
+        """Make a subscribe connection (the server offers)."""
+        return SubscribeTransport(owner_id, settings, send_offer, on_mids, on_ready, on_failed)
+
+
+AIORTC_TRANSPORTS = AiortcTransports()

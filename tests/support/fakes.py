@@ -6,19 +6,10 @@ signaling.records.Records), so the session logic runs unchanged with no socket a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from media.api import MediaError, PublishResult, RouterListener
+from media.api import LABEL_KINDS, MediaError, PublishResult, RouterListener, TrackInfo
 from signaling.codes import CloseCode, LeaveReason
-
-
-@dataclass
-class FakeTrack:
-    id: str
-    owner_id: str
-    kind: str
-    label: str
 
 
 class FakeRouter:
@@ -29,7 +20,7 @@ class FakeRouter:
         self.listener = listener
         self.journal = journal
         self.members: dict[str, tuple[bool, bool]] = {}
-        self.tracks: dict[str, FakeTrack] = {}
+        self.tracks: dict[str, TrackInfo] = {}
         self.paused: set[str] = set()
         self.closed = False
 
@@ -57,20 +48,19 @@ class FakeRouter:
     async def publish(self, participant_id: str, offer: str, labels: dict[str, str]) -> PublishResult:
         started = []
         for mid, label in labels.items():
-            track = FakeTrack(f"t-{participant_id}-{mid}", participant_id,
-                              "audio" if "audio" in label or label == "microphone" else "video", label)
+            track = TrackInfo(f"t-{participant_id}-{mid}", participant_id, LABEL_KINDS[label], label)
             if track.id not in self.tracks:
                 self.tracks[track.id] = track
                 started.append(track)
-        return PublishResult(f"answer to {offer}", started, [])  # type: ignore[arg-type]
+        return PublishResult(f"answer to {offer}", started, [])
 
-    def _own(self, participant_id: str, track_id: str) -> FakeTrack:
+    def _own(self, participant_id: str, track_id: str) -> TrackInfo:
         track = self.tracks.get(track_id)
         if track is None or track.owner_id != participant_id:
             raise MediaError("invalid-track", "no such track of yours")
         return track
 
-    def unpublish(self, participant_id: str, track_id: str) -> FakeTrack:
+    def unpublish(self, participant_id: str, track_id: str) -> TrackInfo:
         track = self._own(participant_id, track_id)
         del self.tracks[track_id]
         self.journal.append(("unpublish", self.id, track_id))

@@ -191,7 +191,7 @@ def test_sequence_numbers_are_contiguous_from_the_slot_and_timestamps_shift_cons
 ) -> None:
     producer = make_producer()
     _, _, path = subscribe(producer, next_seq=next_seq, next_ts=next_ts)
-    for i, (seq, ts) in enumerate(zip(seqs, tss)):
+    for i, (seq, ts) in enumerate(zip(seqs, tss, strict=True)):
         producer.receive(vp8(seq, ts, key=i == 0))
     assert path.seqs() == out_seqs
     assert path.timestamps() == out_tss

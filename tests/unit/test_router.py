@@ -1,33 +1,39 @@
-"""Tests for media.router policy without sockets: who gets a Consumer of whom, and what closes when.
+"""Tests for media.router without sockets: who gets a Consumer of whom, what closes when, and moves.
 
-Producers are handed to the Router the way ``Router.publish`` does after a negotiation (no publish
-connection is made: that would gather ICE candidates). Subscribe connections are real
-RTCPeerConnections that never negotiate: ``request_negotiation`` is replaced by a recorder, and slots
-get a fake send path the way a connected transport would attach one.
+The Router is built with fake transports (tests/support/fake_transports.py): publishing goes through
+``Router.publish`` as signaling calls it, and the test plays the client through the fakes (offers get
+mids, connections come up with a recording send path, or fail).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import AsyncIterator
+
 import pytest
 
-from media.consumer import Slot
+import media.producer
+from media.api import PublishResult, RouterApi, TrackInfo
+from media.consumer import Consumer, Slot
 from media.errors import MediaError
 from media.producer import Producer
 from media.reasons import CloseReason, DropReason
 from media.router import MediaSettings, Router
-from media.transport import SubscribeTransport
+from media.rtcp import build_pli
+from media.rtp import HEADER
+from tests.support.fake_transports import FakeTransports
 
 
 class FakeListener:
     """Records what the Router tells signaling."""
 
     def __init__(self) -> None:
-        self.consumer_lists: list[tuple[str, list[dict]]] = []
+        self.consumer_lists: list[tuple[str, list[dict[str, str]]]] = []
         self.offers: list[tuple[str, int]] = []
         self.failures: list[tuple[str, str]] = []
         self.speakers: list[str | None] = []
 
-    def consumers_changed(self, participant_id: str, consumers: list[dict]) -> None:
+    def consumers_changed(self, participant_id: str, consumers: list[dict[str, str]]) -> None:
         self.consumer_lists.append((participant_id, consumers))
 
     def subscriber_offer(self, participant_id: str, revision: int, sdp: str) -> None:
@@ -40,204 +46,250 @@ class FakeListener:
         self.speakers.append(participant_id)
 
 
-class FakeSendPath:
+class Clock:
+    """A settable time.monotonic for the key-frame throttle."""
+
     def __init__(self) -> None:
-        self.addr = ("198.51.100.7", 40000)
-        self.sent: list[bytes] = []
+        self.now = 1000.0
 
-    def protect(self, data: bytes) -> bytes:
-        return data
-
-    def protect_rtcp(self, data: bytes) -> bytes:
-        return data
-
-    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.sent.append(data)
-
-    def buffer_size(self) -> int:
-        return 0
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
-def negotiations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Replace subscribe renegotiation (which would gather ICE candidates) by a record of who needed one."""
-    asked: list[str] = []
-    monkeypatch.setattr(SubscribeTransport, "request_negotiation", lambda self: asked.append(self.owner_id))
-    return asked
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(media.producer.time, "monotonic", fake)
+    return fake
 
 
 @pytest.fixture
-async def router(negotiations: list[str]):
-    router = Router("room-1", MediaSettings(), FakeListener())
+def fakes() -> FakeTransports:
+    return FakeTransports()
+
+
+@pytest.fixture
+def listener() -> FakeListener:
+    return FakeListener()
+
+
+@pytest.fixture
+async def router(fakes: FakeTransports, listener: FakeListener) -> AsyncIterator[Router]:
+    router = Router("room-1", MediaSettings(), listener, fakes)
     try:
         yield router
     finally:
         await router.close()
 
 
-def add_track(router: Router, owner: str, kind: str = "video", label: str | None = None, n: int = 1) -> Producer:
-    """Hand the Router a producer as ``Router.publish`` does once the publish offer is applied."""
-    producer = Producer(
-        producer_id=f"t-{owner}-{kind}-{n}", owner_id=owner, kind=kind,
-        label=label or ("camera" if kind == "video" else "microphone"),
-        mime_type="video/VP8" if kind == "video" else "audio/opus", clock_rate=90000 if kind == "video" else 48000,
-        extension_ids={}, rtcp_ssrc=1, send_rtcp=lambda data: True, drops=router.drops, ssrc=1000 + n, payload_type=96,
-    )
-    router.producers[producer.id] = producer
-    router._update_all()
-    return producer
+_mids = itertools.count()
 
 
-def consumed(router: Router, member: str) -> set[str]:
+async def add_track(router: Router, fakes: FakeTransports, owner: str, kind: str = "video",
+                    label: str | None = None) -> Producer:
+    """Publish one more track of ``owner`` (the offer lists all its tracks, as a client's does)."""
+    label = label or ("camera" if kind == "video" else "microphone")
+    publish = fakes.publishers.get(owner)
+    labels = {mid: p.label for mid, p in publish.producers.items()} if publish is not None else {}
+    mid = f"m{next(_mids)}"
+    labels[mid] = label
+    result = await router.publish(owner, "offer", labels)
+    assert [t.label for t in result.started] == [label]
+    return fakes.publishers[owner].producers[mid]
+
+
+def consumers_of(fakes: FakeTransports, member: str) -> dict[str, Consumer]:
+    """Return the member's consumers by producer id, read from the slots of its subscribe connection."""
+    transport = fakes.subscribers.get(member)
+    if transport is None:
+        return {}
+    return {s.consumer.producer.id: s.consumer for s in transport.slots if s.consumer is not None}
+
+
+def consumed(fakes: FakeTransports, member: str) -> set[str]:
     """Return the ids of the producers a member has a Consumer of."""
-    return set(router.members[member].consumers)
+    return set(consumers_of(fakes, member))
 
 
-def connect(router: Router, member: str) -> FakeSendPath:
-    """Attach a send path to every slot of a member, as its connected subscribe transport would."""
-    path = FakeSendPath()
-    transport = router.members[member].subscribe
-    for slot in transport.slots:
-        slot.attach_send_path(path, 96)
-    transport._on_ready()
-    return path
-
-
-async def test_members_receive_each_others_tracks_but_not_their_own(router: Router) -> None:
+async def test_members_receive_each_others_tracks_but_not_their_own(router: Router, fakes: FakeTransports) -> None:
     for pid in ("ann", "bob", "cat"):
         router.add_member(pid)
-    ann_cam = add_track(router, "ann")
-    bob_mic = add_track(router, "bob", kind="audio")
-    assert consumed(router, "ann") == {bob_mic.id}
-    assert consumed(router, "bob") == {ann_cam.id}
-    assert consumed(router, "cat") == {ann_cam.id, bob_mic.id}
+    ann_cam = await add_track(router, fakes, "ann")
+    bob_mic = await add_track(router, fakes, "bob", kind="audio")
+    assert consumed(fakes, "ann") == {bob_mic.id}
+    assert consumed(fakes, "bob") == {ann_cam.id}
+    assert consumed(fakes, "cat") == {ann_cam.id, bob_mic.id}
     assert router.stats()["consumers"] == 4
 
 
-async def test_a_member_who_joins_later_receives_existing_tracks(router: Router, negotiations: list[str]) -> None:
+async def test_a_member_who_joins_later_receives_existing_tracks(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
-    ann_cam = add_track(router, "ann")
+    ann_cam = await add_track(router, fakes, "ann")
     router.add_member("bob")
-    assert consumed(router, "bob") == {ann_cam.id}
-    assert negotiations == ["bob"]
+    assert consumed(fakes, "bob") == {ann_cam.id}
+    assert [(owner, t.negotiations) for owner, t in fakes.subscribers.items()] == [("bob", 1)]
 
 
-async def test_a_member_who_may_not_send_reaches_no_one(router: Router) -> None:
+async def test_a_member_who_may_not_send_reaches_no_one(router: Router, fakes: FakeTransports) -> None:
     router.add_member("therapist")
     router.add_member("waiting", sending=False)
-    add_track(router, "waiting")
-    therapist_cam = add_track(router, "therapist")
-    assert consumed(router, "therapist") == set()
-    assert consumed(router, "waiting") == {therapist_cam.id}
+    await add_track(router, fakes, "waiting")
+    therapist_cam = await add_track(router, fakes, "therapist")
+    assert consumed(fakes, "therapist") == set()
+    assert consumed(fakes, "waiting") == {therapist_cam.id}
 
 
-async def test_a_member_who_may_not_receive_gets_no_consumers_and_no_connection(router: Router) -> None:
+async def test_a_member_who_may_not_receive_gets_no_consumers_and_no_connection(
+    router: Router, fakes: FakeTransports
+) -> None:
     router.add_member("therapist")
     router.add_member("waiting", receiving=False)
-    add_track(router, "therapist")
-    assert consumed(router, "waiting") == set()
-    assert router.members["waiting"].subscribe is None
+    await add_track(router, fakes, "therapist")
+    assert consumed(fakes, "waiting") == set()
+    assert "waiting" not in fakes.subscribers
 
 
-async def test_a_waiting_member_neither_sends_nor_receives(router: Router) -> None:
+async def test_a_waiting_member_neither_sends_nor_receives(router: Router, fakes: FakeTransports) -> None:
     router.add_member("therapist")
     router.add_member("waiting", sending=False, receiving=False)
-    add_track(router, "therapist")
-    add_track(router, "waiting")
-    assert consumed(router, "therapist") == set() and consumed(router, "waiting") == set()
+    await add_track(router, fakes, "therapist")
+    await add_track(router, fakes, "waiting")
+    assert consumed(fakes, "therapist") == set() and consumed(fakes, "waiting") == set()
 
 
-async def test_admitting_a_member_starts_its_media_both_ways(router: Router) -> None:
+async def test_admitting_a_member_starts_its_media_both_ways(router: Router, fakes: FakeTransports) -> None:
     router.add_member("therapist")
     router.add_member("client", sending=False, receiving=False)
-    therapist_cam = add_track(router, "therapist")
-    client_cam = add_track(router, "client")
+    therapist_cam = await add_track(router, fakes, "therapist")
+    client_cam = await add_track(router, fakes, "client")
     router.set_member_media("client", sending=True, receiving=True)
-    assert consumed(router, "therapist") == {client_cam.id}
-    assert consumed(router, "client") == {therapist_cam.id}
+    assert consumed(fakes, "therapist") == {client_cam.id}
+    assert consumed(fakes, "client") == {therapist_cam.id}
 
 
-async def test_revoking_sending_tears_down_the_others_consumers_of_that_member(router: Router) -> None:
+async def test_revoking_sending_tears_down_the_others_consumers_of_that_member(
+    router: Router, fakes: FakeTransports
+) -> None:
     router.add_member("therapist")
     router.add_member("client")
-    client_cam = add_track(router, "client")
-    connect(router, "therapist")
-    consumer = router.members["therapist"].consumers[client_cam.id]
+    client_cam = await add_track(router, fakes, "client")
+    fakes.subscribers["therapist"].connect()
+    consumer = consumers_of(fakes, "therapist")[client_cam.id]
     assert client_cam.consumers == [consumer]
     router.set_member_media("client", sending=False, receiving=True)
-    assert consumed(router, "therapist") == set()
+    assert consumed(fakes, "therapist") == set()
     assert consumer.close_reason is CloseReason.NOT_PERMITTED
     assert client_cam.consumers == [] and consumer.slot.consumer is None
     assert client_cam.closed is False
 
 
-async def test_revoking_receiving_tears_down_the_members_own_consumers(router: Router) -> None:
+async def test_revoking_receiving_tears_down_the_members_own_consumers(router: Router, fakes: FakeTransports) -> None:
     router.add_member("therapist")
     router.add_member("client")
-    therapist_cam = add_track(router, "therapist")
-    consumer = router.members["client"].consumers[therapist_cam.id]
+    therapist_cam = await add_track(router, fakes, "therapist")
+    consumer = consumers_of(fakes, "client")[therapist_cam.id]
     router.set_member_media("client", sending=True, receiving=False)
-    assert consumed(router, "client") == set()
+    assert consumed(fakes, "client") == set()
     assert consumer.close_reason is CloseReason.NOT_PERMITTED
 
 
-async def test_setting_the_same_media_policy_again_changes_nothing(router: Router) -> None:
+async def test_setting_the_same_media_policy_again_changes_nothing(router: Router, fakes: FakeTransports) -> None:
     router.add_member("therapist")
     router.add_member("client")
-    therapist_cam = add_track(router, "therapist")
-    consumer = router.members["client"].consumers[therapist_cam.id]
+    therapist_cam = await add_track(router, fakes, "therapist")
+    consumer = consumers_of(fakes, "client")[therapist_cam.id]
     router.set_member_media("client", sending=True, receiving=True)
-    assert router.members["client"].consumers[therapist_cam.id] is consumer and not consumer.closed
+    assert consumers_of(fakes, "client")[therapist_cam.id] is consumer and not consumer.closed
 
 
 async def test_a_new_consumer_reuses_a_free_slot_of_the_same_codec_without_renegotiating(
-    router: Router, negotiations: list[str]
+    router: Router, fakes: FakeTransports
 ) -> None:
     router.add_member("therapist")
     router.add_member("client")
-    first = add_track(router, "therapist", n=1)
-    [slot] = router.members["client"].subscribe.slots
+    first = await add_track(router, fakes, "therapist")
+    subscribe = fakes.subscribers["client"]
+    [slot] = subscribe.slots
     router.set_member_media("therapist", sending=False, receiving=True)
     router.set_member_media("therapist", sending=True, receiving=True)
-    assert router.members["client"].subscribe.slots == [slot]
-    assert slot.consumer is router.members["client"].consumers[first.id]
-    add_track(router, "therapist", kind="audio", n=2)
-    assert [s.kind for s in router.members["client"].subscribe.slots] == ["video", "audio"]
-    assert negotiations == ["client", "client"]
+    assert subscribe.slots == [slot]
+    assert slot.consumer is consumers_of(fakes, "client")[first.id]
+    await add_track(router, fakes, "therapist", kind="audio")
+    assert [s.kind for s in subscribe.slots] == ["video", "audio"]
+    assert subscribe.negotiations == 2 and "therapist" not in fakes.subscribers
 
 
-async def test_consumers_become_active_when_their_slots_get_a_send_path(router: Router) -> None:
+async def test_consumers_become_active_when_their_slots_get_a_send_path(router: Router, fakes: FakeTransports) -> None:
     router.add_member("therapist")
     router.add_member("client")
-    therapist_cam = add_track(router, "therapist")
-    consumer = router.members["client"].consumers[therapist_cam.id]
+    therapist_cam = await add_track(router, fakes, "therapist")
+    consumer = consumers_of(fakes, "client")[therapist_cam.id]
     assert therapist_cam.consumers == [] and consumer.active is False
-    connect(router, "client")
+    fakes.subscribers["client"].connect()
     assert therapist_cam.consumers == [consumer] and consumer.active is True
 
 
-async def test_removing_a_member_closes_its_producers_and_the_others_consumers_of_them(router: Router) -> None:
+async def test_signaling_hears_of_a_members_consumers_once_the_offer_named_their_mids(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    ann_cam = await add_track(router, fakes, "ann")
+    assert listener.consumer_lists == [("bob", [])]  # a slot without a mid is not listed yet
+    await fakes.subscribers["bob"].offer()
+    assert listener.offers == [("bob", 1)]
+    assert listener.consumer_lists[1:] == [("bob", [{"mid": "0", "track_id": ann_cam.id, "participant_id": "ann",
+                                                  "kind": "video", "label": "camera"}])]
+    await router.subscriber_answer("bob", 1, "answer")
+    assert fakes.subscribers["bob"].answers == [(1, "answer")]
+
+
+async def test_an_answer_without_a_subscriber_offer_is_refused(router: Router) -> None:
+    router.add_member("ann")
+    with pytest.raises(MediaError) as info:
+        await router.subscriber_answer("ann", 1, "answer")
+    assert info.value.code == "stale-revision"
+
+
+async def test_a_failed_connection_is_reported_while_the_member_is_in_the_router(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    await add_track(router, fakes, "ann")
+    fakes.publishers["ann"].fail()
+    fakes.subscribers["bob"].fail("negotiation-timeout")
+    assert listener.failures == [("ann", "media-failed"), ("bob", "negotiation-timeout")]
+    await router.remove_member("bob")
+    fakes.subscribers["bob"].fail()
+    assert len(listener.failures) == 2
+
+
+async def test_removing_a_member_closes_its_producers_and_the_others_consumers_of_them(
+    router: Router, fakes: FakeTransports
+) -> None:
     for pid in ("ann", "bob", "cat"):
         router.add_member(pid)
-    ann_cam = add_track(router, "ann", n=1)
-    ann_mic = add_track(router, "ann", kind="audio", n=2)
-    bob_cam = add_track(router, "bob", n=3)
-    others = [router.members[m].consumers[p.id] for m in ("bob", "cat") for p in (ann_cam, ann_mic)]
-    own = router.members["ann"].consumers[bob_cam.id]
+    ann_cam = await add_track(router, fakes, "ann")
+    ann_mic = await add_track(router, fakes, "ann", kind="audio")
+    bob_cam = await add_track(router, fakes, "bob")
+    others = [consumers_of(fakes, m)[p.id] for m in ("bob", "cat") for p in (ann_cam, ann_mic)]
+    own = consumers_of(fakes, "ann")[bob_cam.id]
     await router.remove_member("ann")
-    assert "ann" not in router.members
+    assert router.stats()["members"] == 2
+    assert fakes.publishers["ann"].closed and fakes.subscribers["ann"].closed
     assert ann_cam.closed and ann_mic.closed and not bob_cam.closed
-    assert set(router.producers) == {bob_cam.id}
+    assert router.stats()["producers"] == 1
     assert [c.close_reason for c in others] == [CloseReason.PRODUCER_CLOSED] * 4
     assert own.close_reason is CloseReason.TRANSPORT_CLOSED
-    assert consumed(router, "bob") == set() and consumed(router, "cat") == {bob_cam.id}
+    assert consumed(fakes, "bob") == set() and consumed(fakes, "cat") == {bob_cam.id}
     assert bob_cam.consumers == []  # cat's consumer is not active: its slot never got a send path
 
 
 async def test_removing_an_unknown_member_does_nothing(router: Router) -> None:
     router.add_member("ann")
     await router.remove_member("nobody")
-    assert list(router.members) == ["ann"]
+    assert router.stats()["members"] == 1
 
 
 async def test_a_member_cannot_join_twice(router: Router) -> None:
@@ -247,61 +299,181 @@ async def test_a_member_cannot_join_twice(router: Router) -> None:
     assert (info.value.code, info.value.message) == ("already-joined", "this participant is already in the router")
 
 
-async def test_unpublishing_someone_elses_track_is_refused(router: Router) -> None:
+async def test_publishing_hands_signaling_plain_track_descriptions(router: Router, fakes: FakeTransports) -> None:
+    router.add_member("ann")
+    result = await router.publish("ann", "offer-1", {"0": "camera", "1": "microphone"})
+    cam, mic = fakes.publishers["ann"].producers["0"], fakes.publishers["ann"].producers["1"]
+    assert result == PublishResult("answer to offer-1", [TrackInfo(cam.id, "ann", "video", "camera"),
+                                                         TrackInfo(mic.id, "ann", "audio", "microphone")], [])
+    result = await router.publish("ann", "offer-2", {"1": "microphone"})
+    assert (result.started, result.ended) == ([], [TrackInfo(cam.id, "ann", "video", "camera")])
+    assert cam.closed and router.stats()["producers"] == 1
+    assert router.unpublish("ann", mic.id) == TrackInfo(mic.id, "ann", "audio", "microphone")
+
+
+async def test_publishing_before_joining_is_refused(router: Router) -> None:
+    with pytest.raises(MediaError) as info:
+        await router.publish("nobody", "offer", {"0": "camera"})
+    assert info.value.code == "not-joined"
+
+
+async def test_unpublishing_someone_elses_track_is_refused(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
     router.add_member("bob")
-    ann_cam = add_track(router, "ann")
+    ann_cam = await add_track(router, fakes, "ann")
     for owner, track in (("bob", ann_cam.id), ("ann", "t-unknown"), ("ann", 7)):
         with pytest.raises(MediaError) as info:
-            router.unpublish(owner, track)
+            router.unpublish(owner, track)  # type: ignore[arg-type]
         assert (info.value.code, info.value.message) == ("invalid-track", "no such track of yours")
     assert ann_cam.closed is False
 
 
-async def test_unpublishing_closes_the_consumers_of_the_track(router: Router) -> None:
+async def test_unpublishing_closes_the_consumers_of_the_track(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
     router.add_member("bob")
-    ann_cam = add_track(router, "ann")
-    consumer = router.members["bob"].consumers[ann_cam.id]
-    assert router.unpublish("ann", ann_cam.id) is ann_cam
+    ann_cam = await add_track(router, fakes, "ann")
+    consumer = consumers_of(fakes, "bob")[ann_cam.id]
+    assert router.unpublish("ann", ann_cam.id) == ann_cam.info()
     assert ann_cam.closed and consumer.close_reason is CloseReason.PRODUCER_CLOSED
-    assert consumed(router, "bob") == set() and router.producers == {}
+    assert consumed(fakes, "bob") == set() and router.stats()["producers"] == 0
+    assert fakes.publishers["ann"].producers == {}
 
 
-async def test_set_paused_reaches_the_producer(router: Router) -> None:
+async def test_set_paused_reaches_the_producer(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
-    ann_mic = add_track(router, "ann", kind="audio")
-    assert router.set_paused("ann", ann_mic.id, True) is ann_mic and ann_mic.paused is True
+    ann_mic = await add_track(router, fakes, "ann", kind="audio")
+    assert router.set_paused("ann", ann_mic.id, True) is None  # type: ignore[func-returns-value]
+    assert ann_mic.paused is True
 
 
-async def test_the_active_speaker_is_only_chosen_among_members_who_may_send(router: Router) -> None:
+async def test_the_active_speaker_is_only_chosen_among_members_who_may_send(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
     router.add_member("ann", sending=False)
     router.add_member("bob")
-    ann_mic = add_track(router, "ann", kind="audio", n=1)
-    bob_mic = add_track(router, "bob", kind="audio", n=2)
+    ann_mic = await add_track(router, fakes, "ann", kind="audio")
+    bob_mic = await add_track(router, fakes, "bob", kind="audio")
     for _ in range(2):
         ann_mic.level_sum, ann_mic.level_count = 120 * 5, 5
         bob_mic.level_sum, bob_mic.level_count = 90 * 5, 5
-        router._speaker_tick()
-    assert router.listener.speakers == ["bob"]
+        router.tick_speakers()
+    assert listener.speakers == ["bob"]
     assert (ann_mic.level_sum, ann_mic.level_count) == (0, 0)
 
 
-async def test_close_closes_every_member_and_is_idempotent(router: Router) -> None:
+async def test_close_closes_every_member_and_is_idempotent(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
     router.add_member("bob")
-    ann_cam = add_track(router, "ann")
+    ann_cam = await add_track(router, fakes, "ann")
     await router.close()
     await router.close()
-    assert router.members == {} and router.producers == {} and ann_cam.closed
+    assert (router.stats()["members"], router.stats()["producers"]) == (0, 0) and ann_cam.closed
+    assert fakes.publishers["ann"].closed and fakes.subscribers["bob"].closed
     assert router.stats()["drops"] == {}
     assert set(router.drops) == set(DropReason)
 
 
-async def test_slots_are_only_shared_by_the_same_codec(router: Router) -> None:
+async def test_slots_are_only_shared_by_the_same_codec(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
     router.add_member("bob")
-    add_track(router, "ann", kind="video", n=1)
-    add_track(router, "ann", kind="audio", n=2)
-    slots: list[Slot] = router.members["bob"].subscribe.slots
+    await add_track(router, fakes, "ann", kind="video")
+    await add_track(router, fakes, "ann", kind="audio")
+    slots: list[Slot] = fakes.subscribers["bob"].slots
     assert sorted(s.codec_key for s in slots) == [("audio", "audio/opus", ""), ("video", "video/vp8", "")]
+
+
+async def test_the_router_satisfies_the_api_signaling_uses(router: Router) -> None:
+    api: RouterApi = router
+    assert api.id == "room-1"
+
+
+# -- moving members between Routers (breakouts) ----------------------------------------------------
+
+
+def vp8(producer: Producer, seq: int, key: bool) -> bytes:
+    return HEADER.pack(0x80, 96, seq, seq * 3000, producer.ssrc or 0) + b"\x10" + (b"\x00" if key else b"\x01")
+
+
+@pytest.fixture
+async def breakout(fakes: FakeTransports, listener: FakeListener) -> AsyncIterator[Router]:
+    router = Router("room-1/a", MediaSettings(), listener, fakes)
+    try:
+        yield router
+    finally:
+        await router.close()
+
+
+async def test_a_moved_member_stops_everything_in_the_old_router_before_the_new_one_routes(
+    router: Router, breakout: Router, fakes: FakeTransports, clock: Clock
+) -> None:
+    for pid in ("ann", "bob"):
+        router.add_member(pid)
+    breakout.add_member("cat")
+    ann_cam = await add_track(router, fakes, "ann")
+    bob_cam = await add_track(router, fakes, "bob")
+    cat_cam = await add_track(breakout, fakes, "cat")
+    bob_sees_ann = consumers_of(fakes, "bob")[ann_cam.id]
+    ann_sees_bob = consumers_of(fakes, "ann")[bob_cam.id]
+    offers = len(fakes.publishers["ann"].offers)
+    clock.now += 1
+    pli_before = ann_cam.keyframe_requests
+    router.move_member("ann", breakout)
+    assert bob_sees_ann.close_reason is CloseReason.PRODUCER_CLOSED
+    assert ann_sees_bob.close_reason is CloseReason.NOT_PERMITTED
+    assert consumed(fakes, "bob") == set() and consumed(fakes, "ann") == {cat_cam.id}
+    assert consumed(fakes, "cat") == {ann_cam.id}
+    assert not ann_cam.closed and len(fakes.publishers["ann"].offers) == offers  # no renegotiation
+    assert ann_cam.keyframe_requests > pli_before
+    assert fakes.publishers["ann"].rtcp[-1] == build_pli(1, ann_cam.ssrc or 0)
+    assert (router.stats()["members"], router.stats()["producers"]) == (1, 1)
+    assert (breakout.stats()["members"], breakout.stats()["producers"]) == (2, 2)
+    # Packets now reach the breakout only.
+    fakes.subscribers["cat"].connect()
+    bob_path = fakes.subscribers["bob"].connect()
+    ann_cam.receive(vp8(ann_cam, 1, key=True))
+    assert bob_path.sent == []
+    assert fakes.subscribers["cat"].path is not None and len(fakes.subscribers["cat"].path.sent) == 1
+
+
+async def test_a_moved_members_later_requests_go_to_the_router_it_is_in_now(
+    router: Router, breakout: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    await add_track(router, fakes, "bob")
+    router.move_member("ann", breakout)
+    fakes.subscribers["ann"].fail()
+    assert listener.failures == [("ann", "media-failed")]
+    with pytest.raises(MediaError):
+        router.set_paused("ann", "t-any", True)
+    result = await breakout.publish("ann", "offer", {"0": "camera"})
+    assert [t.owner_id for t in result.started] == ["ann"] and router.stats()["producers"] == 1
+
+
+async def test_moving_to_a_router_that_has_the_member_is_refused_and_leaves_it_in_place(
+    router: Router, breakout: Router, fakes: FakeTransports
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    breakout.add_member("ann")
+    ann_cam = await add_track(router, fakes, "ann")
+    with pytest.raises(MediaError) as info:
+        router.move_member("ann", breakout)
+    assert info.value.code == "already-joined"
+    assert consumed(fakes, "bob") == {ann_cam.id}
+
+
+async def test_moving_a_member_to_its_own_router_changes_nothing(router: Router, fakes: FakeTransports) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    ann_cam = await add_track(router, fakes, "ann")
+    consumer = consumers_of(fakes, "bob")[ann_cam.id]
+    router.move_member("ann", router)
+    assert consumers_of(fakes, "bob")[ann_cam.id] is consumer and not consumer.closed
+
+
+async def test_moving_an_unknown_member_is_refused(router: Router, breakout: Router) -> None:
+    with pytest.raises(MediaError) as info:
+        router.move_member("nobody", breakout)
+    assert info.value.code == "not-joined"
+
