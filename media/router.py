@@ -39,10 +39,10 @@ class RouterListener(Protocol):
 
 @dataclass(frozen=True)
 class MediaSettings:
-    """Per-server media options."""
+    """Per-server media options (built from the [media] and [ice] config by server/layers.py)."""
 
-    transport: TransportSettings = TransportSettings()
-    max_bitrate: int = 2_500_000
+    transport: TransportSettings
+    max_bitrate: int  # bits per second: the REMB cap sent to publishers
 
 
 @dataclass

@@ -36,9 +36,9 @@ ANSWER_TIMEOUT = 20.0
 class TransportSettings:
     """What every RTCPeerConnection of this server is configured with."""
 
-    ice_servers: tuple[RTCIceServer, ...] = ()
-    announced_ip: str = ""
-    compiled_send: bool = False  # media/_fastsend.c instead of the pure-Python send step
+    ice_servers: tuple[RTCIceServer, ...]
+    announced_ip: str  # "" announces the host addresses themselves
+    compiled_send: bool  # media/_fastsend.c instead of the pure-Python send step
 
     def configuration(self) -> RTCConfiguration:
         """Build aiortc's configuration: no default STUN server, one bundled transport."""

@@ -21,7 +21,10 @@ from media.reasons import CloseReason, DropReason
 from media.router import MediaSettings, Router
 from media.rtcp import build_pli
 from media.rtp import HEADER
+from media.transport import TransportSettings
 from tests.support.fake_transports import FakeTransports
+
+SETTINGS = MediaSettings(TransportSettings(ice_servers=(), announced_ip="", compiled_send=False), max_bitrate=2_500_000)
 
 
 class FakeListener:
@@ -75,7 +78,7 @@ def listener() -> FakeListener:
 
 @pytest.fixture
 async def router(fakes: FakeTransports, listener: FakeListener) -> AsyncIterator[Router]:
-    router = Router("room-1", MediaSettings(), listener, fakes)
+    router = Router("room-1", SETTINGS, listener, fakes)
     try:
         yield router
     finally:
@@ -396,7 +399,7 @@ def vp8(producer: Producer, seq: int, key: bool) -> bytes:
 
 @pytest.fixture
 async def breakout(fakes: FakeTransports, listener: FakeListener) -> AsyncIterator[Router]:
-    router = Router("room-1/a", MediaSettings(), listener, fakes)
+    router = Router("room-1/a", SETTINGS, listener, fakes)
     try:
         yield router
     finally:
