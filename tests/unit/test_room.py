@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from signaling.agenda import Agenda
+from signaling.breakouts import Breakouts
 from signaling.protocol import ProtocolError
-from signaling.room import ADMITTED, WAITING, Participant, Room, Settings
+from signaling.room import ADMITTED, WAITING, Participant, Room, Settings, Track
 
 START = 1_000.0
 
@@ -474,3 +475,89 @@ def test_room_state_says_no_host_is_present_after_the_hosts_leave() -> None:
     room = hosted_room("a")
     room.remove("h", START)
     assert room.state_for(room.participants["a"])["host_present"] is False
+
+
+# -- rules a client could try to bypass -------------------------------------------------------------
+
+
+def share(room: Room, pid: str) -> None:
+    room.participants[pid].tracks["t-" + pid] = Track("t-" + pid, "video", "screen")
+
+
+def test_a_member_needs_a_hosts_permission_to_share_a_screen() -> None:
+    room = hosted_room("ana")
+    assert refusal(lambda: room.check_new_share(room.participants["ana"], replace=False)) == "not-permitted"
+    room.screen_allowed.add("ana")
+    assert room.check_new_share(room.participants["ana"], replace=False) is None
+
+
+def test_only_one_screen_is_shared_per_room_unless_the_new_share_replaces_it() -> None:
+    room = hosted_room("ana")
+    room.screen_allowed.add("ana")
+    share(room, "h")
+    assert refusal(lambda: room.check_new_share(room.participants["ana"], replace=False)) == "screen-share-active"
+    assert room.check_new_share(room.participants["ana"], replace=True) is room.participants["h"]
+    assert room.check_new_share(room.participants["h"], replace=False) is None  # one's own share again
+
+
+def test_a_share_in_a_breakout_does_not_block_one_in_the_main_room() -> None:
+    room = hosted_room("ana", "ben")
+    room.screen_allowed.update({"ana", "ben"})
+    room.move("ana", "A")
+    share(room, "ana")
+    assert room.sharer("A") is room.participants["ana"] and room.sharer("main") is None
+    assert room.check_new_share(room.participants["ben"], replace=False) is None
+
+
+def test_a_waiting_participant_cannot_share_even_with_permission() -> None:
+    room = hosted_room()
+    room.enter(person("wes"), START)
+    room.screen_allowed.add("wes")
+    assert refusal(lambda: room.check_new_share(room.participants["wes"], replace=False)) == "not-permitted"
+
+
+def test_only_the_current_check_in_speaker_can_pass() -> None:
+    room = hosted_room("ana", "ben")
+    assert refusal(lambda: room.pass_turn("ana")) == "no-checkin"
+    room.start_checkin(["ana", "ben"], shuffle=False)
+    assert refusal(lambda: room.pass_turn("ben")) == "not-permitted"
+    assert room.pass_turn("ana") == "ben"
+    assert room.checkin is not None and room.checkin.passed == ["ana"]
+
+
+def test_a_host_from_the_join_link_and_oneself_cannot_be_removed_but_a_co_host_can() -> None:
+    room = hosted_room("ana")
+    room.set_role("ana", "cohost")
+    host, cohost = room.participants["h"], room.participants["ana"]
+    assert refusal(lambda: room.check_removable(cohost, host)) == "not-permitted"
+    assert refusal(lambda: room.check_removable(host, host)) == "not-permitted"
+    room.check_removable(host, cohost)
+
+
+def test_only_hosts_lower_someone_elses_hand() -> None:
+    room = hosted_room("ana", "ben")
+    room.raise_hand("ana")
+    room.raise_hand("ben")
+    assert refusal(lambda: room.lower_hand("ana", by=room.participants["ben"])) == "not-permitted"
+    room.lower_hand("ben", by=room.participants["ben"])
+    room.lower_hand("ana", by=room.participants["h"])
+    assert room.hands == []
+
+
+def test_moving_needs_an_admitted_participant() -> None:
+    room = hosted_room()
+    room.enter(person("wes"), START)
+    assert refusal(lambda: room.move("wes", "A")) == "unknown-participant"
+    assert room.participants["wes"].location == "main"
+
+
+def test_members_choose_a_breakout_only_when_breakouts_are_open_and_self_select_is_on() -> None:
+    breakouts = Breakouts()
+    breakouts.create(["A", "B"], None)
+    assert refusal(lambda: breakouts.choose("ana", "A")) == "not-permitted"
+    breakouts.start(START, None)
+    assert refusal(lambda: breakouts.choose("ana", "A")) == "not-permitted"
+    breakouts.self_select = True
+    assert refusal(lambda: breakouts.choose("ana", "C")) == "unknown-breakout"
+    breakouts.choose("ana", "B")
+    assert breakouts.planned_room("ana") == "B"
