@@ -25,6 +25,7 @@ from media.producer import Producer
 from media.reasons import CloseReason, DropReason
 from media.rtp import HEADER
 from media.sequence import LATE, SequenceMunger, SlotNumbering, extend
+from tests.support.fake_transports import FakeSendPath
 
 SSRC = 0x0A0B0C0D
 Event = tuple[Any, ...]
@@ -162,28 +163,6 @@ class MungerDriver:
             munger.hold(ext if fresh else self.newest + 1)
             return "congested"
         return (number, munger.map_ts(ts))
-
-
-class FakeSendPath:
-    """Records what a slot would send; ``queued`` above the limit makes the subscriber congested."""
-
-    addr = ("198.51.100.7", 40000)
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-        self.queued = 0
-
-    def protect(self, data: bytes) -> bytes:
-        return data
-
-    def protect_rtcp(self, data: bytes) -> bytes:
-        return data
-
-    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.sent.append(data)
-
-    def buffer_size(self) -> int:
-        return self.queued
 
 
 class ForwardingDriver:
