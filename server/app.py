@@ -38,6 +38,7 @@ ISSUER = web.AppKey("issuer", TokenIssuer)
 CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
 STORAGE = web.AppKey("storage", Storage)
 STARTED = web.AppKey("started", float)
+PROBE: web.AppKey[asyncio.Task[None]] = web.AppKey("probe")
 CONTENT_SECURITY_POLICY = web.AppKey("content_security_policy", str)
 HSTS = web.AppKey("hsts", bool)
 
@@ -107,7 +108,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     def new_router(name: str, listener: RouterListener) -> Router:
         return Router(name, media, listener)
 
-    app[SESSIONS] = Sessions(policy, new_router, storage)
+    sessions = app[SESSIONS] = Sessions(policy, new_router, storage)
     app[CONNECTIONS] = set()
     app[STARTED] = time.time()
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
@@ -146,12 +147,20 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
             "rooms": len(sessions.live),
             "participants": sessions.participant_count(),
             "forwarding": "c" if media.transport.compiled_send else "python",
+            "records_writable": storage.writable,
         })
+
+    async def readyz(request: web.Request) -> web.Response:
+        # Ready means able to take new participants: their attendance and audit records can be written.
+        if storage.writable:
+            return web.json_response({"status": "ready"}, headers=_NO_STORE)
+        return web.json_response({"status": "records-unavailable"}, status=503, headers=_NO_STORE)
 
     async def index(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_CLIENT_DIR / "index.html", headers=_NO_STORE)
 
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/", index)
     app.router.add_get(r"/r/{room:[A-Za-z0-9][A-Za-z0-9_-]{0,63}}", index)
     app.router.add_get("/ws", websocket)
@@ -166,6 +175,22 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     app.on_response_prepare.append(_security_headers)
+
+    async def watch_records(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+
+        def tell_hosts(writable: bool) -> None:
+            for live in list(sessions.live.values()):
+                live.ctx.events.to_hosts({"type": "records-status", "writable": writable})
+
+        def changed(writable: bool) -> None:  # called on the storage thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(tell_hosts, writable)
+
+        storage.on_writable_change(changed)
+        app[PROBE] = asyncio.ensure_future(_probe_records(storage, config.storage.probe_interval))
+
+    app.on_startup.append(watch_records)
     app.on_shutdown.append(_close_connections)
     app.on_cleanup.append(_close_sessions)
     return app
@@ -192,7 +217,20 @@ async def _close_connections(app: web.Application) -> None:
     await asyncio.sleep(0.1)
 
 
+async def _probe_records(storage: Storage, interval: float) -> None:
+    """Test-write the records every `interval` seconds, so a failing disk is noticed before a record is lost
+    and a recovered one is noticed at all."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.wrap_future(storage.probe())
+        except Exception:
+            log.exception("records_probe_failed")
+
+
 async def _close_sessions(app: web.Application) -> None:
+    if PROBE in app:
+        app[PROBE].cancel()
     await app[SESSIONS].close()
     app[STORAGE].close()
 
