@@ -101,7 +101,6 @@ async def test_a_full_disk_mid_session_lets_nobody_new_in_and_leaves_a_counted_g
     try:
         assert waiting.joined["state"] == "waiting"
         await host.request("admit", participant_id="sam")
-        assert readyz(server) == 200
 
         fill_disk(server)
         await asyncio.sleep(1.0)  # five probe intervals
@@ -145,3 +144,65 @@ async def test_a_full_disk_mid_session_lets_nobody_new_in_and_leaves_a_counted_g
     assert recovered and recovered[0]["lost_audit"] > 0 and recovered[0]["lost_attendance"] > 0, recovered
     for secret in (*NAMES.values(), "eyJ"):
         assert secret not in log, f"{secret!r} reached the log"
+
+
+STORAGE_ON_A_FULL_DISK = r'''
+import json, os, subprocess, sys
+from server.storage import Storage
+from server.cli import main
+directory = sys.argv[1]
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "haven-unit", directory], check=True)
+path = os.path.join(directory, "haven.db")
+changes = []
+store = Storage(path)
+store.on_writable_change(changes.append)
+store.audit("join", actor="u-1", session_id="s-1")
+store.attendance("s-1", "u-1", "Name", "participant", "join", 1.0)
+store.flush()
+with open(os.path.join(directory, "fill"), "wb") as fill:
+    try:
+        while True:
+            fill.write(b"\0" * 65536)
+            fill.flush()
+    except OSError:
+        pass
+store.probe().result()
+before = store.writable
+store.audit("remove", actor="u-9", session_id="s-1", subject="u-1")
+store.attendance("s-1", "u-1", "Name", "participant", "removed", 2.0)
+store.session_started("s-2", "group", 3.0)
+store.flush()
+os.unlink(os.path.join(directory, "fill"))
+during = store.writable
+store.probe().result()
+check = store.verify_chain()
+entries = store.audit_entries()
+store.close()
+with open(os.path.join(directory, "haven.toml"), "w") as config:
+    config.write(f'[storage]\npath = "{path}"\n')
+os.environ["HAVEN_CONFIG"] = os.path.join(directory, "haven.toml")
+code = main(["audit", "verify"])
+print(json.dumps({"before": before, "during": during, "after": changes, "gaps": list(check.gaps),
+                  "lost": check.lost, "last": entries[-1]["action"], "detail": json.loads(entries[-1]["detail"]),
+                  "code": code}))
+'''
+
+
+def test_storage_counts_what_a_full_disk_loses_and_verify_reports_the_gap(tmp_path):
+    directory = tmp_path / "data"
+    directory.mkdir()
+    out = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c",
+                          STORAGE_ON_A_FULL_DISK, str(directory)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["before"] is False, "the probe did not notice the full disk"
+    assert report["during"] is False
+    assert report["after"] == [False, True]
+    assert report["last"] == "records-lost"
+    assert {k: report["detail"][k] for k in ("audit", "attendance", "sessions")} == \
+        {"audit": 1, "attendance": 1, "sessions": 1}
+    assert report["lost"] == 3 and len(report["gaps"]) == 1
+    assert report["code"] == 3
+    assert "INCOMPLETE" in out.stderr and "3 records were lost" in out.stderr
+    assert "Name" not in out.stderr
