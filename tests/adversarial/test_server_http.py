@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from server.app import CONFIG, create_app
+from server.app import CONFIG, create_app, uses_https
 from tests.conftest import TEST_SECRET, make_config
 from tests.support.server_process import ROOT, ServerProcess
 
@@ -63,6 +63,20 @@ async def test_an_https_public_url_gets_hsts_and_a_wss_connect_src(tmp_path):
     assert int(hsts.split("=", 1)[1].split(";")[0]) >= 15552000, hsts
     csp = headers["Content-Security-Policy"]
     assert "connect-src 'self' wss://haven.example;" in csp, csp
+
+
+def test_tls_on_means_hsts_even_without_a_public_url(tmp_path):
+    config = make_config(tmp_path)
+    assert not uses_https(config)
+    assert uses_https(replace(config, server=replace(config.server, tls_cert="cert.pem", tls_key="key.pem")))
+
+
+async def test_readyz_answers_ready_while_the_records_are_writable(haven):
+    status, headers, body = await _get(haven.base_url, "/readyz")
+    assert status == 200 and json.loads(body) == {"status": "ready"}
+    assert headers["Cache-Control"] == "no-store"
+    _, _, health = await _get(haven.base_url, "/healthz")
+    assert json.loads(health)["records_writable"] is True
 
 
 # -- /static/ ---------------------------------------------------------------------------------------
