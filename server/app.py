@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import resource
 import ssl
 import sys
 import time
@@ -36,8 +38,16 @@ ISSUER = web.AppKey("issuer", TokenIssuer)
 CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
 STORAGE = web.AppKey("storage", Storage)
 STARTED = web.AppKey("started", float)
+PROBE: web.AppKey[asyncio.Task[None]] = web.AppKey("probe")
+CONTENT_SECURITY_POLICY = web.AppKey("content_security_policy", str)
+HSTS = web.AppKey("hsts", bool)
 
 WEB_CLIENT_DIR = Path(web_client.__file__).parent
+# What /static/ serves: the browser client's own files, never the Python package around them
+# (__init__.py, __pycache__, package.json) — the same suffixes pyproject.toml ships as package data.
+STATIC_SUFFIXES = (".html", ".js", ".css", ".svg")
+HSTS_MAX_AGE = 31536000  # one year
+PR_SET_DUMPABLE = 4
 VERSION = "0.1.0"
 
 
@@ -48,6 +58,38 @@ def allowed_origins(config: Config) -> set[str]:
     if not config.server.public_url and parts.hostname == "127.0.0.1":
         origins.add(f"{parts.scheme}://localhost:{parts.port}")
     return origins
+
+
+def content_security_policy(config: Config) -> str:
+    """Return the CSP: everything from our own origin, and WebSockets only to our own public origin."""
+    sockets = sorted(origin.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+                     for origin in allowed_origins(config))
+    return (f"default-src 'self'; connect-src 'self' {' '.join(sockets)}; img-src 'self' data: blob:; "
+            "media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+
+
+def uses_https(config: Config) -> bool:
+    """Whether browsers reach us over HTTPS: TLS here, or an https public URL (a TLS-terminating proxy)."""
+    return bool(config.server.tls_cert) or urlsplit(config.public_url).scheme == "https"
+
+
+def static_files(directory: Path = WEB_CLIENT_DIR) -> dict[str, Path]:
+    """Return the client files /static/ may serve, by name: regular files of the client directory only."""
+    return {path.name: path for path in sorted(directory.iterdir())
+            if path.suffix in STATIC_SUFFIXES and path.is_file() and not path.is_symlink()}
+
+
+def disable_core_dumps() -> None:
+    """Make sure this process never writes a core dump: it would hold media, keys and tokens.
+
+    RLIMIT_CORE 0 (soft and hard, so nothing in the process can raise it again) and, on Linux,
+    PR_SET_DUMPABLE 0, which also covers core handlers such as systemd-coredump that ignore the limit.
+    """
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            log.warning("prctl_dumpable_failed", errno=ctypes.get_errno())
 
 
 def create_app(config: Config, secret: bytes | None = None) -> web.Application:
@@ -66,9 +108,11 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     def new_router(name: str, listener: RouterListener) -> Router:
         return Router(name, media, listener)
 
-    app[SESSIONS] = Sessions(policy, new_router, storage)
+    sessions = app[SESSIONS] = Sessions(policy, new_router, storage)
     app[CONNECTIONS] = set()
     app[STARTED] = time.time()
+    app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
+    app[HSTS] = uses_https(config)
     settings = connection_settings(config, policy)
     origins = allowed_origins(config)
 
@@ -103,18 +147,50 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
             "rooms": len(sessions.live),
             "participants": sessions.participant_count(),
             "forwarding": "c" if media.transport.compiled_send else "python",
+            "records_writable": storage.writable,
         })
+
+    async def readyz(request: web.Request) -> web.Response:
+        # Ready means able to take new participants: their attendance and audit records can be written.
+        if storage.writable:
+            return web.json_response({"status": "ready"}, headers=_NO_STORE)
+        return web.json_response({"status": "records-unavailable"}, status=503, headers=_NO_STORE)
 
     async def index(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_CLIENT_DIR / "index.html", headers=_NO_STORE)
 
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/", index)
     app.router.add_get(r"/r/{room:[A-Za-z0-9][A-Za-z0-9_-]{0,63}}", index)
     app.router.add_get("/ws", websocket)
-    app.router.add_static("/static/", WEB_CLIENT_DIR, show_index=False, follow_symlinks=False)
+    served = static_files()
+
+    async def static(request: web.Request) -> web.FileResponse:
+        path = served.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     app.on_response_prepare.append(_security_headers)
+
+    async def watch_records(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+
+        def tell_hosts(writable: bool) -> None:
+            for live in list(sessions.live.values()):
+                live.ctx.events.to_hosts({"type": "records-status", "writable": writable})
+
+        def changed(writable: bool) -> None:  # called on the storage thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(tell_hosts, writable)
+
+        storage.on_writable_change(changed)
+        app[PROBE] = asyncio.ensure_future(_probe_records(storage, config.storage.probe_interval))
+
+    app.on_startup.append(watch_records)
     app.on_shutdown.append(_close_connections)
     app.on_cleanup.append(_close_sessions)
     return app
@@ -128,11 +204,9 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; media-src 'self' blob:; "
-        "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", request.app[CONTENT_SECURITY_POLICY])
+    if request.app[HSTS]:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
 
 
@@ -143,7 +217,20 @@ async def _close_connections(app: web.Application) -> None:
     await asyncio.sleep(0.1)
 
 
+async def _probe_records(storage: Storage, interval: float) -> None:
+    """Test-write the records every `interval` seconds, so a failing disk is noticed before a record is lost
+    and a recovered one is noticed at all."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.wrap_future(storage.probe())
+        except Exception:
+            log.exception("records_probe_failed")
+
+
 async def _close_sessions(app: web.Application) -> None:
+    if PROBE in app:
+        app[PROBE].cancel()
     await app[SESSIONS].close()
     app[STORAGE].close()
 
@@ -163,6 +250,7 @@ def serve(config: Config, dev: bool = False) -> int:
 
         config = replace(config, server=replace(config.server, host="127.0.0.1"))
     configure_logging(config.logging.level, config.logging.format)
+    disable_core_dumps()
     if config.media.use_uvloop:
         import uvloop
 

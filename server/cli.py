@@ -15,6 +15,7 @@ from server.config import Config, ConfigError, format_duration, load_config, par
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3  # `audit verify`: the chain is intact, but records were lost while the disk failed
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -102,8 +103,15 @@ def _audit_verify(args: argparse.Namespace) -> int:
         check = storage.verify_chain()
     finally:
         storage.close()
+    if check.ok and check.gaps:
+        where = ", ".join(str(seq) for seq in check.gaps)
+        print(f"haven: audit log INCOMPLETE: hash chain intact over {check.entries} entries, but "
+              f"{check.lost} records were lost while the database could not be written: {len(check.gaps)} "
+              f"gap{'s' if len(check.gaps) != 1 else ''}, recorded at entr{'ies' if len(check.gaps) != 1 else 'y'} "
+              f"{where} ({path})", file=sys.stderr)
+        return EXIT_INCOMPLETE
     if check.ok:
-        print(f"ok: {check.entries} audit entries, hash chain intact ({path})")
+        print(f"ok: {check.entries} audit entries, hash chain intact, no records lost ({path})")
         return EXIT_OK
     print(f"haven: audit log TAMPERED: entry {check.first_bad_seq} {check.problem} "
           f"({check.entries} entries verified before it; {path})", file=sys.stderr)
@@ -144,7 +152,8 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="work with the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    verify = audit_commands.add_parser("verify", help="check that the audit log's hash chain is intact")
+    verify = audit_commands.add_parser(
+        "verify", help="check that the audit log's hash chain is intact (exit 1) and no records were lost (exit 3)")
     verify.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     verify.set_defaults(handler=_audit_verify)
 

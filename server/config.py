@@ -222,6 +222,7 @@ class SessionConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     path: str = ""
+    probe_interval: float = field(default=5.0, metadata=_duration(0.1, 3600))
 
 
 @dataclass(frozen=True)

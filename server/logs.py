@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -15,6 +17,19 @@ REDACTED = "[redacted]"
 REDACTED_KEYS = frozenset({"token", "sdp", "name", "display_name", "chat", "text", "password", "secret"})
 # aiohttp, aioice and aiortc log per packet or per request at INFO/DEBUG, which would drown our own events.
 LIBRARY_LEVEL = logging.WARNING
+# Values that look like credentials, and quoted HTTP request lines, in text we did not choose ourselves
+# (exception messages, library log lines). Join tokens travel in URL fragments, but a misbehaving client
+# may put one in a query string, and aiohttp's parser errors quote the raw request.
+_SCRUBBED = re.compile(
+    r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"  # a JWT (header and claims are base64 JSON)
+    r"|(?i:token|key|secret|password|auth[a-z_]*)=[^\s&;'\"]*"  # a credential as a query or form parameter
+    r"|\b(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE)\s+\S+"  # a request line
+)
+
+
+def scrub(text: str) -> str:
+    """Replace token-looking values and request lines in free text with a placeholder."""
+    return _SCRUBBED.sub(REDACTED, text)
 
 
 def redact(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -22,6 +37,31 @@ def redact(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) 
     for key in REDACTED_KEYS.intersection(event_dict):
         event_dict[key] = REDACTED
     return event_dict
+
+
+def scrub_values(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Scrub every string value of our own events (exception text included) with `scrub`."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = scrub(value)
+    return event_dict
+
+
+class LibraryRecords(logging.Filter):
+    """Make a stdlib record (aiohttp, aioice, aiortc) safe to write: its message is scrubbed, and its
+    traceback, whose exception text may quote a raw request, SDP or a token, becomes the exception's
+    type and where it was raised."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+            message = f"{message} ({type(exc).__name__}{where})"
+        record.msg, record.args = scrub(message), None
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -43,7 +83,7 @@ def configure_logging(level: str, fmt: str) -> None:
     exceptions = [structlog.processors.format_exc_info] if use_json else []
 
     structlog.configure(
-        processors=[*shared, *exceptions, renderer],
+        processors=[*shared, *exceptions, scrub_values, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         # Not cached, so a later configure_logging call (tests, `serve` after `check-config`) takes effect.
@@ -51,6 +91,7 @@ def configure_logging(level: str, fmt: str) -> None:
     )
 
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(LibraryRecords())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, *exceptions],

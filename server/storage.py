@@ -3,6 +3,12 @@
 All SQLite work happens on one dedicated thread, so the event loop never waits on the disk and writes
 keep their order (which the hash chain needs). Media, chat text, SDP and tokens are never stored.
 The class implements signaling.records.Records; PostgreSQL can replace it behind the same methods.
+
+No write is lost silently. A write that fails (disk full, read-only filesystem, I/O error) makes the
+store *unwritable*: `writable` turns false, listeners are told (signaling then lets nobody new in), and
+each lost record is counted. A periodic `probe` (a real write of a scratch file and of the database)
+notices a failing disk before a record is lost, and notices when it works again: the first write after
+recovery is a `records-lost` audit entry counting what was lost, which `haven audit verify` reports.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ import io
 import json
 import os
 import sqlite3
+import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -41,6 +50,7 @@ CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, at REAL NOT NULL, action TEXT NOT NULL, actor TEXT, role TEXT, room TEXT,
     session_id TEXT, subject TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -62,6 +72,20 @@ class ChainCheck:
     entries: int
     first_bad_seq: int | None = None
     problem: str = ""
+    # The `records-lost` entries of an intact chain: where records could not be written, and how many.
+    gaps: tuple[int, ...] = field(default=())
+    lost: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """True when the chain is intact and no record was ever lost."""
+        return self.ok and not self.gaps
+
+
+GAP_ACTION = "records-lost"
+PROBE_BYTES = 4096
+# What a failed write loses, as counted in the gap marker.
+LOST_KINDS = ("audit", "attendance", "sessions")
 
 
 class Storage:
@@ -75,6 +99,11 @@ class Storage:
         self._db: sqlite3.Connection | None = None
         self._last_hash = GENESIS
         self._next_seq = 1
+        self._writable = True
+        self._lost: Counter[str] = Counter()
+        self._lost_since: float | None = None
+        self._listeners: list[Callable[[bool], None]] = []
+        self._listeners_lock = threading.Lock()
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -88,17 +117,89 @@ class Storage:
         if row is not None:
             self._next_seq, self._last_hash = row[0] + 1, row[1]
 
-    def _submit(self, fn: Any, *args: Any) -> concurrent.futures.Future:
-        future = self._executor.submit(fn, *args)
-        future.add_done_callback(_log_failure)
-        return future
+    # -- health -----------------------------------------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        """False from the first failed write until a probe write succeeds again."""
+        return self._writable
+
+    def on_writable_change(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(writable)`` (on the storage thread) whenever writability changes."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def probe(self) -> concurrent.futures.Future:
+        """Queue a probe write; it marks the store unwritable or, once writes work again, writable."""
+        return self._executor.submit(self._probe)
+
+    def _probe(self) -> None:
+        try:
+            scratch = f"{self.path}.probe"
+            # A real allocation on the data filesystem: SQLite's WAL can reuse space and hide a full disk.
+            fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"\0" * PROBE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(scratch)
+            assert self._db is not None
+            self._db.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (time.time(),))
+            if not self._writable:
+                self._recover()
+        except Exception as exc:
+            self._failed(exc)
+
+    def _recover(self) -> None:
+        # The gap marker goes first, in the chain, so the loss is part of the tamper-evident record.
+        lost = {kind: self._lost[kind] for kind in LOST_KINDS}
+        now = time.time()
+        detail = {**lost, "from": self._lost_since, "to": now}
+        self._append_audit(now, GAP_ACTION, None, None, None, None, None,
+                           json.dumps(detail, sort_keys=True, separators=(",", ":")))
+        self._lost.clear()
+        self._lost_since = None
+        self._writable = True
+        log.warning("records_writable_again", lost_audit=lost["audit"], lost_attendance=lost["attendance"],
+                    lost_sessions=lost["sessions"])
+        self._notify(True)
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._writable:
+            return
+        self._writable = False
+        self._lost_since = time.time()
+        errno = getattr(exc, "errno", None) or getattr(exc, "sqlite_errorname", None)
+        # The exception's class and code only: its text could quote what was being written.
+        log.error("records_unwritable", error=type(exc).__name__, code=errno)
+        self._notify(False)
+
+    def _notify(self, writable: bool) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(writable)
+            except Exception:
+                log.exception("records_listener_failed")
+
+    def _write(self, kind: str, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._lost[kind] += 1
+            self._failed(exc)
+
+    def _submit(self, kind: str, fn: Any, *args: Any) -> concurrent.futures.Future:
+        return self._executor.submit(self._write, kind, fn, *args)
 
     # -- Records ----------------------------------------------------------------------------------
 
     def audit(self, action: str, *, actor: str | None = None, role: str | None = None, room: str | None = None,
               session_id: str | None = None, subject: str | None = None, detail: dict | None = None) -> None:
         """Append one audit entry (asynchronously, in order)."""
-        self._submit(self._append_audit, time.time(), action, actor, role, room, session_id, subject,
+        self._submit("audit", self._append_audit, time.time(), action, actor, role, room, session_id, subject,
                      json.dumps(detail or {}, sort_keys=True, separators=(",", ":")))
 
     def _append_audit(self, at: float, action: str, actor: Any, role: Any, room: Any, session_id: Any,
@@ -112,18 +213,18 @@ class Storage:
 
     def session_started(self, session_id: str, room: str, at: float) -> None:
         """Record the start of a session of a room."""
-        self._submit(self._execute, "INSERT OR IGNORE INTO sessions (id, room, started_at) VALUES (?,?,?)",
+        self._submit("sessions", self._execute, "INSERT OR IGNORE INTO sessions (id, room, started_at) VALUES (?,?,?)",
                      (session_id, room, at))
 
     def session_ended(self, session_id: str, at: float, reason: str) -> None:
         """Record the end of a session."""
-        self._submit(self._execute, "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
+        self._submit("sessions", self._execute, "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
                      (at, reason, session_id))
 
     def attendance(self, session_id: str, participant_id: str, name: str, role: str, event: str,
                    at: float) -> None:
         """Record one attendance event (join, admitted, left, removed, reconnect, …)."""
-        self._submit(self._execute,
+        self._submit("attendance", self._execute,
                      "INSERT INTO attendance (session_id, participant_id, name, role, event, at) VALUES (?,?,?,?,?,?)",
                      (session_id, participant_id, name, role, event, at))
 
@@ -170,6 +271,8 @@ class Storage:
     def _verify_chain(self) -> ChainCheck:
         assert self._db is not None
         previous, count, expected_seq = GENESIS, 0, 1
+        gaps: list[int] = []
+        lost = 0
         for row in self._db.execute("SELECT * FROM audit ORDER BY seq"):
             *fields, prev_hash, digest = row
             if fields[0] != expected_seq:
@@ -178,8 +281,12 @@ class Storage:
                 return ChainCheck(False, count, fields[0], "does not link to the entry before it")
             if audit_hash(previous, tuple(fields)) != digest:
                 return ChainCheck(False, count, fields[0], "its content does not match its hash")
+            missing = _lost_in(fields[8]) if fields[2] == GAP_ACTION else 0
+            if missing:  # an outage that lost nothing (everyone was refused) is recorded but is no gap
+                gaps.append(fields[0])
+                lost += missing
             previous, count, expected_seq = digest, count + 1, expected_seq + 1
-        return ChainCheck(True, count)
+        return ChainCheck(True, count, gaps=tuple(gaps), lost=lost)
 
     def audit_entries(self) -> list[dict]:
         """Return every audit entry (for tests and exports)."""
@@ -195,8 +302,13 @@ class Storage:
         self._executor.submit(lambda: None).result()
 
     def close(self) -> None:
-        """Finish queued writes and close the database."""
+        """Finish queued writes and close the database (recording a gap first if writes work again)."""
         def close() -> None:
+            if not self._writable:
+                self._probe()
+            if not self._writable:
+                log.error("records_lost_at_shutdown", lost_audit=self._lost["audit"],
+                          lost_attendance=self._lost["attendance"], lost_sessions=self._lost["sessions"])
             if self._db is not None:
                 self._db.close()
                 self._db = None
@@ -262,7 +374,9 @@ def _iso(at: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
-def _log_failure(future: concurrent.futures.Future) -> None:
-    exc = future.exception()
-    if exc is not None:
-        log.error("storage_write_failed", error=type(exc).__name__)
+def _lost_in(detail: str) -> int:
+    try:
+        counts = json.loads(detail)
+        return sum(int(counts.get(kind, 0)) for kind in LOST_KINDS)
+    except (ValueError, TypeError, AttributeError):
+        return 0

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .errors import ProtocolError
+
 if TYPE_CHECKING:
     from .room import Participant
 
 
+RECORDS_UNAVAILABLE = "records-unavailable"
+
+
 class Records(Protocol):
-    """Durable records of sessions. Implementations must not block the event loop."""
+    """Durable records of sessions. Implementations must not block the event loop.
+
+    ``writable`` is False while records cannot be written (disk full, read-only, I/O errors): then
+    nobody new enters a session (fail closed, docs/protocol.md section 3, ``records-unavailable``).
+    """
+
+    @property
+    def writable(self) -> bool: ...
 
     def audit(self, action: str, *, actor: str | None = None, role: str | None = None, room: str | None = None,
               session_id: str | None = None, subject: str | None = None,
@@ -23,8 +35,17 @@ class Records(Protocol):
                    at: float) -> None: ...
 
 
+def require_writable(records: Records) -> None:
+    """Refuse to let anyone new in while records cannot be written: their entry would go unrecorded."""
+    if not records.writable:
+        raise ProtocolError(RECORDS_UNAVAILABLE,
+                            "the server cannot record attendance right now, so nobody new can enter; try again later")
+
+
 class NullRecords:
     """Records nothing (tests of state that do not look at records)."""
+
+    writable = True
 
     def audit(self, action: str, **fields: object) -> None:
         return None
@@ -47,6 +68,10 @@ class SessionLog:
         self.records = records
         self.room_id = room_id
         self.session_id = session_id
+
+    def require_writable(self) -> None:
+        """Raise ``records-unavailable`` while records cannot be written (see `require_writable`)."""
+        require_writable(self.records)
 
     def audit(self, action: str, actor: Participant | None = None, subject: str | None = None,
               detail: dict[str, Any] | None = None) -> None:

@@ -116,6 +116,7 @@ class Session:
         async with self._lock:
             if self.closed or self.ended:
                 raise SessionClosed(self.id)
+            self.ctx.log.require_writable()  # fail closed: nobody enters unrecorded
             pid = participant.id
             self.ctx.log.audit("consent-accepted", participant, detail={"version": self.config.consent_version})
             older = self.connections.get(pid)

@@ -8,7 +8,7 @@ from typing import Any
 from .errors import ProtocolError
 from .parts import Outbox
 from .placement import RouterFactory
-from .records import NullRecords, Records
+from .records import NullRecords, Records, require_writable
 from .room import Participant
 from .session import Session, SessionClosed, SessionPolicy
 
@@ -36,6 +36,7 @@ class Sessions:
         if live is None or live.ended:
             if len([s for s in self.live.values() if not s.ended]) >= self.config.max_rooms:
                 raise ProtocolError("server-full", "this server hosts its maximum number of sessions")
+            require_writable(self.records)  # a new session would start unrecorded
             live = Session(room_id, self.config, self.records, self.router_factory, self._forget)
             self.live[room_id] = live
         return live

@@ -53,10 +53,12 @@ class Admission:
 
     def admit(self, host: Participant, participant_id: str) -> None:
         """Admit one waiting participant."""
+        self.ctx.log.require_writable()
         self._admit(host, self.ctx.room.admit(participant_id))
 
     def admit_all(self, host: Participant) -> None:
         """Admit everyone who waits, in arrival order."""
+        self.ctx.log.require_writable()
         for participant in self.ctx.room.waiting():
             self._admit(host, self.ctx.room.admit(participant.id))
 

@@ -125,6 +125,7 @@ class MemoryRecords:
         self.audits: list[dict[str, Any]] = []
         self.attendance_events: list[tuple[str, str]] = []
         self.ended: list[str] = []
+        self.writable = True
 
     def audit(self, action: str, **fields: Any) -> None:
         self.audits.append({"action": action, **fields})

@@ -29,7 +29,10 @@ def free_port() -> int:
 class ServerProcess:
     """A `haven serve` process with its own config in a temporary directory."""
 
-    def __init__(self, directory: Path, extra: str = "") -> None:
+    def __init__(self, directory: Path, extra: str = "", prefix: list[str] | None = None) -> None:
+        # ``prefix`` runs before the server command and must exec it (e.g. unshare with a mount step).
+        self.prefix = prefix or []
+        self.data_dir = directory / "data"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "haven.toml"
@@ -56,7 +59,7 @@ class ServerProcess:
         """Start the server and wait until /healthz answers."""
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config_path)],
+            [*self.prefix, sys.executable, "-m", "server.cli", "serve", "--config", str(self.config_path)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
