@@ -684,12 +684,15 @@ def report_parts(data: bytes) -> tuple[RtcpRrPacket, int | None]:
         ([], 2_500_000),
         ([0, 0], 2_500_000),
         ([800_000], 800_000),
-        ([1_200_000, 800_000, 0], 800_000),
+        ([1_200_000, 800_000, 0], 1_200_000),  # upper median of the two estimates given
+        ([50_000, 2_000_000], 2_000_000),  # one slow subscriber does not set everyone's picture
+        ([50_000, 60_000, 2_000_000], 60_000),  # most are slow: the publisher follows them
+        ([50_000, 900_000, 1_000_000, 1_100_000], 1_000_000),
         ([4_000_000, 3_000_000], 2_500_000),
     ],
 )
-def test_receiver_report_remb_is_the_lowest_consumer_estimate_capped(clock: Clock, estimates: list[int],
-                                                                      expected: int) -> None:
+def test_receiver_report_remb_is_the_upper_median_consumer_estimate_capped(clock: Clock, estimates: list[int],
+                                                                            expected: int) -> None:
     producer = make_producer()
     for i, estimate in enumerate(estimates):
         consumer, _, _ = subscribe(producer, ssrc=i + 1)
