@@ -356,7 +356,7 @@ class SubscribeTransport:
         self.failures = 0
         self._deadline: asyncio.TimerHandle | None = None
         self._closing: asyncio.Future[None] | None = None
-        self._window = -1.0
+        self._window = float("-inf")  # the start of the current second of the feedback budget
         self._rtcp_left = 0
         self._nack_left = 0
         self._resend_left = 0
