@@ -75,41 +75,163 @@ def hook_dtls(
     dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
 
 
-def install_fast_receive(dtls: RTCDtlsTransport, on_rtp: Callable[[bytes], None], on_drop: Callable[[], None]) -> int:
-    """Unprotect SRTP inside aioice's datagram callback and hand RTP straight to ``on_rtp``.
+# libsrtp works in pylibsrtp's fixed 1,500-byte buffer: a longer datagram makes unprotect raise
+# ValueError, which aiortc's DTLS reader does not expect (only pylibsrtp.Error) and dies of.
+SRTP_MAX_DATAGRAM = 1500
+RTP_MIN = 12  # an RTP header
+RTCP_MIN = 8  # an RTCP header plus the sender SSRC
 
-    This skips aioice's asyncio.Queue, the DTLS reader task and three awaits per packet
-    (forwarding.md section 2.1). STUN, DTLS and SRTCP still take aiortc's normal path. Returns the
-    number of sockets hooked. Call only once the transport is connected (the SRTP session exists).
+
+class GuardDrop:
+    """Why the receive guard dropped a datagram (media/reasons.py maps these to DropReasons)."""
+
+    OVERSIZE = 0  # longer than libsrtp can take
+    TRUNCATED = 1  # empty, or shorter than an RTP/RTCP header
+    UNPROTECT_FAILED = 2  # SRTP/SRTCP authentication or replay check failed
+    NO_KEYS = 3  # SRTP before the DTLS handshake made keys
+    NOT_ICE = 4  # the first byte is neither STUN, DTLS nor RTP/RTCP (RFC 7983)
+    STUN_ERROR = 5  # aioice raised on the datagram (a malformed STUN attribute)
+    UNWANTED_RTP = 6  # RTP on a connection that receives none (a subscribe connection)
+    HOOK_ERROR = 7  # our own RTCP callback raised
+
+
+def guard_receive(
+    dtls: RTCDtlsTransport,
+    on_rtp: Callable[[bytes], None] | None,
+    on_rtcp: Callable[[bytes], None],
+    on_drop: Callable[[int], None],
+) -> int:
+    """Make every datagram path of a connection total: nothing from the network can raise out of it.
+
+    Wraps ``datagram_received`` of each of the ICE connection's sockets (call after the local
+    description is set, when they exist). SRTP and SRTCP are unprotected here, synchronously, and
+    handed to ``on_rtp``/``on_rtcp``, so they never reach aiortc's DTLS reader, where an unexpected
+    exception closes the transport; this is also the fast receive path of forwarding.md 2.1 (no
+    asyncio.Queue, no reader task, no awaits). Oversize, truncated and unauthenticated datagrams are
+    dropped and reported to ``on_drop`` with a ``GuardDrop`` code. STUN and DTLS take aioice's and
+    aiortc's normal path, but an exception aioice raises on a malformed STUN message is contained
+    and reported instead of logged by the event loop, once per datagram. Returns the sockets hooked;
+    a socket already hooked is left as it is.
     """
     connection = dtls.transport._connection
-    unprotect = dtls._rx_srtp.unprotect
     hooked = 0
     for protocol in list(connection._protocols):
+        if getattr(protocol.datagram_received, "_haven_guard", False):
+            continue
         original = protocol.datagram_received
 
         def datagram_received(data: bytes, addr: Any, _original: Callable[[bytes, Any], None] = original) -> None:
-            # SRTP has version 2 in the first byte (128..191); RTCP packet types are 192..223.
-            if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
-                try:
-                    packet = unprotect(data)
-                except Exception:  # pylibsrtp.Error: bad auth tag, replay
-                    on_drop()
+            n = len(data)
+            if not n:
+                on_drop(GuardDrop.TRUNCATED)
+                return
+            b0 = data[0]
+            if 127 < b0 < 192:
+                # RTP or RTCP (RFC 7983); RTCP packet types are 192..223 (RFC 5761).
+                if n > SRTP_MAX_DATAGRAM:
+                    on_drop(GuardDrop.OVERSIZE)
                     return
-                on_rtp(packet)
+                if n < RTCP_MIN:
+                    on_drop(GuardDrop.TRUNCATED)
+                    return
+                session = dtls._rx_srtp
+                if session is None:
+                    on_drop(GuardDrop.NO_KEYS)
+                    return
+                if 191 < data[1] < 224:
+                    try:
+                        packet = session.unprotect_rtcp(data)
+                    except Exception:  # pylibsrtp.Error: bad auth tag, replay; ValueError: too long
+                        on_drop(GuardDrop.UNPROTECT_FAILED)
+                        return
+                    try:
+                        on_rtcp(packet)
+                    except Exception:
+                        on_drop(GuardDrop.HOOK_ERROR)
+                    return
+                if n < RTP_MIN:
+                    on_drop(GuardDrop.TRUNCATED)
+                    return
+                if on_rtp is None:
+                    on_drop(GuardDrop.UNWANTED_RTP)
+                    return
+                try:
+                    packet = session.unprotect(data)
+                except Exception:
+                    on_drop(GuardDrop.UNPROTECT_FAILED)
+                    return
+                on_rtp(packet)  # Producer.receive never raises
+            elif b0 < 4 or 19 < b0 < 64:
+                # STUN (0..3) or DTLS (20..63): aioice parses STUN here; the rest is queued for aiortc.
+                try:
+                    _original(data, addr)
+                except Exception:
+                    on_drop(GuardDrop.STUN_ERROR)
             else:
-                _original(data, addr)
+                on_drop(GuardDrop.NOT_ICE)
 
+        datagram_received._haven_guard = True  # type: ignore[attr-defined]
         # typeshed allows str datagrams; a UDP socket only ever delivers bytes.
         protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+        hooked += 1
+    return hooked
+
+
+def enlarge_receive_buffers(dtls: RTCDtlsTransport) -> None:
+    """Give a publisher's sockets a larger receive buffer (PUBLISHER_RCVBUF)."""
+    for protocol in list(dtls.transport._connection._protocols):
         sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
         if sock is not None:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PUBLISHER_RCVBUF)
             except OSError:
                 pass
-        hooked += 1
-    return hooked
+
+
+def local_sockets(dtls: RTCDtlsTransport) -> int:
+    """Count the UDP sockets the connection's ICE agent gathered (0: it could bind no port)."""
+    return len(dtls.transport._connection._protocols)
+
+
+def end_consent_with_connection(dtls: RTCDtlsTransport) -> None:
+    """Make aioice's consent-check task end with its connection, whatever the order of events.
+
+    aioice starts ``query_consent`` at the end of ``connect()``; if the connection was closed while
+    ``connect()`` slept between its last check and that line (a client that vanished right after its
+    offer), the task starts after ``close()`` already cancelled nothing, finds no nominated pair, and
+    loops forever (5 s sleeps, no failures counted). The task's coroutine now returns at once when the
+    connection is closing. Call before ICE starts (after the remote or local description is set).
+    """
+    connection = dtls.transport._connection
+    if getattr(connection.query_consent, "_haven_guard", False):
+        return
+    original = connection.query_consent
+
+    async def query_consent() -> None:
+        if connection._closing:
+            return
+        await original()
+
+    query_consent._haven_guard = True  # type: ignore[attr-defined]
+    connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+def close_ice(pc: RTCPeerConnection) -> None:
+    """After ``pc.close()``: end any consent-check task still pending on its ICE connections."""
+    seen = set()
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        if id(connection) in seen:
+            continue
+        seen.add(id(connection))
+        task = connection._query_consent_task
+        if task is not None and not task.done():
+            task.cancel()
+
+
+def consent_task(dtls: RTCDtlsTransport) -> Any:
+    """Return the ICE connection's consent-check task (None before ICE completed and after close)."""
+    return dtls.transport._connection._query_consent_task
 
 
 class SendPath:

@@ -17,6 +17,14 @@ from .rtp import HEADER, ExtensionTranslator, keyframe_detector
 KEYFRAME_INTERVAL = 0.5
 CACHE_SIZE = 1024
 
+# What one published track may send, enforced by token buckets holding one second's worth, which the
+# Router's timer refills (Producer.refill); past them packets are dropped as RATE_LIMITED. Video may
+# use twice the bitrate asked of it (media.max_bitrate): key frames and retransmissions burst.
+PACKETS_PER_SECOND = {"audio": 250, "video": 1500}
+AUDIO_MAX_BITRATE = 256_000
+VIDEO_BITRATE_HEADROOM = 2
+DEFAULT_MAX_BITRATE = 2_500_000  # until the first refill tells the Router's setting
+
 
 @dataclass(frozen=True)
 class TrackInfo:
@@ -89,6 +97,12 @@ class Producer:
         # Audio level (RFC 6464) accumulated between speaker-detector ticks: sum of (127 - dBov).
         self.level_sum = 0
         self.level_count = 0
+        # Token buckets (see PACKETS_PER_SECOND); full at the start.
+        self.packets_left = PACKETS_PER_SECOND.get(kind, 250)
+        self.bytes_left = self._byte_rate(DEFAULT_MAX_BITRATE)
+        # Exceptions in receive(): the Router fails the publisher's connection after too many.
+        self.failures = 0
+        self.failure_reported = False
 
     def info(self) -> TrackInfo:
         """Describe this track as a plain value."""
@@ -99,9 +113,17 @@ class Producer:
     def receive(self, p: bytes) -> None:
         """Forward one decrypted RTP packet of this stream to every active consumer."""
         try:
+            n = len(p)
+            packets_left = self.packets_left - 1
+            bytes_left = self.bytes_left - n
+            if packets_left < 0 or bytes_left < 0:
+                self.drops[DropReason.RATE_LIMITED] += 1
+                return
+            self.packets_left = packets_left
+            self.bytes_left = bytes_left
             b0, b1, seq, ts, _ = HEADER.unpack_from(p, 0)
             self.packets_in += 1
-            self.octets_in += len(p)
+            self.octets_in += n
             max_seq = self.max_seq
             # The extended sequence number (RFC 3550 appendix A.1), computed once here for every
             # consumer: it is how a consumer tells a late packet from one of its current epoch.
@@ -151,6 +173,18 @@ class Producer:
                 self.request_keyframe()
         except Exception:
             self.drops[DropReason.HOOK_ERROR] += 1
+            self.failures += 1
+
+    def _byte_rate(self, max_bitrate: int) -> int:
+        bitrate = AUDIO_MAX_BITRATE if self.kind == "audio" else VIDEO_BITRATE_HEADROOM * max_bitrate
+        return bitrate // 8
+
+    def refill(self, seconds: float, max_bitrate: int) -> None:
+        """Add ``seconds`` worth of packets and bytes to the token buckets (the Router's timer calls it)."""
+        packet_rate = PACKETS_PER_SECOND.get(self.kind, 250)
+        byte_rate = self._byte_rate(max_bitrate)
+        self.packets_left = min(packet_rate, self.packets_left + int(packet_rate * seconds))
+        self.bytes_left = min(byte_rate, self.bytes_left + int(byte_rate * seconds))
 
     # -- consumers --------------------------------------------------------------------------------
 
@@ -212,7 +246,12 @@ class Producer:
         return self._send_rtcp(build_pli(self.rtcp_ssrc, self.ssrc))
 
     def receiver_report(self, max_bitrate: int) -> bytes:
-        """Build this stream's RR (and REMB for video: the lowest subscriber estimate, capped)."""
+        """Build this stream's RR, and for video a REMB: the upper median of the subscribers' estimates, capped.
+
+        Not the lowest: until simulcast, one slow subscriber would make the publisher send everyone a
+        worse picture. The slow one gets fewer frames instead (its consumer drops to key frames when
+        its socket is congested). The median still follows the room when most subscribers are slow.
+        """
         if self.ssrc is None or self.max_seq is None or self.base_seq is None:
             return b""
         extended_max = self.cycles + self.max_seq
@@ -228,8 +267,8 @@ class Producer:
             dlsr = int((time.monotonic() - self.last_sr_time) * 65536) & 0xFFFFFFFF
         remb = None
         if self.kind == "video":
-            estimates = [c.remb for c in self.consumers if c.remb > 0]
-            remb = min(estimates + [max_bitrate])
+            estimates = sorted(c.remb for c in self.consumers if c.remb > 0)
+            remb = min(estimates[len(estimates) // 2], max_bitrate) if estimates else max_bitrate
         return build_receiver_report(
             self.rtcp_ssrc, self.ssrc, min(fraction, 255), max(0, expected - self.packets_in),
             extended_max & 0xFFFFFFFF, self.last_sr, dlsr, remb,

@@ -28,3 +28,24 @@ class DropReason(enum.Enum):
     SUBSCRIBER_CONGESTED = "subscriber-congested"  # the subscriber's send buffer is full
     SEND_FAILED = "send-failed"  # protect or sendto raised
     HOOK_ERROR = "hook-error"  # an unexpected exception inside the forwarding hook
+    OVERSIZE = "oversize"  # an SRTP/SRTCP datagram longer than libsrtp's 1,500-byte buffer
+    TRUNCATED = "truncated"  # an empty datagram, or one shorter than an RTP/RTCP header
+    NO_KEYS = "no-keys"  # SRTP before the DTLS handshake made keys
+    NOT_ICE = "not-ice"  # neither STUN, DTLS nor RTP/RTCP by its first byte (RFC 7983)
+    STUN_ERROR = "stun-error"  # aioice could not parse a STUN message (malformed attribute)
+    UNWANTED_RTP = "unwanted-rtp"  # RTP on a subscribe connection, which receives none
+    RATE_LIMITED = "rate-limited"  # past the publisher's packet-rate or bitrate cap
+    NACK_LIMITED = "nack-limited"  # a NACK past the subscriber's per-second budget
+
+
+# media.adapter.GuardDrop codes, by value, as DropReasons.
+GUARD_DROPS = (
+    DropReason.OVERSIZE,
+    DropReason.TRUNCATED,
+    DropReason.UNPROTECT_FAILED,
+    DropReason.NO_KEYS,
+    DropReason.NOT_ICE,
+    DropReason.STUN_ERROR,
+    DropReason.UNWANTED_RTP,
+    DropReason.HOOK_ERROR,
+)

@@ -19,7 +19,15 @@ from .policy import consumable_tracks
 from .producer import Producer, TrackInfo
 from .reasons import CloseReason, DropReason
 from .speaker import ActiveSpeakerDetector
-from .transport import AIORTC_TRANSPORTS, PublishSide, SubscribeSide, TransportFactory, TransportSettings
+from .transport import (
+    AIORTC_TRANSPORTS,
+    MAX_PATH_FAILURES,
+    PublishSide,
+    SubscribeSide,
+    SubscribeTransport,
+    TransportFactory,
+    TransportSettings,
+)
 
 SPEAKER_TICK = 0.3
 RTCP_INTERVAL = 1.0
@@ -160,7 +168,13 @@ class Router:
                 participant_id, self.settings.transport, self.drops, _new_id,
                 lambda: _via_router(member, lambda r: r._transport_failed(participant_id, "media-failed")),
             )
-        answer, started, ended = await member.publish.negotiate(offer, labels)
+        publish = member.publish
+        try:
+            answer, started, ended = await publish.negotiate(offer, labels)
+        except MediaError:
+            if publish.closed and member.publish is publish and not publish.producers:
+                member.publish = None  # it never carried media (no UDP port): the next offer starts afresh
+            raise
         router = member.router
         if member.closed or router is None:
             raise MediaError("not-joined", "the participant left during negotiation")
@@ -238,13 +252,16 @@ class Router:
 
     def _subscribe_transport(self, member: Member) -> SubscribeSide:
         pid = member.id
-        return self.transports.subscribe_transport(
+        transport = self.transports.subscribe_transport(
             pid, self.settings.transport,
             send_offer=lambda revision, sdp: self._send_offer(pid, revision, sdp),
             on_mids=lambda: _via_router(member, lambda r: r._emit_consumers(member)),
             on_ready=lambda: _via_router(member, lambda r: r._activate(member)),
             on_failed=lambda reason: _via_router(member, lambda r: r._transport_failed(pid, reason)),
         )
+        if isinstance(transport, SubscribeTransport):
+            transport.drops = self.drops  # its drops count with the Router's, as a publisher's do
+        return transport
 
     async def _send_offer(self, participant_id: str, revision: int, sdp: str) -> None:
         self.listener.subscriber_offer(participant_id, revision, sdp)
@@ -307,11 +324,21 @@ class Router:
             await asyncio.sleep(SPEAKER_TICK)
             tick += 1
             try:
+                self.tick_limits(SPEAKER_TICK)
                 self.tick_speakers()
                 if tick % ticks_per_rtcp == 0:
                     self._rtcp_tick()
             except Exception:
                 self.drops[DropReason.HOOK_ERROR] += 1
+
+    def tick_limits(self, seconds: float) -> None:
+        """Refill the publishers' token buckets; fail a publisher whose packet path keeps raising."""
+        max_bitrate = self.settings.max_bitrate
+        for producer in list(self.producers.values()):
+            producer.refill(seconds, max_bitrate)
+            if producer.failures >= MAX_PATH_FAILURES and not producer.failure_reported:
+                producer.failure_reported = True
+                self._transport_failed(producer.owner_id, "media-error")
 
     def tick_speakers(self) -> None:
         """Run one step of active-speaker detection (the Router's timer does, every 300 ms)."""

@@ -123,6 +123,26 @@ def parse_feedback(data: bytes) -> Feedback:
     return feedback
 
 
+RTPFB, NACK = 205, 1
+
+
+def nack_entries(data: bytes) -> int:
+    """Count the NACK FCI entries (PID+BLP, up to 17 losses each) of a compound packet without parsing it.
+
+    Only the 4-byte headers are read, so a subscriber's NACK budget can be charged before the lists
+    are expanded (RFC 4585 section 6.2.1).
+    """
+    entries = 0
+    pos = 0
+    end = len(data) - 3
+    while pos < end:
+        words = (data[pos + 2] << 8) | data[pos + 3]
+        if data[pos + 1] == RTPFB and data[pos] & 0x1F == NACK and words > 2:
+            entries += words - 2
+        pos += 4 + 4 * words
+    return entries
+
+
 def parse_sender_reports(data: bytes) -> list[RtcpSrPacket]:
     """Return the Sender Reports in a publisher's compound RTCP packet."""
     try:

@@ -22,14 +22,27 @@ from . import adapter
 from .consumer import Slot
 from .errors import MediaError
 from .producer import Producer
-from .reasons import DropReason
-from .rtcp import build_sender_report, parse_feedback, parse_sender_reports
+from .reasons import GUARD_DROPS, DropReason
+from .rtcp import build_sender_report, nack_entries, parse_feedback, parse_sender_reports
 from .rtp import HEADER_SIZE, URI_MID, iter_extensions
-from .sdp import add_opus_fec, announce_address, parse_offer
+from .sdp import ANSWER_BASE_CHARS, ANSWER_CHARS_PER_MLINE, add_opus_fec, announce_address, check_size, parse_offer
 
 LABEL_KINDS = {"camera": "video", "microphone": "audio", "screen": "video", "screen-audio": "audio"}
 SUPPORTED_MIME = {"video/vp8", "video/h264", "audio/opus"}
 ANSWER_TIMEOUT = 20.0
+# From the first offer (publish) or answer (subscribe) until ICE and DTLS are both up: a peer that
+# completes ICE but never DTLS (or never ICE) is failed and closed instead of held forever.
+CONNECT_TIMEOUT = 15.0
+# Exceptions in one connection's packet path (its RTCP handling, its Producers' receive) that close
+# it: a bug a peer can trigger hurts that peer only, and is not counted forever.
+MAX_PATH_FAILURES = 50
+# What one subscriber's feedback may cost per second (RTCP is not the hot path, but NACKs are
+# expanded and answered): compound RTCP packets, NACK FCI entries (each names up to 17 losses),
+# and retransmissions sent.
+RTCP_PER_SECOND = 200
+NACK_ENTRIES_PER_SECOND = 400
+RETRANSMISSIONS_PER_SECOND = 300
+NO_UDP_PORT = "the server could not open a UDP port for this media connection"
 
 
 @dataclass(frozen=True)
@@ -80,9 +93,12 @@ class PublishTransport:
         self.mid_ext_id: int | None = None
         self.dtls: Any = None
         self.path: adapter.SendPath | None = None
-        self.fast = False
+        self.guarded = False
         self.closed = False
+        self.failures = 0
         self._lock = asyncio.Lock()
+        self._deadline: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Future[None] | None = None
         self.pc.on("connectionstatechange", self._on_state)
 
     async def negotiate(
@@ -108,6 +124,7 @@ class PublishTransport:
             if self.dtls is None:
                 self.dtls = adapter.dtls_transport(self.pc)
                 adapter.hook_dtls(self.dtls, self._on_rtp, self._on_rtcp)
+                adapter.end_consent_with_connection(self.dtls)
             transceivers = {t.mid: t for t in self.pc.getTransceivers()}
             for mid in labels:
                 t = transceivers.get(mid)
@@ -118,6 +135,19 @@ class PublishTransport:
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             except Exception as exc:
                 raise MediaError("invalid-sdp", f"no answer could be made ({type(exc).__name__})") from None
+            if self.closed:  # closed while the offer was applied: nothing it started may outlive it
+                await self.pc.close()
+                raise MediaError("invalid-sdp", "the publish connection is closed")
+            if not self.guarded:
+                if adapter.local_sockets(self.dtls) == 0:
+                    # The refusal is the report: the Router forgets this connection, a retry makes a new one.
+                    self.closed = True
+                    await self.pc.close()
+                    raise MediaError("internal-error", NO_UDP_PORT)
+                adapter.guard_receive(self.dtls, self._on_rtp, self._on_rtcp, self._count_drop)
+                adapter.enlarge_receive_buffers(self.dtls)
+                self.guarded = True
+                self._deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._connect_timeout)
             started = []
             for mid, label in labels.items():
                 if mid in self.producers:
@@ -204,8 +234,8 @@ class PublishTransport:
         except Exception:
             return None
 
-    def _count_unprotect_failure(self) -> None:
-        self.drops[DropReason.UNPROTECT_FAILED] += 1
+    def _count_drop(self, code: int) -> None:
+        self.drops[GUARD_DROPS[code]] += 1
 
     # -- RTCP -------------------------------------------------------------------------------------
 
@@ -242,15 +272,35 @@ class PublishTransport:
                         ))
         except Exception:
             self.drops[DropReason.HOOK_ERROR] += 1
+            self.path_failed()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
+    def path_failed(self) -> None:
+        """Count an exception in this connection's packet path; close it after MAX_PATH_FAILURES."""
+        self.failures += 1
+        if self.failures == MAX_PATH_FAILURES:
+            self._fail_soon()
+
+    def _connect_timeout(self) -> None:
+        self._deadline = None
+        if self.path is None:
+            self._fail_soon()
+
+    def _fail_soon(self) -> None:
+        """Tell the Router the connection failed and close it (once)."""
+        if self.closed or self._closing is not None:
+            return
+        self._on_failed()
+        self._closing = asyncio.ensure_future(self.close())
+
     async def _on_state(self) -> None:
         state = self.pc.connectionState
-        if state == "connected" and not self.fast and adapter.has_nominated_pair(self.dtls):
+        if state == "connected" and self.path is None and not self.closed and adapter.has_nominated_pair(self.dtls):
             self.path = adapter.SendPath(self.dtls)
-            adapter.install_fast_receive(self.dtls, self._on_rtp, self._count_unprotect_failure)
-            self.fast = True
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
             for producer in self.producers.values():
                 if producer.consumers:
                     producer.request_keyframe(force=True)
@@ -258,10 +308,14 @@ class PublishTransport:
             self._on_failed()
 
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); every task and timer it started ends with it."""
         self.closed = True
         self.path = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         await self.pc.close()
+        adapter.close_ice(self.pc)
 
 
 class SubscribeTransport:
@@ -297,6 +351,15 @@ class SubscribeTransport:
         self._answer: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
+        # The Router gives its own counters (media/router.py); a transport made alone counts here.
+        self.drops: dict[DropReason, int] = {reason: 0 for reason in DropReason}
+        self.failures = 0
+        self._deadline: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._window = float("-inf")  # the start of the current second of the feedback budget
+        self._rtcp_left = 0
+        self._nack_left = 0
+        self._resend_left = 0
         self.pc.on("connectionstatechange", self._on_state)
 
     def add_slot(self, kind: str, codec_key: tuple[str, str, str], stream_id: str) -> Slot:
@@ -334,6 +397,11 @@ class SubscribeTransport:
                 if self.dtls is None:
                     self.dtls = adapter.dtls_transport(self.pc)
                     adapter.hook_dtls(self.dtls, None, self._on_rtcp)
+                    adapter.end_consent_with_connection(self.dtls)
+                    if adapter.local_sockets(self.dtls) == 0:
+                        self._fail_soon("no-udp-port")
+                        return
+                    adapter.guard_receive(self.dtls, None, self._on_rtcp, self._count_drop)
                 for slot in self.slots:
                     if slot.mid is None:
                         slot.mid = slot.transceiver.mid
@@ -361,12 +429,14 @@ class SubscribeTransport:
         answer = self._answer
         if answer is None or answer.done() or revision != self.revision:
             raise MediaError("stale-revision", f"no offer with revision {revision} is waiting for an answer")
-        if not isinstance(sdp, str) or not sdp.startswith("v=0"):
-            raise MediaError("invalid-sdp", "the answer is not an SDP session description")
+        slots = len(self.slots)
+        check_size(sdp, ANSWER_BASE_CHARS + ANSWER_CHARS_PER_MLINE * slots, slots, "answer")
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:
             raise MediaError("invalid-sdp", f"the answer could not be applied ({type(exc).__name__})") from None
+        if self.path is None and self._deadline is None and not self.closed:
+            self._deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._connect_timeout)
         if not answer.done():
             answer.set_result(None)
 
@@ -385,14 +455,50 @@ class SubscribeTransport:
 
     async def _on_state(self) -> None:
         state = self.pc.connectionState
-        if state == "connected" and self.path is None and adapter.has_nominated_pair(self.dtls):
+        if state == "connected" and self.path is None and not self.closed and adapter.has_nominated_pair(self.dtls):
             self.path = adapter.SendPath(self.dtls)
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
             self._slots_negotiated()
         elif state in ("failed", "closed") and not self.closed:
             self._on_failed("media-failed")
 
+    def _count_drop(self, code: int) -> None:
+        self.drops[GUARD_DROPS[code]] += 1
+
+    def _connect_timeout(self) -> None:
+        self._deadline = None
+        if self.path is None:
+            self._fail_soon("connect-timeout")
+
+    def _fail_soon(self, reason: str) -> None:
+        """Tell the Router the connection failed and close it (once)."""
+        if self.closed or self._closing is not None:
+            return
+        self._on_failed(reason)
+        self._closing = asyncio.ensure_future(self.close())
+
     def _on_rtcp(self, data: bytes) -> None:
+        """Act on a subscriber's feedback within its per-second budget; never raises."""
         try:
+            now = time.monotonic()
+            if now - self._window >= 1.0:
+                self._window = now
+                self._rtcp_left = RTCP_PER_SECOND
+                self._nack_left = NACK_ENTRIES_PER_SECOND
+                self._resend_left = RETRANSMISSIONS_PER_SECOND
+            if self._rtcp_left <= 0:
+                self.drops[DropReason.RATE_LIMITED] += 1
+                return
+            self._rtcp_left -= 1
+            # Charge the NACK entries before the lists are parsed and expanded.
+            entries = nack_entries(data)
+            if entries:
+                if entries > self._nack_left:
+                    self.drops[DropReason.NACK_LIMITED] += 1
+                    return
+                self._nack_left -= entries
             feedback = parse_feedback(data)
             by_ssrc = self.by_ssrc
             for ssrc in feedback.keyframe:
@@ -402,25 +508,38 @@ class SubscribeTransport:
             for ssrc, lost in feedback.nacks.items():
                 slot = by_ssrc.get(ssrc)
                 if slot is not None and slot.consumer is not None:
+                    consumer = slot.consumer
                     for seq in lost[:64]:  # bounded work per report
-                        slot.consumer.retransmit(seq)
+                        if self._resend_left <= 0:
+                            self.drops[DropReason.NACK_LIMITED] += 1
+                            break
+                        if consumer.retransmit(seq):
+                            self._resend_left -= 1
             for ssrc, bitrate in feedback.remb.items():
                 slot = by_ssrc.get(ssrc)
                 if slot is not None and slot.consumer is not None:
                     slot.consumer.remb = bitrate
         except Exception:
-            pass
+            self.drops[DropReason.HOOK_ERROR] += 1
+            self.failures += 1
+            if self.failures == MAX_PATH_FAILURES:
+                self._fail_soon("media-error")
 
     async def close(self) -> None:
-        """Close the connection and stop negotiating (idempotent)."""
+        """Close the connection and stop negotiating (idempotent); its tasks and timers end with it."""
         self.closed = True
+        self.path = None
         for slot in self.slots:
             slot.ready = False
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
         if self._answer is not None and not self._answer.done():
             self._answer.cancel()
         await self.pc.close()
+        adapter.close_ice(self.pc)
 
 
 async def _quietly(coro: Awaitable[None]) -> None:
@@ -434,6 +553,7 @@ class PublishSide(Protocol):
     """What the Router needs of a publish connection (PublishTransport; fakes in the tests)."""
 
     producers: dict[str, Producer]  # by mid
+    closed: bool
 
     async def negotiate(self, offer: str, labels: dict[str, str]) -> tuple[str, list[Producer], list[Producer]]: ...
 

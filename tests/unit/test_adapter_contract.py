@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -191,7 +192,7 @@ async def test_the_dtls_transport_still_has_the_seams_the_adapter_uses(peers) ->
     )
 
 
-async def test_send_path_and_fast_receive_carry_rtp_between_two_peers(peers) -> None:
+async def test_send_path_and_the_receive_guard_carry_rtp_and_rtcp_between_two_peers(peers) -> None:
     offerer, answerer = peers
     sending, receiving = adapter.dtls_transport(offerer), adapter.dtls_transport(answerer)
     path = adapter.SendPath(sending)
@@ -199,14 +200,75 @@ async def test_send_path_and_fast_receive_carry_rtp_between_two_peers(peers) -> 
     assert path.buffer_size() == 0
 
     received: list[bytes] = []
-    drops: list[None] = []
-    hooked = adapter.install_fast_receive(receiving, received.append, lambda: drops.append(None))
-    assert hooked >= 1, changed("aioice.Connection", "protocols to hook for fast receive")
+    rtcp: list[bytes] = []
+    drops: list[int] = []
+    hooked = adapter.guard_receive(receiving, received.append, rtcp.append, drops.append)
+    assert hooked >= 1, changed("aioice.Connection", "protocols to hook for the receive guard")
+    assert adapter.guard_receive(receiving, received.append, rtcp.append, drops.append) == 0  # idempotent
+    assert adapter.local_sockets(receiving) == hooked
+    adapter.enlarge_receive_buffers(receiving)
 
     packet = HEADER.pack(0x80, 96, 4242, 90000, 0x01020304) + b"\x10\x00forwarded-payload"
     path.sendto(path.protect(packet), path.addr)
-    await eventually(lambda: received == [packet], "the RTP packet at the fast receive hook")
+    await eventually(lambda: received == [packet], "the RTP packet at the receive guard")
+    pli = build_pli(1, 0x01020304)
+    path.sendto(path.protect_rtcp(pli), path.addr)
+    await eventually(lambda: rtcp == [pli], "the RTCP packet at the receive guard")
     assert drops == []
+
+
+def guarded_protocol(dtls: Any) -> Any:
+    return dtls.transport._connection._protocols[0]
+
+
+async def test_the_receive_guard_drops_what_would_raise_in_aiortc_or_aioice(peers) -> None:
+    _, answerer = peers
+    receiving = adapter.dtls_transport(answerer)
+    received: list[bytes] = []
+    drops: list[int] = []
+    adapter.guard_receive(receiving, received.append, received.append, drops.append)
+    deliver = guarded_protocol(receiving).datagram_received
+    addr = ("127.0.0.1", 9)
+    G = adapter.GuardDrop
+    cases = [
+        (b"\x80\x60" + b"\x00" * 1600, G.OVERSIZE),  # pylibsrtp raises ValueError past 1,500 bytes
+        (b"\x80\xc8" + b"\x00" * 1600, G.OVERSIZE),
+        (b"", G.TRUNCATED),
+        (b"\x80", G.TRUNCATED),
+        (b"\x80\x60" + b"\x00" * 8, G.TRUNCATED),
+        (b"\x80\x60" + b"\x00" * 100, G.UNPROTECT_FAILED),
+        (b"\x80\xc9" + b"\x00" * 40, G.UNPROTECT_FAILED),
+        (b"\x50" * 30, G.NOT_ICE),
+        # A STUN Binding request whose PRIORITY attribute is 2 bytes long: aioice raises struct.error.
+        (struct.pack("!HHI12sHH", 1, 8, 0x2112A442, b"t" * 12, 0x0024, 2) + b"\x00" * 4, G.STUN_ERROR),
+    ]
+    for data, reason in cases:
+        drops.clear()
+        deliver(data, addr)
+        assert drops == [reason], f"{data[:4]!r}… of {len(data)} bytes"
+    assert received == []
+    assert receiving.state == "connected"
+
+
+async def test_aioice_still_starts_consent_checks_through_an_attribute_the_adapter_can_wrap(peers) -> None:
+    _, answerer = peers
+    dtls = adapter.dtls_transport(answerer)
+    connection = dtls.transport._connection
+    assert asyncio.iscoroutinefunction(getattr(connection, "query_consent", None)), (
+        changed("aioice.Connection", "async query_consent")
+    )
+    assert getattr(connection, "_closing", None) is False, changed("aioice.Connection", "_closing")
+    task = adapter.consent_task(dtls)
+    assert isinstance(task, asyncio.Task) and not task.done(), changed("aioice.Connection", "_query_consent_task")
+    adapter.end_consent_with_connection(dtls)
+    connection._closing = True
+    try:
+        await asyncio.wait_for(connection.query_consent(), 1)  # returns at once once closing
+    finally:
+        connection._closing = False
+    await answerer.close()
+    adapter.close_ice(answerer)
+    assert adapter.consent_task(dtls) is None or adapter.consent_task(dtls).done()
 
 
 async def test_hook_dtls_delivers_decrypted_rtcp(peers) -> None:
@@ -223,7 +285,7 @@ async def test_hook_dtls_delivers_decrypted_rtcp(peers) -> None:
 async def test_async_send_is_aiortcs_protect_and_send(peers) -> None:
     offerer, answerer = peers
     received: list[bytes] = []
-    adapter.install_fast_receive(adapter.dtls_transport(answerer), received.append, lambda: None)
+    adapter.guard_receive(adapter.dtls_transport(answerer), received.append, lambda data: None, lambda code: None)
     send: Any = adapter.async_send(adapter.dtls_transport(offerer))
     packet = HEADER.pack(0x80, 111, 7, 960, 0x0A0B0C0D) + b"opus"
     await send(packet)

@@ -684,12 +684,15 @@ def report_parts(data: bytes) -> tuple[RtcpRrPacket, int | None]:
         ([], 2_500_000),
         ([0, 0], 2_500_000),
         ([800_000], 800_000),
-        ([1_200_000, 800_000, 0], 800_000),
+        ([1_200_000, 800_000, 0], 1_200_000),  # upper median of the two estimates given
+        ([50_000, 2_000_000], 2_000_000),  # one slow subscriber does not set everyone's picture
+        ([50_000, 60_000, 2_000_000], 60_000),  # most are slow: the publisher follows them
+        ([50_000, 900_000, 1_000_000, 1_100_000], 1_000_000),
         ([4_000_000, 3_000_000], 2_500_000),
     ],
 )
-def test_receiver_report_remb_is_the_lowest_consumer_estimate_capped(clock: Clock, estimates: list[int],
-                                                                      expected: int) -> None:
+def test_receiver_report_remb_is_the_upper_median_consumer_estimate_capped(clock: Clock, estimates: list[int],
+                                                                            expected: int) -> None:
     producer = make_producer()
     for i, estimate in enumerate(estimates):
         consumer, _, _ = subscribe(producer, ssrc=i + 1)
@@ -801,3 +804,40 @@ def test_nobody_waiting_means_no_extra_key_frame_requests(clock: Clock) -> None:
         clock.now += 0.1
         producer.receive(vp8(seq, seq * 3000))
     assert len(rtcp) == 1
+
+
+# -- publisher caps (token buckets the Router's timer refills) ----------------------------------------
+
+
+def test_a_producer_drops_packets_past_its_packet_budget_until_refilled(clock: Clock) -> None:
+    from media.producer import PACKETS_PER_SECOND
+
+    producer = make_producer(kind="audio", mime="audio/opus")
+    consumer, _, path = subscribe(producer)
+    cap = PACKETS_PER_SECOND["audio"]
+    for seq in range(cap + 10):
+        producer.receive(opus(seq, seq * 960))
+    assert producer.packets_in == cap
+    assert producer.drops[DropReason.RATE_LIMITED] == 10
+    producer.refill(0.1, 2_500_000)
+    producer.receive(opus(cap + 10, 0))
+    assert producer.packets_in == cap + 1
+
+
+def test_a_producer_drops_bytes_past_twice_the_bitrate_asked_of_it(clock: Clock) -> None:
+    producer = make_producer()
+    subscribe(producer)
+    producer.refill(1.0, 100_000)  # the bucket never holds more than a second of 2 × 100 kbit/s
+    producer.bytes_left = min(producer.bytes_left, 25_000)
+    body = bytes(1000)
+    for seq in range(40):
+        producer.receive(vp8(seq, seq * 3000, key=True, body=body))
+    assert producer.packets_in == 24  # 25,000 bytes of ~1,025-byte packets
+    assert producer.drops[DropReason.RATE_LIMITED] == 16
+
+
+def test_refill_never_holds_more_than_one_second(clock: Clock) -> None:
+    producer = make_producer()
+    producer.refill(30.0, 1_000_000)
+    assert producer.bytes_left == 2 * 1_000_000 // 8
+    assert producer.packets_left == 1500

@@ -480,3 +480,29 @@ async def test_moving_an_unknown_member_is_refused(router: Router, breakout: Rou
         router.move_member("nobody", breakout)
     assert info.value.code == "not-joined"
 
+
+
+async def test_a_publisher_whose_packets_keep_raising_is_failed_once(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    from media.transport import MAX_PATH_FAILURES
+
+    router.add_member("ann")
+    router.add_member("bob")
+    producer = await add_track(router, fakes, "ann")
+    producer.failures = MAX_PATH_FAILURES - 1
+    router.tick_limits(0.3)
+    assert listener.failures == []
+    producer.failures += 1
+    router.tick_limits(0.3)
+    router.tick_limits(0.3)
+    assert listener.failures == [("ann", "media-error")]
+
+
+async def test_the_router_timer_refills_the_publishers_buckets(router: Router, fakes: FakeTransports) -> None:
+    router.add_member("ann")
+    producer = await add_track(router, fakes, "ann")
+    producer.packets_left = producer.bytes_left = 0
+    router.tick_limits(0.5)
+    assert producer.packets_left == 750
+    assert producer.bytes_left == 2 * router.settings.max_bitrate // 8 // 2

@@ -261,3 +261,22 @@ def test_parse_feedback_of_random_bytes_never_raises() -> None:
         data = bytes([0x80 | rng.randrange(32), rng.choice([200, 201, 202, 203, 205, 206, rng.randrange(256)])])
         data += struct.pack("!H", rng.randrange(0, 20)) + rng.randbytes(n)
         assert isinstance(parse_feedback(data), Feedback)
+
+
+# -- counting NACK entries before parsing -----------------------------------------------------------
+
+
+def test_nack_entries_counts_the_fci_entries_of_every_nack_in_a_compound_packet() -> None:
+    from media.rtcp import nack_entries
+
+    data = rr() + nack(MEDIA, [1, 2]) + nack(OTHER, [100, 200, 300]) + pli(MEDIA)
+    assert nack_entries(data) == 1 + 3  # 1 and 2 share one PID+BLP; 100, 200, 300 need three
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x81", b"\x81\xcd\x00", b"\x81\xcd\xff\xff", b"\x81\xcd\x00\x02" + b"\x00" * 8]
+)
+def test_nack_entries_of_truncated_or_empty_input_never_raises(data: bytes) -> None:
+    from media.rtcp import nack_entries
+
+    assert nack_entries(data) >= 0

@@ -294,3 +294,29 @@ def test_announce_address_writes_an_ip6_connection_line_for_an_ipv6_address() ->
 
 def test_announce_address_without_an_address_changes_nothing() -> None:
     assert announce_address(AIORTC_ANSWER, "") is AIORTC_ANSWER
+
+
+def test_an_offer_with_too_many_mlines_is_refused_before_parsing() -> None:
+    from media.sdp import MAX_OFFER_MLINES
+
+    section = CHROME_OFFER.split("m=audio", 1)[1]
+    huge = CHROME_OFFER + "".join("m=audio" + section for _ in range(MAX_OFFER_MLINES))
+    with pytest.raises(MediaError) as refused:
+        parse_offer(huge)
+    assert refused.value.code == "invalid-sdp" and "m-lines" in refused.value.message
+
+
+def test_an_offer_longer_than_the_cap_is_refused() -> None:
+    from media.sdp import MAX_OFFER_CHARS
+
+    with pytest.raises(MediaError) as refused:
+        parse_offer(CHROME_OFFER + "a=x-pad:" + "x" * MAX_OFFER_CHARS + "\r\n")
+    assert refused.value.code == "invalid-sdp"
+
+
+def test_check_size_passes_a_description_within_the_caps() -> None:
+    from media.sdp import check_size
+
+    assert check_size(CHROME_OFFER, 100_000, 2, "offer") == CHROME_OFFER
+    with pytest.raises(MediaError):
+        check_size(CHROME_OFFER, 100_000, 1, "answer")

@@ -174,6 +174,8 @@ class ForwardingDriver:
             clock_rate=90000, extension_ids={}, rtcp_ssrc=1, send_rtcp=lambda data: True,
             drops={reason: 0 for reason in DropReason}, ssrc=SSRC, payload_type=96,
         )
+        # No Router refills its token buckets here: give it more than any table sends.
+        self.producer.packets_left = self.producer.bytes_left = 10**9
         self.slot = Slot(None, "video", ("video", "video/vp8", ""), 0x51070001, "cname")
         self.slot.next_seq, self.slot.next_ts = next_seq, next_ts
         self.path = FakeSendPath()
