@@ -173,7 +173,7 @@ class Room:
             admit = departure.admitted and not lost and (participant.is_host or self.host_present)
         else:
             admit = participant.is_host or (self.host_present and not self.settings.waiting_room)
-        if participant.token_role != "host":  # hosts from the join link always get in
+        if not participant.is_host:  # hosts (and a co-host taking back their place) always get in
             self._check_capacity(pid, admit)
         if admit:
             participant.placement = MAIN_ROOM

@@ -76,7 +76,7 @@ class Session:
         now = clock()
         self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
         self.connections: dict[str, Outbox] = {}
-        self.duplicates: set[str] = set()  # ids given to second holders of a connected identity
+        self.duplicates: dict[str, str] = {}  # id given to a second holder of a connected identity → its sub
         self.placement = MediaPlacement(router_factory, self)
         breakouts = Breakouts()
         self.ctx = Context(
@@ -129,8 +129,14 @@ class Session:
             older = self.connections.get(original)
             resuming = claim.resumes(self.session_id)
             if older is not None and older is not connection and not resuming:
+                # One copy of an identity waits at a time, so one leaked link cannot fill the waiting room.
+                for earlier in [d for d, o in self.duplicates.items() if o == original]:
+                    earlier_outbox = self.connections.get(earlier)
+                    await self._leave(earlier, LeaveReason.REPLACED)
+                    if earlier_outbox is not None:
+                        earlier_outbox.close_soon(CloseCode.REPLACED, "replaced")
                 participant.id = duplicate_id(original, self.room.participants)
-                self.duplicates.add(participant.id)
+                self.duplicates[participant.id] = original
                 claim = Claim(reused=True)
             pid = participant.id
             returning = pid in self.room.admitted_ever
@@ -166,6 +172,7 @@ class Session:
 
     async def _leave(self, participant_id: str, reason: LeaveReason) -> None:
         self.connections.pop(participant_id, None)
+        self.duplicates.pop(participant_id, None)
         room, events = self.room, self.ctx.events
         had_host = room.host_present
         participant = room.participants.get(participant_id)

@@ -76,6 +76,16 @@ async def test_a_second_holder_of_a_connected_identity_waits_and_the_first_keeps
     assert not h.session.resumable(entry["self"]["id"])
 
 
+async def test_one_copy_of_an_identity_waits_at_a_time(h) -> None:
+    await admitted(h, "ana")
+    first_copy = await h.join("ana")
+    second_copy = await h.join("ana")
+    assert h.outboxes["ana"][1].closed is not None and h.outboxes["ana"][1].closed[0] == CloseCode.REPLACED
+    assert [p.id for p in h.session.room.waiting()] == [second_copy["self"]["id"]]
+    assert first_copy["self"]["id"] not in h.session.room.participants
+    assert h.outboxes["ana"][0].closed is None and h.session.room.participants["ana"].admitted
+
+
 async def test_a_reused_token_waits_even_for_a_member_admitted_before(h) -> None:
     await admitted(h, "ana")
     await h.lose("ana", LeaveReason.DISCONNECTED)
