@@ -33,7 +33,10 @@ class Harness:
     async def join(self, pid: str, role: str = "participant", claim: Claim | None = None) -> dict:
         outbox = FakeOutbox(self.routers.journal)
         self.outboxes.setdefault(pid, []).append(outbox)
-        return await self.session.join(outbox, Participant(pid, pid.upper(), role), claim or Claim())
+        participant = Participant(pid, pid.upper(), role)
+        if claim is None:  # the plain form, as a join without a resume credential or a used token
+            return await self.session.join(outbox, participant)
+        return await self.session.join(outbox, participant, claim)
 
     def resume(self) -> Claim:
         return Claim(resume_session=self.session.session_id)
@@ -219,7 +222,7 @@ class DeafSocket(FakeSocket):
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = (code, reason)
-        await asyncio.Event().wait()
+        await asyncio.sleep(30)  # far beyond any deadline (bounded, so a failing run still ends)
 
 
 async def test_a_client_whose_close_hangs_is_removed_from_roster_and_attendance() -> None:
