@@ -136,6 +136,7 @@ class Session:
                     if earlier_outbox is not None:
                         earlier_outbox.close_soon(CloseCode.REPLACED, "replaced")
                 participant.id = duplicate_id(original, self.room.participants)
+                participant.role = participant.token_role = "participant"  # a copy of a host link is no host
                 self.duplicates[participant.id] = original
                 claim = Claim(reused=True)
             pid = participant.id

@@ -77,6 +77,8 @@ async def test_a_second_holder_of_a_connected_identity_waits_and_the_first_keeps
     assert warning == [{"type": "duplicate-join", "participant_id": entry["self"]["id"], "original_id": "ana",
                         "original_present": True}]
     assert not h.session.resumable(entry["self"]["id"])
+    copy_of_host = await h.join("host", "host")
+    assert copy_of_host["state"] == "waiting" and copy_of_host["self"]["role"] == "participant"
 
 
 async def test_one_copy_of_an_identity_waits_at_a_time(h) -> None:
