@@ -413,8 +413,10 @@ export class HavenClient extends EventTarget {
       if (this._acceptedConsent !== consent.version) await this._askConsent(consent);
       consentVersion = consent.version;
     }
-    const join = await this.requests.join(consentVersion);
-    this._keepResume(join && join.resume ? join.resume.credential : null);
+    const joined = await this.requests.join(consentVersion);
+    this._keepResume(joined && joined.resume ? joined.resume.credential : null);
+    // The credential goes no further than this client: not into the roster, not to the caller.
+    const { resume: _credential, ...join } = joined || {};
     this._reduce({ type: "joined", result: join, participant: server && server.participant });
     this._emitTracksIfChanged();
     return join;

@@ -205,7 +205,8 @@ test("the resume credential from join and its renewals goes into the next hello,
   const client = new HavenClient({ url: "ws://haven.test/ws", token: "tok", room: "tuesday", onConsent: async () => true, createSocket, resumeStorage });
   const seen = [];
   client.addEventListener("server-event", (event) => seen.push(event.detail.type));
-  await client.connect();
+  const joined = await client.connect();
+  assert.equal(joined.resume, undefined, "the join result handed the credential to the page");
   assert.equal(sockets[0].sent[0].resume, undefined, "a first hello has no credential");
   sockets[0].receive({ type: "resume-credential", credential: "cred-renewed", expires_at: 2 });
   await flush();
