@@ -149,6 +149,7 @@ class Session:
                 data = self.parts.admission.enter(participant, returning, claim)
             except ProtocolError:
                 del self.connections[pid]
+                self.duplicates.pop(pid, None)
                 raise
             if claim.reused:
                 self.ctx.log.audit("duplicate-join", participant, subject=original)

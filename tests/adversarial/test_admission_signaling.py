@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from server.app import CONNECTIONS
 from tests.support.client import ProtocolClient, ServerError, connect
 from tests.support.peers import eventually
 
@@ -119,5 +120,8 @@ async def test_a_participant_that_stops_reading_is_dropped_from_roster_and_atten
         left = await eventually(lambda: [e for e in host.events_of("participant-left")
                                          if e["participant_id"] == "deaf"], 5, what="participant-left for deaf")
         assert left
+        # The server stopped serving the socket: its handler returned instead of hanging in the close.
+        await eventually(lambda: not [c for c in haven.app[CONNECTIONS] if c.participant_id == "deaf"], 10,
+                         what="the server to let go of the socket")
     finally:
         await close_all(host, deaf)

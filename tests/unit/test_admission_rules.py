@@ -324,3 +324,19 @@ def test_tokens_beyond_the_lifetime_cap_or_issued_in_the_future_are_refused() ->
     with pytest.raises(TokenError) as marked:
         issuer.verify(jwt.encode({**base, "sub": "ana~1"}, SECRET, "HS256"))
     assert marked.value.code == "token-invalid-claim"
+
+
+async def test_a_duplicate_refused_by_a_full_waiting_room_leaves_nothing_behind() -> None:
+    from dataclasses import replace
+
+    h = Harness(replace(POLICY, max_participants=2))
+    try:
+        await admitted(h, "ana")
+        await h.join("w1")
+        await h.join("w2")
+        with pytest.raises(ProtocolError) as refused:
+            await h.join("ana")
+        assert refused.value.code == "room-full"
+        assert h.session.duplicates == {} and set(h.session.connections) == {"host", "ana", "w1", "w2"}
+    finally:
+        await h.session.close("test")
