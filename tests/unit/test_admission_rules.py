@@ -340,3 +340,20 @@ async def test_a_duplicate_refused_by_a_full_waiting_room_leaves_nothing_behind(
         assert h.session.duplicates == {} and set(h.session.connections) == {"host", "ana", "w1", "w2"}
     finally:
         await h.session.close("test")
+
+
+async def test_used_token_ids_are_kept_in_sqlite_across_a_restart_until_they_expire(tmp_path) -> None:
+    from server.storage import Storage
+
+    path = str(tmp_path / "haven.db")
+    storage = Storage(path)
+    assert await storage.spend("jti-1", time.time() + 600)
+    assert not await storage.spend("jti-1", time.time() + 600)
+    assert await storage.spend("jti-old", time.time() - 1)
+    storage.close()
+    reopened = Storage(path)  # the server restarted
+    try:
+        assert not await reopened.spend("jti-1", time.time() + 600), "a used token was forgotten by a restart"
+        assert await reopened.spend("jti-old", time.time() + 600)  # expired entries are pruned
+    finally:
+        reopened.close()
