@@ -168,9 +168,11 @@ class Room:
             participant.role = "cohost"
         if claim.reused or pid in self.sent_away:
             admit = False
+        elif participant.is_host:  # a host (or a co-host taking back their place) never waits
+            admit = True
         elif departure is not None:
             lost = departure.reason in LOST_NETWORK and not self.settings.readmit_after_timeout
-            admit = departure.admitted and not lost and (participant.is_host or self.host_present)
+            admit = departure.admitted and not lost and self.host_present
         else:
             admit = participant.is_host or (self.host_present and not self.settings.waiting_room)
         if not participant.is_host:  # hosts (and a co-host taking back their place) always get in

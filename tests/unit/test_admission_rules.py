@@ -147,6 +147,16 @@ async def test_a_timed_out_member_waits_unless_the_hosts_readmit_after_timeout(h
     assert (await h.join("ana", claim=h.resume()))["state"] == "admitted"
 
 
+async def test_a_host_or_co_host_who_lost_the_network_comes_back_admitted(h) -> None:
+    await admitted(h, "ana", "ben")
+    await h.request("host", "set-role", participant_id="ana", role="cohost")
+    for pid in ("ana", "host"):
+        await h.lose(pid, LeaveReason.TIMEOUT)
+    assert (await h.join("host", "host", claim=h.resume()))["state"] == "admitted"
+    back = await h.join("ana", claim=h.resume())
+    assert back["state"] == "admitted" and back["self"]["role"] == "cohost"
+
+
 async def test_a_returning_member_without_a_resume_is_not_admitted_automatically(h) -> None:
     await admitted(h, "ana")
     await h.lose("ana", LeaveReason.TIMEOUT)
