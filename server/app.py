@@ -20,6 +20,7 @@ from media.api import Router, RouterListener, set_host_addresses
 from signaling.codes import CloseCode
 from signaling.connection import Connection
 from signaling.errors import ProtocolError
+from signaling.resume import ResumeKeys
 from signaling.sessions import Sessions
 
 from .api import add_api_routes
@@ -99,7 +100,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[CONFIG] = config
     app[ISSUER] = TokenIssuer(secret if secret is not None else resolve_secret(config),
-                              config.auth.issuer, config.auth.audience)
+                              config.auth.issuer, config.auth.audience, config.auth.max_ttl)
+    resume_keys = ResumeKeys(app[ISSUER].resume_key())
     set_host_addresses(list(config.ice.host_addresses))
     media = media_settings(config)
     policy = session_policy(config)
@@ -130,7 +132,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
             raise web.HTTPForbidden(text="origin not allowed")
         ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes * 4, heartbeat=None)
         await ws.prepare(request)
-        connection = Connection(AiohttpSocket(ws), app[SESSIONS], settings, verify_token)
+        connection = Connection(AiohttpSocket(ws), app[SESSIONS], settings, verify_token,
+                                ledger=storage, resume=resume_keys)
         app[CONNECTIONS].add(connection)
         try:
             await connection.run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -65,6 +67,8 @@ def _check_claims(claims: dict[str, Any]) -> None:
             raise invalid(claim, "must be a number of seconds since the epoch")
     if not 0 < len(claims["sub"]) <= MAX_SUB_CHARS:
         raise invalid("sub", f"must be 1 to {MAX_SUB_CHARS} characters")
+    if "~" in claims["sub"]:
+        raise invalid("sub", "must not contain '~' (the protocol marks duplicate joins with it)")
     if claims["sub"] in RESERVED_SUBS:
         raise invalid("sub", "must not be one of the protocol's reserved words (room, hosts)")
     if not claims["name"].strip() or len(claims["name"]) > MAX_NAME_CHARS:
@@ -83,18 +87,26 @@ def _check_claims(claims: dict[str, Any]) -> None:
 class TokenIssuer:
     """Signs and verifies join tokens with one shared secret."""
 
-    def __init__(self, secret: bytes, issuer: str, audience: str) -> None:
+    def __init__(self, secret: bytes, issuer: str, audience: str, max_ttl: float | None = None) -> None:
         if len(secret) < MIN_SECRET_BYTES:
             raise ValueError(f"secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
+        # The longest lifetime a token may claim (auth.max_ttl); None: no cap (tests of the format only).
+        self._max_ttl = max_ttl
+
+    def resume_key(self) -> bytes:
+        """Return the key that signs resume credentials: derived from the secret, never the secret itself."""
+        return hmac.new(self._secret, b"haven resume credential v1", hashlib.sha256).digest()
 
     def issue(self, room: str, name: str, role: str, ttl_seconds: float, sub: str | None = None,
               starts_at: float | None = None) -> str:
         """Return a signed token admitting `name` to `room` as `role` for `ttl_seconds`."""
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
+        if self._max_ttl is not None and ttl_seconds > self._max_ttl:
+            raise ValueError(f"ttl_seconds must be at most auth.max_ttl ({self._max_ttl:.0f} s)")
         now = int(time.time())
         claims = {
             "sub": uuid.uuid4().hex if sub is None else sub,
@@ -131,6 +143,11 @@ class TokenIssuer:
             raise TokenError("token-expired", "the token has expired")
         if claims["nbf"] > now + LEEWAY_SECONDS:
             raise TokenError("token-not-yet-valid", "the token is not valid yet")
+        # A token "issued" in the future was not issued by us at that time; refuse it like an early nbf.
+        if claims["iat"] > now + LEEWAY_SECONDS:
+            raise TokenError("token-not-yet-valid", "the token claims to be issued in the future")
+        if self._max_ttl is not None and claims["exp"] - claims["iat"] > self._max_ttl + LEEWAY_SECONDS:
+            raise TokenError("token-invalid-claim", "the token lives longer than this server allows (auth.max_ttl)")
         if room is not None and claims["room"] != room:
             raise TokenError("token-wrong-room", "the token is for a different room")
         return Grant(

@@ -70,7 +70,7 @@ def _token(args: argparse.Namespace) -> int:
             starts_at = datetime.datetime.fromisoformat(args.starts_at).timestamp()
         except ValueError:
             return _fail(f"--starts-at {args.starts_at!r}: use ISO 8601, e.g. 2026-12-01T18:00+01:00")
-    issuer = TokenIssuer(secret, config.auth.issuer, config.auth.audience)
+    issuer = TokenIssuer(secret, config.auth.issuer, config.auth.audience, config.auth.max_ttl)
     try:
         token = issuer.issue(args.room, args.name, args.role, ttl, sub=args.sub, starts_at=starts_at)
     except TokenError as exc:

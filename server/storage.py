@@ -57,6 +57,9 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
+# Kept apart from SCHEMA and created on first use, so the records' own schema stays as it is.
+USED_TOKENS_SCHEMA = "CREATE TABLE IF NOT EXISTS used_tokens (jti TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
+
 
 def audit_hash(prev_hash: str, row: tuple) -> str:
     """Hash one audit row together with the previous row's hash (the chain link)."""
@@ -296,6 +299,29 @@ class Storage:
             names = [c[0] for c in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor]
         return self._executor.submit(read).result()
+
+    # -- used join tokens (single use: docs/protocol.md section 5.4) ---------------------------------
+
+    async def spend(self, jti: str, expires_at: float) -> bool:
+        """Record a join token's id until it expires; True the first time it is used, False after."""
+        return bool(await asyncio.wrap_future(self._executor.submit(self._spend, jti, expires_at, time.time())))
+
+    def _spend(self, jti: str, expires_at: float, now: float) -> bool:
+        # A token whose use cannot be recorded counts as used (fail closed); joins are refused anyway
+        # while records are unwritable (Records.writable).
+        try:
+            return self._record_spent(jti, expires_at, now)
+        except Exception as exc:
+            self._failed(exc)
+            return False
+
+    def _record_spent(self, jti: str, expires_at: float, now: float) -> bool:
+        assert self._db is not None
+        self._db.execute(USED_TOKENS_SCHEMA)
+        self._db.execute("DELETE FROM used_tokens WHERE expires_at < ?", (now,))
+        cursor = self._db.execute("INSERT OR IGNORE INTO used_tokens (jti, expires_at) VALUES (?, ?)",
+                                  (jti, expires_at))
+        return cursor.rowcount == 1
 
     def flush(self) -> None:
         """Wait until every queued write is on disk."""

@@ -30,6 +30,7 @@ from .protocol import (
     result,
 )
 from .ratelimit import TokenBucket
+from .resume import Claim, ResumeKeys, TokenLedger
 from .room import Participant
 from .session import Session
 from .sessions import Sessions
@@ -37,6 +38,8 @@ from .sessions import Sessions
 log = structlog.get_logger("haven.connection")
 
 HELLO_TIMEOUT = 10.0
+DRAIN_DEADLINE = 1.0  # what is queued for a closing socket gets this long to go out
+CLOSE_DEADLINE = 2.0  # then the close handshake this long; a client that does not read is dropped hard
 OUTBOX_SIZE = 512  # messages queued for a client that reads too slowly, before we give up on it
 MAX_BAD_REQUESTS = 10
 SERVER_NAME = "haven/0.1.0"
@@ -84,11 +87,18 @@ class Connection:
         sessions: Sessions,
         settings: ConnectionSettings,
         verify_token: Callable[[str, str | None], Any],
+        ledger: TokenLedger | None = None,
+        resume: ResumeKeys | None = None,
     ) -> None:
         self.socket = socket
         self.sessions = sessions
         self.settings = settings
         self._verify_token = verify_token
+        self._ledger = ledger  # None: join tokens are not single-use (unit tests of other rules)
+        self._resume = resume  # None: no resume credentials are issued
+        self._resume_session: str | None = None  # the session a valid resume credential in hello names
+        self._credential_at = 0.0
+        self._hard_closed = asyncio.Event()
         # The accepted token's claims (sub, name, room, role); set by hello.
         self.grant: Any = None
         self.participant_id: str | None = None
@@ -104,12 +114,14 @@ class Connection:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Read and answer messages until the socket closes; always cleans up."""
+        """Read and answer messages until the socket closes (or is dropped hard); always cleans up."""
         self._tasks = [asyncio.ensure_future(self._write_loop()), asyncio.ensure_future(self._watchdog())]
+        reader = asyncio.ensure_future(self._read_loop())
+        dropped = asyncio.ensure_future(self._hard_closed.wait())
         try:
-            await self._read_loop()
+            await asyncio.wait((reader, dropped), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in self._tasks:
+            for task in (*self._tasks, reader, dropped):
                 task.cancel()
             # aiohttp may cancel this handler once the socket is gone; leaving the room must still
             # complete, so it runs in its own task that a cancellation here does not reach.
@@ -121,13 +133,26 @@ class Connection:
                 raise
 
     async def _cleanup(self) -> None:
+        await self._leave_session()
+        await self._close_socket()
+
+    async def _leave_session(self) -> None:
         if self.live is not None:
             live, self.live = self.live, None
             try:
                 await live.leave(self, self.close_reason)
             except Exception:
                 log.exception("leave_failed", room=live.id)
-        await self.socket.close()
+
+    async def _close_socket(self, code: int = 1000, reason: str = "") -> bool:
+        """Close the socket within CLOSE_DEADLINE; return False if the close hung (the peer does not read)."""
+        try:
+            await asyncio.wait_for(self.socket.close(code, reason), CLOSE_DEADLINE)
+        except TimeoutError:
+            return False
+        except (ConnectionError, RuntimeError):
+            pass
+        return True
 
     def close_soon(self, code: CloseCode, reason: str, leave_reason: LeaveReason | None = None) -> None:
         """Close the socket with a code from docs/protocol.md section 4, from any context."""
@@ -142,10 +167,14 @@ class Connection:
 
     async def _close(self, code: int, reason: str) -> None:
         try:
-            await asyncio.wait_for(self._outbox_drained(), 1.0)
+            await asyncio.wait_for(self._outbox_drained(), DRAIN_DEADLINE)
         except TimeoutError:
             pass
-        await self.socket.close(code, reason)
+        if not await self._close_socket(code, reason):
+            # A client that stops reading must not keep its place: leave the room now and stop serving.
+            log.info("close_hung", participant=self.participant_id)
+            await self._leave_session()
+            self._hard_closed.set()
 
     async def _outbox_drained(self) -> None:
         while not self._outbox.empty():
@@ -187,6 +216,7 @@ class Connection:
             if now >= next_ping:
                 next_ping = now + self.settings.heartbeat_interval
                 self.send({"type": "ping", "ts": int(time.time() * 1000)})
+            self._renew_credential(now)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -227,6 +257,8 @@ class Connection:
             if exc.code.startswith("token-"):
                 log.info("token_refused", code=exc.code)
                 self.close_soon(CloseCode.NOT_AUTHENTICATED, exc.code)
+            elif exc.code == "banned":
+                self.close_soon(CloseCode.REMOVED, "banned", leave_reason=LeaveReason.REMOVED)
         except Exception:
             log.exception("request_failed", type=request.type)
             self.send(error(request.id, "internal-error", "the server failed to handle this request"))
@@ -266,6 +298,9 @@ class Connection:
                                 f"supported protocol versions: {', '.join(map(str, SUPPORTED_VERSIONS))}")
         grant = self._verify_token(fields["token"], fields.get("room"))  # raises ProtocolError("token-…")
         self.grant = grant
+        if self._resume is not None and "resume" in fields:
+            # An invalid or expired credential is ignored: the join then goes as without one.
+            self._resume_session = self._resume.session_of(fields["resume"], grant.sub, grant.room)
         return {
             "version": PROTOCOL_VERSION,
             "server": SERVER_NAME,
@@ -291,9 +326,33 @@ class Connection:
         assert grant is not None
         participant = Participant(grant.sub, grant.name, grant.role, starts_at=getattr(grant, "starts_at", None))
         self.participant_id = grant.sub
-        live, data = await self.sessions.join(grant.room, self, participant)
+        first_use = True
+        jti = getattr(grant, "jti", None)
+        if self._ledger is not None and jti:
+            first_use = await self._ledger.spend(jti, float(getattr(grant, "expires_at", 0.0)))
+        claim = Claim(resume_session=self._resume_session, reused=not first_use and self._resume_session is None)
+        live, data = await self.sessions.join(grant.room, self, participant, claim)
+        self.participant_id = participant.id  # a duplicate waits under an id of its own
         if self.closing:
             await live.leave(self, self.close_reason)
             raise ProtocolError("not-joined", "the connection is closing")
         self.live = live
+        credential = self._issue_credential()
+        if credential is not None:
+            data = {**data, "resume": credential}
         return data
+
+    def _issue_credential(self) -> dict[str, Any] | None:
+        """Return a fresh resume credential for this participant's place, if it can be resumed."""
+        live, pid = self.live, self.participant_id
+        if self._resume is None or live is None or pid is None or not live.resumable(pid):
+            return None
+        self._credential_at = time.monotonic()
+        return self._resume.issue(pid, live.id, live.session_id).describe()
+
+    def _renew_credential(self, now: float) -> None:
+        if self._resume is None or self.closing or now - self._credential_at < self._resume.ttl / 3:
+            return
+        credential = self._issue_credential()
+        if credential is not None:
+            self.send({"type": "resume-credential", **credential})

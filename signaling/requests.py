@@ -23,6 +23,7 @@ from .limits import (
     MAX_HOMEWORK_CHARS,
     MAX_SDP_CHARS,
 )
+from .resume import MAX_CREDENTIAL_CHARS
 
 if TYPE_CHECKING:
     from .parts import Parts
@@ -66,7 +67,8 @@ def _host(kind: str, fields: Mapping[str, s.Field], handle: Handler) -> RequestS
 _SPECS: tuple[RequestSpec, ...] = (
     # Connection and media (docs/protocol.md sections 5 and 6).
     RequestSpec("hello", {"version": (True, s.integer(0, 1_000_000)), "token": (True, s.string(8192, 0)),
-                          "room": (False, s.string(64))}, Access.CONNECTION),
+                          "room": (False, s.string(64)), "resume": (False, s.string(MAX_CREDENTIAL_CHARS))},
+                Access.CONNECTION),
     RequestSpec("join", {"consent_version": (False, s.string(128))}, Access.CONNECTION),
     RequestSpec("leave", {}, Access.CONNECTION),
     RequestSpec("publish", {"sdp": (True, s.string(MAX_SDP_CHARS)), "tracks": (True, s.track_list),

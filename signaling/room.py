@@ -13,12 +13,28 @@ from typing import Any
 
 from .agenda import Agenda
 from .checkin import CheckinRound
+from .codes import LeaveReason
 from .errors import ProtocolError
 from .placement import MAIN, MAIN_ROOM, WAITING_ROOM, Placement
+from .resume import FRESH, Claim
 from .schema import SCREEN_LABELS, SETTING_NAMES
 
 HOST_ROLES = ("host", "cohost")
 WAITING, ADMITTED = "waiting", "admitted"
+# Leaving for these reasons means the network was lost; coming back waits unless readmit_after_timeout.
+LOST_NETWORK = frozenset({LeaveReason.TIMEOUT, LeaveReason.MEDIA_FAILED})
+# A host removed or declined them: they always wait to be readmitted, whatever they present.
+SENT_AWAY = frozenset({LeaveReason.REMOVED, LeaveReason.DENIED})
+
+
+@dataclass(frozen=True)
+class Departure:
+    """How a participant last left this session: what a resume gives back, and what it may not."""
+
+    reason: str
+    role: str
+    location: str
+    admitted: bool
 
 
 @dataclass
@@ -101,6 +117,7 @@ class Settings:
     chat_enabled: bool = True
     private_chat: bool = False
     hands_visible: bool = False
+    readmit_after_timeout: bool = False  # members who lost their network come back admitted (with a resume)
 
     NAMES = SETTING_NAMES
 
@@ -109,15 +126,18 @@ class Room:
     """The participants of one session and the rules of the session."""
 
     def __init__(self, room_id: str, max_participants: int, session_id: str = "", settings: Settings | None = None,
-                 now: float | None = None, rng: random.Random | None = None) -> None:
+                 now: float | None = None, rng: random.Random | None = None, max_waiting: int | None = None) -> None:
         self.id = room_id
-        self.max_participants = max_participants
+        self.max_participants = max_participants  # admitted participants other than token hosts
+        self.max_waiting = max_participants if max_waiting is None else max_waiting
         self.session_id = session_id
         self.settings = settings or Settings()
         self.started_at = time.time() if now is None else now
         self.participants: dict[str, Participant] = {}
         self.admitted_ever: set[str] = set()
         self.banned: set[str] = set()
+        self.sent_away: set[str] = set()  # removed or declined (not banned): they wait until readmitted
+        self.departed: dict[str, Departure] = {}
         self.agenda: Agenda | None = None
         self.checkin: CheckinRound | None = None
         self.hands: list[str] = []
@@ -129,18 +149,38 @@ class Room:
 
     # -- membership -------------------------------------------------------------------------------
 
-    def enter(self, participant: Participant, now: float) -> str:
-        """Let a participant in, waiting or admitted; raise ProtocolError if they may not enter."""
+    def enter(self, participant: Participant, now: float, claim: Claim = FRESH) -> str:
+        """Let a participant in, waiting or admitted; raise ProtocolError if they may not enter.
+
+        Entry goes by identity, not by possession of a link: only a valid resume credential for this
+        session (``claim``) gives back a place held before (its role and location included); a reused
+        token waits; someone a host removed or declined always waits; someone whose network was lost
+        waits unless the hosts turned ``readmit_after_timeout`` on.
+        """
         pid = participant.id
         if pid in self.banned:
             raise ProtocolError("banned", "the host removed you from this session")
         returning = pid in self.admitted_ever
         if self.settings.locked and not participant.is_host and not returning:
             raise ProtocolError("room-locked", "the host has locked this session")
-        if pid not in self.participants and len(self.participants) >= self.max_participants:
-            raise ProtocolError("room-full", "this session is full")
-        if participant.is_host or (self.host_present and (returning or not self.settings.waiting_room)):
+        departure = self.departed.get(pid) if claim.resumes(self.session_id) else None
+        if departure is not None and departure.role == "cohost" and participant.token_role == "participant":
+            participant.role = "cohost"
+        if claim.reused or pid in self.sent_away:
+            admit = False
+        elif participant.is_host:  # a host (or a co-host taking back their place) never waits
+            admit = True
+        elif departure is not None:
+            lost = departure.reason in LOST_NETWORK and not self.settings.readmit_after_timeout
+            admit = departure.admitted and not lost and self.host_present
+        else:
+            admit = participant.is_host or (self.host_present and not self.settings.waiting_room)
+        if not participant.is_host:  # hosts (and a co-host taking back their place) always get in
+            self._check_capacity(pid, admit)
+        if admit:
             participant.placement = MAIN_ROOM
+            if departure is not None and departure.location != MAIN:
+                participant.placement = Placement(admitted=True, location=departure.location)
         else:
             participant.placement = WAITING_ROOM
             participant.waiting_since = now
@@ -149,16 +189,31 @@ class Room:
             self._admitted(participant)
         return participant.state
 
+    def _check_capacity(self, participant_id: str, admitted: bool) -> None:
+        """Refuse room-full when the room (or, for someone who would wait, the waiting room) is full."""
+        others = [p for p in self.participants.values() if p.id != participant_id]
+        if admitted:
+            if len([p for p in others if p.admitted and p.token_role != "host"]) >= self.max_participants:
+                raise ProtocolError("room-full", "this session is full")
+        elif len([p for p in others if not p.admitted]) >= self.max_waiting:
+            raise ProtocolError("room-full", "the waiting room of this session is full")
+
     def _admitted(self, participant: Participant) -> None:
         self.admitted_ever.add(participant.id)
+        self.sent_away.discard(participant.id)
         if participant.is_host:
             self.no_host_since = None
 
-    def remove(self, participant_id: str, now: float | None = None) -> Participant | None:
+    def remove(self, participant_id: str, now: float | None = None,
+               reason: str = LeaveReason.LEFT) -> Participant | None:
         """Take a participant out of the room (left, removed, denied) and out of its queues."""
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             return None
+        self.departed[participant_id] = Departure(reason, participant.role, participant.location,
+                                                  participant.admitted)
+        if reason in SENT_AWAY:
+            self.sent_away.add(participant_id)
         self._clear_turns(participant_id)
         if not self.host_present and self.no_host_since is None:
             self.no_host_since = time.time() if now is None else now
@@ -178,6 +233,8 @@ class Room:
         participant = self.participants.get(participant_id)
         if participant is None or participant.admitted:
             raise ProtocolError("not-waiting", "that participant is not in the waiting room")
+        if participant.token_role != "host":
+            self._check_capacity(participant_id, True)
         participant.placement = MAIN_ROOM
         self._admitted(participant)
         return participant

@@ -16,7 +16,7 @@ Field = tuple[bool, Check]
 
 LABELS: tuple[str, ...] = tuple(LABEL_KINDS)
 SCREEN_LABELS: frozenset[str] = frozenset({"screen", "screen-audio"})
-SETTING_NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible")
+SETTING_NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible", "readmit_after_timeout")
 
 
 def string(max_len: int, min_len: int = 1) -> Check:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from .parts import Context, Events, Outbox, Parts
 from .placement import MAIN, MediaPlacement, RouterFactory
 from .records import Records, SessionLog
 from .requests import REQUESTS, Access
+from .resume import FRESH, Claim
 from .room import Participant, Room, Settings
 
 log = structlog.get_logger("haven.rooms")
@@ -74,6 +76,7 @@ class Session:
         now = clock()
         self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
         self.connections: dict[str, Outbox] = {}
+        self.duplicates: dict[str, str] = {}  # id given to a second holder of a connected identity → its sub
         self.placement = MediaPlacement(router_factory, self)
         breakouts = Breakouts()
         self.ctx = Context(
@@ -111,28 +114,55 @@ class Session:
 
     # -- entering and leaving ---------------------------------------------------------------------
 
-    async def join(self, connection: Outbox, participant: Participant) -> dict[str, Any]:
-        """Enter the session (admitted or waiting), replacing an older connection of the same participant."""
+    async def join(self, connection: Outbox, participant: Participant, claim: Claim = FRESH) -> dict[str, Any]:
+        """Enter the session (admitted or waiting).
+
+        Only a valid resume credential for this session (``claim``) takes over the place of an older
+        connection of the same participant. Anyone else presenting the same identity while it is
+        connected is a duplicate: they wait under an id of their own and the hosts are warned.
+        """
         async with self._lock:
             if self.closed or self.ended:
                 raise SessionClosed(self.id)
             self.ctx.log.require_writable()  # fail closed: nobody enters unrecorded
-            pid = participant.id
+            original = participant.id
             self.ctx.log.audit("consent-accepted", participant, detail={"version": self.config.consent_version})
-            older = self.connections.get(pid)
+            older = self.connections.get(original)
+            resuming = claim.resumes(self.session_id)
+            if older is not None and older is not connection and not resuming:
+                # One copy of an identity waits at a time, so one leaked link cannot fill the waiting room.
+                for earlier in [d for d, o in self.duplicates.items() if o == original]:
+                    earlier_outbox = self.connections.get(earlier)
+                    await self._leave(earlier, LeaveReason.REPLACED)
+                    if earlier_outbox is not None:
+                        earlier_outbox.close_soon(CloseCode.REPLACED, "replaced")
+                participant.id = duplicate_id(original, self.room.participants)
+                participant.role = participant.token_role = "participant"  # a copy of a host link is no host
+                self.duplicates[participant.id] = original
+                claim = Claim(reused=True)
+            pid = participant.id
             returning = pid in self.room.admitted_ever
-            if older is not None and older is not connection:
+            if older is not None and older is not connection and resuming:
                 await self._leave(pid, LeaveReason.REPLACED)
                 older.close_soon(CloseCode.REPLACED, "replaced")
             self.connections[pid] = connection
             try:
-                data = self.parts.admission.enter(participant, returning)
+                data = self.parts.admission.enter(participant, returning, claim)
             except ProtocolError:
                 del self.connections[pid]
+                self.duplicates.pop(pid, None)
                 raise
+            if claim.reused:
+                self.ctx.log.audit("duplicate-join", participant, subject=original)
+                self.ctx.events.to_hosts({"type": "duplicate-join", "participant_id": pid, "original_id": original,
+                                          "original_present": original in self.connections and pid != original})
             log.info("participant_joined", room=self.id, participant=pid, role=participant.role,
                      state=participant.state, size=len(self.room.participants))
             return data
+
+    def resumable(self, participant_id: str) -> bool:
+        """Whether a participant's place can be taken back with a resume credential (a duplicate's cannot)."""
+        return participant_id in self.room.participants and participant_id not in self.duplicates
 
     async def leave(self, connection: Outbox, reason: LeaveReason) -> None:
         """Remove a connection's participant if it is still the current one; close an emptied session."""
@@ -145,12 +175,13 @@ class Session:
 
     async def _leave(self, participant_id: str, reason: LeaveReason) -> None:
         self.connections.pop(participant_id, None)
+        self.duplicates.pop(participant_id, None)
         room, events = self.room, self.ctx.events
         had_host = room.host_present
         participant = room.participants.get(participant_id)
         if participant is not None:
             self.parts.screen.stop(participant, announce=False)
-            room.remove(participant_id)
+            room.remove(participant_id, reason=reason)
             event = reason if reason in ATTENDANCE_LEAVE_EVENTS else LeaveReason.DISCONNECTED
             self.ctx.attend(participant, event)
             self.ctx.log.audit("leave", participant, detail={"reason": reason})
@@ -239,6 +270,17 @@ class Session:
 
     def active_speaker(self, router_id: str, participant_id: str | None) -> None:
         self.ctx.events.broadcast_to(router_id, {"type": "active-speaker", "participant_id": participant_id})
+
+
+DUPLICATE_MARK = "~"
+
+
+def duplicate_id(original: str, taken: dict[str, Any]) -> str:
+    """Return the id a duplicate of ``original`` waits under: ``<original>~<6 hex digits>``."""
+    while True:
+        candidate = f"{original[:120]}{DUPLICATE_MARK}{secrets.token_hex(3)}"
+        if candidate not in taken:
+            return candidate
 
 
 def _has_access(participant: Participant, access: Access) -> bool:

@@ -9,6 +9,7 @@ from .errors import ProtocolError
 from .parts import Outbox
 from .placement import RouterFactory
 from .records import NullRecords, Records, require_writable
+from .resume import FRESH, Claim
 from .room import Participant
 from .session import Session, SessionClosed, SessionPolicy
 
@@ -41,12 +42,13 @@ class Sessions:
             self.live[room_id] = live
         return live
 
-    async def join(self, room_id: str, connection: Outbox, participant: Participant) -> tuple[Session, dict[str, Any]]:
+    async def join(self, room_id: str, connection: Outbox, participant: Participant,
+                   claim: Claim = FRESH) -> tuple[Session, dict[str, Any]]:
         """Join a room's session, starting one if needed."""
         while True:
             live = self.get_or_create(room_id)
             try:
-                return live, await live.join(connection, participant)
+                return live, await live.join(connection, participant, claim)
             except SessionClosed:
                 if self.live.get(room_id) is live:
                     del self.live[room_id]

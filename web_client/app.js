@@ -271,6 +271,7 @@ function createClient() {
   });
   on("server-event", (message) => {
     if (message.type === "unmute-requested") onUnmuteRequested(client, message);
+    else if (message.type === "duplicate-join" && state.view === "room") onDuplicateJoin(client, message);
     else if (state.view === "room") session.onServerEvent(message);
   });
   on("error", (detail) => onClientError(detail));
@@ -748,6 +749,19 @@ function onClientError({ context, error }) {
 }
 
 /** @param {string} text */
+/**
+ * Warns a host that someone presents an identity without its resume credential (docs/protocol.md 5.4).
+ * @param {HavenClient} client
+ * @param {{original_id?: unknown, original_present?: unknown}} message
+ */
+function onDuplicateJoin(client, message) {
+  const known = typeof message.original_id === "string" ? client.directory.get(message.original_id) : undefined;
+  const who = known ? known.name : "a member";
+  showRoomNotice(message.original_present
+    ? `Someone is waiting with the join link of ${who}, who is already here. Admit them only if you expect them.`
+    : `Someone is waiting with a join link of ${who} that was used before. Admit them only if it is really ${who}.`);
+}
+
 function showRoomNotice(text) {
   ui.roomNoticeText.textContent = text;
   ui.roomNotice.hidden = false;

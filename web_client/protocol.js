@@ -69,14 +69,30 @@ const LEAVE_TIMEOUT_MS = 3000;
  *   section 9 that have no dedicated event here: agenda, check-in, hands, moderation requests…).
  * - `error`: a background operation failed; `detail` is `{context, error}`.
  */
+/**
+ * @typedef {{getItem(key: string): string|null, setItem(key: string, value: string): void,
+ *            removeItem(key: string): void}} ResumeStorage
+ */
+
+/** @returns {ResumeStorage|null} this tab's sessionStorage, if the page may use it */
+function defaultResumeStorage() {
+  try {
+    return typeof sessionStorage === "undefined" ? null : sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
 export class HavenClient extends EventTarget {
   /**
    * @param {{url: string, token: string, room?: string|null, onConsent?: ConsentHandler,
-   *          createSocket?: import("./connection.js").ConnectionOptions["createSocket"]}} options
+   *          createSocket?: import("./connection.js").ConnectionOptions["createSocket"],
+   *          resumeStorage?: ResumeStorage|null}} options
    *   `onConsent` shows the group's confidentiality agreement and resolves true once the participant
-   *   accepts it (section 5.1); it is asked again only if the agreement changes.
+   *   accepts it (section 5.1); it is asked again only if the agreement changes. `resumeStorage` keeps
+   *   the resume credential across a page reload (default: this tab's `sessionStorage`; `null`: memory only).
    */
-  constructor({ url, token, room = null, onConsent, createSocket }) {
+  constructor({ url, token, room = null, onConsent, createSocket, resumeStorage }) {
     super();
     if (!url) throw new TypeError("HavenClient needs the WebSocket url");
     if (!token) throw new TypeError("HavenClient needs a join token");
@@ -85,6 +101,10 @@ export class HavenClient extends EventTarget {
     this.room = room || null;
     this.onConsent = onConsent || null;
     this.createSocket = createSocket;
+    /** @type {ResumeStorage|null} never localStorage: the credential must not outlive the tab */
+    this.resumeStorage = resumeStorage === undefined ? defaultResumeStorage() : resumeStorage;
+    /** @type {string|null} the resume credential (section 5.4): kept in memory, never logged or emitted */
+    this._resume = null;
 
     /** @type {Connection|null} the current socket */
     this.connection = null;
@@ -255,10 +275,51 @@ export class HavenClient extends EventTarget {
         // The server drops us when the socket closes anyway.
       }
     }
+    this._forgetResume();
     this._dropSocket();
     this._teardownMedia();
     this.publisher.dropScreenShare("stopped");
     this._setStatus("disconnected");
+  }
+
+  // --- the resume credential (section 5.4) ---------------------------------------------------------
+
+  /** @returns {string} where this room's credential is kept in {@link HavenClient#resumeStorage} */
+  get _resumeKey() {
+    return `haven.resume.${this.room || ""}`;
+  }
+
+  /** @returns {string|null} the latest resume credential, from memory or this tab's storage */
+  _resumeCredential() {
+    if (this._resume) return this._resume;
+    try {
+      return this.resumeStorage ? this.resumeStorage.getItem(this._resumeKey) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** @param {string|null} credential the server's latest credential (`null`: none for this place) */
+  _keepResume(credential) {
+    if (!credential) {
+      this._forgetResume();
+      return;
+    }
+    this._resume = credential;
+    try {
+      if (this.resumeStorage) this.resumeStorage.setItem(this._resumeKey, credential);
+    } catch {
+      // Storage may be full or disabled: memory is enough within this page.
+    }
+  }
+
+  _forgetResume() {
+    this._resume = null;
+    try {
+      if (this.resumeStorage) this.resumeStorage.removeItem(this._resumeKey);
+    } catch {
+      // Nothing to forget.
+    }
   }
 
   // --- media --------------------------------------------------------------------------------------------
@@ -337,9 +398,11 @@ export class HavenClient extends EventTarget {
     await connection.open();
     if (connection !== this.connection) throw new HavenError("disconnected", "connection abandoned");
 
-    /** @type {{version: number, token: string, room?: string}} */
+    /** @type {{version: number, token: string, room?: string, resume?: string}} */
     const hello = { version: PROTOCOL_VERSION, token: this.token };
     if (this.room) hello.room = this.room;
+    const resume = this._resumeCredential();
+    if (resume) hello.resume = resume;
     const server = await this.requests.hello(hello);
     this.server = server;
     connection.startHeartbeat(server && server.heartbeat_interval_ms);
@@ -350,7 +413,10 @@ export class HavenClient extends EventTarget {
       if (this._acceptedConsent !== consent.version) await this._askConsent(consent);
       consentVersion = consent.version;
     }
-    const join = await this.requests.join(consentVersion);
+    const joined = await this.requests.join(consentVersion);
+    this._keepResume(joined && joined.resume ? joined.resume.credential : null);
+    // The credential goes no further than this client: not into the roster, not to the caller.
+    const { resume: _credential, ...join } = joined || {};
     this._reduce({ type: "joined", result: join, participant: server && server.participant });
     this._emitTracksIfChanged();
     return join;
@@ -374,6 +440,11 @@ export class HavenClient extends EventTarget {
    * @param {any} message
    */
   _onEvent(message) {
+    if (message.type === "resume-credential") {
+      // Not passed on: the credential stays inside the client (no event, no log).
+      if (typeof message.credential === "string") this._keepResume(message.credential);
+      return;
+    }
     this._emit("server-event", message);
     switch (message.type) {
       case "consumers":
@@ -434,6 +505,7 @@ export class HavenClient extends EventTarget {
     if (!shouldReconnect(error)) {
       this._phase = "closed";
       this._closed = true;
+      this._forgetResume();
       this._teardownMedia();
       this._fail(error);
       return;

@@ -10,7 +10,7 @@
  * @typedef {{mid: string, label: string}} TrackLabel
  * @typedef {"microphone"|"camera"|"screen"} ModeratedLabel
  * @typedef {{locked?: boolean, waiting_room?: boolean, chat_enabled?: boolean, private_chat?: boolean,
- *            hands_visible?: boolean}} RoomSettings
+ *            hands_visible?: boolean, readmit_after_timeout?: boolean}} RoomSettings
  */
 
 /** The protocol's requests as methods over one `send` function (a connection's `request`). */
@@ -23,8 +23,8 @@ export class Requests {
   // --- 5. session flow ---
 
   /**
-   * Section 5.1: authenticates with the join token.
-   * @param {{version: number, token: string, room?: string}} fields
+   * Section 5.1: authenticates with the join token (and, to take back a place, the resume credential).
+   * @param {{version: number, token: string, room?: string, resume?: string}} fields
    */
   hello(fields) {
     return this.send("hello", fields);

@@ -6,6 +6,8 @@ from typing import Any
 
 from ..codes import CloseCode, LeaveReason
 from ..errors import ProtocolError
+from ..placement import MAIN
+from ..resume import FRESH, Claim
 from ..room import Participant
 from ..views import entry, waiting_view
 from .context import Context
@@ -19,14 +21,17 @@ class Admission:
         self.ctx = ctx
         self.screen = screen
 
-    def enter(self, participant: Participant, returning: bool) -> dict[str, Any]:
+    def enter(self, participant: Participant, returning: bool, claim: Claim = FRESH) -> dict[str, Any]:
         """Let a participant in (admitted or waiting) and return their ``join`` result."""
         ctx = self.ctx
         try:
-            state = ctx.room.enter(participant, ctx.clock())
+            state = ctx.room.enter(participant, ctx.clock(), claim)
         except ProtocolError as exc:
             ctx.log.audit("join-refused", participant, detail={"code": exc.code})
             raise
+        location = participant.location
+        if location != MAIN and not (ctx.breakouts.open and location in ctx.breakouts.rooms):
+            ctx.room.move(participant.id, MAIN)  # the breakout they resume to has closed meanwhile
         ctx.place(participant)
         ctx.attend(participant, "reconnect" if returning else "join")
         ctx.log.audit("join", participant, detail={"state": state})
@@ -100,6 +105,8 @@ class Admission:
     def expel(self, participant: Participant, reason: LeaveReason) -> None:
         """Cut a participant off at once (media first), then tell them and close their connection."""
         participant.cut_off()
+        if reason in (LeaveReason.REMOVED, LeaveReason.DENIED):
+            self.ctx.room.sent_away.add(participant.id)  # even a resume in the meantime must wait
         self.ctx.place(participant)
         self.ctx.events.send_to(participant.id, {"type": "removed", "reason": reason})
         self.ctx.events.close(participant.id, CloseCode.REMOVED, reason, leave_reason=reason)

@@ -51,6 +51,11 @@ class Events:
         """Queue a message to the admitted participants of the main room or of one breakout."""
         self.send_all((p.id for p in self.room.in_location(location) if p.id != exclude), message)
 
+    def broadcast_with_hosts(self, location: str, message: dict[str, Any]) -> None:
+        """Queue a message to the admitted participants of one place and to every admitted host."""
+        targets = {p.id for p in self.room.in_location(location)} | {p.id for p in self.room.admitted() if p.is_host}
+        self.send_all(sorted(targets), message)
+
     def to_hosts(self, message: dict[str, Any]) -> None:
         """Queue a message to every admitted host and co-host."""
         self.send_all((p.id for p in self.room.admitted() if p.is_host), message)

@@ -63,7 +63,10 @@ class Moderation:
         if had_host != ctx.room.host_present:
             ctx.events.waiting_views()
         ctx.log.audit("role-change", host, subject=participant.id, detail={"role": participant.role})
-        ctx.events.broadcast({"type": "role-changed", "participant_id": participant.id, "role": participant.role})
+        # Like the roster events: the people of the participant's room or breakout, and every host.
+        ctx.events.broadcast_with_hosts(participant.location, {"type": "role-changed",
+                                                               "participant_id": participant.id,
+                                                               "role": participant.role})
         if participant.is_host:
             ctx.events.waiting_list([participant.id])
         ctx.events.room_state()

@@ -177,13 +177,14 @@ async def test_a_foreign_origin_cannot_open_the_socket(haven):
         await ws.close()
 
 
-async def test_a_second_connection_of_the_same_participant_replaces_the_first(haven):
+async def test_a_second_connection_with_the_resume_credential_replaces_the_first(haven):
     other = ProtocolClient(haven.base_url, haven.token(name="Dr. Ben", sub="ben", role="host"))
     first = ProtocolClient(haven.base_url, haven.token(name="Ana", sub="ana"))
     second = ProtocolClient(haven.base_url, haven.token(name="Ana", sub="ana"))
     try:
         await other.connect()
         await first.connect()
+        second.resume = first.resume  # the same participant, e.g. after switching networks
         await second.connect()
         await eventually(lambda: first.close_code is not None, 5, what="the first connection to close")
         assert first.close_code == 4409

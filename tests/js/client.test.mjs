@@ -183,3 +183,49 @@ test("limits keep only positive integers, and templates only well-formed entries
   ]);
   assert.deepEqual(readAgendaTemplates({}), []);
 });
+
+test("the resume credential from join and its renewals goes into the next hello, stays private, and leave forgets it", async () => {
+  /** @type {FakeSocket[]} */
+  const sockets = [];
+  const createSocket = (url) => {
+    const socket = new FakeSocket(url);
+    sockets.push(socket);
+    const send = socket.send.bind(socket);
+    socket.send = (data) => {
+      send(data);
+      const message = JSON.parse(data);
+      const reply = { hello: HELLO, join: { ...JOIN, resume: { credential: `cred-${sockets.length}`, expires_at: 1 } }, leave: {} };
+      if (message.type in reply) queueMicrotask(() => socket.receive({ type: "result", id: message.id, data: reply[message.type] }));
+    };
+    setImmediate(() => socket.accept());
+    return socket;
+  };
+  const stored = new Map();
+  const resumeStorage = { getItem: (k) => stored.get(k) ?? null, setItem: (k, v) => stored.set(k, v), removeItem: (k) => stored.delete(k) };
+  const client = new HavenClient({ url: "ws://haven.test/ws", token: "tok", room: "tuesday", onConsent: async () => true, createSocket, resumeStorage });
+  const seen = [];
+  client.addEventListener("server-event", (event) => seen.push(event.detail.type));
+  const joined = await client.connect();
+  assert.equal(joined.resume, undefined, "the join result handed the credential to the page");
+  assert.equal(sockets[0].sent[0].resume, undefined, "a first hello has no credential");
+  sockets[0].receive({ type: "resume-credential", credential: "cred-renewed", expires_at: 2 });
+  await flush();
+  assert.ok(!seen.includes("resume-credential"), "the credential was passed on as an event");
+  assert.deepEqual([...stored.values()], ["cred-renewed"]);
+  let reconnected = false;
+  client.addEventListener("reconnected", () => { reconnected = true; });
+  sockets[0].serverClose(4408);
+  await eventually(() => reconnected, "the reconnect");
+  assert.equal(sockets[1].sent[0].type, "hello");
+  assert.equal(sockets[1].sent[0].resume, "cred-renewed");
+  assert.deepEqual([...stored.values()], ["cred-2"]);
+  await client.leave();
+  assert.equal(stored.size, 0, "leave kept the credential");
+
+  // A reloaded page (a new client in the same tab) finds it in the tab's storage.
+  stored.set("haven.resume.tuesday", "cred-from-before-reload");
+  const reloaded = new HavenClient({ url: "ws://haven.test/ws", token: "tok", room: "tuesday", onConsent: async () => true, createSocket, resumeStorage });
+  await reloaded.connect();
+  assert.equal(sockets.at(-1).sent[0].resume, "cred-from-before-reload");
+  await reloaded.leave();
+});

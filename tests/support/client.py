@@ -48,6 +48,7 @@ class ProtocolClient:
         self.joined: dict = {}
         self.answer_offers = True
         self.answer_pings = True
+        self.resume: str | None = None  # the latest resume credential (docs/protocol.md section 5.4)
 
     async def open(self, headers: dict | None = None) -> None:
         """Open the WebSocket."""
@@ -61,9 +62,29 @@ class ProtocolClient:
         fields: dict[str, Any] = {"version": 1, "token": self.token}
         if self.room:
             fields["room"] = self.room
+        if self.resume:
+            fields["resume"] = self.resume
         self.hello = await self.request("hello", **fields)
         self.joined = await self.request("join", consent_version=self.hello["consent"]["version"])
+        if self.joined.get("resume"):
+            self.resume = self.joined["resume"]["credential"]
         return self.joined
+
+    async def drop(self) -> None:
+        """Lose the socket without a leave (as a network loss would), keeping the resume credential."""
+        reader = self._reader
+        await self.close()
+        self.ws = self.session = self._reader = None
+        self.publish_pc = self.subscribe_pc = None
+        if reader is not None:
+            reader.cancel()
+
+    async def reconnect(self) -> dict:
+        """Connect again with the same token and the latest resume credential; return the join result."""
+        await self.drop()
+        self.events = []
+        self.close_code = None
+        return await self.connect()
 
     async def request(self, kind: str, timeout: float = 20.0, **fields: Any) -> dict:
         """Send a request and wait for its result; raise ServerError on an error reply."""
@@ -103,6 +124,8 @@ class ProtocolClient:
                 await self.send_json({"type": "pong", "ts": data["ts"]})
             elif kind == "consumers":
                 self.consumers = data["consumers"]
+            elif kind == "resume-credential":
+                self.resume = data["credential"]
             elif kind == "subscriber-offer" and self.answer_offers:
                 previous = self._answering
                 self._answering = asyncio.ensure_future(self._answer(previous, data["revision"], data["sdp"]))

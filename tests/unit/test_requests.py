@@ -38,3 +38,12 @@ def test_the_protocol_documents_who_may_send_each_host_request() -> None:
     for kind, spec in REQUESTS.items():
         if kind in rows and spec.access is Access.HOST:
             assert rows[kind].strip() == "host", kind
+
+
+def test_every_event_the_server_sends_is_documented_in_the_protocol() -> None:
+    root = Path(__file__).resolve().parents[2] / "signaling"
+    sent = {kind for path in root.rglob("*.py") for kind in re.findall(r'"type": "([a-z][a-z-]+)"', path.read_text())}
+    sent -= {"result", "error"}  # section 2's answers, not events
+    documented = set(re.findall(r"`([a-z][a-z-]+)`", PROTOCOL_DOC))
+    assert {"duplicate-join", "resume-credential"} <= sent
+    assert sent <= documented, sorted(sent - documented)

@@ -54,8 +54,8 @@ def hosted_room(*members: str, **settings: bool) -> Room:
         ("participant", True, False, False, False, ADMITTED),
         ("participant", False, False, False, False, WAITING),
         ("participant", False, False, False, True, WAITING),
-        ("participant", True, True, False, True, ADMITTED),
-        ("participant", True, True, True, True, ADMITTED),
+        ("participant", True, True, False, True, WAITING),
+        ("participant", True, True, True, True, WAITING),
         ("participant", False, True, False, False, WAITING),
         ("participant", False, True, True, True, WAITING),
         ("participant", True, False, True, False, "room-locked"),
@@ -70,8 +70,8 @@ def hosted_room(*members: str, **settings: bool) -> Room:
         "a newcomer is admitted when the waiting room is off and a host is present",
         "a newcomer waits while no host is present even with the waiting room off",
         "a newcomer waits while no host is present",
-        "a returning participant bypasses the waiting room",
-        "a returning participant bypasses the lock",
+        "a returning participant without a resume credential waits",
+        "a returning participant passes the lock but waits",
         "a returning participant waits while no host is present",
         "a returning participant waits in a locked room while no host is present",
         "a newcomer is refused by a locked room",
@@ -131,11 +131,12 @@ def test_a_ban_is_reported_before_a_full_room() -> None:
     ("occupants", "newcomer_role", "expected"),
     [
         (["h"], "participant", WAITING),
-        (["h", "a"], "participant", "room-full"),
-        (["h", "a"], "host", "room-full"),
-        (["h", "w"], "participant", "room-full"),
+        (["h", "a"], "participant", WAITING),
+        (["h", "a", "w"], "participant", "room-full"),
+        (["h", "a", "w"], "host", ADMITTED),
     ],
-    ids=["a seat is free", "the room is full", "a host also needs a seat", "waiting people take seats"],
+    ids=["a seat is free", "waiting people take no seat in the room", "the waiting room is full",
+         "a host from the join link always gets in"],
 )
 def test_a_room_holds_at_most_max_participants(occupants: list[str], newcomer_role: str, expected: str) -> None:
     room = make_room(max_participants=2)
@@ -146,6 +147,16 @@ def test_a_room_holds_at_most_max_participants(occupants: list[str], newcomer_ro
         assert refusal(lambda: room.enter(newcomer, START)) == "room-full"
     else:
         assert room.enter(newcomer, START) == expected
+
+
+def test_admitting_into_a_full_room_is_refused() -> None:
+    room = make_room(max_participants=2)
+    room.enter(person("h", "host"), START)
+    for pid in ("a", "b"):
+        room.enter(person(pid), START)
+        room.admit(pid)
+    room.enter(person("c"), START)
+    assert refusal(lambda: room.admit("c")) == "room-full"
 
 
 def test_a_seat_frees_up_when_someone_leaves() -> None:
@@ -468,6 +479,7 @@ def test_room_state_has_every_field_of_the_protocol() -> None:
                    "current": 0, "phase_started_at": 1_001_000},
         "checkin": None, "homework": {"text": "Three good moments", "posted_at": 1_002_500},
         "locked": True, "waiting_room": True, "chat_enabled": True, "private_chat": False, "hands_visible": False,
+        "readmit_after_timeout": False,
     }
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from signaling.codes import CloseCode, LeaveReason
 from signaling.errors import ProtocolError
+from signaling.resume import Claim
 from signaling.room import Participant
 from signaling.session import Session, SessionPolicy
 from tests.support.fakes import FakeOutbox, FakeRouters, MemoryRecords
@@ -150,10 +151,12 @@ async def test_leaving_removes_the_member_from_its_router_and_an_empty_session_c
     assert harness.closed == [harness.session] and harness.routers.made["main"].closed
 
 
-async def test_a_second_connection_of_the_same_participant_replaces_the_first(harness) -> None:
+async def test_a_second_connection_with_a_resume_credential_replaces_the_first(harness) -> None:
     await admitted_group(harness, "ana")
     first = harness.outboxes["ana"]
-    await harness.join("ana")
+    outbox = harness.outboxes["ana"] = FakeOutbox(harness.routers.journal)
+    await harness.session.join(outbox, Participant("ana", "ANA", "participant"),
+                               Claim(resume_session=harness.session.session_id))
     assert first.closed == (CloseCode.REPLACED, "replaced", None)
     assert harness.routers.flows("ana") == {"main": True}
     assert ("ana", "reconnect") in harness.records.attendance_events
