@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc.sdp import SessionDescription
 
@@ -33,6 +34,26 @@ def check_size(sdp: object, max_chars: int, max_mlines: int, what: str) -> str:
     return sdp
 
 
+# RFC 8827 section 6.5: the DTLS fingerprint must use a hash no weaker than SHA-256 (browsers offer
+# sha-256); sha-1 and md5 certificates can be forged. RFC 8839 section 5.4: ice-ufrag has 4 to 256
+# characters and ice-pwd 22 to 256, so a peer cannot make our STUN checks trivially guessable.
+STRONG_FINGERPRINTS = frozenset({"sha-256", "sha-384", "sha-512"})
+ICE_UFRAG_CHARS = (4, 256)
+ICE_PWD_CHARS = (22, 256)
+
+
+def check_credentials(media: Any) -> None:
+    """Refuse an m-line without a strong DTLS fingerprint or with ICE credentials outside RFC 8839."""
+    fingerprints = media.dtls.fingerprints if media.dtls is not None else []
+    if not any(f.algorithm.lower() in STRONG_FINGERPRINTS for f in fingerprints):
+        raise MediaError("invalid-sdp", "the offer has no DTLS fingerprint of sha-256 or stronger")
+    ufrag, pwd = media.ice.usernameFragment or "", media.ice.password or ""
+    if not ICE_UFRAG_CHARS[0] <= len(ufrag) <= ICE_UFRAG_CHARS[1]:
+        raise MediaError("invalid-sdp", "the offer's ice-ufrag must have 4 to 256 characters")
+    if not ICE_PWD_CHARS[0] <= len(pwd) <= ICE_PWD_CHARS[1]:
+        raise MediaError("invalid-sdp", "the offer's ice-pwd must have 22 to 256 characters")
+
+
 @dataclass(frozen=True)
 class OfferedSection:
     """One m-line of a publisher's offer."""
@@ -55,6 +76,7 @@ def parse_offer(sdp: str) -> list[OfferedSection]:
     for media in description.media:
         if media.kind not in ("audio", "video") or not media.rtp.muxId:
             continue
+        check_credentials(media)
         secondary = {int(item) for group in media.ssrc_group if group.semantic in ("FID", "FEC-FR")
                      for item in group.items[1:]}
         primary = tuple(s.ssrc for s in media.ssrc if s.ssrc not in secondary)

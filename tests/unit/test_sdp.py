@@ -320,3 +320,24 @@ def test_check_size_passes_a_description_within_the_caps() -> None:
     assert check_size(CHROME_OFFER, 100_000, 2, "offer") == CHROME_OFFER
     with pytest.raises(MediaError):
         check_size(CHROME_OFFER, 100_000, 1, "answer")
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    (FINGERPRINT, "", "no DTLS fingerprint of sha-256 or stronger"),
+    (FINGERPRINT, FINGERPRINT.replace("sha-256", "sha-1"), "no DTLS fingerprint of sha-256 or stronger"),
+    (FINGERPRINT, FINGERPRINT.replace("sha-256", "md5"), "no DTLS fingerprint of sha-256 or stronger"),
+    ("a=ice-ufrag:Hk3v", "a=ice-ufrag:Hk3", "ice-ufrag must have 4 to 256 characters"),
+    ("a=ice-ufrag:Hk3v", "a=ice-ufrag:" + "u" * 257, "ice-ufrag must have 4 to 256 characters"),
+    ("a=ice-pwd:7sQ9b2VnYk3mZl0pR4tU8wXc", "a=ice-pwd:short", "ice-pwd must have 22 to 256 characters"),
+    ("a=ice-pwd:7sQ9b2VnYk3mZl0pR4tU8wXc", "a=ice-pwd:" + "p" * 257, "ice-pwd must have 22 to 256 characters"),
+])
+def test_parse_offer_refuses_weak_dtls_fingerprints_and_ice_credentials_outside_rfc_8839(old, new, message) -> None:
+    with pytest.raises(MediaError) as refused:
+        parse_offer(offer_with(old, new))
+    assert refused.value.code == "invalid-sdp" and message in refused.value.message
+
+
+def test_parse_offer_accepts_a_stronger_fingerprint_beside_a_weak_one() -> None:
+    sections = parse_offer(offer_with(FINGERPRINT, FINGERPRINT.replace("sha-256", "sha-1") + "\r\n" + FINGERPRINT
+                                      .replace("sha-256", "sha-384")))
+    assert sections
