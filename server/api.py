@@ -1,4 +1,4 @@
-"""The HTTP API: attendance exports for hosts and administrators."""
+"""The HTTP API: attendance exports for hosts and administrators, and resource counts for administrators."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hmac
 from aiohttp import web
 
 from .auth import TokenError, TokenIssuer
+from .resources import resource_counts
 from .storage import Storage, attendance_csv
 
 
@@ -45,4 +46,11 @@ def add_api_routes(app: web.Application, storage: Storage, issuer: TokenIssuer, 
                 "Cache-Control": "no-store"})
         return web.json_response(report, headers={"Cache-Control": "no-store"})
 
+    async def resources(request: web.Request) -> web.Response:
+        credential = request.headers.get("Authorization", "")
+        if not admin_key or not hmac.compare_digest(credential.encode(), f"Bearer {admin_key}".encode()):
+            raise _error(web.HTTPUnauthorized, "unauthorized", "send Authorization: Bearer <admin key>")
+        return web.json_response(resource_counts(), headers={"Cache-Control": "no-store"})
+
     app.router.add_get(r"/api/sessions/{session_id:s-[0-9a-f]{12}}/attendance", attendance)
+    app.router.add_get("/api/debug/resources", resources)
