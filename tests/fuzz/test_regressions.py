@@ -1,0 +1,27 @@
+"""Plain example tests of the inputs the fuzz targets found, so each bug stays fixed without hypothesis."""
+
+from __future__ import annotations
+
+import pytest
+
+from signaling.protocol import ProtocolError, Request, encode, parse_message
+
+
+@pytest.mark.parametrize("text", [
+    '{"type":"admit-all","id":"\\ud800"}',  # the input found: a request id with a lone surrogate
+    '{"type":"chat","id":1,"to":"everyone","text":"hi \\udfff"}',
+    '{"type":"agenda-update","id":1,"phases":[{"title":"\\ud83d"}]}',
+    '{"type":"agenda-update","id":1,"phases":{"\\udc00":1}}',
+])
+def test_a_lone_surrogate_escape_is_a_bad_request(text: str) -> None:
+    # Accepted, it would be echoed to the sender (the id) or to everyone (chat, agenda) and make
+    # aiohttp's strict UTF-8 encoding raise in each recipient's writer.
+    with pytest.raises(ProtocolError) as refused:
+        parse_message(text)
+    assert refused.value.code == "bad-request"
+    encode({"type": "error", "id": refused.value.request_id, "message": refused.value.message}).encode("utf-8")
+
+
+def test_an_escaped_surrogate_pair_is_still_accepted() -> None:
+    request = parse_message('{"type":"chat","id":"\\ud83d\\ude00","to":"everyone","text":"\\ud83d\\ude00 ok"}')
+    assert request == Request("chat", "\U0001f600", {"to": "everyone", "text": "\U0001f600 ok"})
