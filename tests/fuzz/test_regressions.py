@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from media.rtp import URI_AUDIO_LEVEL, ExtensionTranslator
 from signaling.protocol import ProtocolError, Request, encode, parse_message
 
 
@@ -25,3 +26,9 @@ def test_a_lone_surrogate_escape_is_a_bad_request(text: str) -> None:
 def test_an_escaped_surrogate_pair_is_still_accepted() -> None:
     request = parse_message('{"type":"chat","id":"\\ud83d\\ude00","to":"everyone","text":"\\ud83d\\ude00 ok"}')
     assert request == Request("chat", "\U0001f600", {"to": "everyone", "text": "\U0001f600 ok"})
+
+
+@pytest.mark.parametrize("packet", [b"", b"\x00", b"\x80\x60", bytes(11)])
+def test_translate_refuses_a_packet_shorter_than_the_rtp_header(packet: bytes) -> None:
+    # Found by tests/fuzz/test_rtp.py: b"" raised IndexError, b"\x00" came back as a forwardable packet.
+    assert ExtensionTranslator({URI_AUDIO_LEVEL: 1}).translate(packet) == (-1, b"", -1)
