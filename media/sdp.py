@@ -39,7 +39,8 @@ def parse_offer(sdp: str) -> list[OfferedSection]:
         secondary = {int(item) for group in media.ssrc_group if group.semantic in ("FID", "FEC-FR")
                      for item in group.items[1:]}
         primary = tuple(s.ssrc for s in media.ssrc if s.ssrc not in secondary)
-        stream = media.msid.split()[0] if media.msid else None
+        msid = (media.msid or "").split()  # "a=msid: " gives a blank msid, not an IndexError
+        stream = msid[0] if msid else None
         sections.append(
             OfferedSection(
                 mid=media.rtp.muxId,

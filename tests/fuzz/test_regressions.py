@@ -9,6 +9,7 @@ import pytest
 
 from media.rtcp import MAX_RTCP_BYTES, Feedback, build_sender_report, parse_feedback, parse_sender_reports
 from media.rtp import URI_AUDIO_LEVEL, ExtensionTranslator
+from media.sdp import OfferedSection, parse_offer
 from signaling.protocol import ProtocolError, Request, encode, parse_message
 
 
@@ -56,3 +57,10 @@ def test_rtcp_up_to_one_mtu_is_still_parsed() -> None:
     data = nack_datagram(MAX_RTCP_BYTES)
     assert len(data) <= MAX_RTCP_BYTES
     assert len(parse_feedback(data).nacks[2]) == 17 * ((len(data) - 12) // 4)
+
+
+@pytest.mark.parametrize("msid", ["a=msid: ", "a=msid:\t", "a=msid:  "])
+def test_a_blank_msid_is_an_offer_without_a_stream(msid: str) -> None:
+    # Found by tests/fuzz/test_sdp.py: a whitespace-only msid raised IndexError out of parse_offer.
+    offer = "\r".join(["v=0", "m=audio 0 A 0", "a=mid:0", msid]) + "\r\n"
+    assert parse_offer(offer) == [OfferedSection(mid="0", kind="audio", sending=False, ssrcs=(), msid_stream=None)]
