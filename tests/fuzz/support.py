@@ -14,7 +14,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, settings
 
 EXAMPLES_ENV = "HAVEN_FUZZ_EXAMPLES"
-SUITE_EXAMPLES = 300
+SUITE_EXAMPLES = 200
 LONG_EXAMPLES = int(os.environ.get(EXAMPLES_ENV) or 0)
 
 # Every parser here does microseconds of work per input; a second per example only trips on a real
