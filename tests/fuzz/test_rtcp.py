@@ -95,7 +95,7 @@ def rtcp_parts(draw: st.DrawFn) -> tuple[bytes, Feedback]:
     body = draw(st.binary(max_size=32))
     body += b"\x00" * (-len(body) % 4)
     if kind == "psfb":  # application feedback that is not a REMB, or a feedback format we ignore
-        fmt = draw(st.sampled_from([RTCP_PSFB_APP, 2, 3, 4, 31]))
+        fmt = draw(st.sampled_from([RTCP_PSFB_APP, 2, 3, 5, 15, 31]))  # not PLI (1) or FIR (4)
         return bytes(RtcpPsfbPacket(fmt=fmt, ssrc=sender, media_ssrc=draw(SSRC), fci=body)), Feedback()
     packet_type = 204 if kind == "app" else draw(st.sampled_from([195, 207, 210, 223]))
     return struct.pack("!BBH", 0x80 | draw(st.integers(0, 31)), packet_type, len(body) // 4) + body, Feedback()
