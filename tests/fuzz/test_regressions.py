@@ -7,10 +7,13 @@ import time
 
 import pytest
 
+from media.errors import MediaError
 from media.rtcp import MAX_RTCP_BYTES, Feedback, build_sender_report, parse_feedback, parse_sender_reports
 from media.rtp import URI_AUDIO_LEVEL, ExtensionTranslator
 from media.sdp import OfferedSection, parse_offer
+from signaling.limits import MAX_SDP_CHARS
 from signaling.protocol import ProtocolError, Request, encode, parse_message
+from tests.unit.test_sdp import CHROME_OFFER
 
 
 @pytest.mark.parametrize("text", [
@@ -64,3 +67,23 @@ def test_a_blank_msid_is_an_offer_without_a_stream(msid: str) -> None:
     # Found by tests/fuzz/test_sdp.py: a whitespace-only msid raised IndexError out of parse_offer.
     offer = "\r".join(["v=0", "m=audio 0 A 0", "a=mid:0", msid]) + "\r\n"
     assert parse_offer(offer) == [OfferedSection(mid="0", kind="audio", sending=False, ssrcs=(), msid_stream=None)]
+
+
+@pytest.mark.parametrize("lines", [
+    "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\n" * 2378,  # was 7.5 s: every feedback line x every codec
+    "".join(f"a=ssrc:{n} cname:x\r\n" for n in range(4809)),  # was 0.2 s: every SSRC searched the others
+])
+def test_an_offer_that_would_make_aiortc_parse_quadratically_is_invalid_sdp(lines: str) -> None:
+    # Found by tests/fuzz/test_sdp.py: 100 KB offers (the protocol's limit) of these lines held the event loop.
+    offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n" + lines
+    assert len(offer) <= MAX_SDP_CHARS
+    started = time.perf_counter()
+    with pytest.raises(MediaError) as refused:
+        parse_offer(offer)
+    assert refused.value.code == "invalid-sdp"
+    assert time.perf_counter() - started < 0.1
+
+
+def test_a_chrome_offer_is_far_from_the_parse_cost_bounds() -> None:
+    offer = CHROME_OFFER.replace("a=mid:1", "a=mid:1\r\n" + "a=ssrc:1 cname:x\r\n" * 100)
+    assert [section.mid for section in parse_offer(offer)] == ["0", "1"]
