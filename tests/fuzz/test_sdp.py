@@ -8,12 +8,16 @@ values after their ``a=name:``.
 
 from __future__ import annotations
 
-from hypothesis import given
+import timeit
+
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.errors import MediaError
 from media.sdp import OfferedSection, parse_offer
-from tests.fuzz.support import FUZZ
+from signaling.limits import MAX_SDP_CHARS
+from tests.fuzz.support import FUZZ, LONG_EXAMPLES
 from tests.unit.test_sdp import CHROME_OFFER
 
 LINES = CHROME_OFFER.split("\r\n")
@@ -132,3 +136,51 @@ def test_any_offer_parses_or_is_invalid_sdp(sdp: str) -> None:
 
 def test_the_real_offer_parses() -> None:
     assert [section.mid for section in parse_offer(CHROME_OFFER)] == ["0", "1"]
+
+
+# Lines aiortc's parser does per-line work for; repeated to fill the largest offer the protocol accepts.
+REPEATED = ["a=ssrc:{n} cname:x", "a=ssrc:1 msid:s t", "a=rtpmap:96 VP8/90000", "a=rtcp-fb:96 nack", "a=rtcp-fb:* nack",
+            "a=fmtp:96 x=1", "a=extmap:{n} urn:x", "a=candidate:1 1 udp 1 192.0.2.1 {n} typ host", "a=msid:s t",
+            "a=ssrc-group:FID {n} 1", "a=group:BUNDLE 0", "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:{n}", "a=x"]
+
+
+def largest_offer(templates: list[str], kind: str = "video") -> str:
+    head = f"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm={kind} 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"
+    group = "\r\n".join(templates) + "\r\n"
+    count = (MAX_SDP_CHARS - len(head)) // (len(group) + 5 * len(templates))
+    sdp = head + "".join(group.format(n=n) for n in range(count))
+    assert len(sdp) <= MAX_SDP_CHARS
+    return sdp
+
+
+def parse_time(sdp: str) -> float:
+    """The fastest of three parses: a spike of a loaded machine does not count, quadratic work does."""
+    def once() -> None:
+        try:
+            parse_offer(sdp)
+        except MediaError as exc:
+            assert exc.code == "invalid-sdp"
+
+    return min(timeit.repeat(once, number=1, repeat=3))
+
+
+BASELINE = parse_time(largest_offer(["a=x"]))  # 100 KB of lines aiortc skips: linear work
+
+
+def assert_linear(sdp: str) -> None:
+    # Signaling and media share one event loop: an offer (parsed again by aiortc if accepted) must cost
+    # about what reading 100 KB costs. Relative to that, so the bound holds on fast and slow machines; a
+    # quadratic parse was 7 to 300 times the baseline.
+    elapsed = parse_time(sdp)
+    assert elapsed < 4 * BASELINE + 0.005, f"{elapsed * 1000:.0f} ms, baseline {BASELINE * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize("template", REPEATED)
+def test_the_largest_offer_of_one_repeated_line_parses_in_linear_time(template: str) -> None:
+    assert_linear(largest_offer([template]))
+
+
+@settings(FUZZ, max_examples=LONG_EXAMPLES or 20)
+@given(st.lists(st.sampled_from(REPEATED), min_size=2, max_size=4, unique=True), st.sampled_from(["audio", "video"]))
+def test_the_largest_offer_of_repeated_lines_parses_in_linear_time(templates: list[str], kind: str) -> None:
+    assert_linear(largest_offer(templates, kind))
