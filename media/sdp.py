@@ -12,12 +12,12 @@ from .errors import MediaError
 
 SENDING = ("sendonly", "sendrecv")
 
-# aiortc's parser does quadratic work in two places: every a=rtcp-fb line is matched against every
-# a=rtpmap codec of its m-section, and every a=ssrc line searches the SSRCs the section has so far.
+# aiortc's parser does quadratic work in two places: every a=rtcp-fb and a=fmtp line is matched against
+# the a=rtpmap codecs of its m-section, and every a=ssrc line searches the SSRCs the section has so far.
 # A 100 KB offer (the protocol's limit) of such lines held the event loop, which signaling and media
 # share, for 7.5 s (2,400 codecs x 2,400 feedback lines) or 0.2 s (4,800 SSRCs). Browser offers are far
-# below both bounds: Chrome's video section has ~40 codecs x ~90 feedback lines and 4 to 12 ssrc lines.
-MAX_CODEC_FEEDBACK_PAIRS = 50_000  # sum over m-sections of (a=rtpmap lines x a=rtcp-fb lines)
+# below both bounds: Chrome's video section has ~40 codecs x ~120 feedback and fmtp lines, 4 to 12 ssrc lines.
+MAX_CODEC_FEEDBACK_PAIRS = 50_000  # sum over m-sections of (a=rtpmap lines x a=rtcp-fb and a=fmtp lines)
 MAX_SSRC_LINES = 1024  # a=ssrc lines in the whole offer
 
 
@@ -29,7 +29,7 @@ def _too_costly(sdp: str) -> bool:
             pairs, codecs, feedback = pairs + codecs * feedback, 0, 0
         elif line.startswith("a=rtpmap:"):
             codecs += 1
-        elif line.startswith("a=rtcp-fb:"):
+        elif line.startswith(("a=rtcp-fb:", "a=fmtp:")):
             feedback += 1
         elif line.startswith("a=ssrc:"):
             ssrcs += 1

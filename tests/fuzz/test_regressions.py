@@ -72,6 +72,7 @@ def test_a_blank_msid_is_an_offer_without_a_stream(msid: str) -> None:
 @pytest.mark.parametrize("lines", [
     "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\n" * 2378,  # was 7.5 s: every feedback line x every codec
     "".join(f"a=ssrc:{n} cname:x\r\n" for n in range(4809)),  # was 0.2 s: every SSRC searched the others
+    "".join(f"a=rtpmap:{n} VP8/90000\r\na=fmtp:{n} x=1\r\n" for n in range(2300)),  # every fmtp searched the codecs
 ])
 def test_an_offer_that_would_make_aiortc_parse_quadratically_is_invalid_sdp(lines: str) -> None:
     # Found by tests/fuzz/test_sdp.py: 100 KB offers (the protocol's limit) of these lines held the event loop.
