@@ -10,7 +10,7 @@ any size, however many NACKs it lists, is parsed in bounded time.
 from __future__ import annotations
 
 import struct
-import time
+import timeit
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -220,9 +220,9 @@ def nack_of_size(size: int, pid: int = 100, blp: int = 0xFFFF) -> bytes:
 @given(st.integers(12, MAX_DATAGRAM), U16, U16)
 def test_a_nack_of_any_size_parses_in_bounded_work(size: int, pid: int, blp: int) -> None:
     data = nack_of_size(size, pid, blp)
-    started = time.perf_counter()
     feedback = parse_feedback(data)
-    elapsed = time.perf_counter() - started
+    # The fastest of three: a spike of a loaded machine does not count, work proportional to 64 KB does.
+    elapsed = min(timeit.repeat(lambda: parse_feedback(data), number=1, repeat=3))
     assert_well_typed(feedback)
     # The event loop that forwards every packet of the server runs this: one datagram must not hold it.
     # Work is bounded by what is read (MAX_RTCP_BYTES); the time bound is generous for a loaded machine.
