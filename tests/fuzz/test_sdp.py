@@ -2,8 +2,9 @@
 
 For any text it returns the offer's sections or raises MediaError('invalid-sdp'); never another
 exception (that would reach the client as internal-error and the log as a traceback). Offers are drawn
-as random text and as a real Chrome offer with lines dropped, repeated, reordered, cut, or given random
-values after their ``a=name:``.
+as random text, as a real Chrome offer with lines dropped, repeated, reordered, cut, or given random
+values after their ``a=name:``, and as offers written from SDP's grammar with mostly plausible values.
+The largest offer the protocol accepts, made of any repeated lines, must parse in linear time.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ def mutated_offers(draw: st.DrawFn) -> str:
         if not lines:
             lines = ["v=0"]
     return draw(st.sampled_from(["\r\n", "\n"])).join(lines) + draw(st.sampled_from(["", "\r\n"]))
-
-
 
 
 # True one time in eight (not at an end of the range: hypothesis draws those more often).
