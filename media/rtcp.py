@@ -26,6 +26,12 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+# The largest compound RTCP packet the parsers read; longer ones are ignored whole. Browsers and aiortc
+# keep RTCP within one unfragmented datagram (libwebrtc: at most 1500 bytes on the wire), but a peer
+# holds its own SRTCP keys and may send up to 64 KB in one datagram, which aiortc's parser takes about
+# a microsecond per byte to read: ~60 ms of the event loop that forwards every packet of the server.
+MAX_RTCP_BYTES = 1500
+
 
 def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
     """Build a Picture Loss Indication (RFC 4585 section 6.3.1)."""
@@ -93,8 +99,10 @@ class Feedback:
 
 
 def parse_feedback(data: bytes) -> Feedback:
-    """Extract PLI/FIR, NACK and REMB from a subscriber's RTCP; malformed input yields no feedback."""
+    """Extract PLI/FIR, NACK and REMB from a subscriber's RTCP; malformed or oversized input yields none."""
     feedback = Feedback()
+    if len(data) > MAX_RTCP_BYTES:
+        return feedback
     try:
         packets = RtcpPacket.parse(data)
     except (ValueError, struct.error, IndexError):
@@ -144,7 +152,9 @@ def nack_entries(data: bytes) -> int:
 
 
 def parse_sender_reports(data: bytes) -> list[RtcpSrPacket]:
-    """Return the Sender Reports in a publisher's compound RTCP packet."""
+    """Return the Sender Reports in a publisher's compound RTCP packet (none if malformed or oversized)."""
+    if len(data) > MAX_RTCP_BYTES:
+        return []
     try:
         return [p for p in RtcpPacket.parse(data) if isinstance(p, RtcpSrPacket)]
     except (ValueError, struct.error, IndexError):

@@ -133,12 +133,15 @@ class ExtensionTranslator:
         """Return ``(first_byte, tail, audio_level)``; audio_level is -1 when absent.
 
         The audio level is 0..127 dBov below full scale (RFC 6464), 127 being silence. A packet whose
-        CSRCs or extension run past its end gives first_byte -1: it must not be forwarded.
+        CSRCs or extension run past its end, or that is shorter than the fixed header, gives first_byte
+        -1: it must not be forwarded.
         """
+        n = len(p)
+        if n < HEADER_SIZE:
+            return -1, b"", -1
         b0 = p[0]
         if not b0 & 0x1F:  # no CSRCs and no extension
             return b0, p[12:], -1
-        n = len(p)
         off = HEADER_SIZE + 4 * (b0 & 0x0F)
         if not b0 & 0x10:  # CSRCs only: dropped (the SFU is not a mixer)
             return (b0 & 0xE0, p[off:], -1) if off <= n else (-1, b"", -1)

@@ -41,12 +41,36 @@ class Pong:
 SCHEMAS: dict[str, Mapping[str, Field]] = {kind: spec.fields for kind, spec in REQUESTS.items()}
 
 
+def _sendable(value: Any) -> bool:
+    """Tell whether a parsed JSON value can go out again in a text frame (strict UTF-8).
+
+    JSON lets a client write a lone surrogate (``"\\ud800"``), which json.loads keeps; echoed to anyone
+    (a chat text, a request id), it would make the WebSocket's UTF-8 encoding raise in their writer.
+    Iterative: a value json.loads accepted may be nested as deep as the recursion limit.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def _request_id(value: Any) -> int | str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int) and -(2**53) < value < 2**53:
         return value
-    if isinstance(value, str) and 1 <= len(value) <= 64:
+    if isinstance(value, str) and 1 <= len(value) <= 64 and _sendable(value):
         return value
     return None
 
@@ -76,7 +100,7 @@ def parse_message(text: str) -> Request | Pong:
             if required:
                 raise ProtocolError("bad-request", f'"{name}" is required for {kind}', request_id)
             continue
-        problem = check(message[name])
+        problem = check(message[name]) or (None if _sendable(message[name]) else "is not valid Unicode text")
         if problem:
             raise ProtocolError("bad-request", f'"{name}" {problem}', request_id)
         fields[name] = message[name]

@@ -16,7 +16,6 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from media import adapter
-
 from tests.support.client import ProtocolClient
 from tests.support.peers import TaggedAudioTrack, TaggedVideoTrack, client_configuration, eventually
 from tests.support.server_process import ServerProcess
