@@ -44,7 +44,9 @@ ICE_PWD_CHARS = (22, 256)
 
 def check_credentials(media: Any) -> None:
     """Refuse an m-line without a strong DTLS fingerprint or with ICE credentials outside RFC 8839."""
-    fingerprints = media.dtls.fingerprints if media.dtls is not None else []
+    if media.dtls is None:  # aiortc drops the DTLS parameters of an m-line without a=setup
+        raise MediaError("invalid-sdp", "the offer has no DTLS role (a=setup) and fingerprint")
+    fingerprints = media.dtls.fingerprints
     if not any(f.algorithm.lower() in STRONG_FINGERPRINTS for f in fingerprints):
         raise MediaError("invalid-sdp", "the offer has no DTLS fingerprint of sha-256 or stronger")
     ufrag, pwd = media.ice.usernameFragment or "", media.ice.password or ""

@@ -65,7 +65,7 @@ def test_rtcp_up_to_one_mtu_is_still_parsed() -> None:
 @pytest.mark.parametrize("msid", ["a=msid: ", "a=msid:\t", "a=msid:  "])
 def test_a_blank_msid_is_an_offer_without_a_stream(msid: str) -> None:
     # Found by tests/fuzz/test_sdp.py: a whitespace-only msid raised IndexError out of parse_offer.
-    credentials = ["a=ice-ufrag:abcd", "a=ice-pwd:" + "p" * 22, "a=fingerprint:sha-256 AA:BB"]
+    credentials = ["a=ice-ufrag:abcd", "a=ice-pwd:" + "p" * 22, "a=fingerprint:sha-256 AA:BB", "a=setup:actpass"]
     offer = "\r".join(["v=0", "m=audio 0 A 0", "a=mid:0", *credentials, msid]) + "\r\n"
     assert parse_offer(offer) == [OfferedSection(mid="0", kind="audio", sending=False, ssrcs=(), msid_stream=None)]
 

@@ -324,6 +324,7 @@ def test_check_size_passes_a_description_within_the_caps() -> None:
 
 @pytest.mark.parametrize(("old", "new", "message"), [
     (FINGERPRINT, "", "no DTLS fingerprint of sha-256 or stronger"),
+    ("a=setup:actpass", "", "no DTLS role (a=setup) and fingerprint"),
     (FINGERPRINT, FINGERPRINT.replace("sha-256", "sha-1"), "no DTLS fingerprint of sha-256 or stronger"),
     (FINGERPRINT, FINGERPRINT.replace("sha-256", "md5"), "no DTLS fingerprint of sha-256 or stronger"),
     ("a=ice-ufrag:Hk3v", "a=ice-ufrag:Hk3", "ice-ufrag must have 4 to 256 characters"),
