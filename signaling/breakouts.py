@@ -40,6 +40,8 @@ class Breakouts:
         """Create breakouts by name or by count (Room 1, Room 2, …), replacing a plan not yet opened."""
         if self.open:
             raise ProtocolError("breakouts-open", "close the open breakouts first")
+        if names is not None and not isinstance(names, list):
+            raise ProtocolError("bad-request", f"give 1 to {MAX_ROOMS} different names")
         if names is None:
             if count is None or not 1 <= count <= MAX_ROOMS:
                 raise ProtocolError("bad-request", f"give 1 to {MAX_ROOMS} names or a count")

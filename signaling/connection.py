@@ -199,6 +199,8 @@ class Connection:
                 await self.socket.send(text)
             except (ConnectionError, RuntimeError):
                 return
+            except Exception as exc:  # one message the socket cannot take must not end every later one
+                log.warning("message_not_sent", participant=self.participant_id, error=type(exc).__name__)
 
     async def _watchdog(self) -> None:
         started = time.monotonic()

@@ -92,3 +92,24 @@ async def test_a_socket_that_goes_away_leaves_the_session_and_closes_it() -> Non
     socket.frames.put_nowait(None)  # the peer vanished
     await asyncio.wait_for(task, 5)
     assert sessions.live == {}
+
+
+class PickySocket(FakeSocket):
+    """A socket that cannot take one particular message (as aiohttp cannot encode a lone surrogate)."""
+
+    async def send(self, text: str) -> None:
+        if '"poison"' in text:
+            raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
+        await super().send(text)
+
+
+async def test_a_message_the_socket_cannot_send_is_skipped_and_later_ones_still_go_out() -> None:
+    socket, sessions = PickySocket(), Sessions(POLICY, FakeRouters())
+    connection = Connection(socket, sessions, SETTINGS, verify)
+    task = asyncio.ensure_future(connection.run())
+    connection.send({"type": "poison"})
+    socket.frames.put_nowait(json.dumps({"type": "hello", "id": 1, "version": 1, "token": "good"}))
+    assert (await socket.reply(1))["type"] == "result"
+    assert all(m.get("type") != "poison" for m in socket.sent)
+    await socket.close()
+    await task

@@ -573,3 +573,10 @@ def test_members_choose_a_breakout_only_when_breakouts_are_open_and_self_select_
     assert refusal(lambda: breakouts.choose("ana", "C")) == "unknown-breakout"
     breakouts.choose("ana", "B")
     assert breakouts.planned_room("ana") == "B"
+
+
+@pytest.mark.parametrize("names", ["abc", {"A": 1, "B": 2}, 7])
+def test_breakout_names_must_be_a_list(names) -> None:
+    breakouts = Breakouts()
+    assert refusal(lambda: breakouts.create(names, None)) == "bad-request"
+    assert breakouts.rooms == {}
