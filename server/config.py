@@ -231,6 +231,14 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = field(default="127.0.0.1", metadata=_check(_non_empty))
+    port: int = field(default=9464, metadata=_bounded(0, 65535))  # 0: an ephemeral port (tests)
+    max_loop_lag: float = field(default=0.5, metadata=_duration(0.01, 60))
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -241,6 +249,7 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def database_path(self) -> str:
@@ -417,6 +426,10 @@ def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) ->
     elif ice.turn_username or ice.turn_password:
         key = "ice.turn_username" if ice.turn_username else "ice.turn_password"
         raise fail(key, "is set but ice.turn_server is empty")
+    metrics = config.metrics
+    if metrics.enabled and metrics.port and metrics.port == server.port and (
+            metrics.host == server.host or "0.0.0.0" in (metrics.host, server.host)):
+        raise fail("metrics.port", f"must differ from server.port ({metrics.port}): metrics have their own listener")
     if limits.heartbeat_timeout <= limits.heartbeat_interval:
         raise fail(
             "limits.heartbeat_timeout",
