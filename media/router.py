@@ -91,6 +91,8 @@ class Router:
         self.members: dict[str, Member] = {}
         self.producers: dict[str, Producer] = {}
         self.drops: dict[DropReason, int] = {reason: 0 for reason in DropReason}
+        # What the Producers closed here had counted, so `totals()` never goes down (read by the metrics).
+        self.retired: dict[str, int] = {"packets_in": 0, "forwarded": 0, "keyframe_requests": 0}
         self.speaker = ActiveSpeakerDetector()
         self.closed = False
         self._timer = asyncio.ensure_future(self._run_timers())
@@ -302,6 +304,10 @@ class Router:
 
     def _close_producer(self, producer: Producer) -> None:
         producer.close()
+        retired = self.retired
+        retired["packets_in"] += producer.packets_in
+        retired["forwarded"] += producer.forwarded
+        retired["keyframe_requests"] += producer.keyframe_requests
         self._drop_producer(producer)
 
     def _drop_producer(self, producer: Producer) -> None:
@@ -374,6 +380,16 @@ class Router:
             "packets_in": sum(p.packets_in for p in self.producers.values()),
             "forwarded": sum(p.forwarded for p in self.producers.values()),
             "drops": {reason.value: n for reason, n in self.drops.items() if n},
+        }
+
+    def totals(self) -> dict[str, int]:
+        """Return the Router's lifetime counters: what its live Producers counted (wherever they began) plus
+        what the Producers closed here had counted. Read at scrape time, never on the packet path."""
+        live = list(self.producers.values())
+        return {
+            "packets_in": self.retired["packets_in"] + sum(p.packets_in for p in live),
+            "forwarded": self.retired["forwarded"] + sum(p.forwarded for p in live),
+            "keyframe_requests": self.retired["keyframe_requests"] + sum(p.keyframe_requests for p in live),
         }
 
     async def close(self) -> None:
