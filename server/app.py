@@ -28,6 +28,7 @@ from .auth import TokenError, TokenIssuer, join_url
 from .config import Config, resolve_secret
 from .layers import connection_settings, media_settings, session_policy
 from .logs import configure_logging
+from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .storage import Storage
 from .websocket import AiohttpSocket
 
@@ -42,6 +43,10 @@ STARTED = web.AppKey("started", float)
 PROBE: web.AppKey[asyncio.Task[None]] = web.AppKey("probe")
 CONTENT_SECURITY_POLICY = web.AppKey("content_security_policy", str)
 HSTS = web.AppKey("hsts", bool)
+METRICS = web.AppKey("metrics", Metrics)
+METRICS_RUNNER = web.AppKey("metrics_runner", web.AppRunner)
+# Where the metrics listener is bound, (host, port), once started; absent when metrics.enabled is false.
+METRICS_ADDRESS: web.AppKey[tuple[str, int]] = web.AppKey("metrics_address")
 
 WEB_CLIENT_DIR = Path(web_client.__file__).parent
 # What /static/ serves: the browser client's own files, never the Python package around them
@@ -107,10 +112,12 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     policy = session_policy(config)
     storage = app[STORAGE] = Storage(config.database_path)
 
-    def new_router(name: str, listener: RouterListener) -> Router:
-        return Router(name, media, listener)
+    sessions = app[SESSIONS] = Sessions(policy, lambda name, listener: new_router(name, listener), storage)
+    metrics = app[METRICS] = Metrics(sessions, storage)
 
-    sessions = app[SESSIONS] = Sessions(policy, new_router, storage)
+    def new_router(name: str, listener: RouterListener) -> Router:
+        return metrics.media.track(Router(name, media, listener))
+
     app[CONNECTIONS] = set()
     app[STARTED] = time.time()
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
@@ -154,10 +161,16 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
         })
 
     async def readyz(request: web.Request) -> web.Response:
-        # Ready means able to take new participants: their attendance and audit records can be written.
-        if storage.writable:
-            return web.json_response({"status": "ready"}, headers=_NO_STORE)
-        return web.json_response({"status": "records-unavailable"}, status=503, headers=_NO_STORE)
+        # Ready means able to take new participants: their attendance and audit records can be written,
+        # and the event loop is not so late that every packet and message waits.
+        if not storage.writable:
+            return web.json_response({"status": "records-unavailable"}, status=503, headers=_NO_STORE)
+        lag = metrics.lag.lag
+        if lag > config.metrics.max_loop_lag:
+            return web.json_response({"status": "event-loop-lag", "loop_lag_s": round(lag, 3),
+                                      "max_loop_lag_s": config.metrics.max_loop_lag},
+                                     status=503, headers=_NO_STORE)
+        return web.json_response({"status": "ready"}, headers=_NO_STORE)
 
     async def index(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_CLIENT_DIR / "index.html", headers=_NO_STORE)
@@ -193,9 +206,43 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
         storage.on_writable_change(changed)
         app[PROBE] = asyncio.ensure_future(_probe_records(storage, config.storage.probe_interval))
 
+    async def start_metrics(app: web.Application) -> None:
+        storage.on_writable_change(metrics.records.changed)
+        metrics.lag.start()
+        if not config.metrics.enabled:
+            return
+        runner = app[METRICS_RUNNER] = web.AppRunner(_metrics_app(metrics), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, config.metrics.host, config.metrics.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        app[METRICS_ADDRESS] = (host, port)
+        log.info("metrics_listening", host=host, port=port)
+
+    async def stop_metrics(app: web.Application) -> None:
+        await metrics.lag.stop()
+        if METRICS_RUNNER in app:
+            await app[METRICS_RUNNER].cleanup()
+
     app.on_startup.append(watch_records)
+    app.on_startup.append(start_metrics)
     app.on_shutdown.append(_close_connections)
+    app.on_cleanup.append(stop_metrics)
     app.on_cleanup.append(_close_sessions)
+    return app
+
+
+def _metrics_app(metrics: Metrics) -> web.Application:
+    """The metrics listener's application: GET /metrics only, read at request time."""
+    app = web.Application()
+
+    async def exposition(request: web.Request) -> web.Response:
+        response = web.Response(body=metrics.exposition(), headers=_NO_STORE)
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        response.charset = "utf-8"
+        return response
+
+    app.router.add_get("/metrics", exposition)
     return app
 
 

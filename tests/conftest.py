@@ -13,8 +13,8 @@ TEST_SECRET = b"test-secret-that-is-long-enough-for-hs256-0123456789"
 
 
 def make_config(tmp_path, extra: str = ""):
-    """Build a test config: loopback ICE only, data in a temporary directory, no waiting room unless
-    ``extra`` has a [session] table (the therapy-session tests turn it on)."""
+    """Build a test config: loopback ICE only, data in a temporary directory, metrics on a free port, no
+    waiting room unless ``extra`` has a [session] table (the therapy-session tests turn it on)."""
     path = tmp_path / "haven.toml"
     path.write_text(
         "[server]\n"
@@ -26,6 +26,8 @@ def make_config(tmp_path, extra: str = ""):
         "use_uvloop = false\n"
         + (extra.split("[media]\n", 1)[1].split("[", 1)[0] if "[media]" in extra else "")
         + ("" if "[session]" in extra else "[session]\nwaiting_room = false\n")
+        # Many apps run at once in one test process: each metrics listener takes a free port.
+        + ("" if "[metrics]" in extra else "[metrics]\nport = 0\n")
         + _without_media_table(extra)
     )
     return load_config(path, env={})

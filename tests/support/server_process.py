@@ -49,6 +49,7 @@ class ServerProcess:
             "[logging]\n"
             'format = "json"\n'
             + ("" if "[session]" in extra else "[session]\nwaiting_room = false\n")
+            + ("" if "[metrics]" in extra else "[metrics]\nport = 0\n")  # several servers may run at once
             + extra
         )
         self.log_path = directory / "server.log"

@@ -1,0 +1,203 @@
+"""Prometheus metrics, collected at scrape time from the live objects, and the event-loop lag monitor.
+
+Nothing here runs per packet: the collector reads counters the media layer already keeps (Router
+``totals()`` and ``drops``) when Prometheus scrapes, and the lag monitor is one small timer task.
+Every app has its own ``CollectorRegistry`` (tests build many apps in one process).
+
+Confidentiality: metrics carry no names or ids. Every series is a process-wide count; the only label
+is ``reason``, whose values are the fixed ``DropReason`` enum. Rooms, sessions and participants are
+counted, never named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from media.api import Router
+from media.reasons import DropReason
+
+from .resources import resource_counts
+
+__all__ = ["CONTENT_TYPE_LATEST", "LoopLagMonitor", "MediaTotals", "Metrics"]
+
+LAG_INTERVAL = 0.25  # seconds between two lag measurements
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_COUNTED = ("packets_in", "forwarded", "keyframe_requests")
+
+
+class LoopLagMonitor:
+    """Measure how late the event loop runs a timer: sleep `interval`, see how much longer it took.
+
+    ``lag`` is the latest measurement (what /readyz compares with metrics.max_loop_lag); the histogram
+    of all measurements is exposed as ``haven_event_loop_lag_seconds``.
+    """
+
+    def __init__(self, interval: float = LAG_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.lag = 0.0
+        self.buckets = [0] * len(LAG_BUCKETS)
+        self.count = 0
+        self.sum = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def observe(self, lag: float) -> None:
+        lag = max(0.0, lag)
+        self.lag = lag
+        self.count += 1
+        self.sum += lag
+        for index, bound in enumerate(LAG_BUCKETS):
+            if lag <= bound:
+                self.buckets[index] += 1
+
+    async def run(self) -> None:
+        while True:
+            start = self.clock()
+            await asyncio.sleep(self.interval)
+            self.observe(self.clock() - start - self.interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self.run())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+
+class MediaTotals:
+    """Every Router the app made, so packet counters stay monotonic after a room's session ends.
+
+    A closed Router's final counts are folded into the totals at the next scrape and the Router is let go.
+    """
+
+    def __init__(self) -> None:
+        self.routers: list[Router] = []
+        self.closed = {name: 0 for name in _COUNTED}
+        self.closed_drops = {reason: 0 for reason in DropReason}
+
+    def track(self, router: Router) -> Router:
+        self.routers.append(router)
+        return router
+
+    def read(self) -> tuple[dict[str, int], dict[DropReason, int]]:
+        """Return the lifetime counters and drops by reason over every Router, live or closed."""
+        totals = dict(self.closed)
+        drops = dict(self.closed_drops)
+        live: list[Router] = []
+        for router in self.routers:
+            counts = router.totals()
+            for name in _COUNTED:
+                totals[name] += counts[name]
+            for reason, n in router.drops.items():
+                drops[reason] += n
+            if router.closed:
+                for name in _COUNTED:
+                    self.closed[name] += counts[name]
+                for reason, n in router.drops.items():
+                    self.closed_drops[reason] += n
+            else:
+                live.append(router)
+        self.routers = live
+        return totals, drops
+
+
+class RecordsWatch:
+    """Counts how often the records became unwritable (Storage tells its listeners on every change)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def changed(self, writable: bool) -> None:  # called on the storage thread; an int add is enough
+        if not writable:
+            self.failures += 1
+
+
+class HavenCollector(Collector):
+    """Read at scrape time: counts of sessions and media, drops by reason, records, loop lag, resources."""
+
+    def __init__(self, sessions: Any, storage: Any, media: MediaTotals, lag: LoopLagMonitor,
+                 records: RecordsWatch, resources: Callable[[], dict[str, int]] = resource_counts) -> None:
+        self.sessions = sessions
+        self.storage = storage
+        self.media = media
+        self.lag = lag
+        self.records = records
+        self.resources = resources
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # no describe-time collection: registering must not read live objects
+
+    def collect(self) -> Iterator[Metric]:
+        live = [s for s in list(self.sessions.live.values()) if not s.ended]
+        participants = [p for s in live for p in list(s.room.participants.values())]
+        waiting = sum(1 for p in participants if not p.admitted)
+        routers = [r for r in self.media.routers if not r.closed]
+        yield _gauge("haven_rooms", "Rooms with a session in progress", len(live))
+        yield _gauge("haven_participants", "Participants in sessions, waiting or admitted", len(participants))
+        yield _gauge("haven_participants_waiting", "Participants in a waiting room", waiting)
+        yield _gauge("haven_routers", "Open Routers (main rooms and breakouts)", len(routers))
+        yield _gauge("haven_producers", "Published tracks being forwarded",
+                     sum(len(r.producers) for r in routers))
+        yield _gauge("haven_consumers", "Copies of tracks forwarded to subscribers",
+                     sum(len(m.consumers) for r in routers for m in list(r.members.values())))
+        totals, drops = self.media.read()
+        yield _counter("haven_packets_received", "RTP packets received from publishers", totals["packets_in"])
+        yield _counter("haven_packets_forwarded", "RTP packets forwarded to subscribers", totals["forwarded"])
+        yield _counter("haven_keyframe_requests", "Key frames asked of publishers (PLI)", totals["keyframe_requests"])
+        dropped = CounterMetricFamily("haven_packets_dropped", "Packets not forwarded, by reason",
+                                      labels=["reason"])
+        for reason in DropReason:
+            dropped.add_metric([reason.value], drops[reason])
+        yield dropped
+        yield _gauge("haven_records_writable", "1 while attendance and audit records can be written",
+                     1 if self.storage.writable else 0)
+        yield _counter("haven_records_unwritable", "Times the records became unwritable", self.records.failures)
+        lag = self.lag
+        yield _gauge("haven_event_loop_lag_latest_seconds", "Latest event-loop scheduling delay", lag.lag)
+        buckets = [(f"{bound}", count) for bound, count in zip(LAG_BUCKETS, lag.buckets, strict=True)]
+        yield HistogramMetricFamily("haven_event_loop_lag_seconds", "Event-loop scheduling delay",
+                                    buckets=[*buckets, ("+Inf", lag.count)], sum_value=lag.sum)
+        resources = self.resources()
+        yield _gauge("haven_asyncio_tasks", "asyncio tasks alive", resources["tasks"])
+        yield _gauge("haven_open_fds", "Open file descriptors", resources["fds"])
+        yield _gauge("haven_udp_sockets", "Open UDP sockets (ICE, one per connection)", resources["udp_sockets"])
+        yield _gauge("haven_threads", "Python threads", resources["threads"])
+        yield _gauge("haven_resident_memory_bytes", "Resident memory", resources["rss_bytes"])
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+class Metrics:
+    """One app's metrics: its registry, its collector and the parts the collector reads."""
+
+    def __init__(self, sessions: Any, storage: Any, resources: Callable[[], dict[str, int]] = resource_counts,
+                 lag: LoopLagMonitor | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.media = MediaTotals()
+        self.lag = lag or LoopLagMonitor()
+        self.records = RecordsWatch()
+        self.registry.register(HavenCollector(sessions, storage, self.media, self.lag, self.records, resources))
+
+    def exposition(self) -> bytes:
+        """Return the text exposition format of every metric, read now."""
+        return generate_latest(self.registry)
