@@ -1,0 +1,224 @@
+"""Tests for server.metrics: what the collector reads from fake live objects, that counters never go down,
+that nothing but counts and DropReason values reaches the exposition, the lag monitor, the [metrics] keys."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from media.reasons import DropReason
+from server.config import ConfigError, load_config
+from server.metrics import LAG_BUCKETS, LoopLagMonitor, Metrics
+
+NAMES = ("Dr Alvarez", "Bea Quinn", "p-ana-0001", "p-bea-0002", "room-sunday-group", "s-0123456789ab")
+
+
+class FakeRouter:
+    def __init__(self, producers: dict[str, tuple[int, int, int]], consumers: int) -> None:
+        self.producers = {pid: SimpleNamespace() for pid in producers}
+        self.counts = producers
+        self.members = {"p-ana-0001": SimpleNamespace(consumers={f"c{i}": None for i in range(consumers)})}
+        self.drops = {reason: 0 for reason in DropReason}
+        self.closed = False
+        self.retired = [0, 0, 0]
+
+    def totals(self) -> dict[str, int]:
+        live = list(self.counts.values())
+        return {"packets_in": self.retired[0] + sum(c[0] for c in live),
+                "forwarded": self.retired[1] + sum(c[1] for c in live),
+                "keyframe_requests": self.retired[2] + sum(c[2] for c in live)}
+
+
+def participant(pid: str, name: str, admitted: bool) -> SimpleNamespace:
+    return SimpleNamespace(id=pid, name=name, admitted=admitted)
+
+
+def fake_sessions() -> SimpleNamespace:
+    room = SimpleNamespace(participants={
+        "p-ana-0001": participant("p-ana-0001", "Dr Alvarez", True),
+        "p-bea-0002": participant("p-bea-0002", "Bea Quinn", False),
+    }, id="room-sunday-group", session_id="s-0123456789ab")
+    live = SimpleNamespace(room=room, ended=False, id="room-sunday-group")
+    ended = SimpleNamespace(room=SimpleNamespace(participants={}), ended=True, id="old")
+    return SimpleNamespace(live={"room-sunday-group": live, "old": ended})
+
+
+RESOURCES = {"tasks": 7, "fds": 21, "udp_sockets": 4, "threads": 3, "rss_bytes": 50_000_000}
+
+
+def build(writable: bool = True) -> tuple[Metrics, FakeRouter]:
+    metrics = Metrics(fake_sessions(), SimpleNamespace(writable=writable), resources=lambda: dict(RESOURCES))
+    router = FakeRouter({"t-1": (100, 180, 2), "t-2": (50, 50, 0)}, consumers=3)
+    router.drops[DropReason.SUBSCRIBER_CONGESTED] = 5
+    router.drops[DropReason.UNKNOWN_SSRC] = 1
+    metrics.media.track(router)  # type: ignore[arg-type]
+    return metrics, router
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = metrics.exposition().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    return samples(metrics)[(name, tuple(sorted(labels.items())))]
+
+
+def test_collector_counts_sessions_media_records_and_resources() -> None:
+    metrics, _ = build()
+    got = samples(metrics)
+    assert got[("haven_rooms", ())] == 1  # the ended session is not counted
+    assert got[("haven_participants", ())] == 2
+    assert got[("haven_participants_waiting", ())] == 1
+    assert got[("haven_routers", ())] == 1
+    assert got[("haven_producers", ())] == 2
+    assert got[("haven_consumers", ())] == 3
+    assert got[("haven_packets_received_total", ())] == 150
+    assert got[("haven_packets_forwarded_total", ())] == 230
+    assert got[("haven_keyframe_requests_total", ())] == 2
+    assert got[("haven_packets_dropped_total", (("reason", "subscriber-congested"),))] == 5
+    assert got[("haven_packets_dropped_total", (("reason", "unknown-ssrc"),))] == 1
+    assert got[("haven_packets_dropped_total", (("reason", "malformed"),))] == 0
+    assert got[("haven_records_writable", ())] == 1
+    assert got[("haven_records_unwritable_total", ())] == 0
+    assert got[("haven_asyncio_tasks", ())] == 7
+    assert got[("haven_open_fds", ())] == 21
+    assert got[("haven_udp_sockets", ())] == 4
+    assert got[("haven_threads", ())] == 3
+    assert got[("haven_resident_memory_bytes", ())] == 50_000_000
+
+
+def test_every_drop_reason_is_a_series_and_reason_is_the_only_label() -> None:
+    metrics, _ = build()
+    labels = {label for (_, pairs) in samples(metrics) for label, _ in pairs}
+    assert labels <= {"reason", "le"}  # le: the lag histogram's buckets
+    reasons = {dict(pairs)["reason"] for (name, pairs) in samples(metrics) if name == "haven_packets_dropped_total"}
+    assert reasons == {reason.value for reason in DropReason}
+
+
+def test_no_name_or_id_appears_in_the_exposition() -> None:
+    metrics, _ = build()
+    text = metrics.exposition().decode()
+    for secret in NAMES:
+        assert secret not in text
+
+
+def test_counters_survive_a_closed_router() -> None:
+    metrics, router = build()
+    assert value(metrics, "haven_packets_forwarded_total") == 230
+    router.closed = True
+    router.counts["t-1"] = (110, 200, 3)  # its last packets, counted before it closed
+    assert value(metrics, "haven_packets_forwarded_total") == 250
+    assert value(metrics, "haven_routers") == 0
+    assert metrics.media.routers == []  # let go once folded
+    assert value(metrics, "haven_packets_forwarded_total") == 250
+    assert value(metrics, "haven_packets_dropped_total", reason="subscriber-congested") == 5
+    newer = FakeRouter({"t-3": (1, 2, 1)}, consumers=0)
+    metrics.media.track(newer)  # type: ignore[arg-type]
+    assert value(metrics, "haven_packets_forwarded_total") == 252
+    assert value(metrics, "haven_keyframe_requests_total") == 4
+
+
+def test_records_unwritable_are_counted_and_shown() -> None:
+    metrics, _ = build(writable=False)
+    metrics.records.changed(False)
+    metrics.records.changed(True)
+    metrics.records.changed(False)
+    assert value(metrics, "haven_records_writable") == 0
+    assert value(metrics, "haven_records_unwritable_total") == 2
+
+
+def test_registries_are_per_app() -> None:
+    first, _ = build()
+    second = Metrics(SimpleNamespace(live={}), SimpleNamespace(writable=True), resources=lambda: dict(RESOURCES))
+    assert value(first, "haven_rooms") == 1
+    assert value(second, "haven_rooms") == 0
+    assert value(second, "haven_packets_forwarded_total") == 0
+
+
+def test_lag_histogram_is_cumulative() -> None:
+    lag = LoopLagMonitor()
+    for seconds in (0.001, 0.03, 0.7, -0.002):
+        lag.observe(seconds)
+    assert lag.lag == 0.0  # a negative measurement (clock granularity) is no lag
+    assert lag.count == 4
+    assert lag.buckets[LAG_BUCKETS.index(0.005)] == 2
+    assert lag.buckets[LAG_BUCKETS.index(0.05)] == 3
+    assert lag.buckets[LAG_BUCKETS.index(1.0)] == 4
+    metrics = Metrics(SimpleNamespace(live={}), SimpleNamespace(writable=True), resources=lambda: dict(RESOURCES),
+                      lag=lag)
+    assert value(metrics, "haven_event_loop_lag_seconds_count") == 4
+    assert value(metrics, "haven_event_loop_lag_seconds_bucket", le="+Inf") == 4
+    assert value(metrics, "haven_event_loop_lag_seconds_bucket", le="0.5") == 3
+    assert value(metrics, "haven_event_loop_lag_latest_seconds") == 0.0
+
+
+async def test_lag_monitor_sees_a_blocked_loop() -> None:
+    lag = LoopLagMonitor(interval=0.02)
+    lag.start()
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(0.2)  # block the loop
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if lag.lag >= 0.1:
+                break
+        assert lag.lag >= 0.1
+    finally:
+        await lag.stop()
+
+
+# -- [metrics] config -----------------------------------------------------------------------------------
+
+
+def refusal(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> ConfigError:
+    path = tmp_path / "haven.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=env or {})
+    return info.value
+
+
+def test_metrics_defaults() -> None:
+    metrics = load_config(None, env={}).metrics
+    assert (metrics.enabled, metrics.host, metrics.port, metrics.max_loop_lag) == (True, "127.0.0.1", 9464, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[metrics]\nport = 70000", "metrics.port", "between 0 and 65535"),
+        ('[metrics]\nport = "9464"', "metrics.port", "integer"),
+        ('[metrics]\nhost = ""', "metrics.host", "must not be empty"),
+        ('[metrics]\nenabled = "yes"', "metrics.enabled", "true or false"),
+        ('[metrics]\nmax_loop_lag = "0s"', "metrics.max_loop_lag", "duration between"),
+        ('[metrics]\nmax_loop_lag = 0.5', "metrics.max_loop_lag", "duration between"),
+        ("[metrics]\nprot = 1", "metrics.prot", 'did you mean "port"'),
+        ("[server]\nport = 9464\n[metrics]\nport = 9464", "metrics.port", "must differ from server.port"),
+    ],
+)
+def test_bad_metrics_values_name_their_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    error = refusal(tmp_path, text)
+    assert error.key == key
+    assert problem in str(error)
+
+
+def test_metrics_env_overrides_name_the_variable(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "", env={"HAVEN_METRICS_PORT": "x"})
+    assert error.key == "metrics.port"
+    assert error.variable == "HAVEN_METRICS_PORT"
+    path = tmp_path / "haven.toml"
+    config = load_config(path, env={"HAVEN_METRICS_ENABLED": "false", "HAVEN_METRICS_MAX_LOOP_LAG": "2s"})
+    assert (config.metrics.enabled, config.metrics.max_loop_lag) == (False, 2.0)
+
+
+def test_same_port_is_allowed_when_metrics_are_off(tmp_path: Path) -> None:
+    path = tmp_path / "haven.toml"
+    path.write_text("[server]\nport = 9464\n[metrics]\nenabled = false\n")
+    assert load_config(path, env={}).metrics.enabled is False
