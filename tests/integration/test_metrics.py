@@ -1,0 +1,126 @@
+"""The metrics listener of a real server during a real call: counters move, and nothing in the exposition
+names a room, a session or a participant."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from server.app import METRICS_ADDRESS
+from tests.support.client import ProtocolClient
+from tests.support.peers import RandomVp8Track, ToneTrack, eventually
+from tests.support.server_process import free_port
+
+ROOM = "sunday-circle-7"
+PEOPLE = (("dr-alvarez-41", "Dr Marisol Alvarez", "host"), ("bea-quinn-92", "Beatrice Quinn", "participant"))
+
+
+async def scrape(haven) -> str:
+    host, port = haven.app[METRICS_ADDRESS]
+    assert host == "127.0.0.1"
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        return await response.text()
+
+
+def values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return values(text)[(name, tuple(sorted(labels.items())))]
+
+
+async def test_metrics_move_during_a_call_and_name_nobody(haven):
+    before = await scrape(haven)
+    assert value(before, "haven_rooms") == 0
+    assert value(before, "haven_packets_forwarded_total") == 0
+    clients = []
+    try:
+        for sub, name, role in PEOPLE:
+            client = ProtocolClient(haven.base_url, haven.token(room=ROOM, name=name, sub=sub, role=role), name=sub)
+            await client.connect()
+            clients.append(client)
+        for client in clients:
+            client.published = await client.publish({"camera": RandomVp8Track(), "microphone": ToneTrack()})
+        await eventually(lambda: all(c.received_from(o.name, label) >= 20 for c in clients for o in clients
+                                     if o is not c for label in ("camera", "microphone")), timeout=30)
+        during = await scrape(haven)
+        assert value(during, "haven_rooms") == 1
+        assert value(during, "haven_participants") == 2
+        assert value(during, "haven_participants_waiting") == 0
+        assert value(during, "haven_producers") == 4
+        assert value(during, "haven_consumers") == 4
+        assert value(during, "haven_packets_received_total") > 0
+        assert value(during, "haven_packets_forwarded_total") >= 80
+        assert value(during, "haven_udp_sockets") >= 1
+        assert value(during, "haven_records_writable") == 1
+        assert value(during, "haven_event_loop_lag_seconds_count") >= 1
+
+        # Nothing that names the room, the session or a person, in any label or value.
+        live = haven.sessions.live[ROOM]
+        secrets = {ROOM, live.id, live.room.session_id, *live.room.participants}
+        for sub, name, _ in PEOPLE:
+            secrets |= {sub, name, *(word for word in name.split() if len(word) > 3)}
+        for participant in live.room.participants.values():
+            secrets.add(participant.id)
+        for router in live.routers.values():
+            if router.id != "main":  # the main room's Router is called main in every session
+                secrets.add(router.id)
+            secrets |= set(getattr(router, "producers", {}))  # track ids
+        assert len(secrets) >= 8
+        for secret in secrets:
+            assert secret and secret not in during, secret
+        assert {label for (_, pairs) in values(during) for label, _ in pairs} <= {"reason", "le"}
+
+        forwarded = value(during, "haven_packets_forwarded_total")
+        for client in clients:
+            await client.close()
+        clients = []
+        await eventually(lambda: ROOM not in haven.sessions.live, timeout=20)
+        after = await scrape(haven)
+        assert value(after, "haven_rooms") == 0
+        assert value(after, "haven_producers") == 0
+        assert value(after, "haven_packets_forwarded_total") >= forwarded  # counters never go down
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_readyz_fails_while_the_event_loop_lags(haven_factory):
+    haven = await haven_factory('[metrics]\nport = 0\nmax_loop_lag = "0.05s"\n')
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{haven.base_url}/readyz") as response:
+            assert response.status == 200
+        body = None
+        for _ in range(5):  # bounded: the lag is measured once the loop runs again
+            time.sleep(0.4)  # block the server's event loop (it runs in this process)
+            async with http.get(f"{haven.base_url}/readyz") as response:
+                if response.status == 503:
+                    body = await response.json()
+                    break
+        assert body is not None and body["status"] == "event-loop-lag"
+        assert body["loop_lag_s"] > 0.05 and body["max_loop_lag_s"] == 0.05
+        for _ in range(40):  # and ready again once the loop keeps time
+            await asyncio.sleep(0.1)
+            async with http.get(f"{haven.base_url}/readyz") as response:
+                if response.status == 200:
+                    break
+        assert response.status == 200
+
+
+async def test_metrics_disabled_opens_no_listener(haven_factory):
+    port = free_port()
+    haven = await haven_factory(f"[metrics]\nenabled = false\nport = {port}\n")
+    assert METRICS_ADDRESS not in haven.app
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    async with aiohttp.ClientSession() as http, http.get(f"{haven.base_url}/metrics") as response:
+        assert response.status == 404  # and the public listener never serves them
