@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -27,6 +28,8 @@ from media.reasons import DropReason
 from .resources import resource_counts
 
 __all__ = ["CONTENT_TYPE_LATEST", "LoopLagMonitor", "MediaTotals", "Metrics"]
+
+log = structlog.get_logger("haven.metrics")
 
 LAG_INTERVAL = 0.25  # seconds between two lag measurements
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -40,8 +43,10 @@ class LoopLagMonitor:
     of all measurements is exposed as ``haven_event_loop_lag_seconds``.
     """
 
-    def __init__(self, interval: float = LAG_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interval: float = LAG_INTERVAL, clock: Callable[[], float] = time.monotonic,
+                 tick: Callable[[], None] | None = None) -> None:
         self.interval = interval
+        self.tick = tick  # housekeeping run after each measurement
         self.clock = clock
         self.lag = 0.0
         self.buckets = [0] * len(LAG_BUCKETS)
@@ -63,6 +68,11 @@ class LoopLagMonitor:
             start = self.clock()
             await asyncio.sleep(self.interval)
             self.observe(self.clock() - start - self.interval)
+            if self.tick is not None:
+                try:
+                    self.tick()
+                except Exception:  # housekeeping must never stop the measurements
+                    log.exception("metrics_tick_failed")
 
     def start(self) -> None:
         if self._task is None:
@@ -93,18 +103,16 @@ class MediaTotals:
         self.routers.append(router)
         return router
 
-    def read(self) -> tuple[dict[str, int], dict[DropReason, int]]:
-        """Return the lifetime counters and drops by reason over every Router, live or closed."""
-        totals = dict(self.closed)
-        drops = dict(self.closed_drops)
+    def fold(self) -> None:
+        """Add the final counts of the Routers that closed to the totals and let them go.
+
+        Run at every scrape and on the lag monitor's tick, so a closed Router (and the Session its
+        listener is) is not held for long even when nobody scrapes or metrics are disabled.
+        """
         live: list[Router] = []
         for router in self.routers:
-            counts = router.totals()
-            for name in _COUNTED:
-                totals[name] += counts[name]
-            for reason, n in router.drops.items():
-                drops[reason] += n
             if router.closed:
+                counts = router.totals()
                 for name in _COUNTED:
                     self.closed[name] += counts[name]
                 for reason, n in router.drops.items():
@@ -112,6 +120,18 @@ class MediaTotals:
             else:
                 live.append(router)
         self.routers = live
+
+    def read(self) -> tuple[dict[str, int], dict[DropReason, int]]:
+        """Return the lifetime counters and drops by reason over every Router, live or closed."""
+        self.fold()
+        totals = dict(self.closed)
+        drops = dict(self.closed_drops)
+        for router in self.routers:
+            counts = router.totals()
+            for name in _COUNTED:
+                totals[name] += counts[name]
+            for reason, n in router.drops.items():
+                drops[reason] += n
         return totals, drops
 
 
@@ -194,7 +214,7 @@ class Metrics:
                  lag: LoopLagMonitor | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.media = MediaTotals()
-        self.lag = lag or LoopLagMonitor()
+        self.lag = lag or LoopLagMonitor(tick=self.media.fold)
         self.records = RecordsWatch()
         self.registry.register(HavenCollector(sessions, storage, self.media, self.lag, self.records, resources))
 

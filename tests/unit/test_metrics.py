@@ -125,6 +125,23 @@ def test_counters_survive_a_closed_router() -> None:
     assert value(metrics, "haven_keyframe_requests_total") == 4
 
 
+async def test_closed_routers_are_let_go_without_a_scrape() -> None:
+    metrics, router = build()
+    metrics.lag.interval = 0.01
+    metrics.lag.start()
+    try:
+        router.closed = True
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if not metrics.media.routers:
+                break
+        assert metrics.media.routers == []  # nothing holds the closed Router (and its Session) any more
+        assert metrics.media.closed["forwarded"] == 230
+    finally:
+        await metrics.lag.stop()
+    assert value(metrics, "haven_packets_forwarded_total") == 230
+
+
 def test_records_unwritable_are_counted_and_shown() -> None:
     metrics, _ = build(writable=False)
     metrics.records.changed(False)
