@@ -28,7 +28,7 @@ from .auth import TokenError, TokenIssuer, join_url
 from .config import Config, resolve_secret
 from .layers import connection_settings, media_settings, session_policy
 from .logs import configure_logging
-from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
 from .storage import Storage
 from .websocket import AiohttpSocket
 
@@ -112,12 +112,13 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     policy = session_policy(config)
     storage = app[STORAGE] = Storage(config.database_path)
 
-    sessions = app[SESSIONS] = Sessions(policy, lambda name, listener: new_router(name, listener), storage)
-    metrics = app[METRICS] = Metrics(sessions, storage)
+    routers = MediaTotals()  # every Router made, so the metrics' packet counters outlive a session
 
     def new_router(name: str, listener: RouterListener) -> Router:
-        return metrics.media.track(Router(name, media, listener))
+        return routers.track(Router(name, media, listener))
 
+    sessions = app[SESSIONS] = Sessions(policy, new_router, storage)
+    metrics = app[METRICS] = Metrics(sessions, storage, routers=routers)
     app[CONNECTIONS] = set()
     app[STARTED] = time.time()
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)

@@ -211,9 +211,9 @@ class Metrics:
     """One app's metrics: its registry, its collector and the parts the collector reads."""
 
     def __init__(self, sessions: Any, storage: Any, resources: Callable[[], dict[str, int]] = resource_counts,
-                 lag: LoopLagMonitor | None = None) -> None:
+                 lag: LoopLagMonitor | None = None, routers: MediaTotals | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.media = MediaTotals()
+        self.media = routers if routers is not None else MediaTotals()
         self.lag = lag or LoopLagMonitor(tick=self.media.fold)
         self.records = RecordsWatch()
         self.registry.register(HavenCollector(sessions, storage, self.media, self.lag, self.records, resources))
