@@ -12,8 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from media.reasons import DropReason
+from media.router import Router
 from server.config import ConfigError, load_config
-from server.metrics import LAG_BUCKETS, LoopLagMonitor, Metrics
+from server.metrics import LAG_BUCKETS, LoopLagMonitor, MediaTotals, Metrics
+from tests.support.fake_transports import FakeTransports
+from tests.unit.test_router import SETTINGS, FakeListener, add_track
 
 NAMES = ("Dr Alvarez", "Bea Quinn", "p-ana-0001", "p-bea-0002", "room-sunday-group", "s-0123456789ab")
 
@@ -239,3 +242,35 @@ def test_same_port_is_allowed_when_metrics_are_off(tmp_path: Path) -> None:
     path = tmp_path / "haven.toml"
     path.write_text("[server]\nport = 9464\n[metrics]\nenabled = false\n")
     assert load_config(path, env={}).metrics.enabled is False
+
+
+# -- real Routers (fake transports): the totals through a breakout move, a departure and a close ----------
+
+
+async def test_router_totals_never_go_down_through_move_leave_and_close() -> None:
+    fakes = FakeTransports()
+    totals = MediaTotals()
+    main = totals.track(Router("main", SETTINGS, FakeListener(), fakes))
+    breakout = totals.track(Router("breakout-1", SETTINGS, FakeListener(), fakes))
+    try:
+        for member in ("ann", "bob"):
+            main.add_member(member)
+        producer = await add_track(main, fakes, "ann")
+        producer.packets_in, producer.forwarded, producer.keyframe_requests = 100, 90, 1
+        seen = [totals.read()[0]]
+        main.move_member("ann", breakout)  # the producer's counts go with it, counted once
+        breakout.producers[producer.id].packets_in += 10
+        seen.append(totals.read()[0])
+        await breakout.remove_member("ann")  # closed: folded into the breakout's retired counts
+        seen.append(totals.read()[0])
+        await breakout.close()
+        seen.append(totals.read()[0])
+        assert totals.routers == [main]
+        for name in ("packets_in", "forwarded", "keyframe_requests"):
+            values = [counts[name] for counts in seen]
+            assert values == sorted(values), name
+        assert seen[-1]["packets_in"] == 110 and seen[-1]["forwarded"] == 90
+        assert seen[-1]["keyframe_requests"] >= 1
+    finally:
+        await main.close()
+        await breakout.close()
