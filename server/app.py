@@ -8,16 +8,19 @@ import os
 import resource
 import ssl
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 import web_client
 from media.api import Router, RouterListener, set_host_addresses
-from signaling.codes import CloseCode
+from signaling.codes import SERVER_RESTARTING, CloseCode
 from signaling.connection import Connection
 from signaling.errors import ProtocolError
 from signaling.resume import ResumeKeys
@@ -47,6 +50,18 @@ METRICS = web.AppKey("metrics", Metrics)
 METRICS_RUNNER = web.AppKey("metrics_runner", web.AppRunner)
 # Where the metrics listener is bound, (host, port), once started; absent when metrics.enabled is false.
 METRICS_ADDRESS: web.AppKey[tuple[str, int]] = web.AppKey("metrics_address")
+
+
+@dataclass
+class Drain:
+    """The graceful stop (SIGTERM/SIGINT): when it started, and how long it may take in all."""
+
+    timeout: float
+    started: float | None = None
+    hard_exit: bool = False  # `haven serve` only: end the process if the drain overruns (never in tests)
+
+
+DRAIN = web.AppKey("drain", Drain)
 
 WEB_CLIENT_DIR = Path(web_client.__file__).parent
 # What /static/ serves: the browser client's own files, never the Python package around them
@@ -227,6 +242,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
 
     app.on_startup.append(watch_records)
     app.on_startup.append(start_metrics)
+    app[DRAIN] = Drain(config.server.drain_timeout)
+    app.middlewares.append(_refuse_while_draining)
     app.on_shutdown.append(_close_connections)
     app.on_cleanup.append(stop_metrics)
     app.on_cleanup.append(_close_sessions)
@@ -261,11 +278,52 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
 
 
+@web.middleware
+async def _refuse_while_draining(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Once the drain has begun nobody new is admitted: a keep-alive connection asking for a WebSocket
+    # gets 503 (the listener itself is already closed), and /readyz tells a load balancer to look elsewhere.
+    if request.app[DRAIN].started is not None and request.path in ("/ws", "/readyz"):
+        raise web.HTTPServiceUnavailable(text=SERVER_RESTARTING, headers={"Retry-After": "5", **_NO_STORE})
+    return await handler(request)
+
+
+DRAIN_RESERVE = 0.25  # of drain_timeout, kept for closing media, flushing records and aiohttp's own cleanup
+
+
 async def _close_connections(app: web.Application) -> None:
+    """Drain: tell every client the server is restarting (1001), wait for their sockets, flush the records.
+
+    aiohttp has closed the listening socket before this runs; media and the database are closed by
+    `_close_sessions` after it. All of it fits in `server.drain_timeout`, which a watchdog enforces.
+    """
+    drain = app[DRAIN]
+    drain.started = time.monotonic()
+    if drain.hard_exit:
+        _exit_after(drain.timeout)
     connections: set[Connection] = app[CONNECTIONS]
+    log.info("server_draining", connections=len(connections), timeout=drain.timeout)
     for connection in list(connections):
-        connection.close_soon(CloseCode.NORMAL, "server-shutdown")
-    await asyncio.sleep(0.1)
+        connection.close_soon(CloseCode.GOING_AWAY, SERVER_RESTARTING)
+    deadline = drain.started + drain.timeout * (1 - DRAIN_RESERVE)
+    while connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if connections:
+        log.warning("drain_incomplete", connections=len(connections))
+    try:
+        await asyncio.wait_for(asyncio.to_thread(app[STORAGE].flush), max(0.1, deadline - time.monotonic()))
+    except TimeoutError:
+        log.warning("records_flush_slow")
+
+
+def _exit_after(timeout: float) -> None:
+    """Make sure the process is gone `timeout` seconds from now, even if a step of the drain hangs."""
+    def expire() -> None:
+        log.error("drain_timeout_exceeded", timeout=timeout)
+        os._exit(1)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
 
 
 async def _probe_records(storage: Storage, interval: float) -> None:
@@ -309,6 +367,7 @@ def serve(config: Config, dev: bool = False) -> int:
     os.makedirs(config.server.data_dir, mode=0o700, exist_ok=True)
     secret = resolve_secret(config)
     app = create_app(config, secret)
+    app[DRAIN].hard_exit = True
     if dev:
         issuer = app[ISSUER]
         ttl = config.auth.default_ttl
@@ -320,6 +379,10 @@ def serve(config: Config, dev: bool = False) -> int:
         print("Open each link in its own browser window. Ctrl+C stops the server.", file=sys.stderr, flush=True)
     log.info("server_starting", host=config.server.host, port=config.server.port,
              public_url=config.public_url, tls=bool(config.server.tls_cert))
+    # SIGTERM and SIGINT start the drain (aiohttp stops listening, then runs _close_connections); what
+    # handlers are still running after it get the rest of the reserve before _close_sessions.
     web.run_app(app, host=config.server.host, port=config.server.port, ssl_context=_tls_context(config),
-                print=None, access_log=None, handle_signals=True, shutdown_timeout=5)
+                print=None, access_log=None, handle_signals=True,
+                shutdown_timeout=config.server.drain_timeout * DRAIN_RESERVE / 2)
+    log.info("server_stopped")
     return 0

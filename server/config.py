@@ -153,6 +153,8 @@ class ServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     data_dir: str = field(default="./haven-data", metadata=_check(_non_empty))
+    # On SIGTERM/SIGINT: how long telling clients, closing media and flushing records may take before exit.
+    drain_timeout: float = field(default=10.0, metadata=_duration(1, 300))
 
 
 @dataclass(frozen=True)

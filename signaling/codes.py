@@ -9,6 +9,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes the server uses."""
 
     NORMAL = 1000
+    GOING_AWAY = 1001  # the server is draining for a restart: reconnect with backoff (reason below)
     TOO_LARGE = 1009
     SESSION_ENDED = 4000
     BAD_CLIENT = 4400
@@ -18,6 +19,10 @@ class CloseCode(IntEnum):
     REPLACED = 4409
     MEDIA_FAILED = 4410
     RATE_LIMITED = 4429
+
+
+# The reason sent with GOING_AWAY, which clients show ("the service is restarting") before reconnecting.
+SERVER_RESTARTING = "server-restarting"
 
 
 class LeaveReason(StrEnum):

@@ -5,13 +5,18 @@
  * backoff schedule. It knows no request type beyond `pong` and touches no DOM.
  */
 
-import { CLOSE_CODES, CLOSE_CODE_NAMES, SERVER_SHUTDOWN_REASON, LEAVE_REASONS, SESSION_END_REASONS } from "./constants.js";
+import {
+  CLOSE_CODES, CLOSE_CODE_NAMES, SERVER_RESTARTING_REASON, SERVER_SHUTDOWN_REASON, LEAVE_REASONS, SESSION_END_REASONS,
+} from "./constants.js";
 import { HavenError, asHavenError, isFatalCode } from "./errors.js";
 
 export const REQUEST_TIMEOUT_MS = 15000;
 export const SOCKET_OPEN_TIMEOUT_MS = 15000;
 export const RECONNECT_FIRST_DELAY_MS = 500;
 export const RECONNECT_MAX_DELAY_MS = 10000;
+// Each wait is drawn from the upper half of its backoff step, so that the clients a restart closed at the same
+// instant do not all come back in the same instant either.
+export const RECONNECT_JITTER = 0.5;
 // The server pings every heartbeat interval (section 7): this many silent intervals mean the link is gone.
 export const HEARTBEAT_MISSES = 3;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10000;
@@ -56,6 +61,9 @@ export function closeError(event) {
   if (event.code === CLOSE_CODES.NORMAL && event.reason === SERVER_SHUTDOWN_REASON) {
     return new HavenError(SERVER_SHUTDOWN_REASON, "the server is restarting");
   }
+  if (event.code === CLOSE_CODES.GOING_AWAY) {
+    return new HavenError(SERVER_RESTARTING_REASON, "the server is restarting");
+  }
   const code = CLOSE_CODE_NAMES.get(event.code) || "disconnected";
   return new HavenError(code, event.reason || `connection closed (${event.code})`);
 }
@@ -79,15 +87,29 @@ export function backoffDelay(attempt) {
 }
 
 /**
- * Runs `attempt` after each backoff delay until it resolves true, `stopped()` turns true, or it fails with
- * a code after which reconnecting cannot help; `cleanup` runs after each failed attempt.
+ * Returns the jittered wait before reconnect attempt `attempt`: uniformly between half of
+ * {@link backoffDelay} and all of it ({@link RECONNECT_JITTER}), so 250–500 ms first and 5–10 s at most.
+ * @param {number} attempt
+ * @param {() => number} [random] a number in [0, 1]; default `Math.random`
+ * @returns {number} ms
+ */
+export function jitteredDelay(attempt, random = Math.random) {
+  const step = backoffDelay(attempt);
+  const r = Math.min(1, Math.max(0, random()));
+  return Math.round(step * (1 - RECONNECT_JITTER + RECONNECT_JITTER * r));
+}
+
+/**
+ * Runs `attempt` after each jittered backoff delay until it resolves true, `stopped()` turns true, or it fails
+ * with a code after which reconnecting cannot help; `cleanup` runs after each failed attempt.
  * @param {() => Promise<boolean>} attempt
- * @param {{stopped: () => boolean, cleanup?: () => void, sleep?: (ms: number) => Promise<void>}} options
+ * @param {{stopped: () => boolean, cleanup?: () => void, sleep?: (ms: number) => Promise<void>,
+ *          random?: () => number}} options
  * @returns {Promise<{outcome: "done"|"stopped"} | {outcome: "failed", error: HavenError}>}
  */
-export async function retryWithBackoff(attempt, { stopped, cleanup = () => {}, sleep = defaultSleep }) {
+export async function retryWithBackoff(attempt, { stopped, cleanup = () => {}, sleep = defaultSleep, random = Math.random }) {
   for (let n = 0; ; n++) {
-    await sleep(backoffDelay(n));
+    await sleep(jitteredDelay(n, random));
     if (stopped()) return { outcome: "stopped" };
     try {
       if (await attempt()) return { outcome: "done" };

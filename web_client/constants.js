@@ -32,6 +32,7 @@ export const ADMISSION = Object.freeze({ WAITING: "waiting", ADMITTED: "admitted
 /** Section 4: the WebSocket close codes the server uses. */
 export const CLOSE_CODES = Object.freeze({
   NORMAL: 1000,
+  GOING_AWAY: 1001,
   MESSAGE_TOO_LARGE: 1009,
   SESSION_ENDED: 4000,
   PROTOCOL_ERROR: 4400,
@@ -49,6 +50,7 @@ export const CLOSE_CODES = Object.freeze({
  */
 export const CLOSE_CODE_NAMES = new Map([
   [CLOSE_CODES.NORMAL, "closed"],
+  [CLOSE_CODES.GOING_AWAY, "server-restarting"],
   [CLOSE_CODES.MESSAGE_TOO_LARGE, "message-too-large"],
   [CLOSE_CODES.SESSION_ENDED, "session-ended"],
   [CLOSE_CODES.PROTOCOL_ERROR, "protocol-error"],
@@ -60,8 +62,11 @@ export const CLOSE_CODE_NAMES = new Map([
   [CLOSE_CODES.RATE_LIMITED, "rate-limited"],
 ]);
 
-/** The reason the server gives with a normal close at shutdown (section 4). */
+/** The reason older servers gave with a normal close at shutdown (section 4). */
 export const SERVER_SHUTDOWN_REASON = "server-shutdown";
+
+/** The reason the server gives with close 1001 when it stops or restarts (section 4). */
+export const SERVER_RESTARTING_REASON = "server-restarting";
 
 /** Section 8: why someone left a room (`participant-left.reason`); `removed` also says why we were. */
 export const LEAVE_REASONS = Object.freeze({

@@ -25,6 +25,7 @@ const FAILURE_TEXT = {
   "network-error": "Could not reach the server — check your internet connection and try again",
   timeout: "The server did not answer in time — check your internet connection and try again",
   "server-shutdown": "The service is restarting — please try again in a minute",
+  "server-restarting": "The service is restarting — please try again in a minute",
   "session-ended": "The session has ended",
   removed: "A host removed you from this session",
   denied: "The host did not let you into this session",
@@ -33,6 +34,11 @@ const FAILURE_TEXT = {
   "consent-declined": "You need to accept the group agreement to join",
   "consent-required": "You need to accept the group agreement to join",
 };
+
+/** What the status shows while reconnecting, when the server said why it closed the socket. */
+const RESTARTING = "The service is restarting — reconnecting…";
+/** @type {Record<string, string>} */
+const RECONNECTING_TEXT = { "server-restarting": RESTARTING, "server-shutdown": RESTARTING };
 
 /** Failures after which the same join link cannot get the participant in. */
 const FINAL = new Set(["auth-failed", "not-permitted", "unsupported-version", "session-ended", "removed", "denied", "banned"]);
@@ -58,13 +64,26 @@ export function canRetry(code) {
 }
 
 /**
- * Shows a connection state (and, when failed, why) on the status element.
+ * Returns the words for a connection state: when failed, why; when reconnecting after the server said it is
+ * restarting (close 1001 `server-restarting`), the restart notice.
+ * @param {string} state connecting|connected|reconnecting|disconnected|failed
+ * @param {string|null} [code] the failure code, or the code the socket closed with
+ * @returns {string}
+ */
+export function describeState(state, code = null) {
+  if (state === "failed") return describeFailure(code);
+  if (state === "reconnecting" && code && RECONNECTING_TEXT[code]) return RECONNECTING_TEXT[code];
+  return STATE_TEXT[/** @type {keyof STATE_TEXT} */ (state)] || state;
+}
+
+/**
+ * Shows a connection state (and, when failed, why; when reconnecting for a restart, that) on the status element.
  * @param {HTMLElement} element
  * @param {string} state connecting|connected|reconnecting|disconnected|failed
- * @param {string|null} [failureCode]
+ * @param {string|null} [code] see {@link describeState}
  */
-export function renderStatus(element, state, failureCode = null) {
+export function renderStatus(element, state, code = null) {
   element.hidden = false;
   element.dataset.state = state;
-  element.textContent = state === "failed" ? describeFailure(failureCode) : STATE_TEXT[/** @type {keyof STATE_TEXT} */ (state)] || state;
+  element.textContent = describeState(state, code);
 }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Connection, backoffDelay, closeError, retryWithBackoff, shouldReconnect,
+  Connection, backoffDelay, closeError, jitteredDelay, retryWithBackoff, shouldReconnect,
   REQUEST_TIMEOUT_MS, SOCKET_OPEN_TIMEOUT_MS, HEARTBEAT_MISSES,
 } from "../../web_client/connection.js";
 import { CLOSE_CODES } from "../../web_client/constants.js";
@@ -244,6 +244,8 @@ test("every close code of the protocol turns into its error code", () => {
   const table = [
     [1000, "", "closed"],
     [1000, "server-shutdown", "server-shutdown"],
+    [1001, "server-restarting", "server-restarting"],
+    [1001, "", "server-restarting"],
     [1009, "", "message-too-large"],
     [4000, "", "session-ended"],
     [4400, "", "protocol-error"],
@@ -262,7 +264,8 @@ test("every close code of the protocol turns into its error code", () => {
 });
 
 test("losses worth retrying reconnect; refusals the same client would meet again do not", () => {
-  const retry = ["heartbeat-timeout", "media-failed", "disconnected", "closed", "server-shutdown", "network-error",
+  const retry = ["heartbeat-timeout", "media-failed", "disconnected", "closed", "server-shutdown", "server-restarting",
+    "network-error",
     "timeout", "internal-error", "client-error"];
   const stop = ["auth-failed", "replaced", "session-ended", "removed", "denied", "banned", "room-locked",
     "consent-required", "consent-declined", "unsupported-version", "room-full", "server-full", "not-permitted",
@@ -280,6 +283,31 @@ test("the reconnect delay doubles from half a second and stays at ten seconds", 
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 10].map(backoffDelay), [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000]);
 });
 
+test("each reconnect wait is jittered within the upper half of its backoff step", () => {
+  const steps = [0, 1, 2, 3, 4, 5, 6, 10];
+  assert.deepEqual(steps.map((n) => jitteredDelay(n, () => 0)), [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  assert.deepEqual(steps.map((n) => jitteredDelay(n, () => 1)), steps.map(backoffDelay));
+  assert.deepEqual(steps.map((n) => jitteredDelay(n, () => 0.5)), [375, 750, 1500, 3000, 6000, 7500, 7500, 7500]);
+  // Out-of-range randomness is clamped rather than trusted.
+  assert.equal(jitteredDelay(0, () => -3), 250);
+  assert.equal(jitteredDelay(0, () => 7), 500);
+  // With the real Math.random, many clients closed together spread over the step instead of coming back at once.
+  const first = Array.from({ length: 200 }, () => jitteredDelay(0));
+  assert.ok(first.every((ms) => ms >= 250 && ms <= 500));
+  assert.ok(new Set(first).size > 20, "the first waits are spread out");
+  assert.ok(Math.max(...first) - Math.min(...first) > 150);
+});
+
+test("retrying draws each wait from the jittered schedule", async () => {
+  const waits = [];
+  const draws = [0, 0.5, 1, 0.25];
+  let attempts = 0;
+  await retryWithBackoff(async () => ++attempts > 3, {
+    stopped: () => false, sleep: async (ms) => { waits.push(ms); }, random: () => draws.shift(),
+  });
+  assert.deepEqual(waits, [250, 750, 2000, 2500]);
+});
+
 test("retrying waits the backoff before each attempt and cleans up after each failure", async () => {
   const waits = [];
   let attempts = 0;
@@ -288,7 +316,7 @@ test("retrying waits the backoff before each attempt and cleans up after each fa
     attempts++;
     if (attempts < 3) throw new HavenError("network-error");
     return true;
-  }, { stopped: () => false, cleanup: () => cleanups++, sleep: async (ms) => { waits.push(ms); } });
+  }, { stopped: () => false, cleanup: () => cleanups++, sleep: async (ms) => { waits.push(ms); }, random: () => 1 });
   assert.deepEqual(result, { outcome: "done" });
   assert.deepEqual(waits, [500, 1000, 2000]);
   assert.equal(cleanups, 2);
@@ -298,7 +326,7 @@ test("an attempt that resolves false is retried like a failure", async () => {
   const waits = [];
   let attempts = 0;
   const result = await retryWithBackoff(async () => ++attempts > 1, {
-    stopped: () => false, sleep: async (ms) => { waits.push(ms); },
+    stopped: () => false, sleep: async (ms) => { waits.push(ms); }, random: () => 1,
   });
   assert.deepEqual(result, { outcome: "done" });
   assert.deepEqual(waits, [500, 1000]);

@@ -40,6 +40,7 @@ class ProtocolClient:
         self.subscribe_pc: RTCPeerConnection | None = None
         self.counter = RtpCounter()
         self.close_code: int | None = None
+        self.close_reason: str | None = None
         self._ids = itertools.count(1)
         self._pending: dict[Any, asyncio.Future] = {}
         self._reader: asyncio.Task | None = None
@@ -106,8 +107,11 @@ class ProtocolClient:
 
     async def _read(self) -> None:
         assert self.ws is not None
-        async for message in self.ws:
+        while True:
+            message = await self.ws.receive()
             if message.type != aiohttp.WSMsgType.TEXT:
+                if message.type == aiohttp.WSMsgType.CLOSE:
+                    self.close_reason = message.extra
                 break
             data = message.json()
             kind = data.get("type")

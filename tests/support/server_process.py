@@ -29,8 +29,10 @@ def free_port() -> int:
 class ServerProcess:
     """A `haven serve` process with its own config in a temporary directory."""
 
-    def __init__(self, directory: Path, extra: str = "", prefix: list[str] | None = None) -> None:
-        # ``prefix`` runs before the server command and must exec it (e.g. unshare with a mount step).
+    def __init__(self, directory: Path, extra: str = "", prefix: list[str] | None = None,
+                 server_extra: str = "") -> None:
+        # ``prefix`` runs before the server command and must exec it (e.g. unshare with a mount step);
+        # ``server_extra`` is more of the [server] table, ``extra`` more tables after it.
         self.prefix = prefix or []
         self.data_dir = directory / "data"
         self.port = free_port()
@@ -42,6 +44,7 @@ class ServerProcess:
             f"port = {self.port}\n"
             f'public_url = "{self.base_url}"\n'
             f'data_dir = "{directory / "data"}"\n'
+            + server_extra +
             "[auth]\n"
             f'secret = "{SECRET}"\n'
             "[ice]\n"

@@ -437,3 +437,11 @@ def test_truncated_secret_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         resolve_secret(config)
     assert info.value.key == "auth.secret"
+
+
+def test_drain_timeout_defaults_to_ten_seconds_and_is_a_bounded_duration(tmp_path: Path) -> None:
+    assert Config().server.drain_timeout == 10.0
+    assert load_text(tmp_path, '[server]\ndrain_timeout = "30s"').server.drain_timeout == 30.0
+    for bad in ('"0s"', '"6m"', '"soon"', "10"):
+        error = refusal(tmp_path, f"[server]\ndrain_timeout = {bad}")
+        assert error.key == "server.drain_timeout", bad
