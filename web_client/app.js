@@ -228,7 +228,9 @@ function createClient() {
   const on = (type, handler) => client.addEventListener(type, (event) => {
     if (current()) handler(/** @type {CustomEvent} */ (event).detail);
   });
-  on("status", (status) => onStatus(client, status));
+  client.addEventListener("status", (event) => {
+    if (current()) onStatus(client, /** @type {CustomEvent} */ (event).detail, /** @type {any} */ (event).code);
+  });
   on("admission", () => showAdmission(client));
   on("roster", (detail) => {
     announceRosterChange(client, detail);
@@ -291,8 +293,12 @@ function showScreen(name) {
  * @param {HavenClient} client
  * @param {string} status
  */
-function onStatus(client, status) {
-  const code = client.failure ? client.failure.code : null;
+/**
+ * @param {string} status
+ * @param {string | null} [reason] the code that came with the status (e.g. server-restarting while reconnecting)
+ */
+function onStatus(client, status, reason = null) {
+  const code = client.failure ? client.failure.code : reason;
   renderStatus(ui.status, status, code);
   if (status === "reconnecting") announce("Connection lost. Reconnecting…");
   if (status === "failed" && state.view !== "none") {

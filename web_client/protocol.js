@@ -510,7 +510,7 @@ export class HavenClient extends EventTarget {
       this._fail(error);
       return;
     }
-    this._reconnect();
+    this._reconnect(error);
   }
 
   /** Forgets the current socket (its late events are ignored), fails its requests and closes it. */
@@ -523,12 +523,13 @@ export class HavenClient extends EventTarget {
   }
 
   /** Restores the session after an unexpected loss: new socket, hello, join, fresh publish connection. */
-  async _reconnect() {
+  /** @param {{code?: string} | undefined} [error] why the socket was lost (e.g. server-restarting), for the status */
+  async _reconnect(error) {
     if (this._phase !== "online" || this._closed) return;
     this._phase = "reconnecting";
     this._dropSocket();
     this._teardownMedia();
-    this._setStatus("reconnecting");
+    this._setStatus("reconnecting", error && error.code);
     const result = await retryWithBackoff(async () => {
       await this._open();
       await this.publisher.republish();
