@@ -23,7 +23,6 @@ TEMPLATES: dict[str, list[tuple[str, int]]] = {
     "family": [("Check-in", 10), ("Communication exercise", 20), ("Guided discussion", 25),
                ("Plan for the week", 10), ("Closing", 5)],
 }
-MAX_PHASES = MAX_AGENDA_PHASES
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,8 @@ class Phase:
 
 def parse_phases(value: object) -> list[Phase]:
     """Validate a client's phase list against the limits of signaling/limits.py."""
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PHASES:
-        raise ProtocolError("bad-request", f'"phases" must be a list of 1 to {MAX_PHASES} phases')
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_AGENDA_PHASES:
+        raise ProtocolError("bad-request", f'"phases" must be a list of 1 to {MAX_AGENDA_PHASES} phases')
     phases = []
     for item in value:
         if not isinstance(item, dict):

@@ -13,9 +13,6 @@ from .errors import ProtocolError
 from .limits import BREAKOUT_WARNING_SECONDS, MAX_BREAKOUT_NAME_CHARS, MAX_BREAKOUTS
 from .placement import MAIN
 
-MAX_ROOMS = MAX_BREAKOUTS
-WARNING_SECONDS = BREAKOUT_WARNING_SECONDS
-
 
 @dataclass
 class BreakoutRoom:
@@ -41,14 +38,14 @@ class Breakouts:
         if self.open:
             raise ProtocolError("breakouts-open", "close the open breakouts first")
         if names is not None and not isinstance(names, list):
-            raise ProtocolError("bad-request", f"give 1 to {MAX_ROOMS} different names")
+            raise ProtocolError("bad-request", f"give 1 to {MAX_BREAKOUTS} different names")
         if names is None:
-            if count is None or not 1 <= count <= MAX_ROOMS:
-                raise ProtocolError("bad-request", f"give 1 to {MAX_ROOMS} names or a count")
+            if count is None or not 1 <= count <= MAX_BREAKOUTS:
+                raise ProtocolError("bad-request", f"give 1 to {MAX_BREAKOUTS} names or a count")
             names = [f"Room {i}" for i in range(1, count + 1)]
         cleaned = [n.strip() for n in names if isinstance(n, str)]
-        if not 1 <= len(cleaned) <= MAX_ROOMS or len(set(cleaned)) != len(cleaned) or len(cleaned) != len(names):
-            raise ProtocolError("bad-request", f"give 1 to {MAX_ROOMS} different names")
+        if not 1 <= len(cleaned) <= MAX_BREAKOUTS or len(set(cleaned)) != len(cleaned) or len(cleaned) != len(names):
+            raise ProtocolError("bad-request", f"give 1 to {MAX_BREAKOUTS} different names")
         for name in cleaned:
             if not 1 <= len(name) <= MAX_BREAKOUT_NAME_CHARS or name == MAIN:
                 raise ProtocolError("bad-request",
@@ -125,7 +122,7 @@ class Breakouts:
             return None
         if now >= self.ends_at:
             return "expired"
-        if not self.warned and self.ends_at - now <= WARNING_SECONDS:
+        if not self.warned and self.ends_at - now <= BREAKOUT_WARNING_SECONDS:
             self.warned = True
             return "warning"
         return None

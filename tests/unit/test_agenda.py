@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from signaling.agenda import MAX_PHASES, TEMPLATES, Agenda, Phase, parse_phases
+from signaling.agenda import TEMPLATES, Agenda, Phase, parse_phases
+from signaling.limits import MAX_AGENDA_PHASES
 from signaling.protocol import ProtocolError
 
 T0 = 1_764_262_800.0
@@ -58,8 +59,8 @@ def test_an_unknown_template_is_refused_with_the_known_names() -> None:
         ([{"title": "  Padded  ", "minutes": 1}], [Phase("Padded", 1)]),
         ([{"title": "x" * 60, "minutes": 240}], [Phase("x" * 60, 240)]),
         ([{"title": " " + "x" * 60 + " ", "minutes": 5}], [Phase("x" * 60, 5)]),
-        ([{"title": f"P{i}", "minutes": i + 1} for i in range(MAX_PHASES)],
-         [Phase(f"P{i}", i + 1) for i in range(MAX_PHASES)]),
+        ([{"title": f"P{i}", "minutes": i + 1} for i in range(MAX_AGENDA_PHASES)],
+         [Phase(f"P{i}", i + 1) for i in range(MAX_AGENDA_PHASES)]),
         ([{"title": "Extra keys", "minutes": 3, "colour": "blue"}], [Phase("Extra keys", 3)]),
     ],
     ids=["one phase", "titles are trimmed", "the longest title and duration", "length counts after trimming",
@@ -81,7 +82,7 @@ MINUTES_MESSAGE = "a phase must last 1 to 240 minutes"
         (None, LIST_MESSAGE),
         ({"title": "Check-in", "minutes": 10}, LIST_MESSAGE),
         ([], LIST_MESSAGE),
-        ([{"title": "P", "minutes": 1}] * (MAX_PHASES + 1), LIST_MESSAGE),
+        ([{"title": "P", "minutes": 1}] * (MAX_AGENDA_PHASES + 1), LIST_MESSAGE),
         (["Check-in"], ITEM_MESSAGE),
         ([{"title": "ok", "minutes": 1}, None], ITEM_MESSAGE),
         ([{"minutes": 10}], TITLE_MESSAGE),
