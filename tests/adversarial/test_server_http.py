@@ -103,12 +103,8 @@ async def test_static_serves_the_clients_files(haven, path):
 
 @pytest.fixture
 def served(tmp_path):
-    server = ServerProcess(tmp_path)
-    server.start()
-    try:
+    with ServerProcess(tmp_path).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _raw(port: int, data: bytes) -> bytes:

@@ -36,12 +36,8 @@ def _tmpfs_prefix(mountpoint: str) -> list[str]:
 def server(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    process = ServerProcess(tmp_path, WAITING_ROOM + PROBE, prefix=_tmpfs_prefix(str(data)))
-    process.start()
-    try:
+    with ServerProcess(tmp_path, WAITING_ROOM + PROBE, prefix=_tmpfs_prefix(str(data))).running() as process:
         yield process
-    finally:
-        process.stop()
 
 
 def in_server_namespace(server: ServerProcess, *command: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -28,12 +28,10 @@ ROUNDS = 8  # of each kind of abort; bounded in count, and each round in time by
 def server(tmp_path):
     # The server is another process; this one's aiortc clients must offer loopback candidates too.
     adapter.set_host_addresses(["127.0.0.1"])
-    process = ServerProcess(tmp_path, extra=f'[admin]\napi_key = "{ADMIN_KEY}"\n')
-    process.start()
     try:
-        yield process
+        with ServerProcess(tmp_path, extra=f'[admin]\napi_key = "{ADMIN_KEY}"\n').running() as process:
+            yield process
     finally:
-        process.stop()
         adapter.set_host_addresses([])
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from playwright.async_api import async_playwright
@@ -31,17 +30,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 async def haven_process(tmp_path):
     """A Haven server process on loopback, stopped by PID afterwards."""
-    server = ServerProcess(tmp_path)
-    server.start()
-    try:
+    with ServerProcess(tmp_path).running() as server:
         yield server
-    finally:
-        server.stop()
-        log = tmp_path / "server.log"
-        artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
-        if artifacts and log.exists():
-            os.makedirs(artifacts, exist_ok=True)
-            shutil.copy(log, os.path.join(artifacts, f"server-{tmp_path.name}.log"))
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ hands, chat and moderation, each driven by clicks in real browsers against a rea
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 
 import pytest
 from playwright.async_api import expect
@@ -22,16 +20,8 @@ UI_TIMEOUT_MS = 20000
 @pytest.fixture
 async def session_server(tmp_path):
     """A Haven server with the waiting room on (the product default), stopped by PID afterwards."""
-    server = ServerProcess(tmp_path, "[session]\nwaiting_room = true\n")
-    server.start()
-    try:
+    with ServerProcess(tmp_path, "[session]\nwaiting_room = true\n").running() as server:
         yield server
-    finally:
-        server.stop()
-        artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
-        if artifacts and server.log_path.exists():
-            os.makedirs(artifacts, exist_ok=True)
-            shutil.copy(server.log_path, os.path.join(artifacts, f"server-{tmp_path.name}.log"))
 
 
 async def open_and_join(browser, url: str):

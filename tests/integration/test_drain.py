@@ -24,10 +24,8 @@ DRAIN_TIMEOUT = 4.0
 
 @pytest.fixture
 def server(tmp_path):
-    process = ServerProcess(tmp_path, server_extra=f'drain_timeout = "{DRAIN_TIMEOUT:g}s"\n')
-    process.start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path, server_extra=f'drain_timeout = "{DRAIN_TIMEOUT:g}s"\n').running() as process:
+        yield process
 
 
 def client(server: ServerProcess, sub: str, role: str) -> ProtocolClient:

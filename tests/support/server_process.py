@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from server.auth import TokenIssuer
@@ -76,6 +79,22 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("haven did not become healthy")
+
+    @contextmanager
+    def running(self) -> Iterator[ServerProcess]:
+        """Start the server for the duration of a ``with`` block; stop it by PID on the way out.
+
+        With HAVEN_TEST_ARTIFACTS set, the server's log is copied there afterwards.
+        """
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+            artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
+            if artifacts and self.log_path.exists():
+                os.makedirs(artifacts, exist_ok=True)
+                shutil.copy(self.log_path, os.path.join(artifacts, f"server-{self.log_path.parent.name}.log"))
 
     def health(self) -> dict:
         """Return the /healthz document."""
