@@ -11,12 +11,12 @@ import struct
 import pytest
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtcpRrPacket, unpack_remb_fci
 
-import media.producer
 from media.consumer import CONGESTION_BYTES, NEXT_FRAME_TICKS, Consumer, Slot
 from media.producer import KEYFRAME_INTERVAL, Producer
 from media.reasons import CloseReason, DropReason
 from media.rtcp import build_pli
 from media.rtp import HEADER, URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, payload_offset
+from tests.support.fake_transports import Clock
 
 PUBLISHER_SSRC = 0x0A0B0C0D
 SFU_RTCP_SSRC = 0x5F5F5F5F
@@ -59,23 +59,6 @@ class FakeSendPath:
 
     def timestamps(self) -> list[int]:
         return [h[3] for h in self.headers()]
-
-
-class Clock:
-    """A settable time.monotonic for the keyframe throttle."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(media.producer.time, "monotonic", fake)
-    return fake
 
 
 def make_producer(kind: str = "video", mime: str = "video/VP8", extension_ids: dict[str, int] | None = None,

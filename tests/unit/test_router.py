@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-import media.producer
 from media.api import PublishResult, RouterApi, TrackInfo
 from media.consumer import Consumer, Slot
 from media.errors import MediaError
@@ -22,7 +21,7 @@ from media.router import MediaSettings, Router
 from media.rtcp import build_pli
 from media.rtp import HEADER
 from media.transport import TransportSettings
-from tests.support.fake_transports import FakeTransports
+from tests.support.fake_transports import Clock, FakeTransports
 
 SETTINGS = MediaSettings(TransportSettings(ice_servers=(), announced_ip="", compiled_send=False), max_bitrate=2_500_000)
 
@@ -47,23 +46,6 @@ class FakeListener:
 
     def active_speaker(self, router_id: str, participant_id: str | None) -> None:
         self.speakers.append(participant_id)
-
-
-class Clock:
-    """A settable time.monotonic for the key-frame throttle."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(media.producer.time, "monotonic", fake)
-    return fake
 
 
 @pytest.fixture
