@@ -2,6 +2,7 @@
 
     python -m bench.forwarding --sizes 3,8,15 --duration 30 --json results.json
     python -m bench.forwarding --scenario slow --duration 20 --json slow.json
+    python -m bench.forwarding --sizes 8 --udp-ports shared,per-connection   # one port vs. a port each
 
 For every room size N it starts a fresh Haven server (uvloop, pinned to CPU 0) and a load generator
 (bench/loadgen.py, pinned to CPU 1) whose N participants each publish pre-encoded VP8 640x480@30 (~1 Mbit/s)
@@ -85,6 +86,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
@@ -97,7 +106,7 @@ class ServerUnderTest:
     """A Haven server (or the baseline relay) process with its own temp directory, pinned to CPU 0."""
 
     def __init__(self, kind: str, workdir: Path, max_participants: int, nice: int = 0,
-                 server_root: Path = ROOT, forwarding: str = "auto") -> None:
+                 server_root: Path = ROOT, forwarding: str = "auto", udp_port: str = "shared") -> None:
         self.kind = kind
         self.server_root = server_root
         self.nice = nice
@@ -118,6 +127,8 @@ class ServerUnderTest:
                 f'secret = "{SECRET}"\n'
                 "[ice]\n"
                 'host_addresses = ["127.0.0.1"]\n'
+                # ice.udp_port: every connection on one shared socket, or a socket of its own (0)
+                f"udp_port = {free_udp_port() if udp_port == 'shared' else 0}\n"
                 "[limits]\n"
                 f"max_participants_per_room = {max(2, max_participants)}\n"
                 "[media]\n"
@@ -225,7 +236,8 @@ def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal
     before = wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else None
     with tempfile.TemporaryDirectory(prefix=f"haven-bench-{kind}-{n}-") as tmp:
         workdir = Path(tmp)
-        server = ServerUnderTest(kind, workdir, n, args.nice, Path(args.server_root).resolve(), args.forwarding)
+        server = ServerUnderTest(kind, workdir, n, args.nice, Path(args.server_root).resolve(), args.forwarding,
+                                 args.udp_port)
         try:
             server.start()
             time.sleep(1.5)
@@ -235,7 +247,8 @@ def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal
             if args.profile and kind == "haven":
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
                 profile_to = Path(args.profile).resolve() / f"{kind}-{scenario}-n{n}"
-            log(f"{kind}: N={n} ({scenario}); server pid {server.proc.pid}, idle RSS {idle_rss:.1f} MB")
+            log(f"{kind}: N={n} ({scenario}, UDP port {args.udp_port}); server pid {server.proc.pid}, "
+                f"idle RSS {idle_rss:.1f} MB")
             result = run_loadgen(server, n, args, scenario, profile_to)
             result["idle_server_rss_mb"] = round(idle_rss, 1)
             result["other_load_before_pct"] = None if before is None else round(before, 1)
@@ -511,6 +524,30 @@ def print_slow(result: dict) -> None:
               f"{fmt(ph.get('delivery_change'), '+.3%'):>11} {fmt(ph.get('p99_change'), '+.1%'):>7}")
 
 
+def parse_udp_ports(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    if not modes or any(m not in UDP_PORT_MODES for m in modes) or len(set(modes)) != len(modes):
+        raise argparse.ArgumentTypeError(f"UDP port modes are a comma-separated subset of {', '.join(UDP_PORT_MODES)}")
+    return modes
+
+
+UDP_PORT_MODES = ("shared", "per-connection")
+
+
+def print_udp_port_ratios(rows: list[dict]) -> None:
+    """Each N's shared-port cost over its per-connection cost, from runs made side by side."""
+    by_n: dict[int, dict[str, dict]] = collections.defaultdict(dict)
+    for row in rows:
+        by_n[row["n"]][row["udp_port"]] = row
+    for n, modes in sorted(by_n.items()):
+        shared, own = modes.get("shared"), modes.get("per-connection")
+        if not shared or not own or not shared["us_cpu_per_fwd_pkt"] or not own["us_cpu_per_fwd_pkt"]:
+            continue
+        one, each = shared["us_cpu_per_fwd_pkt"], own["us_cpu_per_fwd_pkt"]
+        print(f"  N={n}: one shared UDP port {one:.2f} us/pkt, a port per connection {each:.2f} us/pkt: "
+              f"ratio {one / each:.3f}; threads {shared['server_threads']} / {own['server_threads']}")
+
+
 def parse_sizes(text: str) -> list[int]:
     sizes = [int(s) for s in text.split(",") if s.strip()]
     if any(not 2 <= s <= 50 for s in sizes):
@@ -556,6 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", metavar="DIR", help="copy server logs here")
     parser.add_argument("--forwarding", choices=("auto", "c", "python"), default="auto",
                         help="the server's send step (media.forwarding): compiled, pure Python, or auto")
+    parser.add_argument("--udp-ports", type=parse_udp_ports, default=["shared"],
+                        help="ice.udp_port modes to measure, in turn for each N: shared (one port for all media, "
+                             "the default), per-connection (ice.udp_port = 0), or both, e.g. shared,per-connection")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.duration > 600 or args.warmup < 4 or args.warmup > 120:
         # A new consumer starts at a key frame and the replayed video has one every 3 s: a shorter warm-up
@@ -568,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         log("warning: fewer than 2 CPUs available; server and load generator will share a core")
     log(f"interfaces in this namespace: {interfaces()}")
 
+    args.udp_port = args.udp_ports[0]
     if args.scenario == "slow":
         result = measure("haven", args.slow_n, args, scenario="slow")
         print_slow(result)
@@ -577,22 +618,27 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     sizes = sorted(set(args.sizes) | (set() if args.no_baseline else set(args.baseline_sizes)))
+    modes = args.udp_ports
     for n in sizes:
-        runs = [measure("haven", n, args) for _ in range(args.repeat)]
-        haven = median_run(runs)
-        baseline = None
-        planned = not args.no_baseline and n in args.baseline_sizes
-        if planned:
-            try:
-                baseline = measure("baseline", n, args)
-            except Exception as exc:
-                log(f"baseline N={n} failed: {exc}")
-        row = combine(n, haven, baseline, planned)
-        rows.append(row)
-        log(json.dumps({k: row[k] for k in FIELDS}))
-        if args.json:  # write as we go, so a late failure keeps the earlier sizes
-            Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        for index, mode in enumerate(modes):
+            args.udp_port = mode
+            runs = [measure("haven", n, args) for _ in range(args.repeat)]
+            haven = median_run(runs)
+            baseline = None
+            planned = not args.no_baseline and n in args.baseline_sizes and index == 0
+            if planned:
+                try:
+                    baseline = measure("baseline", n, args)
+                except Exception as exc:
+                    log(f"baseline N={n} failed: {exc}")
+            row = combine(n, haven, baseline, planned)
+            row["udp_port"] = mode
+            rows.append(row)
+            log(json.dumps({k: row[k] for k in FIELDS}))
+            if args.json:  # write as we go, so a late failure keeps the earlier sizes
+                Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     print_table(rows)
+    print_udp_port_ratios(rows)
     return 0
 
 

@@ -13,11 +13,15 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import aioice.ice
+from aioice import stun
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpsender import RTCRtpSender
+
+from .udp_mux import SharedSocket, UdpMux
 
 AIORTC_VERSION = "1.16.0"
 AIOICE_VERSION = "0.13.0"
@@ -45,6 +49,11 @@ def set_host_addresses(addresses: list[str]) -> None:
         return (v4 if use_ipv4 else []) + (v6 if use_ipv6 else [])
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+def host_addresses() -> list[str]:
+    """Return the addresses ICE gathers host candidates on: set_host_addresses' choice or aioice's discovery."""
+    return aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True)
 
 
 def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:
@@ -178,8 +187,10 @@ def guard_receive(
 
 
 def enlarge_receive_buffers(dtls: RTCDtlsTransport) -> None:
-    """Give a publisher's sockets a larger receive buffer (PUBLISHER_RCVBUF)."""
+    """Give a publisher's own sockets a larger receive buffer (PUBLISHER_RCVBUF); shared ones have theirs."""
     for protocol in list(dtls.transport._connection._protocols):
+        if isinstance(protocol, SharedPortProtocol):
+            continue
         sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
         if sock is not None:
             try:
@@ -188,8 +199,92 @@ def enlarge_receive_buffers(dtls: RTCDtlsTransport) -> None:
                 pass
 
 
+class _SharedTransport:
+    """What aioice sees as a protocol's transport: the shared socket's, except that closing detaches.
+
+    ``sendto`` is the shared transport's own bound method, so SendPath (and through it the forwarding
+    loop) sends exactly as it does on a socket of its own.
+    """
+
+    def __init__(self, shared: SharedSocket, route: SharedPortProtocol) -> None:
+        transport: Any = shared.transport
+        self.sendto = transport.sendto
+        self.get_write_buffer_size = transport.get_write_buffer_size
+        self.get_extra_info = transport.get_extra_info
+        self._shared = shared
+        self._route = route
+        self._closing = False
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._shared.detach(self._route)
+        # aioice's StunProtocol.close() waits for connection_lost; the shared socket stays open.
+        self._route.connection_lost(None)
+
+    abort = close
+
+
+class SharedPortProtocol(aioice.ice.StunProtocol):
+    """An aioice protocol on a shared socket of the UdpMux, and the mux's Route for its connection."""
+
+    def __init__(self, connection: aioice.ice.Connection, shared: SharedSocket, component: int) -> None:
+        super().__init__(connection)
+        self.shared = shared
+        self.ufrag = connection.local_username
+        self.addresses: set[Any] = set()
+        self.connection_made(cast(Any, _SharedTransport(shared, self)))
+        self.local_candidate = Candidate(
+            foundation=candidate_foundation("host", "udp", shared.host), component=component, transport="udp",
+            priority=candidate_priority(component, "host"), host=shared.host, port=shared.port, type="host",
+        )
+        shared.attach(self)
+
+    def integrity_key(self) -> bytes:
+        return self.receiver.local_password.encode("utf8")
+
+    async def request(self, request: stun.Message, addr: tuple[str, int], integrity_key: bytes | None = None,
+                      retransmissions: int | None = None) -> tuple[stun.Message, tuple[str, int]]:
+        # Responses carry no username: the mux finds this protocol by the transaction id.
+        self.shared.expect(request.transaction_id, self)
+        try:
+            return await super().request(request, addr, integrity_key, retransmissions)
+        finally:
+            self.shared.forget(request.transaction_id)
+
+
+def share_udp_port(dtls: RTCDtlsTransport, mux: UdpMux) -> None:
+    """Make a connection's ICE agent use the mux's shared sockets for its host candidates.
+
+    aioice binds a new ephemeral port per host address in ``get_component_candidates``; the replacement
+    gives the connection one SharedPortProtocol per shared socket instead, and lets aioice go on with a
+    server-side TURN allocation (ice.turn_server) if one is configured. The connection also gets a long
+    ufrag no other live connection has, which is how the mux tells their STUN checks apart. Call once the
+    ICE transport exists and before the local description is created (the ufrag goes into it).
+    """
+    connection = dtls.transport._connection
+    if getattr(connection.get_component_candidates, "_haven_guard", False):
+        return
+    connection._local_username = mux.new_ufrag()
+    original = connection.get_component_candidates
+
+    async def get_component_candidates(component: int, addresses: list[str], timeout: int = 5) -> list[Candidate]:
+        routes = [SharedPortProtocol(connection, shared, component)
+                  for shared in mux.sockets if shared.transport is not None]
+        connection._protocols += routes
+        others = await original(component, [], timeout)
+        return [route.local_candidate for route in routes] + others
+
+    get_component_candidates._haven_guard = True  # type: ignore[attr-defined]
+    connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
+
+
 def local_sockets(dtls: RTCDtlsTransport) -> int:
-    """Count the UDP sockets the connection's ICE agent gathered (0: it could bind no port)."""
+    """Count the UDP sockets (own or shared) the connection's ICE agent gathered on (0: it has none)."""
     return len(dtls.transport._connection._protocols)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Self
 
-from .adapter import set_host_addresses
+from .adapter import host_addresses, set_host_addresses
 from .consumer import compiled_available
 from .errors import MediaError
 from .producer import TrackInfo
 from .reasons import CloseReason, DropReason
 from .router import MediaSettings, PublishResult, Router, RouterListener
 from .transport import LABEL_KINDS, TransportSettings
+from .udp_mux import UdpMux
 
 
 class RouterApi(Protocol):
@@ -57,6 +58,8 @@ __all__ = [
     "RouterListener",
     "TrackInfo",
     "TransportSettings",
+    "UdpMux",
     "compiled_available",
+    "host_addresses",
     "set_host_addresses",
 ]

@@ -17,7 +17,7 @@ class CloseReason(enum.Enum):
 
 
 class DropReason(enum.Enum):
-    """Why a packet was not forwarded; counted per Router."""
+    """Why a packet was not forwarded; counted per Router (the shared port's own reasons per server)."""
 
     UNKNOWN_SSRC = "unknown-ssrc"  # not a primary stream we negotiated (RTX, probing, stray)
     UNPROTECT_FAILED = "unprotect-failed"  # SRTP authentication or replay check failed
@@ -36,6 +36,11 @@ class DropReason(enum.Enum):
     UNWANTED_RTP = "unwanted-rtp"  # RTP on a subscribe connection, which receives none
     RATE_LIMITED = "rate-limited"  # past the publisher's packet-rate or bitrate cap
     NACK_LIMITED = "nack-limited"  # a NACK past the subscriber's per-second budget
+    # On the shared media port (media/udp_mux.py), counted per server rather than per Router:
+    UNKNOWN_SOURCE = "unknown-source"  # not STUN, from an address no live connection has authenticated
+    UNKNOWN_UFRAG = "unknown-ufrag"  # a STUN check naming no live connection's username fragment
+    STUN_UNAUTHENTICATED = "stun-unauthenticated"  # a STUN check whose MESSAGE-INTEGRITY does not verify
+    ADDRESS_CONFLICT = "address-conflict"  # an address another connection owns, or one address too many
 
 
 # media.adapter.GuardDrop codes, by value, as DropReasons.

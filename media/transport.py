@@ -26,6 +26,7 @@ from .reasons import GUARD_DROPS, DropReason
 from .rtcp import build_sender_report, nack_entries, parse_feedback, parse_sender_reports
 from .rtp import HEADER_SIZE, URI_MID, iter_extensions
 from .sdp import ANSWER_BASE_CHARS, ANSWER_CHARS_PER_MLINE, add_opus_fec, announce_address, check_size, parse_offer
+from .udp_mux import UdpMux
 
 LABEL_KINDS = {"camera": "video", "microphone": "audio", "screen": "video", "screen-audio": "audio"}
 SUPPORTED_MIME = {"video/vp8", "video/h264", "audio/opus"}
@@ -52,6 +53,8 @@ class TransportSettings:
     ice_servers: tuple[RTCIceServer, ...]
     announced_ip: str  # "" announces the host addresses themselves
     compiled_send: bool  # media/_fastsend.c instead of the pure-Python send step
+    # The server's shared media port (ice.udp_port); None: every connection binds ports of its own.
+    udp_mux: UdpMux | None = None
 
     def configuration(self) -> RTCConfiguration:
         """Build aiortc's configuration: no default STUN server, one bundled transport."""
@@ -123,6 +126,8 @@ class PublishTransport:
                 raise MediaError("invalid-sdp", f"the offer could not be applied ({type(exc).__name__})") from None
             if self.dtls is None:
                 self.dtls = adapter.dtls_transport(self.pc)
+                if self.settings.udp_mux is not None:
+                    adapter.share_udp_port(self.dtls, self.settings.udp_mux)
                 adapter.hook_dtls(self.dtls, self._on_rtp, self._on_rtcp)
                 adapter.end_consent_with_connection(self.dtls)
             transceivers = {t.mid: t for t in self.pc.getTransceivers()}
@@ -393,6 +398,9 @@ class SubscribeTransport:
         try:
             while not self.closed:
                 self._dirty = False
+                first = adapter.dtls_transport(self.pc) if self.dtls is None else None
+                if first is not None and self.settings.udp_mux is not None:
+                    adapter.share_udp_port(first, self.settings.udp_mux)
                 await self.pc.setLocalDescription(await self.pc.createOffer())
                 if self.dtls is None:
                     self.dtls = adapter.dtls_transport(self.pc)

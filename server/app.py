@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 import web_client
-from media.api import Router, RouterListener, set_host_addresses
+from media.api import Router, RouterListener, UdpMux, host_addresses, set_host_addresses
 from signaling.codes import SERVER_RESTARTING, CloseCode
 from signaling.connection import Connection
 from signaling.errors import ProtocolError
@@ -28,7 +28,7 @@ from signaling.sessions import Sessions
 
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
-from .config import Config, resolve_secret
+from .config import Config, ConfigError, resolve_secret
 from .layers import connection_settings, media_settings, session_policy
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
@@ -62,6 +62,7 @@ class Drain:
 
 
 DRAIN = web.AppKey("drain", Drain)
+UDP_MUX: web.AppKey[UdpMux | None] = web.AppKey("udp_mux")  # the shared media port (None: ice.udp_port = 0)
 
 WEB_CLIENT_DIR = Path(web_client.__file__).parent
 # What /static/ serves: the browser client's own files, never the Python package around them
@@ -123,11 +124,13 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
                               config.auth.issuer, config.auth.audience, config.auth.max_ttl)
     resume_keys = ResumeKeys(app[ISSUER].resume_key())
     set_host_addresses(list(config.ice.host_addresses))
-    media = media_settings(config)
+    # One UDP port for all media (ice.udp_port), bound at startup; 0 keeps a port per connection.
+    udp_mux = app[UDP_MUX] = UdpMux(config.ice.udp_port, host_addresses()) if config.ice.udp_port else None
+    media = media_settings(config, udp_mux)
     policy = session_policy(config)
     storage = app[STORAGE] = Storage(config.database_path)
 
-    routers = MediaTotals()  # every Router made, so the metrics' packet counters outlive a session
+    routers = MediaTotals(udp_mux)  # every Router made, so the metrics' packet counters outlive a session
 
     def new_router(name: str, listener: RouterListener) -> Router:
         return routers.track(Router(name, media, listener))
@@ -240,6 +243,21 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
         if METRICS_RUNNER in app:
             await app[METRICS_RUNNER].cleanup()
 
+    async def open_media_port(app: web.Application) -> None:
+        if udp_mux is None:
+            return
+        try:
+            await udp_mux.open()
+        except OSError as exc:
+            raise ConfigError("ice.udp_port", exc.strerror or str(exc)) from None
+        log.info("media_port_open", port=udp_mux.port, addresses=len(udp_mux.sockets))
+
+    async def close_media_port(app: web.Application) -> None:
+        if udp_mux is not None:
+            udp_mux.close()  # after _close_sessions: every connection on it has closed
+            await udp_mux.wait_closed()  # a restart in the same process can bind the port again
+
+    app.on_startup.append(open_media_port)
     app.on_startup.append(watch_records)
     app.on_startup.append(start_metrics)
     app[DRAIN] = Drain(config.server.drain_timeout)
@@ -247,6 +265,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app.on_shutdown.append(_close_connections)
     app.on_cleanup.append(stop_metrics)
     app.on_cleanup.append(_close_sessions)
+    app.on_cleanup.append(close_media_port)
     return app
 
 

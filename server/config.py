@@ -169,6 +169,8 @@ class AuthConfig:
 @dataclass(frozen=True)
 class IceConfig:
     host_addresses: tuple[str, ...] = field(default=(), metadata=_check(_ip_list))
+    # The one UDP port all media uses (per host address); 0: a new ephemeral port per connection.
+    udp_port: int = field(default=10000, metadata=_bounded(0, 65535))
     announced_ip: str = field(default="", metadata=_check(_ip_or_empty))
     stun_server: str = field(default="", metadata=_check(_prefixed("stun:")))
     turn_server: str = field(default="", metadata=_check(_prefixed("turn:", "turns:")))
@@ -428,6 +430,9 @@ def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) ->
     elif ice.turn_username or ice.turn_password:
         key = "ice.turn_username" if ice.turn_username else "ice.turn_password"
         raise fail(key, "is set but ice.turn_server is empty")
+    if ice.stun_server and ice.udp_port:
+        raise fail("ice.stun_server", "works only with ice.udp_port = 0; behind NAT with one media port, set "
+                   "ice.announced_ip to the public address instead")
     metrics = config.metrics
     if metrics.enabled and metrics.port and metrics.port == server.port and (
             metrics.host == server.host or "0.0.0.0" in (metrics.host, server.host)):

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
-from media.api import MediaSettings, TransportSettings, compiled_available
+from media.api import MediaSettings, TransportSettings, UdpMux, compiled_available
 from signaling.connection import ConnectionSettings
 from signaling.session import SessionPolicy
 
@@ -37,12 +37,12 @@ def ice_servers(config: Config) -> tuple[tuple[RTCIceServer, ...], tuple[dict[st
     return tuple(servers), tuple(described)
 
 
-def media_settings(config: Config) -> MediaSettings:
-    """Return the media layer's settings."""
+def media_settings(config: Config, udp_mux: UdpMux | None = None) -> MediaSettings:
+    """Return the media layer's settings; ``udp_mux`` is the shared media port when ice.udp_port is set."""
     rtc_servers, _ = ice_servers(config)
     return MediaSettings(
         transport=TransportSettings(ice_servers=rtc_servers, announced_ip=config.ice.announced_ip,
-                                    compiled_send=compiled_send(config)),
+                                    compiled_send=compiled_send(config), udp_mux=udp_mux),
         max_bitrate=config.media.max_bitrate_kbps * 1000,
     )
 

@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from media.api import Router
+from media.api import Router, UdpMux
 from media.reasons import DropReason
 
 from .resources import resource_counts
@@ -94,10 +94,11 @@ class MediaTotals:
     A closed Router's final counts are folded into the totals at the next scrape and the Router is let go.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shared_port: UdpMux | None = None) -> None:
         self.routers: list[Router] = []
         self.closed = {name: 0 for name in _COUNTED}
         self.closed_drops = {reason: 0 for reason in DropReason}
+        self.shared_port = shared_port  # its drops are per server, not per Router
 
     def track(self, router: Router) -> Router:
         self.routers.append(router)
@@ -131,6 +132,9 @@ class MediaTotals:
             for name in _COUNTED:
                 totals[name] += counts[name]
             for reason, n in router.drops.items():
+                drops[reason] += n
+        if self.shared_port is not None:
+            for reason, n in self.shared_port.drops.items():
                 drops[reason] += n
         return totals, drops
 
@@ -194,7 +198,11 @@ class HavenCollector(Collector):
         resources = self.resources()
         yield _gauge("haven_asyncio_tasks", "asyncio tasks alive", resources["tasks"])
         yield _gauge("haven_open_fds", "Open file descriptors", resources["fds"])
-        yield _gauge("haven_udp_sockets", "Open UDP sockets (ICE, one per connection)", resources["udp_sockets"])
+        yield _gauge("haven_udp_sockets", "Open UDP sockets (the shared media port's, or one per connection)",
+                     resources["udp_sockets"])
+        shared = self.media.shared_port
+        yield _gauge("haven_shared_port_entries", "Routing entries of the shared media port (connections, "
+                     "learnt addresses, STUN transactions in flight)", shared.table_entries() if shared else 0)
         yield _gauge("haven_threads", "Python threads", resources["threads"])
         yield _gauge("haven_resident_memory_bytes", "Resident memory", resources["rss_bytes"])
 

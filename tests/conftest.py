@@ -8,11 +8,12 @@ from aiohttp.test_utils import TestServer
 from media.api import compiled_available
 from server.app import ISSUER, SESSIONS, create_app
 from server.config import load_config
+from tests.support.server_process import free_udp_port
 
 TEST_SECRET = b"test-secret-that-is-long-enough-for-hs256-0123456789"
 
 
-def make_config(tmp_path, extra: str = ""):
+def make_config(tmp_path, extra: str = "", udp_port: int | None = None):
     """Build a test config: loopback ICE only, data in a temporary directory, metrics on a free port, no
     waiting room unless ``extra`` has a [session] table (the therapy-session tests turn it on)."""
     path = tmp_path / "haven.toml"
@@ -22,6 +23,8 @@ def make_config(tmp_path, extra: str = ""):
         'host = "127.0.0.1"\n'
         "[ice]\n"
         'host_addresses = ["127.0.0.1"]\n'
+        # Many apps may run at once in one test process: each gets its own shared media port.
+        f"udp_port = {free_udp_port() if udp_port is None else udp_port}\n"
         "[media]\n"
         "use_uvloop = false\n"
         + (extra.split("[media]\n", 1)[1].split("[", 1)[0] if "[media]" in extra else "")
@@ -65,10 +68,10 @@ async def haven_factory(tmp_path):
     """Start Haven servers in this process on ephemeral loopback ports, with extra TOML config."""
     servers = []
 
-    async def start(extra: str = "") -> RunningServer:
+    async def start(extra: str = "", udp_port: int | None = None) -> RunningServer:
         directory = tmp_path / f"server{len(servers)}"
         directory.mkdir()
-        app = create_app(make_config(directory, extra), TEST_SECRET)
+        app = create_app(make_config(directory, extra, udp_port), TEST_SECRET)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)

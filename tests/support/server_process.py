@@ -29,16 +29,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_udp_port() -> int:
+    """Return a UDP port that was free on 127.0.0.1 a moment ago (for a server's shared media port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class ServerProcess:
     """A `haven serve` process with its own config in a temporary directory."""
 
     def __init__(self, directory: Path, extra: str = "", prefix: list[str] | None = None,
-                 server_extra: str = "") -> None:
+                 server_extra: str = "", udp_port: int | None = None) -> None:
         # ``prefix`` runs before the server command and must exec it (e.g. unshare with a mount step);
-        # ``server_extra`` is more of the [server] table, ``extra`` more tables after it.
+        # ``server_extra`` is more of the [server] table, ``extra`` more tables after it. ``udp_port``
+        # is ice.udp_port: by default a free port, so servers running at once each have their own.
         self.prefix = prefix or []
         self.data_dir = directory / "data"
         self.port = free_port()
+        self.udp_port = free_udp_port() if udp_port is None else udp_port
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "haven.toml"
         self.config_path.write_text(
@@ -52,6 +61,7 @@ class ServerProcess:
             f'secret = "{SECRET}"\n'
             "[ice]\n"
             'host_addresses = ["127.0.0.1"]\n'
+            f"udp_port = {self.udp_port}\n"
             "[logging]\n"
             'format = "json"\n'
             + ("" if "[session]" in extra else "[session]\nwaiting_room = false\n")

@@ -290,3 +290,57 @@ async def test_async_send_is_aiortcs_protect_and_send(peers) -> None:
     packet = HEADER.pack(0x80, 111, 7, 960, 0x0A0B0C0D) + b"opus"
     await send(packet)
     await eventually(lambda: packet in received, "the packet sent through aiortc's _send_rtp")
+
+
+def test_aioice_gathers_host_candidates_through_a_method_the_adapter_can_replace() -> None:
+    import inspect
+
+    parameters = list(inspect.signature(aioice.ice.Connection.get_component_candidates).parameters)
+    assert parameters[:4] == ["self", "component", "addresses", "timeout"], changed(
+        "aioice.Connection", "get_component_candidates(component, addresses, timeout)")
+    request = list(inspect.signature(aioice.ice.StunProtocol.request).parameters)
+    assert request == ["self", "request", "addr", "integrity_key", "retransmissions"], changed(
+        "aioice.ice.StunProtocol", "request(request, addr, integrity_key, retransmissions)")
+
+
+async def test_a_connection_on_the_shared_port_connects_carries_media_and_detaches_on_close() -> None:
+    from media.udp_mux import UdpMux
+
+    adapter.set_host_addresses(["127.0.0.1"])
+    mux = UdpMux(0, ["127.0.0.1"])
+    await mux.open()
+    offerer, answerer = RTCPeerConnection(configuration()), RTCPeerConnection(configuration())
+    try:
+        offerer.addTransceiver("video", direction="sendrecv")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        await answerer.setRemoteDescription(offerer.localDescription)
+        shared = adapter.dtls_transport(answerer)
+        adapter.share_udp_port(shared, mux)
+        adapter.share_udp_port(shared, mux)  # idempotent
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        sdp = answerer.localDescription.sdp
+        port = mux.sockets[0].port
+        assert f"127.0.0.1 {port} typ host" in sdp, changed("aioice", "host candidates from get_component_candidates")
+        assert sdp.count("typ host") == 1
+        ufrag = shared.transport._connection.local_username
+        assert len(ufrag) == 16 and f"a=ice-ufrag:{ufrag}" in sdp, changed("aioice.Connection", "_local_username")
+        assert adapter.local_sockets(shared) == 1
+        await offerer.setRemoteDescription(answerer.localDescription)
+        await eventually(lambda: adapter.has_nominated_pair(shared) and offerer.connectionState == "connected",
+                         "ICE and DTLS through the shared port")
+        path = adapter.SendPath(shared)
+        assert path.fd == mux.sockets[0].transport.get_extra_info("socket").fileno()
+        received: list[bytes] = []
+        adapter.guard_receive(adapter.dtls_transport(offerer), received.append, lambda _: None, lambda _: None)
+        packet = HEADER.pack(0x80, 96, 7, 90000, 0x0A0B0C0D) + b"\x10\x00over-the-shared-port"
+        path.sendto(path.protect(packet), path.addr)
+        await eventually(lambda: received == [packet], "RTP sent from the shared socket")
+        assert mux.table_entries() >= 2  # the route and the offerer's address
+    finally:
+        await asyncio.wait_for(offerer.close(), 10)
+        await asyncio.wait_for(answerer.close(), 10)  # aioice waits for connection_lost: it must come
+        adapter.set_host_addresses([])
+    try:
+        assert mux.table_entries() == 0
+    finally:
+        mux.close()

@@ -165,6 +165,8 @@ def test_wrong_type_is_refused(tmp_path: Path, text: str, key: str, message: str
         ('[auth]\nsecret = "too-short"', "auth.secret"),
         ('[server]\nhost = ""', "server.host"),
         ('[auth]\nissuer = ""', "auth.issuer"),
+        ("[ice]\nudp_port = 65536", "ice.udp_port"),
+        ("[ice]\nudp_port = -1", "ice.udp_port"),
     ],
 )
 def test_out_of_range_value_is_refused(tmp_path: Path, text: str, key: str) -> None:
@@ -316,10 +318,23 @@ def test_ice_server_without_its_scheme_is_refused(tmp_path: Path, text: str, key
 def test_complete_turn_settings_are_accepted(tmp_path: Path) -> None:
     config = load_text(
         tmp_path,
-        '[ice]\nstun_server = "stun:stun.example.org:3478"\n'
+        '[ice]\nudp_port = 0\nstun_server = "stun:stun.example.org:3478"\n'
         'turn_server = "turns:turn.example.org:5349"\nturn_username = "u"\nturn_password = "p"',
     )
     assert config.ice.turn_server == "turns:turn.example.org:5349"
+
+
+def test_media_uses_one_udp_port_by_default_and_zero_keeps_a_port_per_connection(tmp_path: Path) -> None:
+    assert load_text(tmp_path, "").ice.udp_port == 10000
+    assert load_text(tmp_path, "[ice]\nudp_port = 0").ice.udp_port == 0
+
+
+def test_stun_discovery_is_refused_with_one_shared_port(tmp_path: Path) -> None:
+    # A server-reflexive address is learnt per socket by aioice; the shared port has no such step, so
+    # the operator must name the public address instead: the message says so.
+    error = refusal(tmp_path, '[ice]\nstun_server = "stun:stun.example.org:3478"')
+    assert error.key == "ice.stun_server"
+    assert "announced_ip" in str(error)
 
 
 def test_env_overrides_file_values(tmp_path: Path) -> None:
