@@ -1,4 +1,4 @@
-"""Owns the `haven` command line: serve, token, check-config, audit verify and --version."""
+"""Owns the `haven` command line: serve, token, check-config, audit verify, backup and --version."""
 
 from __future__ import annotations
 
@@ -6,11 +6,22 @@ import argparse
 import datetime
 import importlib.metadata
 import os
+import shutil
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from server.auth import ROLES, ROOM_RULE, TokenError, TokenIssuer, is_valid_room, join_url
-from server.config import Config, ConfigError, format_duration, load_config, parse_duration, resolve_secret
+from server.config import (
+    SECRET_FILE_NAME,
+    Config,
+    ConfigError,
+    format_duration,
+    load_config,
+    parse_duration,
+    resolve_secret,
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -118,6 +129,51 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """Copy the records (and the generated secret) into a new directory, consistently, while Haven runs."""
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    source = config.database_path
+    if not os.path.exists(source):
+        return _fail(f"no database at {source}", EXIT_FAILURE)
+    target = Path(args.to)
+    try:
+        target.mkdir(mode=0o700, parents=True)  # a new directory: never mix two backups or overwrite one
+    except FileExistsError:
+        return _fail(f"--to {target}: already exists; give a new directory", EXIT_FAILURE)
+    except OSError as exc:
+        return _fail(f"--to {target}: {exc.strerror}", EXIT_FAILURE)
+    copy = target / "haven.db"
+    try:
+        # SQLite's online backup: a consistent snapshot even while the server writes (WAL included),
+        # which copying the file with cp is not.
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as live, sqlite3.connect(copy) as out:
+            live.backup(out)
+        secret = Path(config.server.data_dir) / SECRET_FILE_NAME
+        if not config.auth.secret and secret.exists():
+            # Without it every join link and resume credential issued so far stops verifying.
+            shutil.copyfile(secret, target / SECRET_FILE_NAME)
+            os.chmod(target / SECRET_FILE_NAME, 0o600)
+    except (OSError, sqlite3.Error) as exc:
+        return _fail(f"backup failed: {exc}", EXIT_FAILURE)
+    from server.storage import Storage
+
+    storage = Storage(str(copy))
+    try:
+        check = storage.verify_chain()
+    finally:
+        storage.close()
+    if not check.ok:
+        return _fail(f"backup written to {target}, but its audit chain does not verify: entry "
+                     f"{check.first_bad_seq} {check.problem}", EXIT_FAILURE)
+    print(f"ok: {target} ({check.entries} audit entries, hash chain intact)")
+    return EXIT_OK
+
+
 def installed_version() -> str:
     """Return the version pip recorded for the installed `haven` distribution."""
     try:
@@ -156,6 +212,11 @@ def _parser() -> argparse.ArgumentParser:
         "verify", help="check that the audit log's hash chain is intact (exit 1) and no records were lost (exit 3)")
     verify.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     verify.set_defaults(handler=_audit_verify)
+
+    backup = commands.add_parser("backup", help="copy the records and the generated secret, while running")
+    backup.add_argument("--to", required=True, metavar="DIR", help="a new directory to write the backup into")
+    backup.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    backup.set_defaults(handler=_backup)
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", metavar="FILE")

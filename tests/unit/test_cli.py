@@ -199,3 +199,24 @@ def test_the_installed_version_is_the_one_in_pyproject() -> None:
     with open(REPO / "pyproject.toml", "rb") as f:
         declared = tomllib.load(f)["project"]["version"]
     assert installed_version() == declared
+
+
+def test_backup_copies_the_generated_secret_so_issued_links_still_verify(run: Run, config_file: Path,
+                                                                         tmp_path: Path) -> None:
+    from server.storage import Storage
+
+    config = load_config(config_file, env={})
+    secret = resolve_secret(config)  # generated in the data directory, as on a first start
+    storage = Storage(config.database_path)
+    storage.audit("join", actor="ana", role="host", room="r1")
+    storage.close()
+    code, out, err = run("backup", "--to", str(tmp_path / "b"), "--config", str(config_file))
+    assert code == 0, err
+    copied = tmp_path / "b" / "auth-secret"
+    assert copied.read_bytes().strip() == secret and (copied.stat().st_mode & 0o077) == 0
+    assert "1 audit entries" in out
+
+
+def test_backup_without_a_database_says_so(run: Run, config_file: Path, tmp_path: Path) -> None:
+    code, _, err = run("backup", "--to", str(tmp_path / "b"), "--config", str(config_file))
+    assert code == 1 and "no database at" in err and not (tmp_path / "b").exists()
