@@ -79,6 +79,10 @@ def compiled_emitter(path: Any, ssrc: int) -> Emit:
     return emit
 
 
+SENT_REPORTS_KEPT = 4  # SRs go out every few seconds; a report answers one of the latest
+MAX_RTT = 10.0  # seconds: longer is not a path anyone could talk over, so it is an error
+
+
 def _not_ready(*args: object) -> Any:
     raise RuntimeError("the slot has no send path yet")
 
@@ -93,7 +97,7 @@ class Slot(SlotNumbering):
 
     __slots__ = (
         "transceiver", "kind", "codec_key", "mid", "ssrc", "pt", "cname", "consumer", "used", "protect",
-        "protect_rtcp", "sendto", "addr", "buffer_size", "ready", "emit",
+        "protect_rtcp", "sendto", "addr", "buffer_size", "ready", "emit", "reports_sent", "rtt", "loss",
     )
 
     def __init__(self, transceiver: Any, kind: str, codec_key: tuple[str, str, str], ssrc: int, cname: str) -> None:
@@ -114,6 +118,13 @@ class Slot(SlotNumbering):
         self.emit: Emit = _not_ready
         self.addr: tuple[str, int] = ("", 0)
         self.ready = False
+        # What the subscriber's receiver reports say of this stream, for the metrics' summaries: the
+        # round trip (seconds) and the fraction lost, -1 until a report tells. ``reports_sent`` maps the
+        # middle 32 bits of the NTP time of each recent SR to when it left, because the NTP time is the
+        # publisher's clock, not ours: the round trip is measured on our monotonic clock alone.
+        self.reports_sent: dict[int, float] = {}
+        self.rtt = -1.0
+        self.loss = -1.0
 
     def attach_send_path(self, path: SendPath, pt: int, compiled: bool = False) -> None:
         """Bind the slot to its connected transport's send path and negotiated payload type.
@@ -129,6 +140,22 @@ class Slot(SlotNumbering):
         self.pt = pt
         self.emit = compiled_emitter(path, self.ssrc) if compiled else python_emitter(path, self.ssrc)
         self.ready = True
+
+    def sent_report(self, ntp_timestamp: int, at: float) -> None:
+        """Remember when the SR stamped ``ntp_timestamp`` left (the last few: reports may be lost)."""
+        sent = self.reports_sent
+        if len(sent) >= SENT_REPORTS_KEPT:
+            del sent[next(iter(sent))]
+        sent[(ntp_timestamp >> 16) & 0xFFFFFFFF] = at
+
+    def received_report(self, fraction_lost: int, lsr: int, dlsr: int, at: float) -> None:
+        """Read one report block of the subscriber about this slot's stream (RFC 3550 6.4.1)."""
+        self.loss = fraction_lost / 256
+        sent = self.reports_sent.get(lsr) if lsr else None
+        if sent is not None:
+            rtt = at - sent - dlsr / 65536
+            if 0 <= rtt < MAX_RTT:  # a report about a stale SR, or a made-up DLSR, is not a round trip
+                self.rtt = rtt
 
     def send_rtcp(self, data: bytes) -> bool:
         """Protect and send one compound RTCP packet to the subscriber; never raises."""

@@ -94,6 +94,7 @@ class Producer:
         self.received_prior = 0
         self.last_sr: int = 0
         self.last_sr_time: float | None = None
+        self.loss = -1.0  # the fraction lost on the way in over the last report interval; -1: none yet
         # Audio level (RFC 6464) accumulated between speaker-detector ticks: sum of (127 - dBov).
         self.level_sum = 0
         self.level_count = 0
@@ -262,6 +263,7 @@ class Producer:
         self.received_prior = self.packets_in
         lost_interval = expected_interval - received_interval
         fraction = 0 if expected_interval <= 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
+        self.loss = min(fraction, 255) / 256
         dlsr = 0
         if self.last_sr_time is not None:
             dlsr = int((time.monotonic() - self.last_sr_time) * 65536) & 0xFFFFFFFF

@@ -382,6 +382,24 @@ class Router:
             "drops": {reason.value: n for reason, n in self.drops.items() if n},
         }
 
+    def link_quality(self) -> tuple[list[float], list[float], list[float]]:
+        """Return, per stream, the latest round trips to subscribers (seconds) and the fractions lost on
+        the way to them and on the way in from publishers, as their reports and ours last said.
+
+        Read at scrape time for the metrics' summaries; streams without a report yet are left out.
+        """
+        rtts: list[float] = []
+        down: list[float] = []
+        for member in self.members.values():
+            for consumer in member.consumers.values():
+                slot = consumer.slot
+                if slot.rtt >= 0:
+                    rtts.append(slot.rtt)
+                if slot.loss >= 0:
+                    down.append(slot.loss)
+        up = [p.loss for p in self.producers.values() if p.loss >= 0]
+        return rtts, down, up
+
     def totals(self) -> dict[str, int]:
         """Return the Router's lifetime counters: what its live Producers counted (wherever they began) plus
         what the Producers closed here had counted. Read at scrape time, never on the packet path."""

@@ -96,10 +96,13 @@ class Feedback:
     keyframe: set[int] = field(default_factory=set)
     nacks: dict[int, list[int]] = field(default_factory=dict)
     remb: dict[int, int] = field(default_factory=dict)
+    # Report blocks (RFC 3550 6.4.1): media SSRC -> (fraction lost in 1/256, LSR, DLSR in 1/65536 s)
+    reports: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def parse_feedback(data: bytes) -> Feedback:
-    """Extract PLI/FIR, NACK and REMB from a subscriber's RTCP; malformed or oversized input yields none."""
+    """Extract PLI/FIR, NACK, REMB and report blocks from a subscriber's RTCP; malformed or oversized
+    input yields none."""
     feedback = Feedback()
     if len(data) > MAX_RTCP_BYTES:
         return feedback
@@ -128,6 +131,9 @@ def parse_feedback(data: bytes) -> Feedback:
                         feedback.remb[ssrc] = share
         elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             feedback.nacks.setdefault(packet.media_ssrc, []).extend(packet.lost)
+        elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for block in packet.reports:
+                feedback.reports[block.ssrc] = (block.fraction_lost, block.lsr, block.dlsr)
     return feedback
 
 

@@ -265,16 +265,17 @@ class PublishTransport:
                     continue
                 info = sr.sender_info
                 producer.last_sr = (info.ntp_timestamp >> 16) & 0xFFFFFFFF
-                producer.last_sr_time = time.monotonic()
+                producer.last_sr_time = now = time.monotonic()
                 # Each subscriber gets the publisher's NTP↔RTP mapping in its own timestamp space,
                 # which is what lets the browser synchronise lips and voice.
                 for consumer in producer.consumers:
                     if consumer.started:
                         slot = consumer.slot
-                        slot.send_rtcp(build_sender_report(
+                        if slot.send_rtcp(build_sender_report(
                             slot.ssrc, info.ntp_timestamp, info.rtp_timestamp + consumer.ts_off,
                             consumer.packets, consumer.octets, slot.cname,
-                        ))
+                        )):
+                            slot.sent_report(info.ntp_timestamp, now)
         except Exception:
             self.drops[DropReason.HOOK_ERROR] += 1
             self.path_failed()
@@ -527,6 +528,10 @@ class SubscribeTransport:
                 slot = by_ssrc.get(ssrc)
                 if slot is not None and slot.consumer is not None:
                     slot.consumer.remb = bitrate
+            for ssrc, (fraction, lsr, dlsr) in feedback.reports.items():
+                slot = by_ssrc.get(ssrc)
+                if slot is not None:
+                    slot.received_report(fraction, lsr, dlsr, now)
         except Exception:
             self.drops[DropReason.HOOK_ERROR] += 1
             self.failures += 1

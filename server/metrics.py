@@ -187,6 +187,7 @@ class HavenCollector(Collector):
         for reason in DropReason:
             dropped.add_metric([reason.value], drops[reason])
         yield dropped
+        yield from _link_quality(routers)
         yield _gauge("haven_records_writable", "1 while attendance and audit records can be written",
                      1 if self.storage.writable else 0)
         yield _counter("haven_records_unwritable", "Times the records became unwritable", self.records.failures)
@@ -205,6 +206,41 @@ class HavenCollector(Collector):
                      "learnt addresses, STUN transactions in flight)", shared.table_entries() if shared else 0)
         yield _gauge("haven_threads", "Python threads", resources["threads"])
         yield _gauge("haven_resident_memory_bytes", "Resident memory", resources["rss_bytes"])
+
+
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+def _link_quality(routers: list[Router]) -> Iterator[Metric]:
+    """Summaries over the live streams of their latest round trip and loss: how the calls sound now.
+
+    One value per stream, no labels but the quantile: which room or person a bad link belongs to is
+    not the metrics' business (a host sees it in the room).
+    """
+    rtts: list[float] = []
+    down: list[float] = []
+    up: list[float] = []
+    for router in routers:
+        r, d, u = router.link_quality()
+        rtts += r
+        down += d
+        up += u
+    yield _summary("haven_subscriber_rtt_seconds", "Round trip to subscribers, per forwarded stream (latest)", rtts)
+    yield _summary("haven_subscriber_loss_ratio",
+                   "Fraction of packets lost on the way to subscribers, per forwarded stream (latest report)", down)
+    yield _summary("haven_publisher_loss_ratio",
+                   "Fraction of packets lost on the way in from publishers, per published track (latest)", up)
+
+
+def _summary(name: str, documentation: str, values: list[float]) -> Metric:
+    metric = Metric(name, documentation, "summary")
+    ordered = sorted(values)
+    for q in QUANTILES:
+        value = ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+        metric.add_sample(name, {"quantile": str(q)}, value)
+    metric.add_sample(name + "_count", {}, len(ordered))
+    metric.add_sample(name + "_sum", {}, sum(ordered))
+    return metric
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

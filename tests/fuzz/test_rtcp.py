@@ -80,12 +80,14 @@ def rtcp_parts(draw: st.DrawFn) -> tuple[bytes, Feedback]:
         sent = mantissa << exponent  # what the 18-bit mantissa keeps of the bitrate
         return data, Feedback(remb={s: sent // len(ssrcs) for s in ssrcs})
     if kind == "rr":
-        return bytes(RtcpRrPacket(ssrc=sender, reports=draw(st.lists(receiver_info(), max_size=3)))), Feedback()
+        blocks = draw(st.lists(receiver_info(), max_size=3))
+        return bytes(RtcpRrPacket(ssrc=sender, reports=blocks)), Feedback(reports=report_blocks(blocks))
     if kind == "sr":
         info = st.builds(RtcpSenderInfo, ntp_timestamp=st.integers(0, 2**64 - 1), rtp_timestamp=U32,
                          packet_count=U32, octet_count=U32)
-        return bytes(RtcpSrPacket(ssrc=sender, sender_info=draw(info),
-                                  reports=draw(st.lists(receiver_info(), max_size=2)))), Feedback()
+        blocks = draw(st.lists(receiver_info(), max_size=2))
+        return (bytes(RtcpSrPacket(ssrc=sender, sender_info=draw(info), reports=blocks)),
+                Feedback(reports=report_blocks(blocks)))
     if kind == "sdes":
         chunks = draw(st.lists(st.builds(RtcpSourceInfo, ssrc=SSRC, items=st.lists(
             st.tuples(st.integers(1, 8), st.binary(max_size=20)), max_size=3)), max_size=3))
@@ -109,7 +111,13 @@ def merged(parts: list[Feedback]) -> Feedback:
         for ssrc, lost in part.nacks.items():
             total.nacks.setdefault(ssrc, []).extend(lost)
         total.remb.update(part.remb)
+        total.reports.update(part.reports)
     return total
+
+
+def report_blocks(blocks: list[RtcpReceiverInfo]) -> dict[int, tuple[int, int, int]]:
+    """What parse_feedback keeps of report blocks: the latest block per SSRC."""
+    return {b.ssrc: (b.fraction_lost, b.lsr, b.dlsr) for b in blocks}
 
 
 COMPOUNDS = st.lists(rtcp_parts(), min_size=1, max_size=6)
@@ -186,8 +194,9 @@ def test_a_built_receiver_report_parses_back(sender: int, media: int, fraction: 
         ssrc=media, fraction_lost=fraction, packets_lost=min(lost, 0x7FFFFF), highest_sequence=highest, jitter=0,
         lsr=lsr, dlsr=dlsr)])
     feedback = parse_feedback(data)
+    assert feedback.reports == {media: (fraction, lsr, dlsr)}
     if bitrate is None:
-        assert len(packets) == 1 and feedback == Feedback()
+        assert len(packets) == 1 and not feedback.remb
     else:
         assert list(feedback.remb) == [media]
         # An 18-bit mantissa: the estimate is exact below 2**18 and within 2**-17 of it above.

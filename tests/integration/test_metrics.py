@@ -8,8 +8,10 @@ import socket
 import time
 
 import aiohttp
+from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 from prometheus_client.parser import text_string_to_metric_families
 
+from media import adapter
 from server.app import METRICS_ADDRESS
 from tests.support.client import ProtocolClient
 from tests.support.peers import RandomVp8Track, ToneTrack, eventually
@@ -77,7 +79,32 @@ async def test_metrics_move_during_a_call_and_name_nobody(haven):
         assert len(secrets) >= 8
         for secret in secrets:
             assert secret and secret not in during, secret
-        assert {label for (_, pairs) in values(during) for label, _ in pairs} <= {"reason", "le"}
+        assert {label for (_, pairs) in values(during) for label, _ in pairs} <= {"reason", "le", "quantile"}
+
+        # Link quality from the reports both ways: subscribers' RRs answer the SRs Haven translated for
+        # them (round trip on Haven's own clock), and Haven's RRs to publishers say what was lost coming in.
+        # The test peers count the RTP they receive themselves, so aiortc has no reception statistics to
+        # report: the subscriber's RR is written here, the way a browser writes it, about an SR Haven sent.
+        member = live.routers["main"].members[clients[1].joined["self"]["id"]]
+        for consumer in member.consumers.values():
+            slot = consumer.slot
+            await eventually(lambda: slot.reports_sent, timeout=20)  # noqa: B023 (awaited here)
+            lsr = next(reversed(consumer.slot.reports_sent))
+            block = RtcpReceiverInfo(ssrc=consumer.slot.ssrc, fraction_lost=0, packets_lost=0,
+                                     highest_sequence=0, jitter=0, lsr=lsr, dlsr=0)
+            path = adapter.SendPath(adapter.dtls_transport(clients[1].subscribe_pc))
+            path.sendto(path.protect_rtcp(bytes(RtcpRrPacket(ssrc=0x5EB5C41B, reports=[block]))), path.addr)
+        for _ in range(100):  # aiortc sends reports every few seconds: up to 20 s
+            quality = await scrape(haven)
+            if all(value(quality, f"{name}_count") > 0 for name in (
+                    "haven_subscriber_rtt_seconds", "haven_subscriber_loss_ratio", "haven_publisher_loss_ratio")):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("no link quality reached the metrics")
+        assert 0 <= value(quality, "haven_subscriber_rtt_seconds", quantile="0.5") < 1  # loopback
+        assert value(quality, "haven_subscriber_loss_ratio", quantile="0.99") == 0
+        assert value(quality, "haven_publisher_loss_ratio", quantile="0.99") == 0
 
         forwarded = value(during, "haven_packets_forwarded_total")
         for client in clients:

@@ -824,3 +824,19 @@ def test_refill_never_holds_more_than_one_second(clock: Clock) -> None:
     producer.refill(30.0, 1_000_000)
     assert producer.bytes_left == 2 * 1_000_000 // 8
     assert producer.packets_left == 1500
+
+
+def test_a_slot_measures_the_round_trip_on_its_own_clock_and_keeps_the_loss_reported() -> None:
+    slot = Slot(None, "video", ("video", "video/vp8", ""), 1, "cname")
+    ntp = 0xE1234567_89ABCDEF  # the publisher's clock: whatever it says, only the send time counts
+    slot.sent_report(ntp, at=100.0)
+    lsr = (ntp >> 16) & 0xFFFFFFFF
+    slot.received_report(32, lsr, dlsr=65536 // 2, at=100.6)  # held 0.5 s at the subscriber
+    assert abs(slot.rtt - 0.1) < 1e-3 and slot.loss == 32 / 256
+    slot.received_report(0, 0x0BAD0BAD, dlsr=0, at=101.0)  # about an SR never sent: no round trip
+    assert abs(slot.rtt - 0.1) < 1e-3 and slot.loss == 0
+    slot.received_report(0, lsr, dlsr=65536 * 5, at=101.0)  # a DLSR longer than the wait is made up
+    assert abs(slot.rtt - 0.1) < 1e-3
+    for n in range(10):  # only the latest few SRs are remembered
+        slot.sent_report(ntp + (n << 32), at=200.0 + n)
+    assert len(slot.reports_sent) == 4

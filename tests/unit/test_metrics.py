@@ -30,6 +30,9 @@ class FakeRouter:
         self.closed = False
         self.retired = [0, 0, 0]
 
+    def link_quality(self) -> tuple[list[float], list[float], list[float]]:
+        return [0.02, 0.04], [0.0], [0.01]
+
     def totals(self) -> dict[str, int]:
         live = list(self.counts.values())
         return {"packets_in": self.retired[0] + sum(c[0] for c in live),
@@ -97,10 +100,10 @@ def test_collector_counts_sessions_media_records_and_resources() -> None:
     assert got[("haven_resident_memory_bytes", ())] == 50_000_000
 
 
-def test_every_drop_reason_is_a_series_and_reason_is_the_only_label() -> None:
+def test_every_drop_reason_is_a_series_and_no_label_names_anyone() -> None:
     metrics, _ = build()
     labels = {label for (_, pairs) in samples(metrics) for label, _ in pairs}
-    assert labels <= {"reason", "le"}  # le: the lag histogram's buckets
+    assert labels <= {"reason", "le", "quantile"}  # le: the lag histogram's buckets; quantile: link summaries
     reasons = {dict(pairs)["reason"] for (name, pairs) in samples(metrics) if name == "haven_packets_dropped_total"}
     assert reasons == {reason.value for reason in DropReason}
 

@@ -207,11 +207,12 @@ def test_parse_feedback_of_a_browser_compound_packet_collects_everything() -> No
         keyframe={MEDIA, OTHER},
         nacks={OTHER: [100, 101, 103]},
         remb={MEDIA: 300_000, OTHER: 300_000, 0x99: 300_000},
+        reports={MEDIA: (0, 0, 0)},
     )
 
 
-def test_parse_feedback_ignores_reports_and_bye() -> None:
-    assert parse_feedback(rr() + bytes(RtcpByePacket(sources=[MEDIA]))) == Feedback()
+def test_parse_feedback_keeps_only_the_report_blocks_of_reports_and_ignores_bye() -> None:
+    assert parse_feedback(rr() + bytes(RtcpByePacket(sources=[MEDIA]))) == Feedback(reports={MEDIA: (0, 0, 0)})
 
 
 @pytest.mark.parametrize(
@@ -280,3 +281,10 @@ def test_nack_entries_of_truncated_or_empty_input_never_raises(data: bytes) -> N
     from media.rtcp import nack_entries
 
     assert nack_entries(data) >= 0
+
+
+def test_parse_feedback_reads_the_report_blocks_of_a_subscribers_rr() -> None:
+    block = RtcpReceiverInfo(ssrc=MEDIA, fraction_lost=64, packets_lost=3, highest_sequence=9, jitter=0,
+                             lsr=0x12345678, dlsr=0x8000)
+    feedback = parse_feedback(bytes(RtcpRrPacket(ssrc=SFU, reports=[block])))
+    assert feedback.reports == {MEDIA: (64, 0x12345678, 0x8000)}
