@@ -14,7 +14,7 @@ from .consumer import compiled_available
 from .errors import MediaError
 from .producer import TrackInfo
 from .reasons import CloseReason, DropReason
-from .router import MediaSettings, PublishResult, Router, RouterListener
+from .router import COUNTERS, MediaSettings, PublishResult, Router, RouterListener
 from .transport import LABEL_KINDS, TransportSettings
 from .udp_mux import UdpMux
 
@@ -47,6 +47,7 @@ class RouterApi(Protocol):
 
 
 __all__ = [
+    "COUNTERS",
     "CloseReason",
     "DropReason",
     "LABEL_KINDS",

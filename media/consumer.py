@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .reasons import CloseReason, DropReason
-from .rtp import HEADER
+from .rtp import HEADER, HEADER_SIZE
 from .sequence import SEQ_MASK, SequenceMunger, SlotNumbering
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class Consumer(SequenceMunger):
 
     __slots__ = (
         "id", "producer", "slot", "subscriber_id", "active", "packets", "octets", "remb", "closed",
-        "close_reason", "drops",
+        "close_reason", "drops", "nacks", "retransmissions",
     )
 
     def __init__(self, consumer_id: str, producer: Producer, slot: Slot, subscriber_id: str) -> None:
@@ -187,8 +187,10 @@ class Consumer(SequenceMunger):
         self.slot = slot
         self.subscriber_id = subscriber_id
         self.active = False  # in the producer's fan-out list
-        self.packets = 0
-        self.octets = 0
+        self.packets = 0  # sent, retransmissions included (what sender reports count)
+        self.octets = 0  # of those packets, after the fixed header
+        self.nacks = 0  # packets the subscriber reported lost (RTCP NACK), counted by its transport
+        self.retransmissions = 0  # of those, resent from the producer's cache
         self.remb = 0
         self.closed = False
         self.close_reason: CloseReason | None = None
@@ -255,7 +257,13 @@ class Consumer(SequenceMunger):
             return False
         self.packets += 1
         self.octets += len(tail)
+        self.retransmissions += 1
         return True
+
+    @property
+    def bytes_sent(self) -> int:
+        """RTP bytes sent (fixed header and the rest, before SRTP); read at scrape time, never per packet."""
+        return self.packets * HEADER_SIZE + self.octets
 
     def detach(self, reason: CloseReason) -> None:
         """Close the consumer and free its slot, leaving the slot's numbering after what it sent."""

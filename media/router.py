@@ -31,6 +31,8 @@ from .transport import (
 
 SPEAKER_TICK = 0.3
 RTCP_INTERVAL = 1.0
+# The lifetime counters of Router.totals(), by name (server/metrics.py exports each).
+COUNTERS = ("packets_in", "forwarded", "keyframe_requests", "bytes_forwarded", "nacks", "retransmissions")
 
 
 class RouterListener(Protocol):
@@ -91,8 +93,9 @@ class Router:
         self.members: dict[str, Member] = {}
         self.producers: dict[str, Producer] = {}
         self.drops: dict[DropReason, int] = {reason: 0 for reason in DropReason}
-        # What the Producers closed here had counted, so `totals()` never goes down (read by the metrics).
-        self.retired: dict[str, int] = {"packets_in": 0, "forwarded": 0, "keyframe_requests": 0}
+        # What the Producers closed here and the Consumers that left it had counted, so `totals()` never
+        # goes down (read by the metrics).
+        self.retired: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.speaker = ActiveSpeakerDetector()
         self.closed = False
         self._timer = asyncio.ensure_future(self._run_timers())
@@ -119,9 +122,7 @@ class Router:
         if participant_id in destination.members:
             raise MediaError("already-joined", "this participant is already in the router")
         del self.members[participant_id]
-        for consumer in member.consumers.values():
-            consumer.detach(CloseReason.NOT_PERMITTED)
-        member.consumers.clear()
+        self._end_consumers(member, CloseReason.NOT_PERMITTED)
         for producer in self.producers_of(participant_id):
             self._drop_producer(producer)
         member.router = None
@@ -151,9 +152,7 @@ class Router:
         if member is None:
             return
         member.closed = True
-        for consumer in member.consumers.values():
-            consumer.detach(CloseReason.TRANSPORT_CLOSED)
-        member.consumers.clear()
+        self._end_consumers(member, CloseReason.TRANSPORT_CLOSED)
         for producer in [p for p in self.producers.values() if p.owner_id == participant_id]:
             self._close_producer(producer)
         # Forwarding to and from the member stopped above; closing the connections may take a while.
@@ -225,7 +224,7 @@ class Router:
         desired = {p.id: p for p in consumable_tracks(member.id, self.members, self.producers.values())
                    if not p.closed}
         for producer_id in [pid for pid in member.consumers if pid not in desired]:
-            member.consumers.pop(producer_id).detach(CloseReason.NOT_PERMITTED)
+            self._end_consumer(member.consumers.pop(producer_id), CloseReason.NOT_PERMITTED)
         needs_offer = False
         for producer in desired.values():
             if producer.id in member.consumers:
@@ -310,13 +309,26 @@ class Router:
         retired["keyframe_requests"] += producer.keyframe_requests
         self._drop_producer(producer)
 
+    def _end_consumers(self, member: Member, reason: CloseReason) -> None:
+        for consumer in member.consumers.values():
+            self._end_consumer(consumer, reason)
+        member.consumers.clear()
+
+    def _end_consumer(self, consumer: Consumer, reason: CloseReason) -> None:
+        """Detach a consumer that leaves this Router, keeping what it counted in the Router's totals."""
+        consumer.detach(reason)
+        retired = self.retired
+        retired["bytes_forwarded"] += consumer.bytes_sent
+        retired["nacks"] += consumer.nacks
+        retired["retransmissions"] += consumer.retransmissions
+
     def _drop_producer(self, producer: Producer) -> None:
         """Stop routing a producer here: every consumer of it in this Router is detached."""
         self.producers.pop(producer.id, None)
         for member in self.members.values():
             consumer = member.consumers.pop(producer.id, None)
             if consumer is not None:
-                consumer.detach(CloseReason.PRODUCER_CLOSED)
+                self._end_consumer(consumer, CloseReason.PRODUCER_CLOSED)
                 self._emit_consumers(member)
 
     def _transport_failed(self, participant_id: str, reason: str) -> None:
@@ -401,13 +413,19 @@ class Router:
         return rtts, down, up
 
     def totals(self) -> dict[str, int]:
-        """Return the Router's lifetime counters: what its live Producers counted (wherever they began) plus
-        what the Producers closed here had counted. Read at scrape time, never on the packet path."""
+        """Return the Router's lifetime ``COUNTERS``: what its live Producers and Consumers counted (wherever
+        they began) plus what those that closed or left here had counted. Read at scrape time, never on the
+        packet path: the hot path only adds to ints the objects already have."""
         live = list(self.producers.values())
+        consumers = [c for m in list(self.members.values()) for c in list(m.consumers.values())]
+        retired = self.retired
         return {
-            "packets_in": self.retired["packets_in"] + sum(p.packets_in for p in live),
-            "forwarded": self.retired["forwarded"] + sum(p.forwarded for p in live),
-            "keyframe_requests": self.retired["keyframe_requests"] + sum(p.keyframe_requests for p in live),
+            "packets_in": retired["packets_in"] + sum(p.packets_in for p in live),
+            "forwarded": retired["forwarded"] + sum(p.forwarded for p in live),
+            "keyframe_requests": retired["keyframe_requests"] + sum(p.keyframe_requests for p in live),
+            "bytes_forwarded": retired["bytes_forwarded"] + sum(c.bytes_sent for c in consumers),
+            "nacks": retired["nacks"] + sum(c.nacks for c in consumers),
+            "retransmissions": retired["retransmissions"] + sum(c.retransmissions for c in consumers),
         }
 
     async def close(self) -> None:

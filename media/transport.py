@@ -518,6 +518,7 @@ class SubscribeTransport:
                 slot = by_ssrc.get(ssrc)
                 if slot is not None and slot.consumer is not None:
                     consumer = slot.consumer
+                    consumer.nacks += len(lost)
                     for seq in lost[:64]:  # bounded work per report
                         if self._resend_left <= 0:
                             self.drops[DropReason.NACK_LIMITED] += 1

@@ -32,6 +32,7 @@ from .config import Config, ConfigError, resolve_secret
 from .layers import connection_settings, media_settings, session_policy
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
+from .proxies import Client, Network, parse_networks, resolve
 from .storage import Storage
 from .websocket import AiohttpSocket
 
@@ -46,6 +47,9 @@ STARTED = web.AppKey("started", float)
 PROBE: web.AppKey[asyncio.Task[None]] = web.AppKey("probe")
 CONTENT_SECURITY_POLICY = web.AppKey("content_security_policy", str)
 HSTS = web.AppKey("hsts", bool)
+TRUSTED_PROXIES: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")
+# The resolved client of a request (server/proxies.py), set by the first middleware.
+CLIENT = web.RequestKey("client", Client)
 METRICS = web.AppKey("metrics", Metrics)
 METRICS_RUNNER = web.AppKey("metrics_runner", web.AppRunner)
 # Where the metrics listener is bound, (host, port), once started; absent when metrics.enabled is false.
@@ -141,6 +145,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app[STARTED] = time.time()
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
     app[HSTS] = uses_https(config)
+    app[TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
     settings = connection_settings(config, policy)
     origins = allowed_origins(config)
 
@@ -210,6 +215,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     app.on_response_prepare.append(_security_headers)
+    app.middlewares.append(_resolve_client)
 
     async def watch_records(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
@@ -286,13 +292,36 @@ def _metrics_app(metrics: Metrics) -> web.Application:
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
+def client_of(request: web.Request) -> Client:
+    """Return the request's client: the TCP peer, or whom a trusted proxy says it forwards for."""
+    client = request.get(CLIENT)
+    if client is None:
+        trusted = request.app[TRUSTED_PROXIES]
+        client = request[CLIENT] = resolve(
+            request.remote, request.scheme, request.headers.getall("X-Forwarded-For", []),
+            request.headers.getall("X-Forwarded-Proto", []), trusted)
+    return client
+
+
+@web.middleware
+async def _resolve_client(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Handlers see the browser's address and scheme as request.remote and request.scheme (so
+    # request.secure and request.url too), never a header an untrusted peer made up.
+    client = client_of(request)
+    if not client.via_proxy:
+        return await handler(request)
+    return await handler(request.clone(remote=client.address or "", scheme=client.scheme))
+
+
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     # The join token lives in the URL fragment: never let it leak through a Referer header.
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Content-Security-Policy", request.app[CONTENT_SECURITY_POLICY])
-    if request.app[HSTS]:
+    # HSTS when browsers are meant to use https (public_url, TLS here) or this one did, through TLS here or
+    # a trusted proxy; over plain http browsers ignore it anyway (RFC 6797 section 8.1).
+    if request.app[HSTS] or client_of(request).scheme == "https":
         response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .proxies import parse_networks
+
 ENV_PREFIX = "HAVEN_"
 SECRET_FILE_NAME = "auth-secret"
 MIN_SECRET_CHARS = 32
@@ -113,6 +115,16 @@ def _ip_list(values: tuple[str, ...]) -> str | None:
     return None
 
 
+def _network_list(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        try:
+            parse_networks([value])
+        except ValueError:
+            return ("every entry must be an IPv4 or IPv6 address or a network such as \"10.0.0.0/8\" "
+                    f"with its host bits zero (got {_show(value)})")
+    return None
+
+
 def _public_url(value: str) -> str | None:
     if not value:
         return None
@@ -155,6 +167,8 @@ class ServerConfig:
     data_dir: str = field(default="./haven-data", metadata=_check(_non_empty))
     # On SIGTERM/SIGINT: how long telling clients, closing media and flushing records may take before exit.
     drain_timeout: float = field(default=10.0, metadata=_duration(1, 300))
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (server/proxies.py).
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata=_check(_network_list))
 
 
 @dataclass(frozen=True)

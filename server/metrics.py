@@ -4,9 +4,9 @@ Nothing here runs per packet: the collector reads counters the media layer alrea
 ``totals()`` and ``drops``) when Prometheus scrapes, and the lag monitor is one small timer task.
 Every app has its own ``CollectorRegistry`` (tests build many apps in one process).
 
-Confidentiality: metrics carry no names or ids. Every series is a process-wide count; the only label
-is ``reason``, whose values are the fixed ``DropReason`` enum. Rooms, sessions and participants are
-counted, never named.
+Confidentiality: metrics carry no names or ids. Every series is a process-wide count; the only labels
+are ``reason``, whose values are the fixed ``DropReason`` enum, and ``kind``, the fixed kinds of record
+(audit, attendance, sessions). Rooms, sessions and participants are counted, never named.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from media.api import Router, UdpMux
+from media.api import COUNTERS, Router, UdpMux
 from media.reasons import DropReason
 
 from .resources import resource_counts
@@ -33,7 +33,6 @@ log = structlog.get_logger("haven.metrics")
 
 LAG_INTERVAL = 0.25  # seconds between two lag measurements
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-_COUNTED = ("packets_in", "forwarded", "keyframe_requests")
 
 
 class LoopLagMonitor:
@@ -96,7 +95,7 @@ class MediaTotals:
 
     def __init__(self, shared_port: UdpMux | None = None) -> None:
         self.routers: list[Router] = []
-        self.closed = {name: 0 for name in _COUNTED}
+        self.closed = {name: 0 for name in COUNTERS}
         self.closed_drops = {reason: 0 for reason in DropReason}
         self.shared_port = shared_port  # its drops are per server, not per Router
 
@@ -114,7 +113,7 @@ class MediaTotals:
         for router in self.routers:
             if router.closed:
                 counts = router.totals()
-                for name in _COUNTED:
+                for name in COUNTERS:
                     self.closed[name] += counts[name]
                 for reason, n in router.drops.items():
                     self.closed_drops[reason] += n
@@ -129,7 +128,7 @@ class MediaTotals:
         drops = dict(self.closed_drops)
         for router in self.routers:
             counts = router.totals()
-            for name in _COUNTED:
+            for name in COUNTERS:
                 totals[name] += counts[name]
             for reason, n in router.drops.items():
                 drops[reason] += n
@@ -182,6 +181,13 @@ class HavenCollector(Collector):
         yield _counter("haven_packets_received", "RTP packets received from publishers", totals["packets_in"])
         yield _counter("haven_packets_forwarded", "RTP packets forwarded to subscribers", totals["forwarded"])
         yield _counter("haven_keyframe_requests", "Key frames asked of publishers (PLI)", totals["keyframe_requests"])
+        yield _counter("haven_bytes_forwarded",
+                       "RTP bytes sent to subscribers (header and payload, before SRTP), retransmissions included",
+                       totals["bytes_forwarded"])
+        yield _counter("haven_nacks_received", "Packets subscribers reported lost (RTCP NACK) within their budget",
+                       totals["nacks"])
+        yield _counter("haven_retransmissions", "Packets resent to subscribers from the cache, answering NACKs",
+                       totals["retransmissions"])
         dropped = CounterMetricFamily("haven_packets_dropped", "Packets not forwarded, by reason",
                                       labels=["reason"])
         for reason in DropReason:
@@ -191,6 +197,16 @@ class HavenCollector(Collector):
         yield _gauge("haven_records_writable", "1 while attendance and audit records can be written",
                      1 if self.storage.writable else 0)
         yield _counter("haven_records_unwritable", "Times the records became unwritable", self.records.failures)
+        failures = CounterMetricFamily("haven_records_write_failures", "Record writes that failed (records lost)",
+                                       labels=["kind"])
+        latency = HistogramMetricFamily("haven_records_write_seconds",
+                                        "Time from queueing a record to its write being done", labels=["kind"])
+        for kind, histogram in self.storage.write_seconds.items():
+            failures.add_metric([kind], self.storage.write_failures[kind])
+            buckets, _, total = histogram.snapshot()
+            latency.add_metric([kind], buckets, total)
+        yield failures
+        yield latency
         lag = self.lag
         yield _gauge("haven_event_loop_lag_latest_seconds", "Latest event-loop scheduling delay", lag.lag)
         buckets = [(f"{bound}", count) for bound, count in zip(LAG_BUCKETS, lag.buckets, strict=True)]

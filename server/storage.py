@@ -30,6 +30,8 @@ from typing import Any
 
 import structlog
 
+from .histogram import Histogram
+
 log = structlog.get_logger("haven.storage")
 
 GENESIS = "0" * 64
@@ -89,6 +91,9 @@ GAP_ACTION = "records-lost"
 PROBE_BYTES = 4096
 # What a failed write loses, as counted in the gap marker.
 LOST_KINDS = ("audit", "attendance", "sessions")
+# Seconds from a record's submission to its write being done (queue wait included): SQLite in WAL mode
+# takes about a millisecond; a slow or failing disk shows up in the upper buckets long before it fails.
+WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Storage:
@@ -105,6 +110,9 @@ class Storage:
         self._writable = True
         self._lost: Counter[str] = Counter()
         self._lost_since: float | None = None
+        # Read by the metrics at scrape time; written only on the storage thread.
+        self.write_seconds = {kind: Histogram(WRITE_BUCKETS) for kind in LOST_KINDS}
+        self.write_failures = dict.fromkeys(LOST_KINDS, 0)
         self._listeners: list[Callable[[bool], None]] = []
         self._listeners_lock = threading.Lock()
         self._executor.submit(self._open).result()
@@ -187,15 +195,18 @@ class Storage:
             except Exception:
                 log.exception("records_listener_failed")
 
-    def _write(self, kind: str, fn: Callable[..., None], *args: Any) -> None:
+    def _write(self, kind: str, queued: float, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except Exception as exc:
             self._lost[kind] += 1
+            self.write_failures[kind] += 1
             self._failed(exc)
+            return
+        self.write_seconds[kind].observe(time.monotonic() - queued)
 
     def _submit(self, kind: str, fn: Any, *args: Any) -> concurrent.futures.Future:
-        return self._executor.submit(self._write, kind, fn, *args)
+        return self._executor.submit(self._write, kind, time.monotonic(), fn, *args)
 
     # -- Records ----------------------------------------------------------------------------------
 

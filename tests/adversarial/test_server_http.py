@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from server.app import CONFIG, create_app, uses_https
@@ -69,6 +70,49 @@ def test_tls_on_means_hsts_even_without_a_public_url(tmp_path):
     config = make_config(tmp_path)
     assert not uses_https(config)
     assert uses_https(replace(config, server=replace(config.server, tls_cert="cert.pem", tls_key="key.pem")))
+
+
+async def _behind(tmp_path, trusted: tuple[str, ...], headers: dict[str, str]) -> tuple[dict[str, str], dict]:
+    """GET / and a probe route that reports what handlers see, with forwarding headers sent from 127.0.0.1."""
+    config = make_config(tmp_path)
+    config = replace(config, server=replace(config.server, trusted_proxies=trusted))
+    app = create_app(config, TEST_SECRET)
+
+    async def who(request: web.Request) -> web.Response:
+        return web.json_response({"remote": request.remote, "scheme": request.scheme, "secure": request.secure})
+
+    app.router.add_get("/_who", who)
+    app_server = TestServer(app, host="127.0.0.1")
+    await app_server.start_server()
+    try:
+        base = str(app_server.make_url("")).rstrip("/")
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(base + "/") as response:
+                page = dict(response.headers)
+            async with http.get(base + "/_who") as response:
+                seen = await response.json()
+    finally:
+        await app_server.close()
+    return page, seen
+
+
+FORWARDED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+
+
+async def test_forwarding_headers_from_a_peer_that_is_no_trusted_proxy_change_nothing(tmp_path):
+    page, seen = await _behind(tmp_path, (), FORWARDED)
+    assert seen == {"remote": "127.0.0.1", "scheme": "http", "secure": False}
+    assert "Strict-Transport-Security" not in page
+    page, seen = await _behind(tmp_path, ("10.0.0.0/8",), FORWARDED)
+    assert seen["remote"] == "127.0.0.1" and "Strict-Transport-Security" not in page
+
+
+async def test_a_trusted_proxy_gives_handlers_the_browsers_address_and_scheme(tmp_path):
+    page, seen = await _behind(tmp_path, ("127.0.0.1",), FORWARDED)
+    assert seen == {"remote": "203.0.113.9", "scheme": "https", "secure": True}
+    assert page["Strict-Transport-Security"].startswith("max-age=")
+    _, seen = await _behind(tmp_path, ("127.0.0.1",), {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"})
+    assert seen == {"remote": "203.0.113.9", "scheme": "http", "secure": False}
 
 
 async def test_readyz_answers_ready_while_the_records_are_writable(haven):

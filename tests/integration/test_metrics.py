@@ -12,10 +12,13 @@ from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 from prometheus_client.parser import text_string_to_metric_families
 
 from media import adapter
-from server.app import METRICS_ADDRESS
+from media.rtp import HEADER_SIZE
+from server.app import METRICS_ADDRESS, STORAGE
+from tests.adversarial.media_support import nack, send_rtcp
 from tests.support.client import ProtocolClient
 from tests.support.peers import RandomVp8Track, ToneTrack, eventually
 from tests.support.server_process import free_port
+from tests.support.waiting import eventually as eventually_async
 
 ROOM = "sunday-circle-7"
 PEOPLE = (("dr-alvarez-41", "Dr Marisol Alvarez", "host"), ("bea-quinn-92", "Beatrice Quinn", "participant"))
@@ -64,6 +67,28 @@ async def test_metrics_move_during_a_call_and_name_nobody(haven):
         assert value(during, "haven_udp_sockets") >= 1
         assert value(during, "haven_records_writable") == 1
         assert value(during, "haven_event_loop_lag_seconds_count") >= 1
+        assert value(during, "haven_bytes_forwarded_total") >= 80 * HEADER_SIZE
+
+        # A subscriber reports five packets of the other's camera lost: the server resends them from its cache.
+        subscriber, publisher = clients[1], clients[0]
+        ssrc = subscriber.ssrcs_by_participant()[publisher.name]["camera"]
+        newest = subscriber.counter.newest[ssrc]
+        send_rtcp(subscriber.subscribe_pc, nack(0x5EED, ssrc, [((newest - 5) & 0xFFFF, 0b1111)]))
+
+        async def answered() -> str | None:
+            text = await scrape(haven)
+            return text if value(text, "haven_retransmissions_total") >= 1 else None
+
+        during = await eventually_async(answered, 10, what="the NACK to be answered")
+        assert value(during, "haven_nacks_received_total") >= 5
+        assert value(during, "haven_retransmissions_total") <= value(during, "haven_nacks_received_total")
+        await asyncio.to_thread(haven.app[STORAGE].flush)
+        records = await scrape(haven)
+        assert value(records, "haven_records_write_seconds_count", kind="attendance") >= 2  # both joined
+        assert value(records, "haven_records_write_seconds_count", kind="sessions") >= 1
+        assert value(records, "haven_records_write_seconds_bucket", kind="attendance", le="+Inf") >= 2
+        for kind in ("audit", "attendance", "sessions"):
+            assert value(records, "haven_records_write_failures_total", kind=kind) == 0
 
         # Nothing that names the room, the session or a person, in any label or value.
         live = haven.sessions.live[ROOM]
@@ -79,7 +104,7 @@ async def test_metrics_move_during_a_call_and_name_nobody(haven):
         assert len(secrets) >= 8
         for secret in secrets:
             assert secret and secret not in during, secret
-        assert {label for (_, pairs) in values(during) for label, _ in pairs} <= {"reason", "le", "quantile"}
+        assert {label for (_, pairs) in values(during) for label, _ in pairs} <= {"reason", "le", "kind", "quantile"}
 
         # Link quality from the reports both ways: subscribers' RRs answer the SRs Haven translated for
         # them (round trip on Haven's own clock), and Haven's RRs to publishers say what was lost coming in.

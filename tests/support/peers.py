@@ -150,6 +150,7 @@ class RtpCounter:
 
     def __init__(self) -> None:
         self.packets: dict[int, int] = defaultdict(int)
+        self.newest: dict[int, int] = {}  # the sequence number of the latest packet per SSRC
         self.payload_types: dict[int, int] = {}
         self.frames: dict[int, list[bytes]] = defaultdict(list)
         self._partial: dict[int, bytearray] = {}
@@ -169,6 +170,7 @@ class RtpCounter:
     def on_rtp(self, p: bytes) -> None:
         b0, b1, seq, ts, ssrc = HEADER.unpack_from(p, 0)
         self.packets[ssrc] += 1
+        self.newest[ssrc] = seq
         self.payload_types[ssrc] = b1 & 0x7F
         at = p.find(TAG_MAGIC, 12, 64)
         if at >= 0 and len(self.tags) < 200_000:

@@ -40,21 +40,23 @@ class ServerProcess:
     """A `haven serve` process with its own config in a temporary directory."""
 
     def __init__(self, directory: Path, extra: str = "", prefix: list[str] | None = None,
-                 server_extra: str = "", udp_port: int | None = None) -> None:
+                 server_extra: str = "", udp_port: int | None = None, public_url: str | None = None) -> None:
         # ``prefix`` runs before the server command and must exec it (e.g. unshare with a mount step);
         # ``server_extra`` is more of the [server] table, ``extra`` more tables after it. ``udp_port``
-        # is ice.udp_port: by default a free port, so servers running at once each have their own.
+        # is ice.udp_port: by default a free port, so servers running at once each have their own;
+        # ``public_url`` is where browsers reach it when that is not the server itself (a proxy in front).
         self.prefix = prefix or []
         self.data_dir = directory / "data"
         self.port = free_port()
         self.udp_port = free_udp_port() if udp_port is None else udp_port
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.public_url = public_url or self.base_url
         self.config_path = directory / "haven.toml"
         self.config_path.write_text(
             "[server]\n"
             'host = "127.0.0.1"\n'
             f"port = {self.port}\n"
-            f'public_url = "{self.base_url}"\n'
+            f'public_url = "{self.public_url}"\n'
             f'data_dir = "{directory / "data"}"\n'
             + server_extra +
             "[auth]\n"
@@ -114,7 +116,7 @@ class ServerProcess:
     def join_url(self, room: str, name: str, role: str = "participant", sub: str | None = None) -> str:
         """Mint a join link for this server."""
         token = self.issuer.issue(room, name, role, 3600, sub=sub)
-        return f"{self.base_url}/r/{room}#token={token}"
+        return f"{self.public_url}/r/{room}#token={token}"
 
     def cpu_seconds(self) -> float:
         """Return the process's user+system CPU time so far (all threads)."""

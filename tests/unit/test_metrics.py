@@ -14,21 +14,30 @@ from prometheus_client.parser import text_string_to_metric_families
 from media.reasons import DropReason
 from media.router import Router
 from server.config import ConfigError, load_config
+from server.histogram import Histogram
 from server.metrics import LAG_BUCKETS, LoopLagMonitor, MediaTotals, Metrics
+from server.storage import LOST_KINDS, WRITE_BUCKETS, Storage
 from tests.support.fake_transports import FakeTransports
-from tests.unit.test_router import SETTINGS, FakeListener, add_track
+from tests.unit.test_router import SETTINGS, FakeListener, add_track, consumers_of
 
 NAMES = ("Dr Alvarez", "Bea Quinn", "p-ana-0001", "p-bea-0002", "room-sunday-group", "s-0123456789ab")
 
 
+def fake_storage(writable: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(writable=writable, write_seconds={kind: Histogram(WRITE_BUCKETS) for kind in LOST_KINDS},
+                           write_failures=dict.fromkeys(LOST_KINDS, 0))
+
+
 class FakeRouter:
-    def __init__(self, producers: dict[str, tuple[int, int, int]], consumers: int) -> None:
+    def __init__(self, producers: dict[str, tuple[int, int, int]], consumers: int,
+                 sent: tuple[int, int, int] = (0, 0, 0)) -> None:
         self.producers = {pid: SimpleNamespace() for pid in producers}
         self.counts = producers
         self.members = {"p-ana-0001": SimpleNamespace(consumers={f"c{i}": None for i in range(consumers)})}
         self.drops = {reason: 0 for reason in DropReason}
         self.closed = False
         self.retired = [0, 0, 0]
+        self.sent = sent  # what its consumers counted: bytes, NACKed packets, retransmissions
 
     def link_quality(self) -> tuple[list[float], list[float], list[float]]:
         return [0.02, 0.04], [0.0], [0.01]
@@ -37,7 +46,8 @@ class FakeRouter:
         live = list(self.counts.values())
         return {"packets_in": self.retired[0] + sum(c[0] for c in live),
                 "forwarded": self.retired[1] + sum(c[1] for c in live),
-                "keyframe_requests": self.retired[2] + sum(c[2] for c in live)}
+                "keyframe_requests": self.retired[2] + sum(c[2] for c in live),
+                "bytes_forwarded": self.sent[0], "nacks": self.sent[1], "retransmissions": self.sent[2]}
 
 
 def participant(pid: str, name: str, admitted: bool) -> SimpleNamespace:
@@ -58,8 +68,8 @@ RESOURCES = {"tasks": 7, "fds": 21, "udp_sockets": 4, "threads": 3, "rss_bytes":
 
 
 def build(writable: bool = True) -> tuple[Metrics, FakeRouter]:
-    metrics = Metrics(fake_sessions(), SimpleNamespace(writable=writable), resources=lambda: dict(RESOURCES))
-    router = FakeRouter({"t-1": (100, 180, 2), "t-2": (50, 50, 0)}, consumers=3)
+    metrics = Metrics(fake_sessions(), fake_storage(writable), resources=lambda: dict(RESOURCES))
+    router = FakeRouter({"t-1": (100, 180, 2), "t-2": (50, 50, 0)}, consumers=3, sent=(230_000, 12, 9))
     router.drops[DropReason.SUBSCRIBER_CONGESTED] = 5
     router.drops[DropReason.UNKNOWN_SSRC] = 1
     metrics.media.track(router)  # type: ignore[arg-type]
@@ -88,6 +98,11 @@ def test_collector_counts_sessions_media_records_and_resources() -> None:
     assert got[("haven_packets_received_total", ())] == 150
     assert got[("haven_packets_forwarded_total", ())] == 230
     assert got[("haven_keyframe_requests_total", ())] == 2
+    assert got[("haven_bytes_forwarded_total", ())] == 230_000
+    assert got[("haven_nacks_received_total", ())] == 12
+    assert got[("haven_retransmissions_total", ())] == 9
+    assert got[("haven_records_write_failures_total", (("kind", "audit"),))] == 0
+    assert got[("haven_records_write_seconds_count", (("kind", "attendance"),))] == 0
     assert got[("haven_packets_dropped_total", (("reason", "subscriber-congested"),))] == 5
     assert got[("haven_packets_dropped_total", (("reason", "unknown-ssrc"),))] == 1
     assert got[("haven_packets_dropped_total", (("reason", "malformed"),))] == 0
@@ -100,10 +115,13 @@ def test_collector_counts_sessions_media_records_and_resources() -> None:
     assert got[("haven_resident_memory_bytes", ())] == 50_000_000
 
 
-def test_every_drop_reason_is_a_series_and_no_label_names_anyone() -> None:
+def test_every_drop_reason_is_a_series_and_the_labels_are_fixed_sets() -> None:
     metrics, _ = build()
     labels = {label for (_, pairs) in samples(metrics) for label, _ in pairs}
-    assert labels <= {"reason", "le", "quantile"}  # le: the lag histogram's buckets; quantile: link summaries
+    assert labels <= {"reason", "le", "kind", "quantile"}  # le: histogram buckets; kind: of record;
+    # quantile: the link-quality summaries
+    kinds = {dict(pairs)["kind"] for (_, pairs) in samples(metrics) if "kind" in dict(pairs)}
+    assert kinds == set(LOST_KINDS)
     reasons = {dict(pairs)["reason"] for (name, pairs) in samples(metrics) if name == "haven_packets_dropped_total"}
     assert reasons == {reason.value for reason in DropReason}
 
@@ -159,7 +177,7 @@ def test_records_unwritable_are_counted_and_shown() -> None:
 
 def test_registries_are_per_app() -> None:
     first, _ = build()
-    second = Metrics(SimpleNamespace(live={}), SimpleNamespace(writable=True), resources=lambda: dict(RESOURCES))
+    second = Metrics(SimpleNamespace(live={}), fake_storage(), resources=lambda: dict(RESOURCES))
     assert value(first, "haven_rooms") == 1
     assert value(second, "haven_rooms") == 0
     assert value(second, "haven_packets_forwarded_total") == 0
@@ -174,7 +192,7 @@ def test_lag_histogram_is_cumulative() -> None:
     assert lag.buckets[LAG_BUCKETS.index(0.005)] == 2
     assert lag.buckets[LAG_BUCKETS.index(0.05)] == 3
     assert lag.buckets[LAG_BUCKETS.index(1.0)] == 4
-    metrics = Metrics(SimpleNamespace(live={}), SimpleNamespace(writable=True), resources=lambda: dict(RESOURCES),
+    metrics = Metrics(SimpleNamespace(live={}), fake_storage(), resources=lambda: dict(RESOURCES),
                       lag=lag)
     assert value(metrics, "haven_event_loop_lag_seconds_count") == 4
     assert value(metrics, "haven_event_loop_lag_seconds_bucket", le="+Inf") == 4
@@ -277,3 +295,68 @@ async def test_router_totals_never_go_down_through_move_leave_and_close() -> Non
     finally:
         await main.close()
         await breakout.close()
+
+
+async def test_consumer_counts_survive_a_move_a_departure_and_a_close() -> None:
+    fakes = FakeTransports()
+    totals = MediaTotals()
+    main = totals.track(Router("main", SETTINGS, FakeListener(), fakes))
+    breakout = totals.track(Router("breakout-1", SETTINGS, FakeListener(), fakes))
+    try:
+        for member in ("ann", "bob", "cy"):
+            main.add_member(member)
+        await add_track(main, fakes, "ann")
+        for name in ("bob", "cy"):
+            (consumer,) = consumers_of(fakes, name).values()
+            consumer.packets, consumer.octets, consumer.nacks, consumer.retransmissions = 10, 1000, 4, 3
+        seen = [totals.read()[0]]
+        assert seen[0]["bytes_forwarded"] == 2 * (10 * 12 + 1000)
+        assert (seen[0]["nacks"], seen[0]["retransmissions"]) == (8, 6)
+        main.move_member("bob", breakout)  # bob's consumer of ann ends in main: main keeps its counts
+        seen.append(totals.read()[0])
+        await main.remove_member("cy")
+        seen.append(totals.read()[0])
+        await main.close()
+        seen.append(totals.read()[0])
+        for name in ("bytes_forwarded", "nacks", "retransmissions"):
+            assert [counts[name] for counts in seen] == [seen[0][name]] * len(seen), name
+    finally:
+        await main.close()
+        await breakout.close()
+
+
+def test_record_writes_are_timed_and_failures_counted_by_kind(tmp_path: Path) -> None:
+    import sqlite3
+
+    storage = Storage(str(tmp_path / "haven.db"))
+    try:
+        metrics = Metrics(SimpleNamespace(live={}), storage, resources=lambda: dict(RESOURCES))
+        storage.audit("consent-accepted", detail={"version": "x"})
+        storage.attendance("s-1", "p-1", "Dr Alvarez", "host", "join", 1.0)
+        storage.flush()
+        assert value(metrics, "haven_records_write_seconds_count", kind="audit") == 1
+        assert value(metrics, "haven_records_write_seconds_bucket", kind="attendance", le="+Inf") == 1
+        assert value(metrics, "haven_records_write_seconds_bucket", kind="attendance", le="5.0") == 1
+        assert value(metrics, "haven_records_write_seconds_sum", kind="audit") >= 0
+        assert value(metrics, "haven_records_write_failures_total", kind="attendance") == 0
+        # The attendance table goes away under Haven's feet: its writes fail, and are counted as such.
+        with sqlite3.connect(tmp_path / "haven.db") as other:
+            other.execute("DROP TABLE attendance")
+        storage.attendance("s-1", "p-1", "Dr Alvarez", "host", "left", 2.0)
+        storage.attendance("s-1", "p-1", "Dr Alvarez", "host", "join", 3.0)
+        storage.flush()
+        assert value(metrics, "haven_records_write_failures_total", kind="attendance") == 2
+        assert value(metrics, "haven_records_write_seconds_count", kind="attendance") == 1
+        assert value(metrics, "haven_records_write_failures_total", kind="audit") == 0
+        assert "Alvarez" not in metrics.exposition().decode()
+    finally:
+        storage.close()
+
+
+def test_a_histogram_is_cumulative_and_its_snapshot_ends_at_the_count() -> None:
+    histogram = Histogram((0.01, 0.1))
+    for seconds in (0.005, 0.05, 0.5):
+        histogram.observe(seconds)
+    buckets, count, total = histogram.snapshot()
+    assert buckets == [("0.01", 1), ("0.1", 2), ("+Inf", 3)] and count == 3
+    assert total == pytest.approx(0.555)
