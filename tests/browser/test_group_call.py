@@ -8,17 +8,7 @@ import time
 
 from tests.support.peers import eventually
 from tests.support.waiting import eventually_async
-
-INBOUND_STATS = """async () => {
-  const pc = window.haven && window.haven.client && window.haven.client.subscribePc;
-  if (!pc) return [];
-  const out = [];
-  (await pc.getStats()).forEach(r => {
-    if (r.type === 'inbound-rtp') out.push({kind: r.kind, mid: r.mid, frames: r.framesDecoded || 0,
-      packets: r.packetsReceived || 0, width: r.frameWidth || 0});
-  });
-  return out;
-}"""
+from tests.support.webrtc_stats import INBOUND_STATS
 
 # Standard deviation of the grey levels of a 64x48 thumbnail: a flat (blank) frame gives ~0.
 PIXEL_SPREAD = """(video) => {

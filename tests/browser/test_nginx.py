@@ -10,17 +10,7 @@ from server.config import load_config
 from tests.support.nginx import Nginx
 from tests.support.server_process import ServerProcess, free_port
 from tests.support.waiting import eventually_async
-
-INBOUND_STATS = """async () => {
-  const pc = window.haven && window.haven.client && window.haven.client.subscribePc;
-  if (!pc) return [];
-  const out = [];
-  (await pc.getStats()).forEach(r => {
-    if (r.type === 'inbound-rtp') out.push({kind: r.kind, mid: r.mid, frames: r.framesDecoded || 0,
-      packets: r.packetsReceived || 0, width: r.frameWidth || 0});
-  });
-  return out;
-}"""
+from tests.support.webrtc_stats import INBOUND_STATS
 
 SECURITY_HEADERS = ("content-security-policy", "strict-transport-security", "x-content-type-options",
                     "x-frame-options", "referrer-policy", "permissions-policy")

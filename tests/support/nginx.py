@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.server_process import ROOT, free_port
+from tests.support.server_process import ROOT, free_port, stop_by_pid
 
 SITE = ROOT / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
@@ -172,14 +171,7 @@ class Nginx:
 
     def stop(self) -> None:
         """Stop nginx by its PID: SIGTERM (fast shutdown), then SIGKILL if it does not exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        stop_by_pid(self.process)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

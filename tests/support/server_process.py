@@ -127,11 +127,16 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the process by its PID: SIGTERM, then SIGKILL if it does not exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        stop_by_pid(self.process)
+
+
+def stop_by_pid(process: subprocess.Popen | None) -> None:
+    """Stop a process a test started, by its PID: SIGTERM, then SIGKILL if it has not exited in 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
