@@ -157,6 +157,31 @@ def _prefixed(*prefixes: str) -> Callable[[str], str | None]:
     return check
 
 
+# RFC 7065 TURN URIs, restricted to what browsers use: UDP or TCP to turn:, TLS over TCP to turns:. The port
+# and transport are required so that what a client tries is written down, not guessed from defaults.
+_TURN_URL = re.compile(
+    r"(?P<scheme>turns?):(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r":(?P<port>\d{1,5})\?transport=(?P<transport>udp|tcp)"
+)
+
+
+def _turn_url_problem(url: str) -> str | None:
+    expected = '"turn:host:port?transport=udp", "turn:host:port?transport=tcp" or "turns:host:port?transport=tcp"'
+    match = _TURN_URL.fullmatch(url)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        return f"every entry must be {expected} (got {_show(url)})"
+    if match["scheme"] == "turns" and match["transport"] != "tcp":
+        return f"turns: runs TLS over TCP, so it needs ?transport=tcp (got {_show(url)})"
+    host = match["host"]
+    if host.startswith("[") and not (_is_ip(host[1:-1]) and ":" in host):
+        return f"{host} is not an IPv6 address (got {_show(url)})"
+    return None
+
+
+def _turn_urls(values: tuple[str, ...]) -> str | None:
+    return next((p for p in map(_turn_url_problem, values) if p), None)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = field(default="0.0.0.0", metadata=_check(_non_empty))
@@ -190,6 +215,17 @@ class IceConfig:
     turn_server: str = field(default="", metadata=_check(_prefixed("turn:", "turns:")))
     turn_username: str = ""
     turn_password: str = field(default="", metadata=_HIDDEN)
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    """The TURN relay offered to browsers (coturn with use-auth-secret), apart from [ice]'s server-side TURN."""
+
+    urls: tuple[str, ...] = field(default=(), metadata=_check(_turn_urls))
+    secret: str = field(default="", metadata=_check(_secret) | _HIDDEN)
+    # A relayed call ends when its credential expires (coturn refuses the allocation's next refresh), so
+    # this must outlast the longest session; a reconnect gets a new one.
+    credential_ttl: float = field(default=43200.0, metadata=_duration(600, 7 * 86400))
 
 
 @dataclass(frozen=True)
@@ -261,6 +297,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     ice: IceConfig = field(default_factory=IceConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -447,6 +484,11 @@ def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) ->
     if ice.stun_server and ice.udp_port:
         raise fail("ice.stun_server", "works only with ice.udp_port = 0; behind NAT with one media port, set "
                    "ice.announced_ip to the public address instead")
+    turn = config.turn
+    if turn.urls and not turn.secret:
+        raise fail("turn.secret", "must be set when turn.urls is set (the same as coturn's static-auth-secret)")
+    if turn.secret and not turn.urls:
+        raise fail("turn.urls", "must be set when turn.secret is set")
     metrics = config.metrics
     if metrics.enabled and metrics.port and metrics.port == server.port and (
             metrics.host == server.host or "0.0.0.0" in (metrics.host, server.host)):

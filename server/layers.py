@@ -11,6 +11,7 @@ from signaling.connection import ConnectionSettings
 from signaling.session import SessionPolicy
 
 from .config import Config, ConfigError
+from .turn import TurnCredentials
 
 
 def compiled_send(config: Config) -> bool:
@@ -35,6 +36,14 @@ def ice_servers(config: Config) -> tuple[tuple[RTCIceServer, ...], tuple[dict[st
         described.append({"urls": [ice.turn_server], "username": ice.turn_username,
                           "credential": ice.turn_password})
     return tuple(servers), tuple(described)
+
+
+def turn_credentials(config: Config) -> TurnCredentials | None:
+    """Return the minter of [turn] credentials for clients, or None when no TURN relay is configured."""
+    turn = config.turn
+    if not turn.urls:
+        return None
+    return TurnCredentials(turn.urls, turn.secret.encode(), turn.credential_ttl)
 
 
 def media_settings(config: Config, udp_mux: UdpMux | None = None) -> MediaSettings:
@@ -62,6 +71,7 @@ def connection_settings(config: Config, policy: SessionPolicy) -> ConnectionSett
     """Return what every connection works with."""
     limits = config.limits
     _, client_servers = ice_servers(config)
+    minter = turn_credentials(config)
     return ConnectionSettings(
         max_message_bytes=limits.max_message_bytes,
         messages_per_second=limits.messages_per_second,
@@ -74,4 +84,6 @@ def connection_settings(config: Config, policy: SessionPolicy) -> ConnectionSett
         support_text=policy.support_text,
         max_chat_chars=policy.max_chat_chars,
         max_participants=policy.max_participants,
+        # Each hello mints its own: a credential is good until its expiry whoever holds it, so none is shared.
+        fresh_ice_servers=lambda: (minter.mint(),) if minter else (),
     )

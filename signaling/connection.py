@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -76,6 +76,9 @@ class ConnectionSettings:
     support_text: str
     max_chat_chars: int
     max_participants: int
+    # Called once per hello for ICE servers whose credentials are minted per connection (TURN REST,
+    # server/turn.py); they follow the static ice_servers in the result.
+    fresh_ice_servers: Callable[[], tuple[dict[str, Any], ...]] = field(default=lambda: ())
 
 
 class Connection:
@@ -313,7 +316,7 @@ class Connection:
                        "max_chat_chars": self.settings.max_chat_chars,
                        "max_participants": self.settings.max_participants, **protocol_limits()},
             "agenda_templates": describe_templates(),
-            "ice_servers": list(self.settings.ice_servers),
+            "ice_servers": [*self.settings.ice_servers, *self.settings.fresh_ice_servers()],
             "consent": {"text": self.settings.consent_text, "version": self.settings.consent_version},
             "support_text": self.settings.support_text,
             "starts_at": int(grant.starts_at * 1000) if getattr(grant, "starts_at", None) else None,

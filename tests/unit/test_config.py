@@ -460,3 +460,94 @@ def test_drain_timeout_defaults_to_ten_seconds_and_is_a_bounded_duration(tmp_pat
     for bad in ('"0s"', '"6m"', '"soon"', "10"):
         error = refusal(tmp_path, f"[server]\ndrain_timeout = {bad}")
         assert error.key == "server.drain_timeout", bad
+
+
+# -- [turn]: the relay offered to browsers ------------------------------------------------------------
+
+TURN_SECRET = "turn-secret-0123456789-abcdefghijklmnop"
+
+
+def test_turn_section_is_loaded(tmp_path: Path) -> None:
+    turn = load_text(tmp_path, f"""
+        [turn]
+        urls = ["turn:turn.example.org:3478?transport=udp", "turn:192.0.2.7:3478?transport=tcp",
+                "turns:turn.example.org:443?transport=tcp", "turn:[2001:db8::7]:3478?transport=udp"]
+        secret = "{TURN_SECRET}"
+        credential_ttl = "8h"
+        """).turn
+    assert turn.urls[0] == "turn:turn.example.org:3478?transport=udp"
+    assert len(turn.urls) == 4
+    assert turn.secret == TURN_SECRET
+    assert turn.credential_ttl == 8 * 3600
+
+
+def test_turn_defaults_offer_no_relay_and_twelve_hour_credentials() -> None:
+    turn = Config().turn
+    assert turn.urls == () and turn.secret == "" and turn.credential_ttl == 12 * 3600
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "stun:turn.example.org:3478",
+        "turn:turn.example.org",  # no port
+        "turn:turn.example.org:3478",  # no transport: say which
+        "turn:turn.example.org:3478?transport=tls",
+        "turns:turn.example.org:443?transport=udp",  # TLS runs over TCP
+        "turn:turn.example.org:70000?transport=udp",
+        "turn://turn.example.org:3478?transport=udp",
+        "turn:user@turn.example.org:3478?transport=udp",
+        "turn:[not-ipv6]:3478?transport=udp",
+        "turn:turn.example.org:3478?transport=udp&x=1",
+        "",
+    ],
+)
+def test_bad_turn_url_is_refused_naming_the_key(tmp_path: Path, url: str) -> None:
+    error = refusal(tmp_path, f'[turn]\nurls = ["{url}"]\nsecret = "{TURN_SECRET}"')
+    assert error.key == "turn.urls"
+    assert repr(url).strip("'") in str(error)
+
+
+def test_turn_urls_need_the_secret(tmp_path: Path) -> None:
+    error = refusal(tmp_path, '[turn]\nurls = ["turn:turn.example.org:3478?transport=udp"]')
+    assert error.key == "turn.secret"
+    assert "static-auth-secret" in str(error)
+
+
+def test_turn_secret_without_urls_is_refused(tmp_path: Path) -> None:
+    assert refusal(tmp_path, f'[turn]\nsecret = "{TURN_SECRET}"').key == "turn.urls"
+
+
+def test_short_turn_secret_is_refused_without_showing_it(tmp_path: Path) -> None:
+    error = refusal(tmp_path, '[turn]\nurls = ["turn:t.example.org:3478?transport=udp"]\nsecret = "short-secret"')
+    assert error.key == "turn.secret"
+    assert "at least 32 characters" in str(error)
+    assert "short-secret" not in str(error)
+
+
+@pytest.mark.parametrize("ttl", ["5m", "8d", "forever"])
+def test_turn_credential_ttl_is_bounded(tmp_path: Path, ttl: str) -> None:
+    error = refusal(tmp_path, f'[turn]\ncredential_ttl = "{ttl}"')
+    assert error.key == "turn.credential_ttl"
+    assert "between 10m and 7d" in str(error)
+
+
+def test_turn_secret_and_urls_come_from_the_environment() -> None:
+    config = load_config(None, env={
+        "HAVEN_TURN_URLS": "turn:t.example.org:3478?transport=udp, turns:t.example.org:443?transport=tcp",
+        "HAVEN_TURN_SECRET": TURN_SECRET,
+        "HAVEN_TURN_CREDENTIAL_TTL": "1d",
+    })
+    assert config.turn.urls == ("turn:t.example.org:3478?transport=udp", "turns:t.example.org:443?transport=tcp")
+    assert config.turn.secret == TURN_SECRET
+    assert config.turn.credential_ttl == 86400
+
+
+def test_missing_turn_secret_names_the_variable_that_set_the_urls() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env={"HAVEN_TURN_SECRET": "x" * 40})
+    assert info.value.key == "turn.urls"
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env={"HAVEN_TURN_SECRET": "short"})
+    assert info.value.variable == "HAVEN_TURN_SECRET"
+    assert "short" not in info.value.problem
