@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -24,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.support.server_process import stop_by_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "deploy" / "coturn.conf"
@@ -179,12 +180,5 @@ class Coturn:
                 shutil.copy(self.log_path, os.path.join(artifacts, f"turnserver-{self.directory.name}.log"))
 
     def stop(self) -> None:
-        """Stop the process by its PID: SIGTERM, then SIGKILL if it does not exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        """Stop turnserver by its PID: SIGTERM, then SIGKILL if it does not exit."""
+        stop_by_pid(self.process)
