@@ -7,8 +7,6 @@ denied-peer-ip ranges — is the recipe's own, so the tests prove the file opera
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import shutil
 import socket
@@ -19,11 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aioice import stun
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.certificates import self_signed
 from tests.support.server_process import stop_by_pid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,27 +55,6 @@ def recipe_lines() -> list[str]:
     return lines
 
 
-def write_certificate(directory: Path, address: str = "127.0.0.1") -> tuple[Path, Path, x509.Certificate]:
-    """Write a self-signed certificate for an IP address (what turns:127.0.0.1 is checked against)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "haven test turn")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "turn-cert.pem", directory / "turn-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path, cert
-
-
 class Coturn:
     """One turnserver on 127.0.0.1 whose only allowed private peer is ``allowed_peer`` (Haven's address)."""
 
@@ -90,7 +64,7 @@ class Coturn:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.tls_port = free_port()
-        self.cert_path, self.key_path, self.certificate = write_certificate(directory, self.host)
+        self.cert_path, self.key_path, self.certificate = self_signed(directory, "turn", self.host)
         self.log_path = directory / "turnserver.log"
         self.pid_path = directory / "turnserver.pid"
         self.config_path = directory / "turnserver.conf"

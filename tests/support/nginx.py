@@ -7,8 +7,6 @@ change to the recipe that the test would no longer exercise fails here instead o
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import shutil
 import ssl
@@ -20,37 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from tests.support.certificates import self_signed
 from tests.support.server_process import ROOT, free_port, stop_by_pid
 
 SITE = ROOT / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
 HOST = "haven.example.org"
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """Write a throwaway certificate for 127.0.0.1 and its key; return their paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def _substitute(text: str, old: str, new: str, times: int) -> str:
@@ -111,7 +84,7 @@ class Nginx:
         directory.mkdir(parents=True, exist_ok=True)
         self.https_port = https_port or free_port()
         self.http_port = free_port()
-        self.cert, self.key = self_signed_certificate(directory)
+        self.cert, self.key, _ = self_signed(directory, "nginx")
         self.site = site_for_test(SITE.read_text(), self.https_port, self.http_port, haven_port, self.cert, self.key)
         self.config_path = directory / "nginx.conf"
         self.config_path.write_text(main_config(directory, self.site))
