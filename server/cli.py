@@ -11,6 +11,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server.auth import ROLES, ROOM_RULE, TokenError, TokenIssuer, is_valid_room, join_url
 from server.config import (
@@ -22,6 +23,9 @@ from server.config import (
     parse_duration,
     resolve_secret,
 )
+
+if TYPE_CHECKING:
+    from server.storage import ChainCheck
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -99,6 +103,17 @@ def _check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verify_chain(path: str) -> ChainCheck:
+    """Open the records at ``path`` and check the audit log's hash chain."""
+    from server.storage import Storage  # here, so `token` and `check-config` need no database
+
+    storage = Storage(path)
+    try:
+        return storage.verify_chain()
+    finally:
+        storage.close()
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     try:
         config = _load(args.config)
@@ -107,13 +122,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     path = config.database_path
     if not os.path.exists(path):
         return _fail(f"no audit log at {path}", EXIT_FAILURE)
-    from server.storage import Storage
-
-    storage = Storage(path)
-    try:
-        check = storage.verify_chain()
-    finally:
-        storage.close()
+    check = _verify_chain(path)
     if check.ok and check.gaps:
         where = ", ".join(str(seq) for seq in check.gaps)
         print(f"haven: audit log INCOMPLETE: hash chain intact over {check.entries} entries, but "
@@ -160,13 +169,7 @@ def _backup(args: argparse.Namespace) -> int:
             os.chmod(target / SECRET_FILE_NAME, 0o600)
     except (OSError, sqlite3.Error) as exc:
         return _fail(f"backup failed: {exc}", EXIT_FAILURE)
-    from server.storage import Storage
-
-    storage = Storage(str(copy))
-    try:
-        check = storage.verify_chain()
-    finally:
-        storage.close()
+    check = _verify_chain(str(copy))
     if not check.ok:
         return _fail(f"backup written to {target}, but its audit chain does not verify: entry "
                      f"{check.first_bad_seq} {check.problem}", EXIT_FAILURE)

@@ -8,6 +8,7 @@ import asyncio
 from playwright.async_api import expect
 
 from tests.support import waiting
+from tests.support.pages import open_page, press_join
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 30000
@@ -70,16 +71,10 @@ async def eventually_async(make, what: str, timeout: float = MEDIA_TIMEOUT):
 async def join(browser, server, name: str, role: str = "participant"):
     """Open a join link, choose low-bandwidth video (2 cores for everyone), join and accept the agreement."""
     context = await browser.new_context(viewport={"width": 1280, "height": 860})
-    page = await context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
+    page = await open_page(context, server.join_url(ROOM, name, role, sub=name.lower()), UI_TIMEOUT_MS)
     page.name = name
-    await page.goto(server.join_url(ROOM, name, role, sub=name.lower()))
     await page.get_by_test_id("video-quality").select_option("low")
-    await page.get_by_test_id("join-button").click()
-    await page.get_by_test_id("consent-accept").click()
+    await press_join(page)
     await expect(page.get_by_test_id("agenda-bar")).to_be_visible()
     return page
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 
+from tests.support.pages import join_in
 from tests.support.peers import eventually
 from tests.support.waiting import eventually_async
 from tests.support.webrtc_stats import INBOUND_STATS
@@ -26,16 +27,7 @@ PIXEL_SPREAD = """(video) => {
 
 
 async def join(browser, url: str):
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(20000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
-    await page.goto(url)
-    await page.get_by_test_id("join-button").click()
-    await page.get_by_test_id("consent-accept").click()
-    return page
+    return await join_in(await browser.new_context(), url)
 
 
 async def inbound(page) -> list[dict]:

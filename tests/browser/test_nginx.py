@@ -8,6 +8,7 @@ import pytest
 from server.app import HSTS_MAX_AGE, content_security_policy
 from server.config import load_config
 from tests.support.nginx import Nginx
+from tests.support.pages import join_in
 from tests.support.server_process import ServerProcess, free_port
 from tests.support.waiting import eventually_async
 from tests.support.webrtc_stats import INBOUND_STATS
@@ -30,14 +31,8 @@ async def behind_nginx(tmp_path):
 async def join(browser, url: str):
     # The test certificate is self-signed: this context trusts it, as a clinic's browsers trust theirs.
     context = await browser.new_context(ignore_https_errors=True)
-    page = await context.new_page()
-    page.set_default_timeout(20000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    response = await page.goto(url)
-    await page.get_by_test_id("join-button").click()
-    await page.get_by_test_id("consent-accept").click()
-    return page, response, errors
+    page = await join_in(context, url)
+    return page, page.response, page.errors
 
 
 async def test_two_browsers_hold_a_call_through_nginx(behind_nginx, browser):

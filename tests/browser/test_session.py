@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
+from tests.support.pages import join_in
 from tests.support.server_process import ServerProcess
 from tests.support.waiting import eventually_async
 
@@ -27,15 +28,7 @@ async def session_server(tmp_path):
 async def open_and_join(browser, url: str):
     """Open a join link in a fresh browser context, press Join and accept the group agreement."""
     context = await browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
-    page = await context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
-    await page.goto(url)
-    await page.get_by_test_id("join-button").click()
-    await page.get_by_test_id("consent-accept").click()
-    return page
+    return await join_in(context, url, UI_TIMEOUT_MS)
 
 
 async def admit_through_ui(host, name: str) -> None:

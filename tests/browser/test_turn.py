@@ -20,6 +20,7 @@ from server.turn import TurnCredentials
 from tests.browser.conftest import CHROMIUM, WEBRTC_ARGS
 from tests.support.client import ProtocolClient
 from tests.support.coturn import Coturn
+from tests.support.pages import join_in
 from tests.support.server_process import ServerProcess
 from tests.support.turn_client import FORBIDDEN, UNAUTHORIZED, TurnClient
 from tests.support.waiting import eventually_async
@@ -92,15 +93,7 @@ def haven_with_turn(tmp_path, coturn: Coturn, url: str) -> ServerProcess:
 
 
 async def join(context, url: str):
-    page = await context.new_page()
-    page.set_default_timeout(20000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
-    await page.goto(url)
-    await page.get_by_test_id("join-button").click()
-    await page.get_by_test_id("consent-accept").click()
-    return page
+    return await join_in(context, url)
 
 
 @pytest.mark.browser

@@ -19,7 +19,7 @@ from pathlib import Path
 from aioice import stun
 
 from tests.support.certificates import self_signed
-from tests.support.server_process import stop_by_pid
+from tests.support.server_process import keep_log, stop_by_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "deploy" / "coturn.conf"
@@ -148,10 +148,8 @@ class Coturn:
             yield self
         finally:
             self.stop()
-            artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
-            if artifacts and self.log_path.exists():
-                os.makedirs(artifacts, exist_ok=True)
-                shutil.copy(self.log_path, os.path.join(artifacts, f"turnserver-{self.directory.name}.log"))
+            if self.log_path.exists():
+                keep_log(f"turnserver-{self.directory.name}.log", self.log_path.read_text(errors="replace"))
 
     def stop(self) -> None:
         """Stop turnserver by its PID: SIGTERM, then SIGKILL if it does not exit."""

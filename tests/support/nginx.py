@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.certificates import self_signed
-from tests.support.server_process import ROOT, free_port, stop_by_pid
+from tests.support.server_process import ROOT, free_port, keep_log, stop_by_pid
 
 SITE = ROOT / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
@@ -137,10 +137,7 @@ class Nginx:
             yield self
         finally:
             self.stop()
-            artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
-            if artifacts:
-                os.makedirs(artifacts, exist_ok=True)
-                (Path(artifacts) / f"nginx-{self.directory.parent.name}.log").write_text(self.log())
+            keep_log(f"nginx-{self.directory.parent.name}.log", self.log())
 
     def stop(self) -> None:
         """Stop nginx by its PID: SIGTERM (fast shutdown), then SIGKILL if it does not exit."""

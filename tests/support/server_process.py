@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -103,10 +102,8 @@ class ServerProcess:
             yield self
         finally:
             self.stop()
-            artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
-            if artifacts and self.log_path.exists():
-                os.makedirs(artifacts, exist_ok=True)
-                shutil.copy(self.log_path, os.path.join(artifacts, f"server-{self.log_path.parent.name}.log"))
+            if self.log_path.exists():
+                keep_log(f"server-{self.log_path.parent.name}.log", self.log_path.read_text(errors="replace"))
 
     def health(self) -> dict:
         """Return the /healthz document."""
@@ -140,3 +137,11 @@ def stop_by_pid(process: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+def keep_log(name: str, text: str) -> None:
+    """Keep a stopped process's log as ``name`` in $HAVEN_TEST_ARTIFACTS, when set (CI uploads it)."""
+    artifacts = os.environ.get("HAVEN_TEST_ARTIFACTS")
+    if artifacts:
+        os.makedirs(artifacts, exist_ok=True)
+        (Path(artifacts) / name).write_text(text)
