@@ -377,13 +377,26 @@ def sender_ssrc(sender: RTCRtpSender) -> int:
     return sender._ssrc
 
 
-def silence_sender(sender: RTCRtpSender) -> None:
-    """Stop aiortc's own Sender Reports for an SSRC it never feeds (they carry ntp=0/rtp=0)."""
+def forward_only(transceiver: RTCRtpTransceiver) -> None:
+    """Keep aiortc from starting the per-stream machinery of a transceiver Haven only forwards through.
 
-    async def no_rtcp(packets: Any) -> None:
+    When a connection comes up, aiortc's ``RTCRtpSender.send`` starts an RTP task (waiting on a track
+    Haven never feeds) and an RTCP task (a Sender Report every 0.5-1.5 s, with ntp=0/rtp=0 since it
+    sent nothing), and ``RTCRtpReceiver.receive`` starts a decoder *thread* and an RTCP task (Receiver
+    Reports from statistics it never gathers, because hook_dtls takes the packets first). Per room of N
+    that is ~2N threads and ~4N² timers doing nothing useful: the Producer and Consumer keep the
+    statistics and send the reports. Both methods become no-ops, so the sender and receiver stay
+    "not started" and their ``stop()`` has nothing to wait for. Call before the connection connects.
+    """
+
+    async def no_send(parameters: Any) -> None:
         return None
 
-    sender._send_rtcp = no_rtcp  # type: ignore[method-assign]
+    async def no_receive(parameters: Any) -> None:
+        return None
+
+    transceiver.sender.send = no_send  # type: ignore[method-assign]
+    transceiver.receiver.receive = no_receive  # type: ignore[method-assign]
 
 
 def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:

@@ -131,6 +131,8 @@ class PublishTransport:
                 adapter.hook_dtls(self.dtls, self._on_rtp, self._on_rtcp)
                 adapter.end_consent_with_connection(self.dtls)
             transceivers = {t.mid: t for t in self.pc.getTransceivers()}
+            for t in transceivers.values():
+                adapter.forward_only(t)
             for mid in labels:
                 t = transceivers.get(mid)
                 codecs = adapter.negotiated_codecs(t) if t is not None else []
@@ -379,7 +381,7 @@ class SubscribeTransport:
                   (mime != "video/h264" or c.parameters.get("profile-level-id") == codec_key[2])]
         rtx = [c for c in capabilities if c.mimeType.lower() == f"{kind}/rtx"]
         transceiver.setCodecPreferences(chosen[:1] + rtx)
-        adapter.silence_sender(transceiver.sender)
+        adapter.forward_only(transceiver)
         adapter.set_stream_id(transceiver.sender, stream_id)
         slot = Slot(transceiver, kind, codec_key, adapter.sender_ssrc(transceiver.sender), self.cname)
         self.slots.append(slot)
