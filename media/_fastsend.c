@@ -1,10 +1,18 @@
 /*
- * Haven's compiled send step for one forwarded RTP packet: write the rewritten 12-byte header and
- * the payload into one buffer, SRTP-protect it in place with the subscriber's libsrtp context, and
- * sendto() it on the subscriber's socket. It replaces three Python-level steps (struct pack +
- * concatenation, pylibsrtp's cffi protect with its two copies, the event loop's sendto wrapper)
- * and nothing else: every decision (who gets a packet, offsets, key frames, congestion policy)
- * stays in Python, in media/consumer.py, so both paths behave identically.
+ * Haven's compiled send step for forwarded RTP packets: write the rewritten 12-byte header and the
+ * payload into one buffer, SRTP-protect it in place with the subscriber's libsrtp context, and send
+ * it on the subscriber's socket. It replaces three Python-level steps (struct pack + concatenation,
+ * pylibsrtp's cffi protect with its two copies, the event loop's sendto wrapper) and nothing else:
+ * every decision (who gets a packet, offsets, key frames, congestion policy) stays in Python, in
+ * media/consumer.py, so both paths behave identically.
+ *
+ * A Sender (one per subscribe slot) queues the protected packet in a module-wide batch, and flush()
+ * hands the whole batch to
+ * the kernel with one sendmmsg() per run of packets on the same socket: with the shared UDP port
+ * (ice.udp_port) an incoming packet's N-1 copies leave in one system call, which is most of what a
+ * copy cost (the kernel's own delivery stays per datagram). UDP GSO does not apply: its segments
+ * share one destination, and each copy goes to a different subscriber. The producer flushes after
+ * its fan-out loop, so nothing waits in the batch across event-loop wake-ups.
  *
  * libsrtp is not linked: the caller passes the address of srtp_protect() from pylibsrtp's own
  * bundled copy and the address of the subscriber's srtp_ctx (see media/adapter.py), so the
@@ -13,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* sendmmsg() needs _GNU_SOURCE, which pyconfig.h (through Python.h) defines. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,41 +37,158 @@ typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 
 enum { SENT = 0, WOULD_BLOCK = 1, FAILED = 2, TOO_LARGE = 3 };
 
-/*
- * send(protect, ctx, fd, sockaddr, ssrc, b0, b1, seq, ts, tail) -> 0 sent, 1 would block,
- * 2 protect or sendto failed, 3 too large. Never raises for network conditions.
- */
-static PyObject *fastsend_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    unsigned char buffer[MAX_PACKET + TRAILER_ROOM];
+/* -- the batch ---------------------------------------------------------------------------------- */
 
-    if (nargs != 10) {
-        PyErr_SetString(PyExc_TypeError, "send() takes exactly 10 arguments");
-        return NULL;
+#define BATCH 64 /* a room of 15 fans a packet out 14 times; a full batch is flushed on the spot */
+
+typedef struct {
+    PyObject_HEAD
+    srtp_protect_fn protect;
+    void *ctx;
+    int fd;
+    struct sockaddr_storage address;
+    socklen_t address_len;
+    unsigned long ssrc;
+    PyObject *path;  /* keeps the SRTP session (and so the libsrtp context at ctx) alive */
+    PyObject *owner; /* handed back with a failed send, so Python knows whose it was */
+} Sender;
+
+static unsigned char batch_buffers[BATCH][MAX_PACKET + TRAILER_ROOM];
+static struct mmsghdr batch_messages[BATCH];
+static struct iovec batch_iov[BATCH];
+static Sender *batch_senders[BATCH]; /* strong references while queued */
+static Py_ssize_t batch_tails[BATCH]; /* the payload length of each, for the caller's octet count */
+static int batch_count;
+static PyObject *failures; /* list of (owner, status, tail length), collected by failures() */
+static unsigned long long batch_calls, batch_packets; /* sendmmsg calls and packets they carried */
+
+static int record_failure(Sender *sender, int status, Py_ssize_t length)
+{
+    PyObject *item = Py_BuildValue("(Oin)", sender->owner, status, length);
+    if (item == NULL)
+        return -1;
+    int result = PyList_Append(failures, item);
+    Py_DECREF(item);
+    return result;
+}
+
+/* Send everything queued; a packet the kernel refused is recorded, the rest still go. */
+static int flush_batch(void)
+{
+    int start = 0, error = 0;
+    while (start < batch_count) {
+        int fd = batch_senders[start]->fd;
+        int end = start + 1;
+        while (end < batch_count && batch_senders[end]->fd == fd)
+            end++;
+        while (start < end) {
+            int sent = sendmmsg(fd, batch_messages + start, (unsigned int)(end - start), MSG_DONTWAIT);
+            batch_calls++;
+            if (sent > 0) {
+                batch_packets += (unsigned long long)sent;
+                start += sent;
+                continue;
+            }
+            /* The first packet of the run failed: record it and go on with the next one. */
+            int status = (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) ? WOULD_BLOCK : FAILED;
+            if (record_failure(batch_senders[start], status, batch_tails[start]) < 0)
+                error = -1;
+            start++;
+        }
     }
-    if (!PyBytes_Check(args[3]) || !PyBytes_Check(args[9])) {
-        PyErr_SetString(PyExc_TypeError, "sockaddr and tail must be bytes");
+    for (int i = 0; i < batch_count; i++)
+        Py_DECREF(batch_senders[i]);
+    batch_count = 0;
+    return error;
+}
+
+static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *protect_obj, *ctx_obj, *address, *path, *owner;
+    int fd;
+    unsigned long ssrc;
+    if (!PyArg_ParseTuple(args, "OOiSkOO", &protect_obj, &ctx_obj, &fd, &address, &ssrc, &path, &owner))
         return NULL;
-    }
-    srtp_protect_fn protect = (srtp_protect_fn)PyLong_AsVoidPtr(args[0]);
-    void *ctx = PyLong_AsVoidPtr(args[1]);
-    long fd = PyLong_AsLong(args[2]);
-    unsigned long ssrc = PyLong_AsUnsignedLong(args[4]);
-    long b0 = PyLong_AsLong(args[5]);
-    long b1 = PyLong_AsLong(args[6]);
-    long seq = PyLong_AsLong(args[7]);
-    unsigned long ts = PyLong_AsUnsignedLong(args[8]);
+    void *protect = PyLong_AsVoidPtr(protect_obj);
+    void *ctx = PyLong_AsVoidPtr(ctx_obj);
     if (PyErr_Occurred())
         return NULL;
     if (protect == NULL || ctx == NULL) {
         PyErr_SetString(PyExc_ValueError, "protect and ctx must be addresses");
         return NULL;
     }
+    Py_ssize_t address_len = PyBytes_GET_SIZE(address);
+    if (address_len <= 0 || (size_t)address_len > sizeof(struct sockaddr_storage)) {
+        PyErr_SetString(PyExc_ValueError, "not a socket address");
+        return NULL;
+    }
+    Sender *self = PyObject_GC_New(Sender, type);
+    if (self == NULL)
+        return NULL;
+    self->protect = (srtp_protect_fn)protect;
+    self->ctx = ctx;
+    self->fd = fd;
+    memset(&self->address, 0, sizeof self->address);
+    memcpy(&self->address, PyBytes_AS_STRING(address), (size_t)address_len);
+    self->address_len = (socklen_t)address_len;
+    self->ssrc = ssrc & 0xFFFFFFFFUL;
+    Py_INCREF(path);
+    self->path = path;
+    Py_INCREF(owner);
+    self->owner = owner;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
 
-    Py_ssize_t tail_len = PyBytes_GET_SIZE(args[9]);
+static int Sender_traverse(Sender *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->path);
+    Py_VISIT(self->owner);
+    return 0;
+}
+
+static int Sender_clear(Sender *self)
+{
+    Py_CLEAR(self->path);
+    Py_CLEAR(self->owner);
+    return 0;
+}
+
+static void Sender_dealloc(Sender *self)
+{
+    PyObject_GC_UnTrack(self);
+    Sender_clear(self);
+    PyObject_GC_Del(self);
+}
+
+/*
+ * emit(b0, b1, seq, ts, tail) -> 0 queued, 2 protect failed, 3 too large. The packet leaves at the next
+ * flush(), or now if the batch is full.
+ */
+static PyObject *Sender_emit(Sender *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "emit() takes exactly 5 arguments");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "tail must be bytes");
+        return NULL;
+    }
+    long b0 = PyLong_AsLong(args[0]);
+    long b1 = PyLong_AsLong(args[1]);
+    long seq = PyLong_AsLong(args[2]);
+    unsigned long ts = PyLong_AsUnsignedLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t tail_len = PyBytes_GET_SIZE(args[4]);
     if (tail_len + 12 > MAX_PACKET)
         return PyLong_FromLong(TOO_LARGE);
+    if (batch_count == BATCH && flush_batch() < 0)
+        return NULL;
 
+    unsigned char *buffer = batch_buffers[batch_count];
+    unsigned long ssrc = self->ssrc;
     buffer[0] = (unsigned char)b0;
     buffer[1] = (unsigned char)b1;
     buffer[2] = (unsigned char)(seq >> 8);
@@ -75,25 +201,74 @@ static PyObject *fastsend_send(PyObject *module, PyObject *const *args, Py_ssize
     buffer[9] = (unsigned char)(ssrc >> 16);
     buffer[10] = (unsigned char)(ssrc >> 8);
     buffer[11] = (unsigned char)ssrc;
-    memcpy(buffer + 12, PyBytes_AS_STRING(args[9]), (size_t)tail_len);
-
+    memcpy(buffer + 12, PyBytes_AS_STRING(args[4]), (size_t)tail_len);
     int length = (int)(tail_len + 12);
-    if (protect(ctx, buffer, &length) != 0)
+    if (self->protect(self->ctx, buffer, &length) != 0)
         return PyLong_FromLong(FAILED);
 
-    const struct sockaddr *address = (const struct sockaddr *)PyBytes_AS_STRING(args[3]);
-    socklen_t address_len = (socklen_t)PyBytes_GET_SIZE(args[3]);
-    /* The GIL is kept: a non-blocking UDP sendto is shorter than releasing and taking it back. */
-    ssize_t sent = sendto((int)fd, buffer, (size_t)length, MSG_DONTWAIT, address, address_len);
-    if (sent < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-            return PyLong_FromLong(WOULD_BLOCK);
-        return PyLong_FromLong(FAILED);
-    }
+    struct iovec *iov = &batch_iov[batch_count];
+    iov->iov_base = buffer;
+    iov->iov_len = (size_t)length;
+    struct msghdr *header = &batch_messages[batch_count].msg_hdr;
+    header->msg_name = &self->address;
+    header->msg_namelen = self->address_len;
+    header->msg_iov = iov;
+    header->msg_iovlen = 1;
+    header->msg_control = NULL;
+    header->msg_controllen = 0;
+    header->msg_flags = 0;
+    Py_INCREF(self);
+    batch_tails[batch_count] = tail_len;
+    batch_senders[batch_count++] = self;
     return PyLong_FromLong(SENT);
 }
 
-/* sockaddr(host, port) -> bytes of a struct sockaddr_in or sockaddr_in6 for send(). */
+static PyMethodDef Sender_methods[] = {
+    {"emit", (PyCFunction)(void (*)(void))Sender_emit, METH_FASTCALL,
+     "emit(b0, b1, seq, ts, tail) -> 0 queued, 2 protect failed, 3 too large"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._fastsend.Sender",
+    .tp_basicsize = sizeof(Sender),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Sender(protect, ctx, fd, sockaddr, ssrc, path, owner): one subscribe slot's batched send step",
+    .tp_new = Sender_new,
+    .tp_dealloc = (destructor)Sender_dealloc,
+    .tp_traverse = (traverseproc)Sender_traverse,
+    .tp_clear = (inquiry)Sender_clear,
+    .tp_methods = Sender_methods,
+};
+
+/* flush() -> failures recorded and not yet collected (0 almost always). */
+static PyObject *fastsend_flush(PyObject *module, PyObject *unused)
+{
+    if (batch_count && flush_batch() < 0)
+        return NULL;
+    return PyLong_FromSsize_t(PyList_GET_SIZE(failures));
+}
+
+/* failures() -> [(owner, status, tail length)] of the sends the kernel refused since the last call. */
+static PyObject *fastsend_failures(PyObject *module, PyObject *unused)
+{
+    PyObject *collected = failures;
+    failures = PyList_New(0);
+    if (failures == NULL) {
+        failures = collected;
+        return NULL;
+    }
+    return collected;
+}
+
+/* counters() -> (sendmmsg calls, packets they carried) since the process started. */
+static PyObject *fastsend_counters(PyObject *module, PyObject *unused)
+{
+    return Py_BuildValue("(KK)", batch_calls, batch_packets);
+}
+
+/* sockaddr(host, port) -> bytes of a struct sockaddr_in or sockaddr_in6 for Sender(). */
 static PyObject *fastsend_sockaddr(PyObject *module, PyObject *args)
 {
     const char *host;
@@ -123,22 +298,33 @@ static PyObject *fastsend_sockaddr(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef fastsend_methods[] = {
-    {"send", (PyCFunction)(void (*)(void))fastsend_send, METH_FASTCALL,
-     "send(protect, ctx, fd, sockaddr, ssrc, b0, b1, seq, ts, tail) -> 0 sent, 1 would block, 2 failed, 3 too large"},
-    {"sockaddr", fastsend_sockaddr, METH_VARARGS, "sockaddr(host, port) -> bytes for send()"},
+    {"sockaddr", fastsend_sockaddr, METH_VARARGS, "sockaddr(host, port) -> bytes for Sender()"},
+    {"flush", fastsend_flush, METH_NOARGS, "flush() -> failures not yet collected: send the queued packets"},
+    {"failures", fastsend_failures, METH_NOARGS, "failures() -> [(owner, status, tail length)] since the last call"},
+    {"counters", fastsend_counters, METH_NOARGS, "counters() -> (sendmmsg calls, packets sent by them)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef fastsend_module = {
-    PyModuleDef_HEAD_INIT, "media._fastsend", "Compiled SRTP protect + sendto for forwarded packets.", -1,
+    PyModuleDef_HEAD_INIT, "media._fastsend", "Compiled SRTP protect + batched sendmmsg for forwarded packets.", -1,
     fastsend_methods,
 };
 
 PyMODINIT_FUNC PyInit__fastsend(void)
 {
+    if (PyType_Ready(&SenderType) < 0)
+        return NULL;
+    if (failures == NULL && (failures = PyList_New(0)) == NULL)
+        return NULL;
     PyObject *module = PyModule_Create(&fastsend_module);
     if (module == NULL)
         return NULL;
+    Py_INCREF(&SenderType);
+    if (PyModule_AddObject(module, "Sender", (PyObject *)&SenderType) < 0) {
+        Py_DECREF(&SenderType);
+        Py_DECREF(module);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(module, "SENT", SENT) < 0 ||
         PyModule_AddIntConstant(module, "WOULD_BLOCK", WOULD_BLOCK) < 0 ||
         PyModule_AddIntConstant(module, "FAILED", FAILED) < 0 ||

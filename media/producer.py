@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .consumer import Consumer
+from .consumer import Consumer, flush_sends, settle_failed_sends
 from .packet_cache import PacketCache
 from .reasons import CloseReason, DropReason
 from .rtcp import build_pli, build_receiver_report
@@ -167,6 +167,9 @@ class Producer:
                         continue
                     c.resume(ext, ts)
                 c.send(first, marker, seq, ts, tail, ext)
+            # The compiled step queued the copies: they leave now, in one sendmmsg per socket.
+            if flush_sends():
+                settle_failed_sends(self.drops, self, ext)
             self.forwarded += len(self.consumers)
             if key is False:
                 # Someone is still waiting for a key frame: the one asked for may have gone by before
@@ -175,6 +178,8 @@ class Producer:
         except Exception:
             self.drops[DropReason.HOOK_ERROR] += 1
             self.failures += 1
+            if flush_sends():  # copies queued before the exception still go, now
+                settle_failed_sends(self.drops)
 
     def _byte_rate(self, max_bitrate: int) -> int:
         bitrate = AUDIO_MAX_BITRATE if self.kind == "audio" else VIDEO_BITRATE_HEADROOM * max_bitrate

@@ -19,7 +19,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from . import adapter
-from .consumer import Slot
+from .consumer import Slot, flush_sends, settle_failed_sends
 from .errors import MediaError
 from .producer import Producer
 from .reasons import GUARD_DROPS, DropReason
@@ -131,8 +131,8 @@ class PublishTransport:
                 adapter.hook_dtls(self.dtls, self._on_rtp, self._on_rtcp)
                 adapter.end_consent_with_connection(self.dtls)
             transceivers = {t.mid: t for t in self.pc.getTransceivers()}
-            for t in transceivers.values():
-                adapter.forward_only(t)
+            for transceiver in transceivers.values():
+                adapter.forward_only(transceiver)
             for mid in labels:
                 t = transceivers.get(mid)
                 codecs = adapter.negotiated_codecs(t) if t is not None else []
@@ -527,6 +527,8 @@ class SubscribeTransport:
                             break
                         if consumer.retransmit(seq):
                             self._resend_left -= 1
+            if flush_sends():  # the retransmissions, in one sendmmsg
+                settle_failed_sends(self.drops)
             for ssrc, bitrate in feedback.remb.items():
                 slot = by_ssrc.get(ssrc)
                 if slot is not None and slot.consumer is not None:
