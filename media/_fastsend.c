@@ -14,6 +14,9 @@
  * share one destination, and each copy goes to a different subscriber. The producer flushes after
  * its fan-out loop, so nothing waits in the batch across event-loop wake-ups.
  *
+ * An Unprotector (one per connection's receive session) is the other direction: SRTP/SRTCP unprotect
+ * with one copy, on pylibsrtp's own libsrtp context, in place of pylibsrtp's Python wrapper.
+ *
  * libsrtp is not linked: the caller passes the address of srtp_protect() from pylibsrtp's own
  * bundled copy and the address of the subscriber's srtp_ctx (see media/adapter.py), so the
  * module builds with nothing but the Python headers and a C compiler.
@@ -242,6 +245,105 @@ static PyTypeObject SenderType = {
     .tp_methods = Sender_methods,
 };
 
+/* -- the receive step ------------------------------------------------------------------------ */
+
+/* libsrtp 2: srtp_unprotect(ctx, hdr, &len) and srtp_unprotect_rtcp(ctx, hdr, &len), same shape. */
+typedef int (*srtp_unprotect_fn)(void *ctx, void *hdr, int *len_ptr);
+
+typedef struct {
+    PyObject_HEAD
+    srtp_unprotect_fn unprotect;
+    srtp_unprotect_fn unprotect_rtcp;
+    void *ctx;
+    PyObject *session; /* keeps the libsrtp context alive */
+} Unprotector;
+
+static PyObject *Unprotector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *rtp_obj, *rtcp_obj, *ctx_obj, *session;
+    if (!PyArg_ParseTuple(args, "OOOO", &rtp_obj, &rtcp_obj, &ctx_obj, &session))
+        return NULL;
+    void *rtp = PyLong_AsVoidPtr(rtp_obj);
+    void *rtcp = PyLong_AsVoidPtr(rtcp_obj);
+    void *ctx = PyLong_AsVoidPtr(ctx_obj);
+    if (PyErr_Occurred())
+        return NULL;
+    if (rtp == NULL || rtcp == NULL || ctx == NULL) {
+        PyErr_SetString(PyExc_ValueError, "unprotect, unprotect_rtcp and ctx must be addresses");
+        return NULL;
+    }
+    Unprotector *self = (Unprotector *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->unprotect = (srtp_unprotect_fn)rtp;
+    self->unprotect_rtcp = (srtp_unprotect_fn)rtcp;
+    self->ctx = ctx;
+    Py_INCREF(session);
+    self->session = session;
+    return (PyObject *)self;
+}
+
+static void Unprotector_dealloc(Unprotector *self)
+{
+    Py_CLEAR(self->session);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/*
+ * One copy: the datagram goes into a new bytes object, libsrtp decrypts and authenticates it in place,
+ * and the object is cut to the plaintext's length. None when libsrtp refuses it (authentication,
+ * replay, unknown stream): the caller counts the drop. pylibsrtp's Session does the same with two
+ * copies, a buffer slice and several Python-level calls per packet.
+ */
+static PyObject *unprotect_with(srtp_unprotect_fn fn, void *ctx, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "data must be bytes");
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    if (n > MAX_PACKET)
+        Py_RETURN_NONE;
+    PyObject *packet = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), n);
+    if (packet == NULL)
+        return NULL;
+    int length = (int)n;
+    if (fn(ctx, PyBytes_AS_STRING(packet), &length) != 0 || length < 0 || length > n) {
+        Py_DECREF(packet);
+        Py_RETURN_NONE;
+    }
+    if (length != n && _PyBytes_Resize(&packet, length) < 0)
+        return NULL;
+    return packet;
+}
+
+static PyObject *Unprotector_rtp(Unprotector *self, PyObject *data)
+{
+    return unprotect_with(self->unprotect, self->ctx, data);
+}
+
+static PyObject *Unprotector_rtcp(Unprotector *self, PyObject *data)
+{
+    return unprotect_with(self->unprotect_rtcp, self->ctx, data);
+}
+
+static PyMethodDef Unprotector_methods[] = {
+    {"rtp", (PyCFunction)Unprotector_rtp, METH_O, "rtp(datagram) -> plaintext RTP, or None if refused"},
+    {"rtcp", (PyCFunction)Unprotector_rtcp, METH_O, "rtcp(datagram) -> plaintext RTCP, or None if refused"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject UnprotectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._fastsend.Unprotector",
+    .tp_basicsize = sizeof(Unprotector),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Unprotector(srtp_unprotect, srtp_unprotect_rtcp, ctx, session): one connection's SRTP receive step",
+    .tp_new = Unprotector_new,
+    .tp_dealloc = (destructor)Unprotector_dealloc,
+    .tp_methods = Unprotector_methods,
+};
+
 /* flush() -> failures recorded and not yet collected (0 almost always). */
 static PyObject *fastsend_flush(PyObject *module, PyObject *unused)
 {
@@ -312,16 +414,14 @@ static struct PyModuleDef fastsend_module = {
 
 PyMODINIT_FUNC PyInit__fastsend(void)
 {
-    if (PyType_Ready(&SenderType) < 0)
+    if (PyType_Ready(&SenderType) < 0 || PyType_Ready(&UnprotectorType) < 0)
         return NULL;
     if (failures == NULL && (failures = PyList_New(0)) == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&fastsend_module);
     if (module == NULL)
         return NULL;
-    Py_INCREF(&SenderType);
-    if (PyModule_AddObject(module, "Sender", (PyObject *)&SenderType) < 0) {
-        Py_DECREF(&SenderType);
+    if (PyModule_AddType(module, &SenderType) < 0 || PyModule_AddType(module, &UnprotectorType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -20,6 +20,8 @@ from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpsender import RTCRtpSender
+from pylibsrtp._binding import ffi as _srtp_ffi  # type: ignore[import-not-found]  # cffi-built, no stubs
+from pylibsrtp._binding import lib as _srtp_lib
 
 from .udp_mux import SharedSocket, UdpMux
 
@@ -109,6 +111,7 @@ def guard_receive(
     on_rtp: Callable[[bytes], None] | None,
     on_rtcp: Callable[[bytes], None],
     on_drop: Callable[[int], None],
+    compiled: bool = False,
 ) -> int:
     """Make every datagram path of a connection total: nothing from the network can raise out of it.
 
@@ -120,10 +123,13 @@ def guard_receive(
     dropped and reported to ``on_drop`` with a ``GuardDrop`` code. STUN and DTLS take aioice's and
     aiortc's normal path, but an exception aioice raises on a malformed STUN message is contained
     and reported instead of logged by the event loop, once per datagram. Returns the sockets hooked;
-    a socket already hooked is left as it is.
+    a socket already hooked is left as it is. ``compiled`` unprotects with media/_fastsend.c's
+    Unprotector (one copy, no Python frames) instead of pylibsrtp's wrapper; both accept and refuse
+    exactly the same datagrams, since both call the same libsrtp context.
     """
     connection = dtls.transport._connection
     hooked = 0
+    unprotector = _unprotector_cache() if compiled else _no_unprotector
     for protocol in list(connection._protocols):
         if getattr(protocol.datagram_received, "_haven_guard", False):
             continue
@@ -148,11 +154,17 @@ def guard_receive(
                     on_drop(GuardDrop.NO_KEYS)
                     return
                 if 191 < data[1] < 224:
-                    try:
-                        packet = session.unprotect_rtcp(data)
-                    except Exception:  # pylibsrtp.Error: bad auth tag, replay; ValueError: too long
-                        on_drop(GuardDrop.UNPROTECT_FAILED)
-                        return
+                    if compiled:
+                        packet = unprotector(session).rtcp(data)
+                        if packet is None:
+                            on_drop(GuardDrop.UNPROTECT_FAILED)
+                            return
+                    else:
+                        try:
+                            packet = session.unprotect_rtcp(data)
+                        except Exception:  # pylibsrtp.Error: bad auth tag, replay; ValueError: too long
+                            on_drop(GuardDrop.UNPROTECT_FAILED)
+                            return
                     try:
                         on_rtcp(packet)
                     except Exception:
@@ -164,11 +176,17 @@ def guard_receive(
                 if on_rtp is None:
                     on_drop(GuardDrop.UNWANTED_RTP)
                     return
-                try:
-                    packet = session.unprotect(data)
-                except Exception:
-                    on_drop(GuardDrop.UNPROTECT_FAILED)
-                    return
+                if compiled:
+                    packet = unprotector(session).rtp(data)
+                    if packet is None:
+                        on_drop(GuardDrop.UNPROTECT_FAILED)
+                        return
+                else:
+                    try:
+                        packet = session.unprotect(data)
+                    except Exception:
+                        on_drop(GuardDrop.UNPROTECT_FAILED)
+                        return
                 on_rtp(packet)  # Producer.receive never raises
             elif b0 < 4 or 19 < b0 < 64:
                 # STUN (0..3) or DTLS (20..63): aioice parses STUN here; the rest is queued for aiortc.
@@ -184,6 +202,34 @@ def guard_receive(
         protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
         hooked += 1
     return hooked
+
+
+def _unprotector_cache() -> Callable[[Any], Any]:
+    """Return ``unprotector(session)``: the compiled receive step of a pylibsrtp Session, made once.
+
+    aiortc sets ``_rx_srtp`` once, when the DTLS handshake completes; the cache holds that one session's
+    step, so the per-datagram cost is an identity check.
+    """
+    from . import _fastsend  # built from media/_fastsend.c; guard_receive(compiled=True) needs it
+
+    ffi, lib = _srtp_ffi, _srtp_lib
+
+    unprotect = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect")))
+    unprotect_rtcp = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect_rtcp")))
+    cached: list[Any] = [None, None]
+
+    def unprotector(session: Any) -> Any:
+        if cached[0] is not session:
+            ctx = int(ffi.cast("uintptr_t", session._srtp[0]))
+            cached[1] = _fastsend.Unprotector(unprotect, unprotect_rtcp, ctx, session)
+            cached[0] = session
+        return cached[1]
+
+    return unprotector
+
+
+def _no_unprotector(session: Any) -> Any:
+    raise RuntimeError("the pure-Python receive path has no compiled step")
 
 
 def enlarge_receive_buffers(dtls: RTCDtlsTransport) -> None:
@@ -358,8 +404,7 @@ class SendPath:
 
 def srtp_handles(session: Any) -> tuple[int, int]:
     """Return the addresses of libsrtp's srtp_protect() and of a pylibsrtp Session's context."""
-    from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]  # cffi-built, no stubs
-
+    ffi, lib = _srtp_ffi, _srtp_lib
     return (int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
             int(ffi.cast("uintptr_t", session._srtp[0])))
 

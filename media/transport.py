@@ -151,7 +151,8 @@ class PublishTransport:
                     self.closed = True
                     await self.pc.close()
                     raise MediaError("internal-error", NO_UDP_PORT)
-                adapter.guard_receive(self.dtls, self._on_rtp, self._on_rtcp, self._count_drop)
+                adapter.guard_receive(self.dtls, self._on_rtp, self._on_rtcp, self._count_drop,
+                                      compiled=self.settings.compiled_send)
                 adapter.enlarge_receive_buffers(self.dtls)
                 self.guarded = True
                 self._deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._connect_timeout)
@@ -412,7 +413,8 @@ class SubscribeTransport:
                     if adapter.local_sockets(self.dtls) == 0:
                         self._fail_soon("no-udp-port")
                         return
-                    adapter.guard_receive(self.dtls, None, self._on_rtcp, self._count_drop)
+                    adapter.guard_receive(self.dtls, None, self._on_rtcp, self._count_drop,
+                                          compiled=self.settings.compiled_send)
                 for slot in self.slots:
                     if slot.mid is None:
                         slot.mid = slot.transceiver.mid

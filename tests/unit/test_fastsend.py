@@ -134,3 +134,43 @@ def test_the_compiled_step_refuses_a_packet_larger_than_its_buffer(sockets) -> N
     sender, receiver = sockets
     emit = compiled_emitter(Path(sender, receiver.getsockname()), 1)
     assert emit(0x80, 96, 1, 1, b"x" * 5000) == 3
+
+
+def inbound() -> Session:
+    return Session(Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND))
+
+
+def test_the_compiled_receive_step_accepts_and_refuses_exactly_what_pylibsrtp_does() -> None:
+    """The same datagrams through both receive steps: equal plaintexts, and the same refusals."""
+    from media import _fastsend
+
+    sender = Session(Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    rtp = [bytes([0x80, 0x60]) + seq.to_bytes(2, "big") + bytes(8) + os.urandom(size)
+           for seq, size in ((1, 0), (2, 1), (3, 1188), (4, 300))]
+    rtcp = bytes([0x80, 0xC9, 0, 1]) + os.urandom(4)  # an empty receiver report
+    datagrams = [sender.protect(p) for p in rtp]
+    protected_rtcp = sender.protect_rtcp(rtcp)
+    tampered = bytearray(datagrams[3])
+    tampered[20] ^= 1
+    stream = [*datagrams, datagrams[1], bytes(tampered), datagrams[0][:11]]  # then a replay, a forgery, a stub
+
+    python_session, compiled_session = inbound(), inbound()
+    ctx = adapter.srtp_handles(compiled_session)[1]
+    lib = adapter._srtp_lib
+    addr = adapter._srtp_ffi.addressof
+    step = _fastsend.Unprotector(int(adapter._srtp_ffi.cast("uintptr_t", addr(lib, "srtp_unprotect"))),
+                                 int(adapter._srtp_ffi.cast("uintptr_t", addr(lib, "srtp_unprotect_rtcp"))),
+                                 ctx, compiled_session)
+
+    def python(datagram: bytes) -> bytes | None:
+        try:
+            return python_session.unprotect(datagram)
+        except Exception:
+            return None
+
+    results = [(python(d), step.rtp(d)) for d in stream]
+    assert [a for a, _ in results] == rtp + [None, None, None]
+    assert [b for _, b in results] == [a for a, _ in results]
+    assert step.rtcp(protected_rtcp) == rtcp
+    assert step.rtcp(protected_rtcp) is None  # replayed
+    assert step.rtp(b"\x80" * 3000) is None  # longer than any packet the step takes
