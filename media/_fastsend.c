@@ -15,7 +15,8 @@
  * its fan-out loop, so nothing waits in the batch across event-loop wake-ups.
  *
  * An Unprotector (one per connection's receive session) is the other direction: SRTP/SRTCP unprotect
- * with one copy, on pylibsrtp's own libsrtp context, in place of pylibsrtp's Python wrapper.
+ * with one copy, on pylibsrtp's own libsrtp context, in place of pylibsrtp's Python wrapper; a
+ * Translator (one per producer) rewrites the header extensions once per incoming packet.
  *
  * libsrtp is not linked: the caller passes the address of srtp_protect() from pylibsrtp's own
  * bundled copy and the address of the subscriber's srtp_ctx (see media/adapter.py), so the
@@ -344,6 +345,191 @@ static PyTypeObject UnprotectorType = {
     .tp_methods = Unprotector_methods,
 };
 
+/* -- header extensions ---------------------------------------------------------------------- */
+
+/*
+ * The compiled form of media/rtp.py ExtensionTranslator.translate (the reference, which the tests
+ * hold this to byte for byte): the publisher's one-byte header extensions (RFC 8285 4.2) rewritten
+ * into the ids every subscriber negotiated, CSRCs dropped. table[publisher id] is the subscriber id,
+ * 0 to drop the element. Any other extension profile goes to ``general(p, end)`` in Python.
+ */
+typedef struct {
+    PyObject_HEAD
+    unsigned char table[16];
+    int level_id; /* the publisher's audio-level id, -1 if none */
+    PyObject *general;
+} Translator;
+
+static PyObject *refused_translation;  /* (-1, b"", -1), shared */
+
+static PyObject *Translator_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    Py_buffer table;
+    int level_id;
+    PyObject *general;
+    if (!PyArg_ParseTuple(args, "y*iO", &table, &level_id, &general))
+        return NULL;
+    if (table.len != 16) {
+        PyBuffer_Release(&table);
+        PyErr_SetString(PyExc_ValueError, "the id table has 16 entries");
+        return NULL;
+    }
+    Translator *self = PyObject_GC_New(Translator, type);
+    if (self == NULL) {
+        PyBuffer_Release(&table);
+        return NULL;
+    }
+    memcpy(self->table, table.buf, 16);
+    PyBuffer_Release(&table);
+    self->level_id = level_id;
+    Py_INCREF(general);
+    self->general = general;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static int Translator_traverse(Translator *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->general);
+    return 0;
+}
+
+static int Translator_clear(Translator *self)
+{
+    Py_CLEAR(self->general);
+    return 0;
+}
+
+static void Translator_dealloc(Translator *self)
+{
+    PyObject_GC_UnTrack(self);
+    Translator_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *translation(long first, const unsigned char *tail, Py_ssize_t length, long level)
+{
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)tail, length);
+    if (bytes == NULL)
+        return NULL;
+    PyObject *result = PyTuple_New(3);
+    if (result == NULL) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, PyLong_FromLong(first));
+    PyTuple_SET_ITEM(result, 1, bytes);
+    PyTuple_SET_ITEM(result, 2, PyLong_FromLong(level));
+    if (PyTuple_GET_ITEM(result, 0) == NULL || PyTuple_GET_ITEM(result, 2) == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+/* translate(p) -> (first byte, tail, audio level); first byte -1 for a packet that must not be forwarded. */
+static PyObject *Translator_translate(Translator *self, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "the packet must be bytes");
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(arg);
+    Py_ssize_t n = PyBytes_GET_SIZE(arg);
+    if (n < 12)
+        return Py_NewRef(refused_translation);
+    long b0 = p[0];
+    if (!(b0 & 0x1F))
+        return translation(b0, p + 12, n - 12, -1);
+    Py_ssize_t off = 12 + 4 * (b0 & 0x0F);
+    if (!(b0 & 0x10))
+        return off <= n ? translation(b0 & 0xE0, p + off, n - off, -1) : Py_NewRef(refused_translation);
+    if (off + 4 > n)
+        return Py_NewRef(refused_translation);
+    Py_ssize_t end = off + 4 + 4 * (((Py_ssize_t)p[off + 2] << 8) | p[off + 3]);
+    if (end > n)
+        return Py_NewRef(refused_translation);
+    /* The kept elements fit in the block they come from (an element never grows); a block longer than
+     * any that fits in a datagram goes the general way too. */
+    unsigned char body[4 + 4096];
+    if (((p[off] << 8) | p[off + 1]) != 0xBEDE || end - off - 4 > 4096)
+        return PyObject_CallFunction(self->general, "On", arg, end);
+
+    Py_ssize_t kept = 0;
+    long level = -1;
+    Py_ssize_t i = off + 4;
+    while (i < end) {
+        unsigned char b = p[i];
+        if (b == 0) {
+            i++;
+            continue;
+        }
+        int xid = b >> 4;
+        if (xid == 15)
+            break;
+        Py_ssize_t j = i + 2 + (b & 0x0F);
+        if (j > end)
+            break;
+        if (xid == self->level_id)
+            level = p[i + 1] & 0x7F;
+        unsigned char new_id = self->table[xid];
+        if (new_id) {
+            body[4 + kept] = (unsigned char)((new_id << 4) | (b & 0x0F));
+            memcpy(body + 4 + kept + 1, p + i + 1, (size_t)(j - i - 1));
+            kept += j - i;
+        }
+        i = j;
+    }
+    if (!kept)
+        return translation(b0 & 0xE0, p + end, n - end, level);
+    Py_ssize_t pad = (4 - kept % 4) % 4;
+    Py_ssize_t words = (kept + pad) >> 2;
+    Py_ssize_t length = 4 + kept + pad + (n - end);
+    PyObject *tail = PyBytes_FromStringAndSize(NULL, length);
+    if (tail == NULL)
+        return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(tail);
+    body[0] = 0xBE;
+    body[1] = 0xDE;
+    body[2] = (unsigned char)(words >> 8);
+    body[3] = (unsigned char)words;
+    memcpy(out, body, (size_t)(4 + kept));
+    memset(out + 4 + kept, 0, (size_t)pad);
+    memcpy(out + 4 + kept + pad, p + end, (size_t)(n - end));
+    PyObject *result = PyTuple_New(3);
+    PyObject *first = PyLong_FromLong((b0 & 0xE0) | 0x10);
+    PyObject *level_obj = PyLong_FromLong(level);
+    if (result == NULL || first == NULL || level_obj == NULL) {
+        Py_XDECREF(result);
+        Py_XDECREF(first);
+        Py_XDECREF(level_obj);
+        Py_DECREF(tail);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, first);
+    PyTuple_SET_ITEM(result, 1, tail);
+    PyTuple_SET_ITEM(result, 2, level_obj);
+    return result;
+}
+
+static PyMethodDef Translator_methods[] = {
+    {"translate", (PyCFunction)Translator_translate, METH_O, "translate(p) -> (first byte, tail, audio level)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TranslatorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._fastsend.Translator",
+    .tp_basicsize = sizeof(Translator),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Translator(id table, audio-level id, general): a producer's header-extension rewrite",
+    .tp_new = Translator_new,
+    .tp_dealloc = (destructor)Translator_dealloc,
+    .tp_traverse = (traverseproc)Translator_traverse,
+    .tp_clear = (inquiry)Translator_clear,
+    .tp_methods = Translator_methods,
+};
+
 /* flush() -> failures recorded and not yet collected (0 almost always). */
 static PyObject *fastsend_flush(PyObject *module, PyObject *unused)
 {
@@ -414,14 +600,17 @@ static struct PyModuleDef fastsend_module = {
 
 PyMODINIT_FUNC PyInit__fastsend(void)
 {
-    if (PyType_Ready(&SenderType) < 0 || PyType_Ready(&UnprotectorType) < 0)
+    if (PyType_Ready(&SenderType) < 0 || PyType_Ready(&UnprotectorType) < 0 || PyType_Ready(&TranslatorType) < 0)
+        return NULL;
+    if (refused_translation == NULL && (refused_translation = Py_BuildValue("(iyi)", -1, "", -1)) == NULL)
         return NULL;
     if (failures == NULL && (failures = PyList_New(0)) == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&fastsend_module);
     if (module == NULL)
         return NULL;
-    if (PyModule_AddType(module, &SenderType) < 0 || PyModule_AddType(module, &UnprotectorType) < 0) {
+    if (PyModule_AddType(module, &SenderType) < 0 || PyModule_AddType(module, &UnprotectorType) < 0 ||
+        PyModule_AddType(module, &TranslatorType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -283,7 +283,7 @@ class Consumer(SequenceMunger):
         if packet is None or slot.buffer_size() > CONGESTION_BYTES:
             return False
         b0, b1, seq, ts, _ = HEADER.unpack_from(packet, 0)
-        first, tail, _ = producer.translator.translate(packet)
+        first, tail, _ = producer.translate(packet)
         if first < 0:
             return False
         # A retransmission that cannot go out is simply not sent: it must not hold the stream.

@@ -188,6 +188,7 @@ class PublishTransport:
             ssrc=ssrcs[0] if ssrcs else None,
             payload_type=-1 if codec.payloadType is None else codec.payloadType,
             profile=str(codec.parameters.get("profile-level-id", "")),
+            compiled=self.settings.compiled_send,
         )
         if producer.ssrc is not None:
             self.by_ssrc[producer.ssrc] = producer
