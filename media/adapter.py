@@ -129,74 +129,10 @@ def guard_receive(
     """
     connection = dtls.transport._connection
     hooked = 0
-    unprotector = _unprotector_cache() if compiled else _no_unprotector
     for protocol in list(connection._protocols):
         if getattr(protocol.datagram_received, "_haven_guard", False):
             continue
-        original = protocol.datagram_received
-
-        def datagram_received(data: bytes, addr: Any, _original: Callable[[bytes, Any], None] = original) -> None:
-            n = len(data)
-            if not n:
-                on_drop(GuardDrop.TRUNCATED)
-                return
-            b0 = data[0]
-            if 127 < b0 < 192:
-                # RTP or RTCP (RFC 7983); RTCP packet types are 192..223 (RFC 5761).
-                if n > SRTP_MAX_DATAGRAM:
-                    on_drop(GuardDrop.OVERSIZE)
-                    return
-                if n < RTCP_MIN:
-                    on_drop(GuardDrop.TRUNCATED)
-                    return
-                session = dtls._rx_srtp
-                if session is None:
-                    on_drop(GuardDrop.NO_KEYS)
-                    return
-                if 191 < data[1] < 224:
-                    if compiled:
-                        packet = unprotector(session).rtcp(data)
-                        if packet is None:
-                            on_drop(GuardDrop.UNPROTECT_FAILED)
-                            return
-                    else:
-                        try:
-                            packet = session.unprotect_rtcp(data)
-                        except Exception:  # pylibsrtp.Error: bad auth tag, replay; ValueError: too long
-                            on_drop(GuardDrop.UNPROTECT_FAILED)
-                            return
-                    try:
-                        on_rtcp(packet)
-                    except Exception:
-                        on_drop(GuardDrop.HOOK_ERROR)
-                    return
-                if n < RTP_MIN:
-                    on_drop(GuardDrop.TRUNCATED)
-                    return
-                if on_rtp is None:
-                    on_drop(GuardDrop.UNWANTED_RTP)
-                    return
-                if compiled:
-                    packet = unprotector(session).rtp(data)
-                    if packet is None:
-                        on_drop(GuardDrop.UNPROTECT_FAILED)
-                        return
-                else:
-                    try:
-                        packet = session.unprotect(data)
-                    except Exception:
-                        on_drop(GuardDrop.UNPROTECT_FAILED)
-                        return
-                on_rtp(packet)  # Producer.receive never raises
-            elif b0 < 4 or 19 < b0 < 64:
-                # STUN (0..3) or DTLS (20..63): aioice parses STUN here; the rest is queued for aiortc.
-                try:
-                    _original(data, addr)
-                except Exception:
-                    on_drop(GuardDrop.STUN_ERROR)
-            else:
-                on_drop(GuardDrop.NOT_ICE)
-
+        datagram_received = datagram_handler(dtls, protocol.datagram_received, on_rtp, on_rtcp, on_drop, compiled)
         datagram_received._haven_guard = True  # type: ignore[attr-defined]
         # typeshed allows str datagrams; a UDP socket only ever delivers bytes.
         protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
@@ -204,32 +140,106 @@ def guard_receive(
     return hooked
 
 
-def _unprotector_cache() -> Callable[[Any], Any]:
-    """Return ``unprotector(session)``: the compiled receive step of a pylibsrtp Session, made once.
+def datagram_handler(
+    dtls: Any,
+    original: Callable[[bytes, Any], None],
+    on_rtp: Callable[[bytes], None] | None,
+    on_rtcp: Callable[[bytes], None],
+    on_drop: Callable[[int], None],
+    compiled: bool = False,
+) -> Callable[[bytes, Any], None]:
+    """Return one socket's ``datagram_received`` of guard_receive: the receive path of a connection.
 
-    aiortc sets ``_rx_srtp`` once, when the DTLS handshake completes; the cache holds that one session's
-    step, so the per-datagram cost is an identity check.
+    ``dtls._rx_srtp`` is the connection's SRTP receive session (None before DTLS made keys; aiortc sets
+    it once), and ``original`` the protocol's own handler, which STUN and DTLS go to.
+    bench/instructions.py drives this very function, so what it counts is what a connection runs per
+    datagram.
     """
+    new_step = _unprotector_factory() if compiled else None
+    # The compiled step of the current session, made when the session first appears.
+    step_session: Any = None
+    step: Any = None
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        nonlocal step_session, step
+        n = len(data)
+        if not n:
+            on_drop(GuardDrop.TRUNCATED)
+            return
+        b0 = data[0]
+        if 127 < b0 < 192:
+            # RTP or RTCP (RFC 7983); RTCP packet types are 192..223 (RFC 5761).
+            if n > SRTP_MAX_DATAGRAM:
+                on_drop(GuardDrop.OVERSIZE)
+                return
+            if n < RTCP_MIN:
+                on_drop(GuardDrop.TRUNCATED)
+                return
+            session = dtls._rx_srtp
+            if session is None:
+                on_drop(GuardDrop.NO_KEYS)
+                return
+            if new_step is not None and session is not step_session:
+                step, step_session = new_step(session), session
+            if 191 < data[1] < 224:
+                if step is not None:
+                    packet = step.rtcp(data)
+                    if packet is None:
+                        on_drop(GuardDrop.UNPROTECT_FAILED)
+                        return
+                else:
+                    try:
+                        packet = session.unprotect_rtcp(data)
+                    except Exception:  # pylibsrtp.Error: bad auth tag, replay; ValueError: too long
+                        on_drop(GuardDrop.UNPROTECT_FAILED)
+                        return
+                try:
+                    on_rtcp(packet)
+                except Exception:
+                    on_drop(GuardDrop.HOOK_ERROR)
+                return
+            if n < RTP_MIN:
+                on_drop(GuardDrop.TRUNCATED)
+                return
+            if on_rtp is None:
+                on_drop(GuardDrop.UNWANTED_RTP)
+                return
+            if step is not None:
+                packet = step.rtp(data)
+                if packet is None:
+                    on_drop(GuardDrop.UNPROTECT_FAILED)
+                    return
+            else:
+                try:
+                    packet = session.unprotect(data)
+                except Exception:
+                    on_drop(GuardDrop.UNPROTECT_FAILED)
+                    return
+            on_rtp(packet)  # Producer.receive never raises
+        elif b0 < 4 or 19 < b0 < 64:
+            # STUN (0..3) or DTLS (20..63): aioice parses STUN here; the rest is queued for aiortc.
+            try:
+                original(data, addr)
+            except Exception:
+                on_drop(GuardDrop.STUN_ERROR)
+        else:
+            on_drop(GuardDrop.NOT_ICE)
+
+    return datagram_received
+
+
+def _unprotector_factory() -> Callable[[Any], Any]:
+    """Return ``new_step(session)``: the compiled receive step (an Unprotector) of a pylibsrtp Session."""
     from . import _fastsend  # built from media/_fastsend.c; guard_receive(compiled=True) needs it
 
     ffi, lib = _srtp_ffi, _srtp_lib
-
     unprotect = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect")))
     unprotect_rtcp = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect_rtcp")))
-    cached: list[Any] = [None, None]
 
-    def unprotector(session: Any) -> Any:
-        if cached[0] is not session:
-            ctx = int(ffi.cast("uintptr_t", session._srtp[0]))
-            cached[1] = _fastsend.Unprotector(unprotect, unprotect_rtcp, ctx, session)
-            cached[0] = session
-        return cached[1]
+    def new_step(session: Any) -> Any:
+        return _fastsend.Unprotector(unprotect, unprotect_rtcp, int(ffi.cast("uintptr_t", session._srtp[0])), session)
 
-    return unprotector
-
-
-def _no_unprotector(session: Any) -> Any:
-    raise RuntimeError("the pure-Python receive path has no compiled step")
+    return new_step
 
 
 def enlarge_receive_buffers(dtls: RTCDtlsTransport) -> None:

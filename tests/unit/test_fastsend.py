@@ -142,8 +142,6 @@ def inbound() -> Session:
 
 def test_the_compiled_receive_step_accepts_and_refuses_exactly_what_pylibsrtp_does() -> None:
     """The same datagrams through both receive steps: equal plaintexts, and the same refusals."""
-    from media import _fastsend
-
     sender = Session(Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
     rtp = [bytes([0x80, 0x60]) + seq.to_bytes(2, "big") + bytes(8) + os.urandom(size)
            for seq, size in ((1, 0), (2, 1), (3, 1188), (4, 300))]
@@ -155,12 +153,7 @@ def test_the_compiled_receive_step_accepts_and_refuses_exactly_what_pylibsrtp_do
     stream = [*datagrams, datagrams[1], bytes(tampered), datagrams[0][:11]]  # then a replay, a forgery, a stub
 
     python_session, compiled_session = inbound(), inbound()
-    ctx = adapter.srtp_handles(compiled_session)[1]
-    lib = adapter._srtp_lib
-    addr = adapter._srtp_ffi.addressof
-    step = _fastsend.Unprotector(int(adapter._srtp_ffi.cast("uintptr_t", addr(lib, "srtp_unprotect"))),
-                                 int(adapter._srtp_ffi.cast("uintptr_t", addr(lib, "srtp_unprotect_rtcp"))),
-                                 ctx, compiled_session)
+    step = adapter._unprotector_factory()(compiled_session)
 
     def python(datagram: bytes) -> bytes | None:
         try:
