@@ -10,7 +10,8 @@ For every room size N it starts a fresh Haven server (uvloop, pinned to CPU 0) a
 and subscribe to everyone else, over the real protocol (docs/protocol.md), ICE, DTLS and SRTP on
 127.0.0.1. The load (``--load``, bench/media.py's profiles) is ``heavy`` (640x480 at ~1 Mbit/s, the
 default) or ``peer`` (640x360 at ~600 kbit/s, one key frame per 10 s), or both. The same load generator
-then drives the naive aiortc MediaRelay server (bench/baseline_relay.py) for the sizes in --baseline-sizes. See docs/performance.md.
+then drives the naive aiortc MediaRelay server (bench/baseline_relay.py) for the sizes in --baseline-sizes.
+See docs/performance.md.
 
 Runs inside a private network namespace with only loopback: when started as root on a machine with
 other interfaces it re-executes itself under ``unshare --net``. Not part of the test suite.
