@@ -211,3 +211,24 @@ def test_the_room_forwards_every_packet_to_every_other_subscriber(tmp_path: Path
     assert report["failures"] == 0
     assert report["forwarded"] == 300 * 2
     assert report["received_by_subscribers"] == 300 * 2
+
+
+def test_function_names_lose_their_build_paths() -> None:
+    assert instructions.short_name(
+        "/tmp/python-build/Python-3.11.7/Python/ceval.c:_PyEval_EvalFrameDefault [/root/lib/libpython3.11.so.1.0]"
+    ) == "_PyEval_EvalFrameDefault [libpython3.11.so.1.0]"
+    assert instructions.short_name("???:srtp_protect [/x/_binding.abi3.so]") == "srtp_protect [_binding.abi3.so]"
+    assert instructions.short_name("memcpy") == "memcpy"
+
+
+def test_the_inclusive_list_leaves_out_the_frames_that_hold_everything() -> None:
+    per_packet = {
+        "main.c:Py_RunMain [/lib/libpython3.11.so.1.0]": 1000.0,
+        "ceval.c:_PyEval_EvalFrameDefault [/lib/libpython3.11.so.1.0]": 950.0,
+        "???:srtp_protect [/x/_binding.abi3.so]": 400.0,
+        "???:srtp_protect'2 [/x/_binding.abi3.so]": 400.0,
+        "???:fastsend_send [/m/_fastsend.so]": 300.0,
+        "???:memcpy [/lib/libc.so.6]": 20.0,
+    }
+    assert instructions.telling(per_packet, 1000.0, 2) == [
+        ("srtp_protect [_binding.abi3.so]", 400.0), ("fastsend_send [_fastsend.so]", 300.0)]
