@@ -216,17 +216,24 @@ _ANNOTATE_ROW = re.compile(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)\s*$")
 def parse_annotate(text: str) -> dict[str, int]:
     """Read callgrind_annotate's function table into {``file:function [object]``: Ir}.
 
-    The table starts after the header line naming ``file:function``; each row is a count (with or
-    without thousands separators and a percentage) and the function's name.
+    The table starts after the header line naming ``file:function`` (and its rule) and ends at the first
+    blank line or rule after its rows; each row is a count (with or without thousands separators and a
+    percentage) and the function's name. Source annotation after it (``=>`` call lines) is not read.
     """
     rows: dict[str, int] = {}
     in_table = False
+    started = False
     for line in text.splitlines():
-        if "file:function" in line:
+        if "file:function" in line and not started:
             in_table = True
             continue
-        if not in_table or not line.strip() or line.startswith("-"):
+        if not in_table:
             continue
+        if not line.strip() or line.startswith("-"):
+            if started:
+                break
+            continue
+        started = True
         m = _ANNOTATE_ROW.match(line)
         if m is None:
             continue
@@ -250,14 +257,18 @@ def telling(per_packet: dict[str, float], total: float, limit: int) -> list[tupl
     """The ``limit`` largest inclusive costs that say where the work goes.
 
     Dropped: whatever holds nearly everything (``main``, the interpreter's outermost frames: >= 90 % of
-    the total) and a second name for a cost already listed (callgrind's ``'2`` recursion copies).
+    the total), callgrind's recursion copies (``name'2``: their inclusive costs count nested calls more
+    than once), rows without an object (a header file's inlined code listed on its own) and a second name
+    for a cost already listed.
     """
     out: list[tuple[str, float]] = []
     seen: set[tuple[str, int]] = set()
     for name, cost in per_packet.items():
-        if cost >= 0.9 * total or cost <= 0:
+        if cost >= 0.9 * total or cost <= 0 or not name.endswith("]"):
             continue
-        short = short_name(name).replace("'2 ", " ")
+        short = short_name(name)
+        if "'" in short.split(" [")[0]:
+            continue
         key = (short.split(" [")[0], round(cost))
         if key in seen:
             continue
@@ -270,7 +281,7 @@ def telling(per_packet: dict[str, float], total: float, limit: int) -> list[tupl
 
 def annotate_inclusive(path: Path) -> dict[str, int]:
     """Run callgrind_annotate --inclusive=yes on a callgrind output file and read its table."""
-    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(path)],
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", "--auto=no", str(path)],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     return parse_annotate(out)
 

@@ -167,6 +167,11 @@ Ir                      file:function
 2,913,002,718 (96.45%)  ???:_PyEval_EvalFrameDefault [/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0]
   120,000,000 ( 3.97%)  ???:srtp_protect [/work/venvs/bench/lib/python3.11/site-packages/pylibsrtp/_binding.abi3.so]
        99,999  ???:memcpy [/usr/lib/x86_64-linux-gnu/libc.so.6]
+
+--------------------------------------------------------------------------------
+-- Auto-annotated source: /work/wt-bench/media/_fastsend.c
+--------------------------------------------------------------------------------
+399,206,319 (16.85%)  => ???:_cffi_d_srtp_protect (84,000x)
 """
 
 
@@ -227,6 +232,8 @@ def test_the_inclusive_list_leaves_out_the_frames_that_hold_everything() -> None
         "ceval.c:_PyEval_EvalFrameDefault [/lib/libpython3.11.so.1.0]": 950.0,
         "???:srtp_protect [/x/_binding.abi3.so]": 400.0,
         "???:srtp_protect'2 [/x/_binding.abi3.so]": 400.0,
+        "dl-error-skeleton.c:_dl_catch_exception'2 [/lib/libc.so.6]": 350.0,
+        "object.h:fastsend_send": 310.0,
         "???:fastsend_send [/m/_fastsend.so]": 300.0,
         "???:memcpy [/lib/libc.so.6]": 20.0,
     }
