@@ -8,7 +8,7 @@ process that builds, the way the server does for one room of N, the real media o
 Consumers and Slots of media/producer.py and media/consumer.py, real libsrtp sessions through pylibsrtp,
 one real UDP socket on 127.0.0.1 for all sends as with ``ice.udp_port``, and a socket per subscriber,
 drained by a helper process), and pushes K real SRTP-protected RTP packets through the receive entry
-point: SRTP unprotect → the SSRC's Producer.receive → every Consumer's send. The packets are the peer
+point: guard_receive's SRTP unprotect → the SSRC's Producer.receive → every Consumer's send. The packets are the peer
 load of bench/media.py (VP8 640x360 at ~600 kbit/s, one key frame per 10 s, plus Opus 20 ms), audio and
 video of all N publishers interleaved on their own 30 fps / 50 pps schedules, as in a real room; the RTP
 headers and extensions are aiortc's, as its senders write them.
@@ -27,10 +27,11 @@ cffi, libc, uvloop) and per function (callgrind_annotate, inclusive).
 Not in the count: the Router's timers (RTCP, speaker detection), ICE consent checks, DTLS, signaling.
 The token buckets are refilled every 300 ms of media time, as the Router's timer does.
 
-The harness reaches the media layer only through Producer.receive/refill/add_consumer, Consumer and
-Slot construction, ``Slot.attach_send_path`` and ``media.adapter.srtp_handles``; a module-level
-``media.consumer.flush_sends()``, if the media layer grows one (batched sends), is called after each
-incoming packet's fan-out. Not part of the test suite; see docs/performance.md.
+The harness reaches the media layer only through ``media.adapter.guard_receive`` (the server's receive
+entry, on a stand-in for the publisher's DTLS transport), Producer.receive/refill/add_consumer, Consumer and
+Slot construction, ``Slot.attach_send_path`` and ``media.adapter.srtp_handles``: whatever the send step does
+inside them (the compiled step's batched ``sendmmsg``, flushed by the Producer after its fan-out) is counted
+as the server runs it. Not part of the test suite; see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -443,23 +444,71 @@ class UdpSendPath:
         self.srtp_protect, self.srtp_ctx = adapter.srtp_handles(session)
 
 
-def receive_entry(session: Any, by_ssrc: dict[int, Any], drops: dict[Any, int]) -> Callable[[bytes], None]:
-    """Return what the server does with one datagram of a publisher's connection until Producer.receive.
+class _IceProtocol:
+    """Stands in for aioice's protocol of one socket: guard_receive wraps its ``datagram_received``."""
 
-    The same steps as media/adapter.py guard_receive (RTP/RTCP demultiplexing, size checks, SRTP
-    unprotect) and media/transport.py PublishTransport._on_rtp (the SSRC's producer), inline.
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        raise RuntimeError("a prepared datagram reached the STUN/DTLS path")
+
+
+class _IceConnection:
+    def __init__(self, protocol: _IceProtocol) -> None:
+        self._protocols = [protocol]
+
+
+class _IceTransport:
+    def __init__(self, connection: _IceConnection) -> None:
+        self._connection = connection
+
+
+class PublisherConnection:
+    """Stands in for a publisher's DTLS transport: exactly what media/adapter.py guard_receive reads of it.
+
+    That is the connection's socket protocols and the receiving SRTP session; guard_receive then does what
+    it does in the server for every datagram (demultiplexing, size checks, SRTP unprotect with the send
+    path's step) and hands the packet to ``on_rtp``.
     """
-    unprotect = session.unprotect
 
-    def deliver(data: bytes) -> None:
-        n = len(data)
-        if not n or not 127 < data[0] < 192 or n > 1500 or n < 12 or 191 < data[1] < 224:
-            raise RuntimeError("a prepared datagram is not SRTP")
-        p = unprotect(data)
+    def __init__(self, session: Any) -> None:
+        self.protocol = _IceProtocol()
+        self.transport = _IceTransport(_IceConnection(self.protocol))
+        self._rx_srtp = session
+
+
+def receive_entry(session: Any, by_ssrc: dict[int, Any], drops: dict[Any, int],
+                  compiled: bool) -> Callable[[bytes], None]:
+    """Return the server's receive path for one publisher connection, from datagram to Producer.receive.
+
+    media/adapter.py guard_receive (with the compiled receive step when the send path is compiled, as
+    media/transport.py does, if this tree's guard_receive has one) in front of what
+    PublishTransport._on_rtp does: find the producer by SSRC.
+    """
+    import inspect
+
+    from media import adapter
+    from media.reasons import GUARD_DROPS
+
+    def on_rtp(p: bytes) -> None:
         producer = by_ssrc.get((p[8] << 24) | (p[9] << 16) | (p[10] << 8) | p[11])
         if producer is None:
             raise RuntimeError("a prepared datagram has an unknown SSRC")
         producer.receive(p)
+
+    def on_rtcp(data: bytes) -> None:
+        raise RuntimeError("the prepared datagrams hold no RTCP")
+
+    def on_drop(code: int) -> None:
+        drops[GUARD_DROPS[code]] += 1
+
+    dtls = PublisherConnection(session)
+    options = {"compiled": compiled} if "compiled" in inspect.signature(adapter.guard_receive).parameters else {}
+    if adapter.guard_receive(dtls, on_rtp, on_rtcp, on_drop, **options) != 1:  # type: ignore[arg-type]
+        raise RuntimeError("guard_receive did not take the stand-in's socket")
+    received = dtls.protocol.datagram_received
+    addr = ("127.0.0.1", 9)
+
+    def deliver(data: bytes) -> None:
+        received(data, addr)
 
     return deliver
 
@@ -471,7 +520,6 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
     import uvloop
     from pylibsrtp import Policy, Session
 
-    from media import consumer as consumer_module
     from media.consumer import Consumer, Slot, compiled_available
     from media.producer import DEFAULT_MAX_BITRATE, Producer
     from media.reasons import DropReason
@@ -537,9 +585,8 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
                     slot = Slot(None, st["kind"], producer.codec_key, ssrc, f"c{sub}")
                     slot.attach_send_path(paths[sub], st["payload_type"], compiled=forwarding == "c")
                     producer.add_consumer(Consumer(f"c{sub}-{producer.id}", producer, slot, f"p{sub}"))
-            entries.append(receive_entry(rx, by_ssrc, drops))
+            entries.append(receive_entry(rx, by_ssrc, drops, compiled=forwarding == "c"))
 
-        flush = getattr(consumer_module, "flush_sends", None)  # batched sends, once the media layer has them
         # Media time of each datagram, for the Router's refill timer: packets of a room of n arrive at
         # ~118.8 n per second on the peer load.
         seconds_per_packet = 1 / (118.8 * n)
@@ -547,8 +594,6 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
         for k in range(packets):
             p, data = datagrams[k]
             entries[p](data)
-            if flush is not None:
-                flush()
             if k * seconds_per_packet >= next_refill:
                 next_refill += REFILL_SECONDS
                 for producer in producers:
