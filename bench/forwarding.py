@@ -3,12 +3,15 @@
     python -m bench.forwarding --sizes 3,8,15 --duration 30 --json results.json
     python -m bench.forwarding --scenario slow --duration 20 --json slow.json
     python -m bench.forwarding --sizes 8 --udp-ports shared,per-connection   # one port vs. a port each
+    python -m bench.forwarding --sizes 3,8,15 --load heavy,peer   # both loads side by side, with ratios
 
 For every room size N it starts a fresh Haven server (uvloop, pinned to CPU 0) and a load generator
-(bench/loadgen.py, pinned to CPU 1) whose N participants each publish pre-encoded VP8 640x480@30 (~1 Mbit/s)
-plus Opus and subscribe to everyone else, over the real protocol (docs/protocol.md), ICE, DTLS and SRTP
-on 127.0.0.1. The same load generator then drives the naive aiortc MediaRelay server
-(bench/baseline_relay.py) for the sizes in --baseline-sizes. See docs/performance.md.
+(bench/loadgen.py, pinned to CPU 1) whose N participants each publish pre-encoded VP8 at 30 fps plus Opus
+and subscribe to everyone else, over the real protocol (docs/protocol.md), ICE, DTLS and SRTP on
+127.0.0.1. The load (``--load``, bench/media.py's profiles) is ``heavy`` (640x480 at ~1 Mbit/s, the
+default) or ``peer`` (640x360 at ~600 kbit/s, one key frame per 10 s), or both. The same load generator
+then drives the naive aiortc MediaRelay server (bench/baseline_relay.py) for the sizes in --baseline-sizes.
+See docs/performance.md.
 
 Runs inside a private network namespace with only loopback: when started as root on a machine with
 other interfaces it re-executes itself under ``unshare --net``. Not part of the test suite.
@@ -32,16 +35,18 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .common import CLK_TCK, SECRET, cpu_times, nice_to, pin_to, rss_mb, stop_process
+from .common import CLK_TCK, SECRET, cpu_times, nice_to, pin_to, rss_mb, stop_process, thread_count
+from .media import PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 NETNS_ENV = "HAVEN_BENCH_NETNS"
 SERVER_CPU, LOADGEN_CPU = 0, 1
 
 FIELDS = [
-    "n", "fwd_pkts_per_s", "server_cpu_pct", "us_cpu_per_fwd_pkt", "delivery_ratio", "lat_p50_ms",
+    "n", "load", "fwd_pkts_per_s", "server_cpu_pct", "us_cpu_per_fwd_pkt", "delivery_ratio", "lat_p50_ms",
     "lat_p95_ms", "lat_p99_ms", "rss_mb", "rss_per_participant_mb", "idle_cpu_pct_per_participant",
-    "baseline_server_cpu_pct", "baseline_delivery_ratio", "cpu_ratio_haven_over_baseline",
+    "idle_server_rss_mb", "server_threads_idle", "server_threads", "baseline_server_cpu_pct",
+    "baseline_delivery_ratio", "cpu_ratio_haven_over_baseline",
 ]
 
 
@@ -171,16 +176,29 @@ def prepare(cpu: int, nice: int):
     return apply
 
 
+def warmup_for(load: str, requested: float | None) -> float:
+    """Seconds of media before the first window: what was asked, else enough for this load's key frames.
+
+    A new consumer starts at a key frame and the replaying publishers have one per loop (they do not
+    answer PLIs), so a shorter warm-up would count subscribers that have not started yet as losses.
+    """
+    if requested is not None:
+        return requested
+    return max(5.0, PROFILES[load].min_warmup_s + 1)
+
+
 def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scenario: str,
-                profile_to: Path | None) -> dict:
+                profile_to: Path | None, load: str) -> dict:
     """Run one load generator process against a started server; return its JSON result."""
     assert server.proc is not None
     server_pid = server.proc.pid
     out = server.workdir / f"loadgen-{server.kind}-{n}.json"
+    warmup = warmup_for(load, args.warmup)
     cmd = [sys.executable, "-m", "bench.loadgen", "--url", server.url, "--server-pid", str(server.proc.pid),
-           "--n", str(n), "--duration", str(args.duration), "--warmup", str(args.warmup),
-           "--idle", str(args.idle), "--scenario", scenario, "--drop", str(args.drop), "--out", str(out)]
-    budget = 120 + 8 * n + args.idle + args.warmup + args.duration * (3 if scenario == "slow" else 1)
+           "--n", str(n), "--duration", str(args.duration), "--warmup", str(warmup),
+           "--idle", str(args.idle), "--scenario", scenario, "--drop", str(args.drop), "--load", load,
+           "--out", str(out)]
+    budget = 120 + 8 * n + args.idle + warmup + args.duration * (3 if scenario == "slow" else 1)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                             preexec_fn=prepare(LOADGEN_CPU, args.nice))
     profiler: list[subprocess.Popen] = []
@@ -231,7 +249,7 @@ def wait_for_quiet(limit: float, threshold: float = 15.0) -> float:
     return busy
 
 
-def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal") -> dict:
+def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal", load: str = "heavy") -> dict:
     """Start a fresh server of ``kind``, load it with a room of ``n``, stop it; return the numbers."""
     before = wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else None
     with tempfile.TemporaryDirectory(prefix=f"haven-bench-{kind}-{n}-") as tmp:
@@ -243,14 +261,16 @@ def measure(kind: str, n: int, args: argparse.Namespace, scenario: str = "normal
             time.sleep(1.5)
             assert server.proc is not None
             idle_rss = rss_mb(server.proc.pid)
+            idle_threads = thread_count(server.proc.pid)  # before anyone joined
             profile_to = None
             if args.profile and kind == "haven":
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
                 profile_to = Path(args.profile).resolve() / f"{kind}-{scenario}-n{n}"
-            log(f"{kind}: N={n} ({scenario}, UDP port {args.udp_port}); server pid {server.proc.pid}, "
-                f"idle RSS {idle_rss:.1f} MB")
-            result = run_loadgen(server, n, args, scenario, profile_to)
+            log(f"{kind}: N={n} ({scenario}, {load} load, UDP port {args.udp_port}); server pid "
+                f"{server.proc.pid}, idle RSS {idle_rss:.1f} MB, {idle_threads} threads")
+            result = run_loadgen(server, n, args, scenario, profile_to, load)
             result["idle_server_rss_mb"] = round(idle_rss, 1)
+            result["server_threads_idle"] = idle_threads
             result["other_load_before_pct"] = None if before is None else round(before, 1)
             if profile_to is not None:
                 result["profile"] = summarize_profiles(profile_to)
@@ -406,6 +426,7 @@ def quietest(runs: list[dict]) -> dict:
 def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) -> dict:
     row: dict[str, Any] = {
         "n": n,
+        "load": haven.get("load", "heavy"),
         "fwd_pkts_per_s": haven["fwd_pkts_per_s"],
         "server_cpu_pct": haven["server_cpu_pct"],
         "us_cpu_per_fwd_pkt": haven["us_cpu_per_fwd_pkt"],
@@ -422,6 +443,10 @@ def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) 
         "baseline_note": "not run (size not in --baseline-sizes)" if not baseline_planned else None,
         # context
         "published_pkts_per_s": haven["published_pkts_per_s"],
+        # The real packet rate of one publisher (video + audio), counted at its SRTP hand-off.
+        "published_pkts_per_s_per_publisher": round(haven["published_pkts_per_s"] / n, 1),
+        "video_pps_per_publisher": haven.get("video_pps_per_publisher"),
+        "video_kbps_per_publisher": haven.get("video_kbps_per_publisher"),
         "frame_delivery_ratio": haven["frame_delivery_ratio"],
         "lat_min_ms": haven.get("lat_min_ms"),
         "lat_max_ms": haven["lat_max_ms"],
@@ -449,6 +474,7 @@ def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) 
         "seconds": haven["seconds"],
         "setup_s": haven["setup_s"],
         "server_threads": haven["server_threads"],
+        "server_threads_idle": haven.get("server_threads_idle"),
     }
     if "profile" in haven:
         row["profile"] = haven["profile"]
@@ -480,18 +506,24 @@ def fmt(value: Any, spec: str = "") -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    head = (f"{'N':>3} {'fwd pkt/s':>10} {'CPU %':>7} {'us/pkt':>7} {'delivery':>9} {'p50 ms':>7} {'p95 ms':>7} "
-            f"{'p99 ms':>7} {'RSS MB':>7} {'MB/part':>8} {'idle%/p':>8} {'base CPU%':>9} {'base dlv':>9} "
-            f"{'ratio':>6}")
+    head = (f"{'N':>3} {'load':>6} {'fwd pkt/s':>10} {'CPU %':>7} {'us/pkt':>7} {'delivery':>9} {'p50 ms':>7} "
+            f"{'p95 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'idle MB':>7} {'MB/part':>8} {'idle%/p':>8} "
+            f"{'threads':>9} {'base CPU%':>9} {'base dlv':>9} {'ratio':>6}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['n']:>3} {fmt(r['fwd_pkts_per_s'], '.0f'):>10} {fmt(r['server_cpu_pct'], '.1f'):>7} "
+        threads = f"{fmt(r.get('server_threads_idle'))}/{fmt(r.get('server_threads'))}"
+        print(f"{r['n']:>3} {r.get('load', 'heavy'):>6} {fmt(r['fwd_pkts_per_s'], '.0f'):>10} "
+              f"{fmt(r['server_cpu_pct'], '.1f'):>7} "
               f"{fmt(r['us_cpu_per_fwd_pkt'], '.2f'):>7} {fmt(r['delivery_ratio'], '.4%'):>9} "
               f"{fmt(r['lat_p50_ms'], '.2f'):>7} {fmt(r['lat_p95_ms'], '.2f'):>7} {fmt(r['lat_p99_ms'], '.2f'):>7} "
-              f"{fmt(r['rss_mb'], '.1f'):>7} {fmt(r['rss_per_participant_mb'], '.2f'):>8} "
-              f"{fmt(r['idle_cpu_pct_per_participant'], '.3f'):>8} {fmt(r['baseline_server_cpu_pct'], '.1f'):>9} "
+              f"{fmt(r['rss_mb'], '.1f'):>7} {fmt(r.get('idle_server_rss_mb'), '.1f'):>7} "
+              f"{fmt(r['rss_per_participant_mb'], '.2f'):>8} "
+              f"{fmt(r['idle_cpu_pct_per_participant'], '.3f'):>8} {threads:>9} "
+              f"{fmt(r['baseline_server_cpu_pct'], '.1f'):>9} "
               f"{fmt(r['baseline_delivery_ratio'], '.1%'):>9} {fmt(r['cpu_ratio_haven_over_baseline'], '.3f'):>6}")
+    print("threads = the server's threads before anyone joined / at the end of the window; idle MB = RSS of the "
+          "fresh server; us/pkt is CPU time on a shared machine (noisy)")
     print("latency = publisher's send to the kernel's delivery into the subscriber's socket (the server's hop);"
           f" medians over the runs in which other processes used <= {NOISY_OTHER_PCT:.0f} % of the server's CPU")
     for r in rows:
@@ -524,6 +556,39 @@ def print_slow(result: dict) -> None:
               f"{fmt(ph.get('delivery_change'), '+.3%'):>11} {fmt(ph.get('p99_change'), '+.1%'):>7}")
 
 
+def load_ratios(rows: list[dict]) -> list[dict]:
+    """For each N and UDP port mode measured under both loads: the peer load's figures over the heavy one's."""
+    by_key: dict[tuple[int, str], dict[str, dict]] = collections.defaultdict(dict)
+    for row in rows:
+        by_key[(row["n"], row.get("udp_port", "shared"))][row.get("load", "heavy")] = row
+    out = []
+    for (n, mode), loads in sorted(by_key.items()):
+        heavy, peer = loads.get("heavy"), loads.get("peer")
+        if heavy is None or peer is None:
+            continue
+        ratio: dict[str, Any] = {"n": n, "udp_port": mode}
+        for key in ("us_cpu_per_fwd_pkt", "server_cpu_pct", "fwd_pkts_per_s", "rss_mb", "lat_p99_ms"):
+            a, b = peer.get(key), heavy.get(key)
+            ratio[f"{key}_peer_over_heavy"] = round(a / b, 3) if a is not None and b else None
+        out.append(ratio)
+    return out
+
+
+def print_load_ratios(ratios: list[dict]) -> None:
+    for r in ratios:
+        print(f"  N={r['n']}: peer / heavy load: us/pkt {fmt(r['us_cpu_per_fwd_pkt_peer_over_heavy'])}, "
+              f"server CPU {fmt(r['server_cpu_pct_peer_over_heavy'])}, forwarded pkt/s "
+              f"{fmt(r['fwd_pkts_per_s_peer_over_heavy'])}, RSS {fmt(r['rss_mb_peer_over_heavy'])}, "
+              f"p99 {fmt(r['lat_p99_ms_peer_over_heavy'])}")
+
+
+def parse_loads(text: str) -> list[str]:
+    loads = [m.strip() for m in text.split(",") if m.strip()]
+    if not loads or any(m not in PROFILES for m in loads) or len(set(loads)) != len(loads):
+        raise argparse.ArgumentTypeError(f"loads are a comma-separated subset of {', '.join(PROFILES)}")
+    return loads
+
+
 def parse_udp_ports(text: str) -> list[str]:
     modes = [m.strip() for m in text.split(",") if m.strip()]
     if not modes or any(m not in UDP_PORT_MODES for m in modes) or len(set(modes)) != len(modes):
@@ -536,10 +601,10 @@ UDP_PORT_MODES = ("shared", "per-connection")
 
 def print_udp_port_ratios(rows: list[dict]) -> None:
     """Each N's shared-port cost over its per-connection cost, from runs made side by side."""
-    by_n: dict[int, dict[str, dict]] = collections.defaultdict(dict)
+    by_n: dict[tuple[int, str], dict[str, dict]] = collections.defaultdict(dict)
     for row in rows:
-        by_n[row["n"]][row["udp_port"]] = row
-    for n, modes in sorted(by_n.items()):
+        by_n[(row["n"], row.get("load", "heavy"))][row["udp_port"]] = row
+    for (n, _), modes in sorted(by_n.items()):
         shared, own = modes.get("shared"), modes.get("per-connection")
         if not shared or not own or not shared["us_cpu_per_fwd_pkt"] or not own["us_cpu_per_fwd_pkt"]:
             continue
@@ -560,9 +625,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forwarding", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=[3, 8, 15], help="room sizes N (default 3,8,15)")
     parser.add_argument("--duration", type=float, default=30, help="measured seconds per size (default 30)")
-    parser.add_argument("--warmup", type=float, default=5,
-                        help="seconds of media before measuring (default 5, at least 4: subscribers start at a "
-                             "key frame, one every 3 s)")
+    parser.add_argument("--load", type=parse_loads, default=["heavy"],
+                        help="media each publisher sends: heavy (VP8 640x480 ~1 Mbit/s, key frame every 3 s; "
+                             "the default), peer (VP8 640x360 ~600 kbit/s, key frame every 10 s), or both "
+                             "(heavy,peer: side by side, with their ratios)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds of media before measuring (default 5 for heavy, 12 for peer; at least the "
+                             "load's key frame interval + 1: subscribers start at a key frame)")
     parser.add_argument("--idle", type=float, default=10, help="seconds of idle-CPU measurement (default 10)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="Haven runs per size, each on a fresh server; the row holds the medians and 'runs' "
@@ -597,10 +666,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="ice.udp_port modes to measure, in turn for each N: shared (one port for all media, "
                              "the default), per-connection (ice.udp_port = 0), or both, e.g. shared,per-connection")
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.duration > 600 or args.warmup < 4 or args.warmup > 120:
-        # A new consumer starts at a key frame and the replayed video has one every 3 s: a shorter warm-up
+    if args.duration <= 0 or args.duration > 600:
+        parser.error("--duration must be in (0, 600] seconds")
+    if args.warmup is not None:
+        # A new consumer starts at a key frame and the replayed video has one per loop: a shorter warm-up
         # measures subscribers that have not started yet as losses.
-        parser.error("--duration must be in (0, 600] and --warmup in [4, 120] seconds")
+        least = max(PROFILES[load].min_warmup_s for load in args.load)
+        if not least <= args.warmup <= 120:
+            parser.error(f"--warmup must be in [{least:g}, 120] seconds for --load {','.join(args.load)}")
     if not 1 <= args.repeat <= 10:
         parser.error("--repeat must be between 1 and 10")
     ensure_private_netns(argv)
@@ -610,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.udp_port = args.udp_ports[0]
     if args.scenario == "slow":
-        result = measure("haven", args.slow_n, args, scenario="slow")
+        result = measure("haven", args.slow_n, args, scenario="slow", load=args.load[0])
         print_slow(result)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -620,25 +693,34 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(set(args.sizes) | (set() if args.no_baseline else set(args.baseline_sizes)))
     modes = args.udp_ports
     for n in sizes:
-        for index, mode in enumerate(modes):
-            args.udp_port = mode
-            runs = [measure("haven", n, args) for _ in range(args.repeat)]
-            haven = median_run(runs)
-            baseline = None
-            planned = not args.no_baseline and n in args.baseline_sizes and index == 0
-            if planned:
-                try:
-                    baseline = measure("baseline", n, args)
-                except Exception as exc:
-                    log(f"baseline N={n} failed: {exc}")
-            row = combine(n, haven, baseline, planned)
-            row["udp_port"] = mode
-            rows.append(row)
-            log(json.dumps({k: row[k] for k in FIELDS}))
-            if args.json:  # write as we go, so a late failure keeps the earlier sizes
-                Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        for load_index, load in enumerate(args.load):
+            for index, mode in enumerate(modes):
+                args.udp_port = mode
+                runs = [measure("haven", n, args, load=load) for _ in range(args.repeat)]
+                haven = median_run(runs)
+                baseline = None
+                planned = not args.no_baseline and n in args.baseline_sizes and index == 0 and load_index == 0
+                if planned:
+                    try:
+                        baseline = measure("baseline", n, args, load=load)
+                    except Exception as exc:
+                        log(f"baseline N={n} failed: {exc}")
+                row = combine(n, haven, baseline, planned)
+                row["udp_port"] = mode
+                rows.append(row)
+                log(json.dumps({k: row.get(k) for k in FIELDS}))
+                if args.json:  # write as we go, so a late failure keeps the earlier sizes
+                    Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    ratios = load_ratios(rows)
+    for ratio in ratios:  # the peer row carries its ratios to the heavy row of the same N
+        for row in rows:
+            if row["n"] == ratio["n"] and row["udp_port"] == ratio["udp_port"] and row["load"] == "peer":
+                row["peer_over_heavy"] = {k: v for k, v in ratio.items() if k.endswith("_peer_over_heavy")}
+    if ratios and args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     print_table(rows)
     print_udp_port_ratios(rows)
+    print_load_ratios(ratios)
     return 0
 
 

@@ -55,7 +55,7 @@ from .common import (
     thread_count,
     udp_counters,
 )
-from .media import MAGIC, Gate, Media, make_tracks
+from .media import MAGIC, PROFILES, Gate, Media, make_tracks
 
 SO_ATTACH_FILTER = 26
 SIOCGSTAMPNS = 0x8907  # struct timespec (CLOCK_REALTIME) of the last datagram read from a socket
@@ -516,9 +516,9 @@ class LoadGenerator:
     async def setup(self) -> float:
         args = self.args
         t0 = time.monotonic()
-        self.media = Media()
-        log(f"media: {self.media.video_kbps:.0f} kbit/s VP8, {self.media.video_pps:.1f} video packets/s, "
-            f"50 Opus packets/s")
+        self.media = Media(PROFILES[args.load])
+        log(f"media ({args.load}): {self.media.video_kbps:.0f} kbit/s VP8, {self.media.video_pps:.1f} video "
+            f"packets/s, 50 Opus packets/s{' (VP8 loop from the cache)' if self.media.cached else ''}")
         issuer = TokenIssuer(SECRET.encode(), "haven", "haven")
         self.members = [
             Member(self, i, issuer.issue(ROOM, f"bench-{i}", "host" if i == 0 else "participant", 3600,
@@ -569,7 +569,10 @@ class LoadGenerator:
             "idle_cpu_pct": round(idle_cpu_pct, 2),
             "idle_cpu_pct_per_participant": round(idle_cpu_pct / args.n, 3),
             "rss_connected_idle_mb": round(idle_rss, 1),
+            "load": args.load,
             "video_pps_per_publisher": round(self.media.video_pps, 1),
+            "video_kbps_per_publisher": round(self.media.video_kbps, 1),
+            "keyframe_interval_s": round(self.media.profile.keyframe_interval_s, 2),
         }
         print("MEASURE-START", flush=True)
         if args.scenario == "normal":
@@ -641,6 +644,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--idle", type=float, default=10)
     parser.add_argument("--scenario", choices=("normal", "slow"), default="normal")
+    parser.add_argument("--load", choices=sorted(PROFILES), default="heavy", help="the media each publisher sends")
     parser.add_argument("--drop", type=float, default=0.3)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()

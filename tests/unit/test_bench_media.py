@@ -1,0 +1,124 @@
+"""The load profiles of bench/media.py, its cache of encoded loops, and the forwarding report's pure parts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from bench import forwarding, media
+from bench.media import PROFILES, Profile, load_vp8, parse_loop, serialize_loop
+
+LOOP = [(b"\x10\x02\x00key frame", True), (b"\x11delta", False), (b"", False), (b"\x00" * 300, False)]
+
+
+def test_the_heavy_profile_is_the_landed_load() -> None:
+    heavy = PROFILES["heavy"]
+    assert (heavy.width, heavy.height, heavy.frames, heavy.bitrate) == (640, 480, 90, 1_000_000)
+    assert heavy.keyframe_interval_s == 3
+    assert heavy.min_warmup_s == 4  # the landed benchmark's minimum warm-up
+
+
+def test_the_peer_profile_is_the_load_measured_beside_janus() -> None:
+    peer = PROFILES["peer"]
+    assert (peer.width, peer.height, peer.bitrate) == (640, 360, 600_000)
+    assert peer.frames == 300  # 10 s at 30 fps, one key frame per loop
+    assert peer.keyframe_interval_s == 10
+    assert peer.min_warmup_s == 11
+
+
+def test_the_cache_key_names_the_profile_and_changes_with_what_decides_the_bytes() -> None:
+    peer = PROFILES["peer"]
+    assert peer.cache_key().startswith("vp8-peer-640x360-300f-600k-")
+    assert peer.cache_key() == Profile("peer", 640, 360, 300, 600_000).cache_key()
+    assert peer.cache_key() != Profile("peer", 640, 360, 300, 650_000).cache_key()
+    assert peer.cache_key() != PROFILES["heavy"].cache_key()
+
+
+def test_a_loop_survives_the_cache_format() -> None:
+    assert parse_loop(serialize_loop(LOOP)) == LOOP
+
+
+def test_every_truncation_of_a_cache_file_is_refused() -> None:
+    blob = serialize_loop(LOOP)
+    for size in range(len(blob)):
+        with pytest.raises(ValueError):
+            parse_loop(blob[:size])
+
+
+@pytest.mark.parametrize(("blob", "message"), [
+    (b"HvX1" + serialize_loop(LOOP)[4:], "magic"),
+    (serialize_loop(LOOP) + b"x", "after its last frame"),
+    (serialize_loop([(b"delta", False), (b"key", True)]), "start with a key frame"),
+    (serialize_loop([]), "start with a key frame"),
+])
+def test_a_corrupt_cache_file_is_refused_with_its_reason(blob: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_loop(blob)
+
+
+def test_a_cached_loop_is_read_instead_of_encoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = PROFILES["peer"]
+    (tmp_path / f"{profile.cache_key()}.bin").write_bytes(serialize_loop(LOOP))
+
+    def no_encoding(*args: object) -> list:
+        raise AssertionError("encoded although the loop was cached")
+
+    monkeypatch.setattr(media, "encode_vp8", no_encoding)
+    assert load_vp8(profile, tmp_path) == (LOOP, True)
+
+
+def test_a_missing_or_corrupt_cache_file_is_encoded_and_replaced(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = PROFILES["peer"]
+    calls = []
+
+    def encode(frames: int, bitrate: int, gop: int, width: int, height: int) -> list:
+        calls.append((frames, bitrate, gop, width, height))
+        return LOOP
+
+    monkeypatch.setattr(media, "encode_vp8", encode)
+    assert load_vp8(profile, tmp_path / "new") == (LOOP, False)
+    # One key frame per loop: the group of pictures is the loop.
+    assert calls == [(300, 600_000, 300, 640, 360)]
+    cached = tmp_path / "new" / f"{profile.cache_key()}.bin"
+    assert parse_loop(cached.read_bytes()) == LOOP
+    assert list((tmp_path / "new").iterdir()) == [cached]  # no partial file left behind
+    cached.write_bytes(b"HvC1 garbage")
+    assert load_vp8(profile, tmp_path / "new") == (LOOP, False)
+    assert parse_loop(cached.read_bytes()) == LOOP
+
+
+def test_the_cache_directory_can_be_chosen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HAVEN_BENCH_CACHE", str(tmp_path))
+    assert media.cache_dir() == tmp_path
+
+
+def test_the_warm_up_lets_every_subscriber_reach_a_key_frame() -> None:
+    assert forwarding.warmup_for("heavy", None) == 5
+    assert forwarding.warmup_for("peer", None) == 12
+    assert forwarding.warmup_for("peer", 30) == 30
+
+
+def test_loads_are_a_comma_separated_subset_of_the_profiles() -> None:
+    assert forwarding.parse_loads("heavy,peer") == ["heavy", "peer"]
+    assert forwarding.parse_loads("peer") == ["peer"]
+    for bad in ("", "light", "peer,peer"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            forwarding.parse_loads(bad)
+
+
+def test_the_peer_row_is_compared_with_the_heavy_row_of_the_same_size() -> None:
+    def row(n: int, load: str, us: float, cpu: float) -> dict:
+        return {"n": n, "load": load, "udp_port": "shared", "us_cpu_per_fwd_pkt": us, "server_cpu_pct": cpu,
+                "fwd_pkts_per_s": 1000.0, "rss_mb": 90.0, "lat_p99_ms": None}
+
+    rows = [row(3, "heavy", 40.0, 4.0), row(3, "peer", 50.0, 3.0), row(8, "heavy", 10.0, 9.0)]
+    ratios = forwarding.load_ratios(rows)
+    assert len(ratios) == 1  # N=8 ran with one load only
+    assert ratios[0]["n"] == 3
+    assert ratios[0]["us_cpu_per_fwd_pkt_peer_over_heavy"] == 1.25
+    assert ratios[0]["server_cpu_pct_peer_over_heavy"] == 0.75
+    assert ratios[0]["fwd_pkts_per_s_peer_over_heavy"] == 1.0
+    assert ratios[0]["lat_p99_ms_peer_over_heavy"] is None
