@@ -23,6 +23,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from media import adapter
+from media.consumer import compiled_available
 from media.rtcp import build_pli
 from media.rtp import FORWARDED_EXTENSION_IDS, HEADER
 
@@ -315,11 +316,13 @@ def test_aioice_gathers_host_candidates_through_a_method_the_adapter_can_replace
         "aioice.ice.StunProtocol", "request(request, addr, integrity_key, retransmissions)")
 
 
-async def test_a_connection_on_the_shared_port_connects_carries_media_and_detaches_on_close() -> None:
+@pytest.mark.parametrize("batched", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not compiled_available(), reason="media/_fastsend.c was not built"))])
+async def test_a_connection_on_the_shared_port_connects_carries_media_and_detaches_on_close(batched: bool) -> None:
     from media.udp_mux import UdpMux
 
     adapter.set_host_addresses(["127.0.0.1"])
-    mux = UdpMux(0, ["127.0.0.1"])
+    mux = UdpMux(0, ["127.0.0.1"], batched=batched)
     await mux.open()
     offerer, answerer = RTCPeerConnection(configuration()), RTCPeerConnection(configuration())
     try:
