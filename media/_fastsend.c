@@ -540,7 +540,7 @@ static struct iovec recv_iov[RECV_BATCH];
 static struct sockaddr_storage recv_addresses[RECV_BATCH];
 
 /* The address as CPython's socket module (and so asyncio and aioice) spells it. */
-static PyObject *address_tuple(const struct sockaddr_storage *address)
+static PyObject *new_address_tuple(const struct sockaddr_storage *address)
 {
     char host[INET6_ADDRSTRLEN];
     if (address->ss_family == AF_INET) {
@@ -556,6 +556,40 @@ static PyObject *address_tuple(const struct sockaddr_storage *address)
         return Py_BuildValue("(siII)", host, ntohs(v6->sin6_port), ntohl(v6->sin6_flowinfo), v6->sin6_scope_id);
     }
     Py_RETURN_NONE;
+}
+
+/*
+ * The same peer sends every packet of its connection from one address, so the tuples are kept in a
+ * small direct-mapped cache: a datagram from a known peer reuses the tuple (and its string, whose hash
+ * the mux's address lookup then finds already computed) instead of formatting a new one.
+ */
+#define ADDRESS_CACHE 256
+
+static struct {
+    struct sockaddr_storage address;
+    socklen_t length;
+    PyObject *tuple;
+} address_cache[ADDRESS_CACHE];
+
+static PyObject *address_tuple(const struct sockaddr_storage *address, socklen_t length)
+{
+    if (length > sizeof(struct sockaddr_storage))
+        length = sizeof(struct sockaddr_storage);
+    const unsigned char *bytes = (const unsigned char *)address;
+    unsigned int hash = 2166136261u; /* FNV-1a over the bytes that name the peer */
+    for (socklen_t i = 0; i < length; i++)
+        hash = (hash ^ bytes[i]) * 16777619u;
+    unsigned int index = hash % ADDRESS_CACHE;
+    if (address_cache[index].tuple != NULL && address_cache[index].length == length &&
+        memcmp(&address_cache[index].address, address, length) == 0)
+        return Py_NewRef(address_cache[index].tuple);
+    PyObject *tuple = new_address_tuple(address);
+    if (tuple == NULL || tuple == Py_None)
+        return tuple;
+    Py_XSETREF(address_cache[index].tuple, Py_NewRef(tuple));
+    memcpy(&address_cache[index].address, address, length);
+    address_cache[index].length = length;
+    return tuple;
 }
 
 /*
@@ -594,7 +628,8 @@ static PyObject *fastsend_recv_batch(PyObject *module, PyObject *arg)
         Py_ssize_t length = (Py_ssize_t)recv_messages[i].msg_len;
         if (recv_messages[i].msg_hdr.msg_flags & MSG_TRUNC)
             length = MAX_PACKET; /* cut: longer than libsrtp or the mux take, so it is dropped as such */
-        PyObject *item = Py_BuildValue("(y#N)", recv_buffers[i], length, address_tuple(&recv_addresses[i]));
+        PyObject *item = Py_BuildValue("(y#N)", recv_buffers[i], length,
+                                       address_tuple(&recv_addresses[i], recv_messages[i].msg_hdr.msg_namelen));
         if (item == NULL) {
             Py_DECREF(result);
             return NULL;

@@ -108,3 +108,28 @@ async def test_a_send_the_kernel_has_no_room_for_waits_and_is_bounded() -> None:
         transport._queue.clear()
         transport._queued = 0
         transport.close()
+
+
+async def test_the_address_cache_gives_each_peer_its_own_address_every_time() -> None:
+    from media.udp_transport import open_batched
+
+    recorder = Recorder()
+    transport = open_batched(asyncio.get_running_loop(), recorder, "127.0.0.1", 0)
+    peers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(40)]
+    for peer in peers:
+        peer.bind(("127.0.0.1", 0))
+    try:
+        for round_ in range(3):
+            for peer in peers:
+                peer.sendto(bytes([round_]), transport.get_extra_info("sockname"))
+        await received(recorder, 3 * len(peers))
+        by_peer: dict[Any, list[Any]] = {}
+        for _, addr in recorder.datagrams:
+            by_peer.setdefault(addr, []).append(addr)
+        assert set(by_peer) == {peer.getsockname() for peer in peers}
+        # The mux keys its routes by these tuples: equal for one peer, different between peers.
+        assert all(len(seen) == 3 for seen in by_peer.values())
+    finally:
+        for peer in peers:
+            peer.close()
+        transport.close()
