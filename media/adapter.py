@@ -460,6 +460,9 @@ def forward_only(transceiver: RTCRtpTransceiver) -> None:
     receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
     receiver._RTCRtpReceiver__nack_generator = None  # type: ignore[attr-defined]
     receiver._RTCRtpReceiver__jitter_buffer = None  # type: ignore[attr-defined]
+    # The decoder thread's queue and error flag: only the (never started) decoder thread uses them.
+    receiver._RTCRtpReceiver__decoder_queue = None  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__decoder_error = None  # type: ignore[attr-defined]
 
 
 def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
