@@ -48,6 +48,7 @@ export class SessionUI {
         this.el.unread.textContent = count === 0 ? "" : String(count);
         this.el.tabChat.setAttribute("aria-label", count === 0 ? "Chat" : `Chat, ${count} unread`);
       },
+      open: () => this.selectTab(this.el.tabChat),
     });
     /** @type {boolean|null} whether the viewer was a host at the last render (null: not rendered yet) */
     this.wasHost = null;
