@@ -6,7 +6,7 @@ import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./de
 import { TileGrid, applyTileState, initialOf } from "./tiles.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
 import { SessionUI } from "./session.js";
-import { LEAVE_REASONS, TRACK_LABELS } from "./constants.js";
+import { LEAVE_REASONS, SESSION_END_REASONS, TRACK_LABELS } from "./constants.js";
 
 /**
  * @param {string} id
@@ -62,6 +62,8 @@ const ui = {
   tiles: byId("tiles"),
   toggleAudio: /** @type {HTMLButtonElement} */ (byId("toggle-audio")),
   toggleVideo: /** @type {HTMLButtonElement} */ (byId("toggle-video")),
+  toggleAudioLabel: byId("toggle-audio-label"),
+  toggleVideoLabel: byId("toggle-video-label"),
   leaveButton: /** @type {HTMLButtonElement} */ (byId("leave-button")),
   endedTitle: byId("ended-title"),
   endedMessage: byId("ended-message"),
@@ -105,6 +107,8 @@ const state = {
   displayName: "",
   /** @type {((accepted: boolean) => void)|null} */
   consentAnswer: null,
+  /** @type {string|null} why the server ended the session (`session-ended.reason`), for the end screen */
+  endReason: /** @type {string|null} */ (null),
 };
 
 const grid = new TileGrid(ui.tiles, { onAudioBlocked: () => { ui.audioBlocked.hidden = false; } });
@@ -272,6 +276,7 @@ function createClient() {
     if (state.view === "room") session.onLocalShare(detail);
   });
   on("server-event", (message) => {
+    if (message.type === "session-ended") state.endReason = typeof message.reason === "string" ? message.reason : null;
     if (message.type === "unmute-requested") onUnmuteRequested(client, message);
     else if (message.type === "duplicate-join" && state.view === "room") onDuplicateJoin(client, message);
     else if (state.view === "room") session.onServerEvent(message);
@@ -303,8 +308,19 @@ function onStatus(client, status, reason = null) {
   if (status === "reconnecting") announce("Connection lost. Reconnecting…");
   if (status === "failed" && state.view !== "none") {
     exitSession();
-    showEnded(endedTitle(code), describeFailure(code), canRetry(code));
+    showEnded(endedTitle(code), endedMessage(code), canRetry(code));
   }
+}
+
+/**
+ * The end screen's words under its title: never the title again.
+ * @param {string|null} code
+ */
+function endedMessage(code) {
+  if (code !== "session-ended") return describeFailure(code);
+  return state.endReason === SESSION_END_REASONS.NO_HOST
+    ? "No host was able to return in time, so the session closed. Thank you for being part of today's group; your therapist will be in touch."
+    : "Thank you for being part of today's group. You can close this window now.";
 }
 
 /** @param {string|null} code */
@@ -327,6 +343,8 @@ function showEnded(title, message, rejoinable) {
   ui.endedMessage.textContent = message;
   ui.rejoinButton.hidden = !rejoinable;
   ui.rejoinButton.disabled = false;
+  // The end screen says what happened once; the connection pill would only repeat it.
+  ui.status.hidden = true;
   showScreen("ended");
   ui.endedTitle.tabIndex = -1;
   ui.endedTitle.focus();
@@ -459,8 +477,13 @@ function renderLocalTile() {
   ui.prejoinMicrophone.checked = state.micOn;
   ui.prejoinCamera.disabled = !hasVideo;
   ui.prejoinMicrophone.disabled = !hasAudio;
-  ui.toggleAudio.setAttribute("aria-pressed", String(!state.micOn || !hasAudio));
-  ui.toggleVideo.setAttribute("aria-pressed", String(!state.cameraOn || !hasVideo));
+  const micOff = !state.micOn || !hasAudio;
+  const cameraOff = !state.cameraOn || !hasVideo;
+  // Pressed means "muted" / "camera off"; the words say what a press does next.
+  ui.toggleAudio.setAttribute("aria-pressed", String(micOff));
+  ui.toggleVideo.setAttribute("aria-pressed", String(cameraOff));
+  ui.toggleAudioLabel.textContent = micOff ? "Unmute" : "Mute";
+  ui.toggleVideoLabel.textContent = cameraOff ? "Turn camera on" : "Turn camera off";
   ui.toggleAudio.disabled = !hasAudio;
   ui.toggleVideo.disabled = !hasVideo;
   ui.toggleAudio.title = hasAudio ? "" : "No microphone available";
@@ -490,7 +513,7 @@ function onMutedByHost(label) {
   renderLocalTile();
   if (state.unmuteLabel === label) hideUnmutePrompt();
   const what = label === TRACK_LABELS.CAMERA ? "camera" : label === TRACK_LABELS.SCREEN ? "screen share" : "microphone";
-  const button = label === TRACK_LABELS.CAMERA ? "Camera" : "Mute";
+  const button = label === TRACK_LABELS.CAMERA ? "Turn camera on" : "Unmute";
   showRoomNotice(`A host turned off your ${what}. You can turn it back on with the ${button} button when you are ready.`);
   announce(`A host turned off your ${what}`);
 }

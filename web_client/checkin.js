@@ -98,15 +98,15 @@ export class CheckinView {
       const current = checkin.current;
       setText(this.el.status, current === null
         ? "Everyone has had a turn."
-        : current === selfId ? "It's your turn to share. You can also pass." : `${nameOf(client, current)} is sharing.`);
+        : current === selfId ? "It's your turn to check in. You can also pass." : `It's ${nameOf(client, current)}'s turn to check in.`);
     } else {
-      setText(this.el.status, "Start a round to give each participant a turn to share.");
+      setText(this.el.status, "Start a round to give each participant a turn to check in.");
     }
     this.renderOrder(checkin, host, selfId);
 
     const myTurn = !!checkin && checkin.current !== null && checkin.current === selfId;
     this.el.pass.hidden = !myTurn;
-    if (myTurn && !this.myTurnAnnounced) this.ctx.announce("It's your turn to share in the check-in. You can also pass.");
+    if (myTurn && !this.myTurnAnnounced) this.ctx.announce("It's your turn to check in. You can also pass.");
     this.myTurnAnnounced = myTurn;
     this.el.moodForm.hidden = !checkin || host;
 
@@ -132,10 +132,10 @@ export class CheckinView {
       h("span", { className: "person-state" }),
       h("span", { className: "mood-rating", dataset: { testid: "checkin-mood-rating" }, hidden: true })), (element, id) => {
       const current = !!checkin && checkin.current === id;
-      const state = !checkin ? "" : current ? "Sharing now"
-        : checkin.passed.includes(id) ? "Passed" : checkin.done.includes(id) ? "Shared" : "";
+      const state = !checkin ? "" : current ? "Their turn"
+        : checkin.passed.includes(id) ? "Passed" : checkin.done.includes(id) ? "Done" : "";
       element.classList.toggle("is-current", current);
-      element.classList.toggle("is-finished", state === "Passed" || state === "Shared");
+      element.classList.toggle("is-finished", state === "Passed" || state === "Done");
       if (current) element.setAttribute("aria-current", "true");
       else element.removeAttribute("aria-current");
       element.dataset.participantId = id;

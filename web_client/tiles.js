@@ -59,7 +59,8 @@ export function markTile(tile, { turn, floor, hand }) {
     badges.className = "tile-badges";
     label.append(badges);
   }
-  const words = [turn ? "Sharing" : "", floor ? "Has the floor" : "", hand ? "Hand raised" : ""].filter(Boolean);
+  // "Sharing" would be mistaken for screen sharing: the check-in badge says whose turn it is.
+  const words = [turn ? "Check-in turn" : "", floor ? "Has the floor" : "", hand ? "Hand raised" : ""].filter(Boolean);
   const text = words.join(" · ");
   if (badges.textContent !== text) badges.textContent = text;
   /** @type {HTMLElement} */ (badges).hidden = !text;
