@@ -64,6 +64,7 @@ def session_policy(config: Config) -> SessionPolicy:
         consent_text=session.consent_text, support_text=session.support_text, waiting_room=session.waiting_room,
         chat_enabled=session.chat_enabled, private_chat=session.private_chat, hands_visible=session.hands_visible,
         max_chat_chars=session.max_chat_chars, host_grace=session.host_grace,
+        members_media_without_host=session.members_media_without_host,
     )
 
 

@@ -118,6 +118,7 @@ class Settings:
     private_chat: bool = False
     hands_visible: bool = False
     readmit_after_timeout: bool = False  # members who lost their network come back admitted (with a resume)
+    members_media_without_host: bool = False  # while no host is present, members still see and hear each other
 
     NAMES = SETTING_NAMES
 
@@ -145,6 +146,9 @@ class Room:
         self.homework: tuple[str, float] | None = None
         self.screen_allowed: set[str] = set()  # participants a host allowed to share their screen
         self.no_host_since: float | None = self.started_at
+        self.host_grace = 600.0  # how long the session waits for a host to return (session.host_grace)
+        # Why the last host went ("left" or "disconnected") while no host is present after one was.
+        self.host_away_reason: str | None = None
         self.rng = rng or random.Random()
 
     # -- membership -------------------------------------------------------------------------------
@@ -326,6 +330,18 @@ class Room:
     def host_present(self) -> bool:
         return any(p.is_host and p.admitted for p in self.participants.values())
 
+    @property
+    def members_paused(self) -> bool:
+        """Whether members' media is held: a host was here, none is now, and they did not allow it to go on."""
+        return self.host_away_reason is not None and not self.settings.members_media_without_host
+
+    def host_away(self) -> dict[str, Any] | None:
+        """Return what members are told while the hosts are away (None while a host is present)."""
+        if self.host_away_reason is None or self.no_host_since is None:
+            return None
+        return {"since": int(self.no_host_since * 1000), "reason": self.host_away_reason,
+                "ends_at": int((self.no_host_since + self.host_grace) * 1000), "media_paused": self.members_paused}
+
     def waiting(self) -> list[Participant]:
         """List the waiting room in arrival order."""
         return sorted((p for p in self.participants.values() if not p.admitted), key=lambda p: p.waiting_since)
@@ -413,6 +429,6 @@ class Room:
                  "agenda": self.agenda.describe() if self.agenda else None,
                  "checkin": self.checkin.describe() if self.checkin else None,
                  "homework": {"text": self.homework[0], "posted_at": int(self.homework[1] * 1000)}
-                 if self.homework else None}
+                 if self.homework else None, "host_away": self.host_away()}
         state.update({name: getattr(self.settings, name) for name in Settings.NAMES})
         return state

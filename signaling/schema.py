@@ -16,7 +16,8 @@ Field = tuple[bool, Check]
 
 LABELS: tuple[str, ...] = tuple(LABEL_KINDS)
 SCREEN_LABELS: frozenset[str] = frozenset({"screen", "screen-audio"})
-SETTING_NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible", "readmit_after_timeout")
+SETTING_NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible", "readmit_after_timeout",
+                 "members_media_without_host")
 
 
 def string(max_len: int, min_len: int = 1) -> Check:

@@ -51,6 +51,7 @@ class SessionPolicy:
     hands_visible: bool
     max_chat_chars: int
     host_grace: float
+    members_media_without_host: bool = False
     consent_version: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +60,8 @@ class SessionPolicy:
     def settings(self) -> Settings:
         """Return the settings a new session starts with."""
         return Settings(waiting_room=self.waiting_room, chat_enabled=self.chat_enabled,
-                        private_chat=self.private_chat, hands_visible=self.hands_visible)
+                        private_chat=self.private_chat, hands_visible=self.hands_visible,
+                        members_media_without_host=self.members_media_without_host)
 
 
 class SessionClosed(Exception):
@@ -75,6 +77,7 @@ class Session:
         self.records = records
         now = clock()
         self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
+        self.room.host_grace = config.host_grace
         self.connections: dict[str, Outbox] = {}
         self.duplicates: dict[str, str] = {}  # id given to a second holder of a connected identity → its sub
         self.placement = MediaPlacement(router_factory, self)
@@ -181,7 +184,7 @@ class Session:
         participant = room.participants.get(participant_id)
         if participant is not None:
             self.parts.screen.stop(participant, announce=False)
-            room.remove(participant_id, reason=reason)
+            room.remove(participant_id, self.ctx.clock(), reason=reason)
             event = reason if reason in ATTENDANCE_LEAVE_EVENTS else LeaveReason.DISCONNECTED
             self.ctx.attend(participant, event)
             self.ctx.log.audit("leave", participant, detail={"reason": reason})
@@ -195,6 +198,8 @@ class Session:
                 events.waiting_list()
             if had_host and not room.host_present:
                 events.waiting_views()
+            if reason is not LeaveReason.REPLACED and not self.ended:  # a replaced host is back at once
+                self.parts.continuity.sync(reason)
         await self.placement.remove(participant_id)
 
     async def close(self, reason: str) -> None:

@@ -11,15 +11,17 @@ from ..resume import FRESH, Claim
 from ..room import Participant
 from ..views import entry, waiting_view
 from .context import Context
+from .continuity import HostContinuity
 from .screenshare import ScreenShare
 
 
 class Admission:
     """Who is in the room and who waits; waiting participants get nothing of the room."""
 
-    def __init__(self, ctx: Context, screen: ScreenShare) -> None:
+    def __init__(self, ctx: Context, screen: ScreenShare, continuity: HostContinuity) -> None:
         self.ctx = ctx
         self.screen = screen
+        self.continuity = continuity
 
     def enter(self, participant: Participant, returning: bool, claim: Claim = FRESH) -> dict[str, Any]:
         """Let a participant in (admitted or waiting) and return their ``join`` result."""
@@ -38,6 +40,7 @@ class Admission:
         if participant.admitted:
             ctx.attend(participant, "admitted")
             self._announce(participant)
+            self.continuity.sync()
         else:
             ctx.events.waiting_list()
         return self.entry(participant)

@@ -11,6 +11,7 @@ from ..errors import ProtocolError
 from ..room import Participant
 from .admission import Admission
 from .context import Context
+from .continuity import HostContinuity
 from .media import Media
 from .tracks import announce_mute
 
@@ -20,10 +21,11 @@ log = structlog.get_logger("haven.rooms")
 class Moderation:
     """Host requests that decide how people take part, and the end of the session."""
 
-    def __init__(self, ctx: Context, admission: Admission, media: Media) -> None:
+    def __init__(self, ctx: Context, admission: Admission, media: Media, continuity: HostContinuity) -> None:
         self.ctx = ctx
         self.admission = admission
         self.media = media
+        self.continuity = continuity
         self.ended = False
 
     def mute(self, host: Participant, participant_id: str, label: str) -> None:
@@ -70,6 +72,7 @@ class Moderation:
         if participant.is_host:
             ctx.events.waiting_list([participant.id])
         ctx.events.room_state()
+        self.continuity.sync()
 
     def set_room(self, host: Participant, changes: dict[str, Any]) -> None:
         """Change room settings (lock, waiting room, chat, private chat, visible hands)."""
@@ -77,6 +80,7 @@ class Moderation:
             raise ProtocolError("bad-request", "name at least one setting to change")
         self.ctx.room.change_settings(changes)
         self.ctx.log.audit("settings", host, detail=changes)
+        self.continuity.replace_members()
         self.ctx.events.room_state()
 
     def end_session(self, host: Participant) -> None:
