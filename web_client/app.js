@@ -117,7 +117,7 @@ const session = new SessionUI({
   send: sendRequest,
   announce,
   notice: showRoomNotice,
-}, byId);
+}, byId, { leave: (options) => leave(options) });
 
 // For automated tests and debugging: the current protocol client.
 /** @type {any} */ (window).haven = {
@@ -189,7 +189,10 @@ function bindControls() {
   });
   ui.toggleAudio.addEventListener("click", () => toggleLocal(TRACK_LABELS.MICROPHONE));
   ui.toggleVideo.addEventListener("click", () => toggleLocal(TRACK_LABELS.CAMERA));
-  ui.leaveButton.addEventListener("click", () => leave());
+  // A host is asked first: step out (a co-host takes over, or the session waits) or end it for everyone.
+  ui.leaveButton.addEventListener("click", () => {
+    if (!session.continuity.askHost()) leave();
+  });
   ui.waitingLeave.addEventListener("click", () => leave());
   ui.rejoinButton.addEventListener("click", () => rejoin());
   ui.roomNoticeDismiss.addEventListener("click", () => { ui.roomNotice.hidden = true; });
@@ -339,6 +342,7 @@ function endedTitle(code) {
  * @param {boolean} rejoinable
  */
 function showEnded(title, message, rejoinable) {
+  ui.rejoinButton.textContent = "Rejoin session";
   ui.endedTitle.textContent = title;
   ui.endedMessage.textContent = message;
   ui.rejoinButton.hidden = !rejoinable;
@@ -676,14 +680,24 @@ async function publishLocal(client) {
   }
 }
 
-/** Leaves the session on request and shows the end screen. */
-async function leave() {
+/**
+ * Leaves the session on request and shows the end screen.
+ * @param {{keepResume?: boolean, steppedOut?: boolean}} [options] `keepResume`: a host stepping out keeps their
+ *   place; `steppedOut`: no host is left, so the end screen says how to return
+ */
+async function leave({ keepResume = false, steppedOut = false } = {}) {
   const client = state.client;
   if (!client || state.view === "none") return;
   ui.leaveButton.disabled = true;
   exitSession();
-  await client.leave();
-  showEnded("You left the session", "Thank you for joining. You can close this window now, or rejoin if you left by mistake.", true);
+  await client.leave({ keepResume });
+  if (steppedOut) {
+    showEnded("You stepped out", "Members were told you stepped out. Press Return to the session to come back to the " +
+      "group; if no host is back in time, the session closes for everyone.", true);
+    ui.rejoinButton.textContent = "Return to the session";
+  } else {
+    showEnded("You left the session", "Thank you for joining. You can close this window now, or rejoin if you left by mistake.", true);
+  }
 }
 
 /** Tears the waiting room or room down and releases the camera and microphone. */

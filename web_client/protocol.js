@@ -112,6 +112,8 @@ export class HavenClient extends EventTarget {
     this.status = "disconnected";
     /** @type {{code: string, message: string}|null} why the status is `failed` */
     this.failure = null;
+    /** @type {{since: number, returned_at: number, ends_at: number, media_paused: boolean}|null} from the join result */
+    this.hostAbsence = null;
     /** @type {any} the `hello` result */
     this.server = null;
     /** @type {import("./roster.js").RosterState} */
@@ -263,7 +265,12 @@ export class HavenClient extends EventTarget {
    * Local tracks are left to the caller.
    * @returns {Promise<void>}
    */
-  async leave() {
+  /**
+   * Leaves the session (section 5.3).
+   * @param {{keepResume?: boolean}} [options] `keepResume`: keep the resume credential in this tab, so that a
+   *   host who steps out can take back their place (section 5.4) instead of waiting with a used link
+   */
+  async leave({ keepResume = false } = {}) {
     if (this._closed) return;
     this._closed = true;
     const wasOnline = this._phase === "online";
@@ -275,7 +282,7 @@ export class HavenClient extends EventTarget {
         // The server drops us when the socket closes anyway.
       }
     }
-    this._forgetResume();
+    if (!keepResume) this._forgetResume();
     this._dropSocket();
     this._teardownMedia();
     this.publisher.dropScreenShare("stopped");
@@ -417,6 +424,8 @@ export class HavenClient extends EventTarget {
     this._keepResume(joined && joined.resume ? joined.resume.credential : null);
     // The credential goes no further than this client: not into the roster, not to the caller.
     const { resume: _credential, ...join } = joined || {};
+    // A host back after no host was present learns how long the group was alone (section 9.10).
+    this.hostAbsence = join.host_absence && typeof join.host_absence === "object" ? join.host_absence : null;
     this._reduce({ type: "joined", result: join, participant: server && server.participant });
     this._emitTracksIfChanged();
     return join;

@@ -37,13 +37,17 @@ class Admission:
         ctx.place(participant)
         ctx.attend(participant, "reconnect" if returning else "join")
         ctx.log.audit("join", participant, detail={"state": state})
+        absence = None
         if participant.admitted:
             ctx.attend(participant, "admitted")
             self._announce(participant)
-            self.continuity.sync()
+            absence = self.continuity.sync()  # only a host's entry ends an absence
         else:
             ctx.events.waiting_list()
-        return self.entry(participant)
+        data = self.entry(participant)
+        if absence is not None:
+            data["host_absence"] = absence
+        return data
 
     def entry(self, participant: Participant) -> dict[str, Any]:
         """Return what a participant sees of the session as they are now."""
