@@ -119,6 +119,8 @@ _SPECS: tuple[RequestSpec, ...] = (
     _host("lower-all-hands", {}, lambda p, a, f: p.structure.lower_all_hands()),
     _host("give-floor", {"participant_id": (True, s.optional_string(128))},
           lambda p, a, f: p.structure.give_floor(f["participant_id"])),
+    _host("spotlight", {"participant_id": (True, s.optional_string(128))},
+          lambda p, a, f: p.structure.spotlight(f["participant_id"])),
     RequestSpec("chat", {"to": (True, s.string(128)), "text": (True, s.string(20000))}, Access.ADMITTED,
                 lambda p, a, f: p.chat.post(a, f["to"], f["text"]), "you can chat once you are admitted"),
     _host("homework", {"text": (True, s.string(MAX_HOMEWORK_CHARS))},

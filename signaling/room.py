@@ -143,6 +143,7 @@ class Room:
         self.checkin: CheckinRound | None = None
         self.hands: list[str] = []
         self.floor: str | None = None
+        self.spotlight: str | None = None  # shown large for everyone (hosts choose; a viewer's pin is theirs)
         self.homework: tuple[str, float] | None = None
         self.screen_allowed: set[str] = set()  # participants a host allowed to share their screen
         self.no_host_since: float | None = self.started_at
@@ -228,6 +229,8 @@ class Room:
             self.hands.remove(participant_id)
         if self.floor == participant_id:
             self.floor = None
+        if self.spotlight == participant_id:
+            self.spotlight = None
         if self.checkin is not None:
             self.checkin.forget(participant_id)
             self._lower(self.checkin.current)  # the next speaker's hand comes down too
@@ -425,7 +428,7 @@ class Room:
         if not (viewer.is_host or self.settings.hands_visible):
             hands = [pid for pid in hands if pid == viewer.id]
         state: dict[str, Any] = {"session_id": self.session_id, "started_at": int(self.started_at * 1000),
-                 "host_present": self.host_present, "hands": hands, "floor": self.floor,
+                 "host_present": self.host_present, "hands": hands, "floor": self.floor, "spotlight": self.spotlight,
                  "agenda": self.agenda.describe() if self.agenda else None,
                  "checkin": self.checkin.describe() if self.checkin else None,
                  "homework": {"text": self.homework[0], "posted_at": int(self.homework[1] * 1000)}

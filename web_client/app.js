@@ -3,7 +3,9 @@
 import { HavenClient } from "./protocol.js";
 import { readJoinLink, hideTokenFromUrl } from "./joinlink.js";
 import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./devices.js";
-import { TileGrid, applyTileState, initialOf } from "./tiles.js";
+import { SCREEN_TILE, SELF_TILE, TileGrid, applyTileState, initialOf } from "./tiles.js";
+import { chooseFocus } from "./layout.js";
+import { BannerStack } from "./banners.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
 import { SessionUI } from "./session.js";
 import { LEAVE_REASONS, SESSION_END_REASONS, TRACK_LABELS } from "./constants.js";
@@ -60,6 +62,9 @@ const ui = {
   audioBlocked: byId("audio-blocked"),
   audioResume: byId("audio-resume"),
   tiles: byId("tiles"),
+  screenStage: byId("screen-stage"),
+  viewMode: /** @type {HTMLButtonElement} */ (byId("view-mode")),
+  viewModeLabel: byId("view-mode-label"),
   toggleAudio: /** @type {HTMLButtonElement} */ (byId("toggle-audio")),
   toggleVideo: /** @type {HTMLButtonElement} */ (byId("toggle-video")),
   toggleAudioLabel: byId("toggle-audio-label"),
@@ -77,6 +82,8 @@ const ui = {
 
 // The video quality chosen before joining is remembered for this browser tab's session only.
 const QUALITY_KEY = "haven.video-quality";
+// Grid or speaker view is a comfort choice of the member, kept in this browser.
+const VIEW_KEY = "haven.view-mode";
 
 const link = readJoinLink(location);
 // The token stays in memory only: out of the address bar, history, bookmarks and screen shares.
@@ -107,16 +114,30 @@ const state = {
   displayName: "",
   /** @type {((accepted: boolean) => void)|null} */
   consentAnswer: null,
+  /** @type {string|null} the participant this viewer shows large (a pin is the viewer's own choice) */
+  pinned: /** @type {string|null} */ (null),
+  /** @type {"grid"|"speaker"} */
+  viewMode: readViewMode(),
   /** @type {string|null} why the server ended the session (`session-ended.reason`), for the end screen */
   endReason: /** @type {string|null} */ (null),
 };
 
-const grid = new TileGrid(ui.tiles, { onAudioBlocked: () => { ui.audioBlocked.hidden = false; } });
+// Only the newest notice shows above the video, with a count of the others.
+new BannerStack(byId("banners"), /** @type {HTMLButtonElement} */ (byId("banner-more")));
+
+const grid = new TileGrid(ui.tiles, {
+  onAudioBlocked: () => { ui.audioBlocked.hidden = false; },
+  onPin: (id) => {
+    state.pinned = state.pinned === id ? null : id;
+    renderRoom();
+  },
+});
 const session = new SessionUI({
   client: () => state.client,
   send: sendRequest,
   announce,
   notice: showRoomNotice,
+  clearNotice: clearRoomNotice,
 }, byId, { leave: (options) => leave(options) });
 
 // For automated tests and debugging: the current protocol client.
@@ -187,6 +208,7 @@ function bindControls() {
     applyLocalEnabled();
     renderLocalTile();
   });
+  ui.viewMode.addEventListener("click", () => toggleViewMode());
   ui.toggleAudio.addEventListener("click", () => toggleLocal(TRACK_LABELS.MICROPHONE));
   ui.toggleVideo.addEventListener("click", () => toggleLocal(TRACK_LABELS.CAMERA));
   // A host is asked first: step out (a co-host takes over, or the session waits) or end it for everyone.
@@ -739,10 +761,45 @@ function renderRoom() {
   const client = state.client;
   if (state.view !== "room" || !client) return;
   const participants = [...client.participants.values()];
+  if (state.pinned && !client.participants.has(state.pinned)) state.pinned = null;
+  grid.pinned = state.pinned;
   grid.update(participants, client.remoteTracks(), client.activeSpeaker);
   state.names = new Map(participants.map((p) => [p.id, p.name]));
   renderLocalTile();
   session.renderTiles(ui.localTile, grid.tileElements());
+  const room = client.roomState || {};
+  const selfId = client.self ? client.self.id : null;
+  /** @param {string|null} id a participant id, as the layout names it */
+  const tileOf = (id) => (id && id === selfId ? SELF_TILE : id);
+  grid.setFocus(chooseFocus({
+    screen: ui.screenStage.hidden ? null : SCREEN_TILE,
+    spotlight: tileOf(typeof room.spotlight === "string" ? room.spotlight : null),
+    pinned: state.pinned,
+    speaker: tileOf(client.activeSpeaker),
+    view: state.viewMode,
+    present: (id) => id === SCREEN_TILE || id === SELF_TILE || client.participants.has(id),
+  }));
+  ui.viewMode.setAttribute("aria-pressed", String(state.viewMode === "speaker"));
+  ui.viewModeLabel.textContent = state.viewMode === "speaker" ? "Grid view" : "Speaker view";
+}
+
+/** @returns {"grid"|"speaker"} the view this member chose before, in this browser */
+function readViewMode() {
+  try {
+    return localStorage.getItem(VIEW_KEY) === "speaker" ? "speaker" : "grid";
+  } catch {
+    return "grid";
+  }
+}
+
+function toggleViewMode() {
+  state.viewMode = state.viewMode === "speaker" ? "grid" : "speaker";
+  try {
+    localStorage.setItem(VIEW_KEY, state.viewMode);
+  } catch {
+    // Storage is off: the choice lasts until the page closes.
+  }
+  renderRoom();
 }
 
 /** Renders the session panel (agenda, check-in, hands, chat, host tools) from the room state. */
@@ -805,9 +862,22 @@ function onDuplicateJoin(client, message) {
     : `Someone is waiting with a join link of ${who} that was used before. Admit them only if it is really ${who}.`);
 }
 
-function showRoomNotice(text) {
+/**
+ * @param {string} text
+ * @param {string} [key] names the notice's cause, so that it can be cleared when the cause ends
+ */
+function showRoomNotice(text, key = "") {
   ui.roomNoticeText.textContent = text;
+  ui.roomNotice.dataset.key = key;
   ui.roomNotice.hidden = false;
+}
+
+/**
+ * Clears the room notice if it is still about this cause.
+ * @param {string} key
+ */
+function clearRoomNotice(key) {
+  if (!ui.roomNotice.hidden && ui.roomNotice.dataset.key === key) ui.roomNotice.hidden = true;
 }
 
 /** @param {string} text */

@@ -39,6 +39,7 @@ export class HostPanel {
       muteCamera: /** @type {HTMLButtonElement} */ (byId("pd-mute-camera")),
       askCamera: /** @type {HTMLButtonElement} */ (byId("pd-ask-camera")),
       floor: /** @type {HTMLButtonElement} */ (byId("pd-floor")),
+      spotlight: /** @type {HTMLButtonElement} */ (byId("pd-spotlight")),
       screenAllow: /** @type {HTMLButtonElement} */ (byId("pd-screen-allow")),
       screenStop: /** @type {HTMLButtonElement} */ (byId("pd-screen-stop")),
       role: /** @type {HTMLButtonElement} */ (byId("pd-role")),
@@ -82,6 +83,10 @@ export class HostPanel {
     this.el.askMic.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.MICROPHONE), "asked to unmute"));
     this.el.muteCamera.addEventListener("click", () => this.act((r, id) => r.muteParticipant(id, TRACK_LABELS.CAMERA), "camera turned off"));
     this.el.askCamera.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.CAMERA), "asked to turn the camera on"));
+    this.el.spotlight.addEventListener("click", () => {
+      const giving = !this.room || this.room.spotlight !== this.subject;
+      this.act((r, id) => r.spotlight(giving ? id : null), giving ? "is in the spotlight" : "spotlight stopped");
+    });
     this.el.floor.addEventListener("click", () => {
       const giving = !this.room || this.room.floor !== this.subject;
       this.act((r, id) => r.giveFloor(giving ? id : null), giving ? "has the floor" : "floor taken back");
@@ -296,6 +301,8 @@ export class HostPanel {
     this.el.screenAllow.dataset.allowed = String(allowed);
     setText(this.el.screenAllow, allowed ? "Stop allowing screen sharing" : "Allow screen sharing");
     this.el.screenStop.hidden = !participant.tracks.some((t) => t.label === TRACK_LABELS.SCREEN);
+    const spotlit = !!this.room && this.room.spotlight === participant.id;
+    setText(this.el.spotlight, spotlit ? "Stop the spotlight" : "Spotlight for everyone");
     const hasFloor = !!this.room && this.room.floor === participant.id;
     setText(this.el.floor, hasFloor ? "Take back the floor" : "Give the floor");
     // A host from the join link keeps that role and cannot be sent away or removed.

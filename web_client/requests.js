@@ -10,7 +10,7 @@
  * @typedef {{mid: string, label: string}} TrackLabel
  * @typedef {"microphone"|"camera"|"screen"} ModeratedLabel
  * @typedef {{locked?: boolean, waiting_room?: boolean, chat_enabled?: boolean, private_chat?: boolean,
- *            hands_visible?: boolean, readmit_after_timeout?: boolean}} RoomSettings
+ *            hands_visible?: boolean, readmit_after_timeout?: boolean, members_media_without_host?: boolean}} RoomSettings
  */
 
 /** The protocol's requests as methods over one `send` function (a connection's `request`). */
@@ -216,6 +216,11 @@ export class Requests {
   /** @param {string|null} participantId null takes the floor back */
   giveFloor(participantId) {
     return this.send("give-floor", { participant_id: participantId });
+  }
+
+  /** @param {string|null} participantId shown large for everyone; null stops the spotlight */
+  spotlight(participantId) {
+    return this.send("spotlight", { participant_id: participantId });
   }
 
   // --- 9.7 chat, 9.8 homework ---

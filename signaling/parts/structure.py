@@ -98,6 +98,13 @@ class Structure:
         self.ctx.room.give_floor(participant_id)
         self.ctx.events.room_state()
 
+    def spotlight(self, participant_id: str | None) -> None:
+        """Show an admitted participant large for everyone in their room, or stop (None)."""
+        if participant_id is not None:
+            self.ctx.room.require_admitted(participant_id)
+        self.ctx.room.spotlight = participant_id
+        self.ctx.events.room_state()
+
     # homework
 
     def homework(self, host: Participant, text: str) -> None:
