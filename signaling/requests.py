@@ -88,6 +88,8 @@ _SPECS: tuple[RequestSpec, ...] = (
     _host("send-to-waiting", _PARTICIPANT, lambda p, a, f: p.admission.send_to_waiting(a, f["participant_id"])),
     _host("mute-participant", {**_PARTICIPANT, "label": (True, s.label)},
           lambda p, a, f: p.moderation.mute(a, f["participant_id"], f["label"])),
+    _host("mute-all", {}, lambda p, a, f: p.moderation.mute_all(a)),
+    _host("ask-all-unmute", {"label": (True, s.label)}, lambda p, a, f: p.moderation.ask_all_unmute(a, f["label"])),
     _host("ask-unmute", {**_PARTICIPANT, "label": (True, s.label)},
           lambda p, a, f: p.moderation.ask_unmute(a, f["participant_id"], f["label"])),
     _host("remove", {**_PARTICIPANT, "ban": (False, s.boolean)},

@@ -27,6 +27,10 @@ export class HostPanel {
       attendanceButton: /** @type {HTMLButtonElement} */ (byId("attendance-csv")),
       attendanceStatus: byId("attendance-status"),
       endButton: /** @type {HTMLButtonElement} */ (byId("end-session")),
+      muteAll: /** @type {HTMLButtonElement} */ (byId("mute-all")),
+      askAllCamera: /** @type {HTMLButtonElement} */ (byId("ask-all-camera")),
+      lowerAll: /** @type {HTMLButtonElement} */ (byId("host-lower-all-hands")),
+      everyoneStatus: byId("everyone-status"),
       endDialog: /** @type {HTMLDialogElement} */ (byId("end-dialog")),
       endConfirm: /** @type {HTMLButtonElement} */ (byId("end-confirm")),
       endCancel: /** @type {HTMLButtonElement} */ (byId("end-cancel")),
@@ -62,6 +66,20 @@ export class HostPanel {
     this.room = null;
 
     this.el.admitAll.addEventListener("click", () => this.ctx.send((r) => r.admitAll()));
+    this.el.muteAll.addEventListener("click", () => this.everyone(async (r) => {
+      const { muted } = await r.muteAll();
+      return muted === 0 ? "Every member's microphone was already off."
+        : `${muted === 1 ? "1 microphone" : `${muted} microphones`} muted. Members can unmute themselves when they are ready.`;
+    }));
+    this.el.askAllCamera.addEventListener("click", () => this.everyone(async (r) => {
+      const { asked } = await r.askAllUnmute(TRACK_LABELS.CAMERA);
+      return asked === 0 ? "Everyone's camera is already on."
+        : `${asked === 1 ? "1 member was" : `${asked} members were`} asked to turn their camera on. It is their choice.`;
+    }));
+    this.el.lowerAll.addEventListener("click", () => this.everyone(async (r) => {
+      await r.lowerAllHands();
+      return "All hands are lowered.";
+    }));
     this.el.settings.addEventListener("change", (/** @type {Event} */ event) => this.changeSetting(event));
     this.el.attendanceButton.addEventListener("click", () => this.downloadAttendance());
 
@@ -107,6 +125,17 @@ export class HostPanel {
     this.el.cancelRemove.addEventListener("click", () => this.showActions(this.el.remove));
     this.el.confirmRemove.addEventListener("click", () =>
       this.act((r, id) => r.remove(id, { ban: this.el.ban.checked }), this.el.ban.checked ? "removed and blocked" : "removed"));
+  }
+
+  /**
+   * Runs a request for the whole room and says what it did.
+   * @param {(requests: Requests) => Promise<string>} call
+   */
+  async everyone(call) {
+    /** @type {string} */
+    let text = "";
+    const ok = await this.ctx.send(async (r) => { text = await call(r); });
+    if (ok) setText(this.el.everyoneStatus, text);
   }
 
   /**

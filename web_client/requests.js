@@ -118,6 +118,19 @@ export class Requests {
     return this.send("ask-unmute", { participant_id: participantId, label });
   }
 
+  /** Mutes every member's microphone in the host's room; each unmutes themselves. */
+  muteAll() {
+    return this.send("mute-all");
+  }
+
+  /**
+   * Asks every member whose track is off to turn it on (a request, never a switch).
+   * @param {"microphone"|"camera"} label
+   */
+  askAllUnmute(label) {
+    return this.send("ask-all-unmute", { label });
+  }
+
   /**
    * @param {string} participantId
    * @param {{ban?: boolean}} [options] `ban` bars a return for the rest of the session

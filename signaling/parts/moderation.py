@@ -39,6 +39,34 @@ class Moderation:
         announce_mute(self.ctx, participant, track, True)
         self.ctx.events.send_to(participant.id, {"type": "muted-by-host", "label": track.label})
 
+    def mute_all(self, host: Participant) -> dict[str, int]:
+        """Mute every member's microphone in the host's room or breakout; each unmutes themselves when ready."""
+        muted = 0
+        for participant in self.ctx.room.in_location(host.location):
+            track = participant.track_by_label("microphone")
+            if participant.is_host or track is None or track.muted:
+                continue
+            self.media.pause(participant, track.track_id, True)
+            announce_mute(self.ctx, participant, track, True)
+            self.ctx.events.send_to(participant.id, {"type": "muted-by-host", "label": "microphone"})
+            muted += 1
+        self.ctx.log.audit("mute-all", host, detail={"muted": muted})
+        return {"muted": muted}
+
+    def ask_all_unmute(self, host: Participant, label: str) -> dict[str, int]:
+        """Ask every member of the host's room whose track with that label is off to turn it on (a request)."""
+        if label not in ("microphone", "camera"):
+            raise ProtocolError("bad-request", 'label must be "microphone" or "camera"')
+        asked = 0
+        for participant in self.ctx.room.in_location(host.location):
+            track = participant.track_by_label(label)
+            if participant.is_host or track is None or not track.muted:
+                continue
+            self.ctx.events.send_to(participant.id, {"type": "unmute-requested", "label": label, "by": host.id})
+            asked += 1
+        self.ctx.log.audit("ask-all-unmute", host, detail={"label": label, "asked": asked})
+        return {"asked": asked}
+
     def ask_unmute(self, host: Participant, participant_id: str, label: str) -> None:
         """Ask someone to unmute; only they can."""
         participant = self.ctx.room.require_admitted(participant_id)
