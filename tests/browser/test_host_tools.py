@@ -58,7 +58,8 @@ async def test_mute_everyone_and_ask_everyone_for_cameras_are_requests_members_a
         await cal.get_by_test_id("toggle-video").click()
         await expect(ana.locator('.tile[data-participant-id="cal"]')).to_have_attribute("data-camera", "off")
         await ana.get_by_test_id("ask-all-camera").click()
-        await expect(ana.get_by_test_id("everyone-status")).to_contain_text("1 member was asked to turn their camera on")
+        await expect(ana.get_by_test_id("everyone-status")).to_contain_text(
+            "1 member was asked to turn their camera on")
         await expect(cal.get_by_test_id("unmute-prompt")).to_be_visible()
         await expect(cal.get_by_test_id("unmute-prompt")).to_contain_text("invites you to turn your camera on")
         await expect(ben.get_by_test_id("unmute-prompt")).to_be_hidden()
