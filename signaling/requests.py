@@ -20,6 +20,7 @@ from .limits import (
     MAX_BREAKOUT_NAME_CHARS,
     MAX_BREAKOUTS,
     MAX_BROADCAST_CHARS,
+    MAX_CHECKIN_TEXT_CHARS,
     MAX_HOMEWORK_CHARS,
     MAX_SDP_CHARS,
 )
@@ -111,6 +112,10 @@ _SPECS: tuple[RequestSpec, ...] = (
     _host("checkin-next", {}, lambda p, a, f: p.structure.checkin_next()),
     RequestSpec("checkin-pass", {}, Access.MEMBER, lambda p, a, f: p.structure.checkin_pass(a)),
     _host("checkin-end", {}, lambda p, a, f: p.structure.checkin_end()),
+    RequestSpec("checkin-text", {"text": (True, s.string(MAX_CHECKIN_TEXT_CHARS * 2))}, Access.ADMITTED,
+                lambda p, a, f: p.structure.checkin_text(a, f["text"]), "you can check in once you are admitted"),
+    RequestSpec("react", {"reaction": (True, s.one_of(*s.REACTIONS))}, Access.ADMITTED,
+                lambda p, a, f: p.structure.react(a, f["reaction"]), "you can react once you are admitted"),
     RequestSpec("checkin-mood", {"rating": (True, s.integer(1, 10))}, Access.ADMITTED,
                 lambda p, a, f: p.structure.checkin_mood(a, f["rating"]),
                 "you can share a rating once you are admitted"),

@@ -119,6 +119,7 @@ class Settings:
     hands_visible: bool = False
     readmit_after_timeout: bool = False  # members who lost their network come back admitted (with a resume)
     members_media_without_host: bool = False  # while no host is present, members still see and hear each other
+    checkin_text_visible: bool = False  # a check-in typed into the round reaches everyone (else only the hosts)
 
     NAMES = SETTING_NAMES
 
@@ -381,6 +382,13 @@ class Room:
         self.checkin = CheckinRound.start(eligible, order, shuffle, self.rng)
         self._lower(self.checkin.current)
         return self.checkin
+
+    def require_speaker(self, participant_id: str) -> None:
+        """Refuse anyone but the current check-in speaker."""
+        if self.checkin is None:
+            raise ProtocolError("no-checkin", "no check-in round is running")
+        if self.checkin.current != participant_id:
+            raise ProtocolError("not-permitted", "only the current speaker can check in now")
 
     def pass_turn(self, participant_id: str) -> str | None:
         """Let the current check-in speaker pass; nobody else can."""

@@ -65,6 +65,7 @@ const ui = {
   screenStage: byId("screen-stage"),
   viewMode: /** @type {HTMLButtonElement} */ (byId("view-mode")),
   viewModeLabel: byId("view-mode-label"),
+  hideSelf: /** @type {HTMLInputElement} */ (byId("hide-self-view")),
   toggleAudio: /** @type {HTMLButtonElement} */ (byId("toggle-audio")),
   toggleVideo: /** @type {HTMLButtonElement} */ (byId("toggle-video")),
   toggleAudioLabel: byId("toggle-audio-label"),
@@ -82,8 +83,41 @@ const ui = {
 
 // The video quality chosen before joining is remembered for this browser tab's session only.
 const QUALITY_KEY = "haven.video-quality";
-// Grid or speaker view is a comfort choice of the member, kept in this browser.
+// Comfort choices of the member, kept in this browser (never anything about the session): grid or speaker
+// view, hiding one's own video, and joining with the camera or microphone off.
 const VIEW_KEY = "haven.view-mode";
+const HIDE_SELF_KEY = "haven.hide-self-view";
+const JOIN_CAMERA_KEY = "haven.join-camera";
+const JOIN_MICROPHONE_KEY = "haven.join-microphone";
+/** How a reaction shows on a tile, and for how long. */
+const REACTIONS = /** @type {Record<string, string>} */ ({
+  agree: "👍 Agrees", heart: "❤ Heart", thanks: "🙏 Thank you", pause: "✋ Needs a pause",
+});
+const REACTION_MS = 6000;
+
+/**
+ * @param {string} key
+ * @returns {string|null}
+ */
+function readChoice(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param {string} key
+ * @param {string} value
+ */
+function saveChoice(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Storage is off: the choice lasts until the page closes.
+  }
+}
 
 const link = readJoinLink(location);
 // The token stays in memory only: out of the address bar, history, bookmarks and screen shares.
@@ -98,8 +132,9 @@ const state = {
   /** @type {Promise<void>} */
   mediaReady: Promise.resolve(),
   mediaRequest: 0,
-  cameraOn: true,
-  micOn: true,
+  cameraOn: readChoice(JOIN_CAMERA_KEY) !== "off",
+  micOn: readChoice(JOIN_MICROPHONE_KEY) !== "off",
+  hideSelf: readChoice(HIDE_SELF_KEY) === "on",
   cameraId: "",
   microphoneId: "",
   /** @type {"standard"|"low"} */
@@ -200,15 +235,30 @@ function bindControls() {
   });
   ui.prejoinCamera.addEventListener("change", () => {
     state.cameraOn = ui.prejoinCamera.checked;
+    saveChoice(JOIN_CAMERA_KEY, state.cameraOn ? "on" : "off");
     applyLocalEnabled();
     renderLocalTile();
   });
   ui.prejoinMicrophone.addEventListener("change", () => {
     state.micOn = ui.prejoinMicrophone.checked;
+    saveChoice(JOIN_MICROPHONE_KEY, state.micOn ? "on" : "off");
     applyLocalEnabled();
     renderLocalTile();
   });
   ui.viewMode.addEventListener("click", () => toggleViewMode());
+  ui.hideSelf.checked = state.hideSelf;
+  ui.hideSelf.addEventListener("change", () => {
+    state.hideSelf = ui.hideSelf.checked;
+    saveChoice(HIDE_SELF_KEY, state.hideSelf ? "on" : "off");
+    applySelfView();
+    announce(state.hideSelf ? "Your own video is hidden from you. The others still see you." : "Your own video is shown again");
+  });
+  for (const button of document.querySelectorAll("[data-reaction]")) {
+    button.addEventListener("click", () => {
+      const reaction = /** @type {HTMLElement} */ (button).dataset.reaction;
+      if (reaction) sendRequest((r) => r.react(/** @type {any} */ (reaction)));
+    });
+  }
   ui.toggleAudio.addEventListener("click", () => toggleLocal(TRACK_LABELS.MICROPHONE));
   ui.toggleVideo.addEventListener("click", () => toggleLocal(TRACK_LABELS.CAMERA));
   // A host is asked first: step out (a co-host takes over, or the session waits) or end it for everyone.
@@ -302,7 +352,8 @@ function createClient() {
   });
   on("server-event", (message) => {
     if (message.type === "session-ended") state.endReason = typeof message.reason === "string" ? message.reason : null;
-    if (message.type === "unmute-requested") onUnmuteRequested(client, message);
+    if (message.type === "reaction" && state.view === "room") showReaction(client, message);
+    else if (message.type === "unmute-requested") onUnmuteRequested(client, message);
     else if (message.type === "duplicate-join" && state.view === "room") onDuplicateJoin(client, message);
     else if (state.view === "room") session.onServerEvent(message);
   });
@@ -682,6 +733,7 @@ function enterRoom() {
   hideUnmutePrompt();
   ui.localName.textContent = `${state.displayName} (you)`;
   grid.attachLocal(ui.localTile);
+  applySelfView();
   showScreen("room");
   session.enter();
   renderRoom();
@@ -730,6 +782,7 @@ function exitSession() {
   session.reset();
   hideUnmutePrompt();
   if (state.consentAnswer) answerConsent(false);
+  ui.localTile.hidden = false;
   ui.preview.append(ui.localTile);
   ui.localName.textContent = state.displayName;
   releaseMedia();
@@ -783,22 +836,44 @@ function renderRoom() {
   ui.viewModeLabel.textContent = state.viewMode === "speaker" ? "Grid view" : "Speaker view";
 }
 
+/** Hides or shows one's own tile in the room (the others still see the camera; the layout closes the gap). */
+function applySelfView() {
+  ui.localTile.hidden = state.view === "room" && state.hideSelf;
+}
+
+/**
+ * Shows a reaction quietly on the reacting participant's tile for a few seconds (never a sound).
+ * @param {HavenClient} client
+ * @param {{participant_id?: unknown, reaction?: unknown}} message
+ */
+function showReaction(client, message) {
+  const words = typeof message.reaction === "string" ? REACTIONS[message.reaction] : undefined;
+  if (!words || typeof message.participant_id !== "string") return;
+  const own = !!client.self && client.self.id === message.participant_id;
+  const tile = own ? ui.localTile : grid.tileElements().get(message.participant_id);
+  if (!tile) return;
+  let badge = /** @type {HTMLElement|null} */ (tile.querySelector(":scope > .tile-reaction"));
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "tile-reaction";
+    badge.dataset.testid = "tile-reaction";
+    tile.append(badge);
+  }
+  badge.textContent = words;
+  badge.dataset.reaction = message.reaction;
+  const shown = badge;
+  clearTimeout(Number(shown.dataset.timer));
+  shown.dataset.timer = String(setTimeout(() => shown.remove(), REACTION_MS));
+}
+
 /** @returns {"grid"|"speaker"} the view this member chose before, in this browser */
 function readViewMode() {
-  try {
-    return localStorage.getItem(VIEW_KEY) === "speaker" ? "speaker" : "grid";
-  } catch {
-    return "grid";
-  }
+  return readChoice(VIEW_KEY) === "speaker" ? "speaker" : "grid";
 }
 
 function toggleViewMode() {
   state.viewMode = state.viewMode === "speaker" ? "grid" : "speaker";
-  try {
-    localStorage.setItem(VIEW_KEY, state.viewMode);
-  } catch {
-    // Storage is off: the choice lasts until the page closes.
-  }
+  saveChoice(VIEW_KEY, state.viewMode);
   renderRoom();
 }
 

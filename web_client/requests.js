@@ -211,6 +211,16 @@ export class Requests {
     return this.send("checkin-mood", { rating });
   }
 
+  /** @param {string} text the current speaker's check-in, typed instead of spoken */
+  checkinText(text) {
+    return this.send("checkin-text", { text });
+  }
+
+  /** @param {"agree"|"heart"|"thanks"|"pause"} reaction shown briefly on our tile (section 9.11) */
+  react(reaction) {
+    return this.send("react", { reaction });
+  }
+
   // --- 9.6 raised hands ---
 
   raiseHand() {

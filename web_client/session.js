@@ -127,6 +127,7 @@ export class SessionUI {
    */
   onServerEvent(message) {
     if (message.type === "checkin-mood") this.checkin.onMood(message);
+    else if (message.type === "checkin-text") this.checkin.onText(message);
     else if (message.type === "agenda-overrun") this.agenda.onOverrun();
 
   }

@@ -480,7 +480,8 @@ def test_room_state_has_every_field_of_the_protocol() -> None:
                    "current": 0, "phase_started_at": 1_001_000},
         "checkin": None, "homework": {"text": "Three good moments", "posted_at": 1_002_500},
         "locked": True, "waiting_room": True, "chat_enabled": True, "private_chat": False, "hands_visible": False,
-        "readmit_after_timeout": False, "members_media_without_host": False, "host_away": None,
+        "readmit_after_timeout": False, "members_media_without_host": False, "checkin_text_visible": False,
+        "host_away": None,
     }
 
 
