@@ -5,6 +5,7 @@ import { readJoinLink, hideTokenFromUrl } from "./joinlink.js";
 import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./devices.js";
 import { SCREEN_TILE, SELF_TILE, TileGrid, applyTileState, initialOf } from "./tiles.js";
 import { chooseFocus } from "./layout.js";
+import { MicLevelMeter, testSpeakers } from "./prejoin.js";
 import { BannerStack } from "./banners.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
 import { SessionUI } from "./session.js";
@@ -157,6 +158,8 @@ const state = {
   endReason: /** @type {string|null} */ (null),
 };
 
+const micMeter = new MicLevelMeter(/** @type {HTMLMeterElement} */ (byId("mic-level")), byId("mic-level-hint"));
+
 // Only the newest notice shows above the video, with a count of the others.
 new BannerStack(byId("banners"), /** @type {HTMLButtonElement} */ (byId("banner-more")));
 
@@ -215,6 +218,15 @@ function bindControls() {
   ui.prejoinForm.addEventListener("submit", (/** @type {Event} */ event) => {
     event.preventDefault();
     join();
+  });
+  const speakerTest = /** @type {HTMLButtonElement} */ (byId("speaker-test"));
+  speakerTest.addEventListener("click", async () => {
+    speakerTest.disabled = true;
+    try {
+      await testSpeakers(byId("speaker-test-status"));
+    } finally {
+      speakerTest.disabled = false;
+    }
   });
   ui.mediaRetry.addEventListener("click", () => {
     state.mediaReady = acquireMedia();
@@ -474,6 +486,7 @@ async function acquireMedia() {
   state.stream = stream;
   applyLocalEnabled();
   ui.localVideo.srcObject = stream;
+  if (state.view === "none") micMeter.attach(stream);
   if (error) {
     ui.mediaMessageText.textContent = describeMediaError(error, stream);
     ui.mediaMessage.hidden = false;
@@ -639,6 +652,7 @@ async function join() {
   state.joining = true;
   ui.joinButton.disabled = true;
   ui.joinButton.textContent = "Joining…";
+  micMeter.stop();
   await state.mediaReady;
   if (state.clientUsed || !state.client) state.client = createClient();
   const client = state.client;
@@ -791,6 +805,7 @@ function exitSession() {
 /** Stops the camera and microphone (and any acquisition still under way). */
 function releaseMedia() {
   state.mediaRequest++;
+  micMeter.stop();
   stopStream(state.stream);
   state.stream = null;
   ui.localVideo.srcObject = null;
