@@ -85,6 +85,7 @@ def connection_settings(config: Config, policy: SessionPolicy) -> ConnectionSett
         support_text=policy.support_text,
         max_chat_chars=policy.max_chat_chars,
         max_participants=policy.max_participants,
+        require_emergency_info=config.session.require_emergency_info,
         # Each hello mints its own: a credential is good until its expiry whoever holds it, so none is shared.
         fresh_ice_servers=lambda: (minter.mint(),) if minter else (),
     )

@@ -70,7 +70,8 @@ _SPECS: tuple[RequestSpec, ...] = (
     RequestSpec("hello", {"version": (True, s.integer(0, 1_000_000)), "token": (True, s.string(8192, 0)),
                           "room": (False, s.string(64)), "resume": (False, s.string(MAX_CREDENTIAL_CHARS))},
                 Access.CONNECTION),
-    RequestSpec("join", {"consent_version": (False, s.string(128))}, Access.CONNECTION),
+    RequestSpec("join", {"consent_version": (False, s.string(128)), "emergency_info": (False, s.anything)},
+                Access.CONNECTION),
     RequestSpec("leave", {}, Access.CONNECTION),
     RequestSpec("publish", {"sdp": (True, s.string(MAX_SDP_CHARS)), "tracks": (True, s.track_list),
                             "replace_screen": (False, s.boolean)}, Access.MEMBER,
@@ -100,6 +101,7 @@ _SPECS: tuple[RequestSpec, ...] = (
     _host("set-room", {name: (False, s.boolean) for name in s.SETTING_NAMES},
           lambda p, a, f: p.moderation.set_room(a, f)),
     _host("end-session", {}, lambda p, a, f: p.moderation.end_session(a)),
+    _host("emergency-info", _PARTICIPANT, lambda p, a, f: p.moderation.emergency_info(a, f["participant_id"])),
     # Agenda, check-in, hands, chat and homework (sections 9.4 to 9.7).
     _host("agenda-start", {"template": (False, s.string(32)), "phases": (False, s.anything)},
           lambda p, a, f: p.structure.agenda_start(a, f.get("template", "default"), f.get("phases"))),

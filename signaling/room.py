@@ -14,6 +14,7 @@ from typing import Any
 from .agenda import Agenda
 from .checkin import CheckinRound
 from .codes import LeaveReason
+from .emergency import EmergencyInfo
 from .errors import ProtocolError
 from .placement import MAIN, MAIN_ROOM, WAITING_ROOM, Placement
 from .resume import FRESH, Claim
@@ -23,6 +24,8 @@ HOST_ROLES = ("host", "cohost")
 WAITING, ADMITTED = "waiting", "admitted"
 # Leaving for these reasons means the network was lost; coming back waits unless readmit_after_timeout.
 LOST_NETWORK = frozenset({LeaveReason.TIMEOUT, LeaveReason.MEDIA_FAILED})
+# Admitted when the server stopped: their resume credential takes them back where they were, host or not.
+RESTARTED = "server-restarting"
 # A host removed or declined them: they always wait to be readmitted, whatever they present.
 SENT_AWAY = frozenset({LeaveReason.REMOVED, LeaveReason.DENIED})
 
@@ -64,6 +67,8 @@ class Participant:
     waiting_since: float = field(default_factory=time.time)
     starts_at: float | None = None  # the scheduled start from the join token, shown while waiting
     tracks: dict[str, Track] = field(default_factory=dict)
+    # Confirmed at this join; hosts read it with emergency-info. Never in describe(), logs or storage.
+    emergency: EmergencyInfo | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.token_role = self.token_role or self.role
@@ -178,7 +183,7 @@ class Room:
             admit = True
         elif departure is not None:
             lost = departure.reason in LOST_NETWORK and not self.settings.readmit_after_timeout
-            admit = departure.admitted and not lost and self.host_present
+            admit = departure.admitted and not lost and (self.host_present or departure.reason == RESTARTED)
         else:
             admit = participant.is_host or (self.host_present and not self.settings.waiting_room)
         if not participant.is_host:  # hosts (and a co-host taking back their place) always get in

@@ -80,6 +80,12 @@ const ui = {
   consentText: byId("consent-text"),
   consentAccept: /** @type {HTMLButtonElement} */ (byId("consent-accept")),
   consentDecline: /** @type {HTMLButtonElement} */ (byId("consent-decline")),
+  emergencyDialog: /** @type {HTMLDialogElement} */ (byId("emergency-dialog")),
+  emergencyForm: byId("emergency-form"),
+  emergencyLocation: /** @type {HTMLInputElement} */ (byId("emergency-location")),
+  emergencyContact: /** @type {HTMLInputElement} */ (byId("emergency-contact")),
+  emergencyError: byId("emergency-error"),
+  emergencyCancel: /** @type {HTMLButtonElement} */ (byId("emergency-cancel")),
 };
 
 // The video quality chosen before joining is remembered for this browser tab's session only.
@@ -150,6 +156,8 @@ const state = {
   displayName: "",
   /** @type {((accepted: boolean) => void)|null} */
   consentAnswer: null,
+  /** @type {((info: {location: string, contact: string}|null) => void)|null} */
+  emergencyAnswer: null,
   /** @type {string|null} the participant this viewer shows large (a pin is the viewer's own choice) */
   pinned: /** @type {string|null} */ (null),
   /** @type {"grid"|"speaker"} */
@@ -287,6 +295,15 @@ function bindControls() {
   ui.unmuteAccept.addEventListener("click", () => answerUnmute(true));
   ui.unmuteDecline.addEventListener("click", () => answerUnmute(false));
   ui.consentAccept.addEventListener("click", () => answerConsent(true));
+  ui.emergencyForm.addEventListener("submit", (/** @type {Event} */ event) => {
+    event.preventDefault();
+    confirmEmergencyInfo();
+  });
+  ui.emergencyCancel.addEventListener("click", () => answerEmergencyInfo(null));
+  ui.emergencyDialog.addEventListener("cancel", (/** @type {Event} */ event) => {
+    event.preventDefault();
+    answerEmergencyInfo(null);
+  });
   ui.consentDecline.addEventListener("click", () => answerConsent(false));
   // Escape closes a modal dialog: that is a "no".
   ui.consentDialog.addEventListener("cancel", (/** @type {Event} */ event) => {
@@ -310,6 +327,7 @@ function createClient() {
     token: /** @type {string} */ (link.token),
     room: link.room,
     onConsent: askConsent,
+    onEmergencyInfo: askEmergencyInfo,
   });
   const current = () => client === state.client;
   /**
@@ -463,6 +481,49 @@ function answerConsent(accepted) {
   state.consentAnswer = null;
   if (ui.consentDialog.open) ui.consentDialog.close();
   if (answer) answer(accepted);
+}
+
+// --- emergency information ---------------------------------------------------------------------------
+
+// The member's last answer stays on their own device only, to confirm (or correct) at the next join.
+const EMERGENCY_LOCATION_KEY = "haven.emergency.location";
+const EMERGENCY_CONTACT_KEY = "haven.emergency.contact";
+
+/**
+ * Asks where the member is and for an emergency contact (prefilled from last time); resolves null on Cancel.
+ * @returns {Promise<{location: string, contact: string}|null>}
+ */
+function askEmergencyInfo() {
+  if (state.emergencyAnswer) state.emergencyAnswer(null);
+  ui.emergencyLocation.value = readChoice(EMERGENCY_LOCATION_KEY) || "";
+  ui.emergencyContact.value = readChoice(EMERGENCY_CONTACT_KEY) || "";
+  ui.emergencyError.hidden = true;
+  return new Promise((resolve) => {
+    state.emergencyAnswer = resolve;
+    if (!ui.emergencyDialog.open) ui.emergencyDialog.showModal();
+    (ui.emergencyLocation.value ? ui.emergencyDialog.querySelector("#emergency-confirm") : ui.emergencyLocation).focus();
+  });
+}
+
+/** @param {{location: string, contact: string}|null} info */
+function answerEmergencyInfo(info) {
+  const answer = state.emergencyAnswer;
+  state.emergencyAnswer = null;
+  if (ui.emergencyDialog.open) ui.emergencyDialog.close();
+  if (answer) answer(info);
+}
+
+function confirmEmergencyInfo() {
+  const location = ui.emergencyLocation.value.trim();
+  const contact = ui.emergencyContact.value.trim();
+  if (!location || !contact) {
+    ui.emergencyError.hidden = false;
+    (location ? ui.emergencyContact : ui.emergencyLocation).focus();
+    return;
+  }
+  saveChoice(EMERGENCY_LOCATION_KEY, location);
+  saveChoice(EMERGENCY_CONTACT_KEY, contact);
+  answerEmergencyInfo({ location, contact });
 }
 
 // --- local media ----------------------------------------------------------------------------------
@@ -796,6 +857,7 @@ function exitSession() {
   session.reset();
   hideUnmutePrompt();
   if (state.consentAnswer) answerConsent(false);
+  if (state.emergencyAnswer) answerEmergencyInfo(null);
   ui.localTile.hidden = false;
   ui.preview.append(ui.localTile);
   ui.localName.textContent = state.displayName;

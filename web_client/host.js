@@ -44,6 +44,11 @@ export class HostPanel {
       askCamera: /** @type {HTMLButtonElement} */ (byId("pd-ask-camera")),
       floor: /** @type {HTMLButtonElement} */ (byId("pd-floor")),
       spotlight: /** @type {HTMLButtonElement} */ (byId("pd-spotlight")),
+      emergency: /** @type {HTMLButtonElement} */ (byId("pd-emergency")),
+      emergencyInfo: byId("pd-emergency-info"),
+      emergencyLocation: byId("pd-emergency-location"),
+      emergencyContact: byId("pd-emergency-contact"),
+      emergencyNote: byId("pd-emergency-note"),
       screenAllow: /** @type {HTMLButtonElement} */ (byId("pd-screen-allow")),
       screenStop: /** @type {HTMLButtonElement} */ (byId("pd-screen-stop")),
       role: /** @type {HTMLButtonElement} */ (byId("pd-role")),
@@ -101,6 +106,7 @@ export class HostPanel {
     this.el.askMic.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.MICROPHONE), "asked to unmute"));
     this.el.muteCamera.addEventListener("click", () => this.act((r, id) => r.muteParticipant(id, TRACK_LABELS.CAMERA), "camera turned off"));
     this.el.askCamera.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.CAMERA), "asked to turn the camera on"));
+    this.el.emergency.addEventListener("click", () => this.showEmergencyInfo());
     this.el.spotlight.addEventListener("click", () => {
       const giving = !this.room || this.room.spotlight !== this.subject;
       this.act((r, id) => r.spotlight(giving ? id : null), giving ? "is in the spotlight" : "spotlight stopped");
@@ -278,11 +284,35 @@ export class HostPanel {
     this.subject = id;
     this.opener = opener;
     this.el.ban.checked = false;
+    // Shown only on request, for this participant, and gone when the menu closes.
+    this.el.emergencyInfo.hidden = true;
+    this.el.emergencyLocation.textContent = "";
+    this.el.emergencyContact.textContent = "";
     this.showActions(null);
     this.renderDialog();
     if (!this.el.dialog.open) this.el.dialog.showModal();
     const first = [...this.el.actions.querySelectorAll("button")].find((b) => !b.hidden && !b.disabled);
     if (first) first.focus();
+  }
+
+  /** Asks the server for the participant's emergency information (each reading is audited) and shows it here. */
+  async showEmergencyInfo() {
+    const id = this.subject;
+    /** @type {any} */
+    let info = null;
+    if (!id || !(await this.ctx.send(async (r) => { info = await r.emergencyInfo(id); }))) return;
+    if (this.subject !== id || !info) return;
+    this.el.emergencyInfo.hidden = false;
+    if (!info.confirmed) {
+      this.el.emergencyLocation.textContent = "—";
+      this.el.emergencyContact.textContent = "—";
+      setText(this.el.emergencyNote, "Not confirmed at this join.");
+      return;
+    }
+    this.el.emergencyLocation.textContent = String(info.location);
+    this.el.emergencyContact.textContent = String(info.contact);
+    const at = new Date(Number(info.confirmed_at)).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    setText(this.el.emergencyNote, `Confirmed at ${at}, when they joined. Your viewing is recorded in the audit log.`);
   }
 
   /**

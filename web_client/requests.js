@@ -33,9 +33,13 @@ export class Requests {
   /**
    * Section 5.2: enters the room after accepting the agreement of this version.
    * @param {string} [consentVersion]
+   * @param {{location: string, contact: string}} [emergencyInfo] where we are and whom to call, when asked
    */
-  join(consentVersion) {
-    return this.send("join", consentVersion === undefined ? {} : { consent_version: consentVersion });
+  join(consentVersion, emergencyInfo) {
+    /** @type {Record<string, unknown>} */
+    const fields = consentVersion === undefined ? {} : { consent_version: consentVersion };
+    if (emergencyInfo) fields.emergency_info = { location: emergencyInfo.location, contact: emergencyInfo.contact };
+    return this.send("join", fields);
   }
 
   /** Section 5.3: leaves the room; the server then closes the socket. */
@@ -150,6 +154,14 @@ export class Requests {
   /** @param {RoomSettings} settings */
   setRoom(settings) {
     return this.send("set-room", { ...settings });
+  }
+
+  /**
+   * Section 9.3: a member's emergency information (hosts only; each reading is audited).
+   * @param {string} participantId
+   */
+  emergencyInfo(participantId) {
+    return this.send("emergency-info", { participant_id: participantId });
   }
 
   endSession() {

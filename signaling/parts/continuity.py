@@ -58,6 +58,11 @@ class HostContinuity:
         ctx.events.room_state()
         return absence
 
+    def restored(self) -> None:
+        """Take over a session restored after a restart: if it had a host, the hosts are away until one is back."""
+        if self.ctx.room.host_away_reason is not None:
+            self._away_since = self.ctx.room.no_host_since
+
     def replace_members(self) -> None:
         """Carry whether members' media is held into the Routers (after a change of host presence or setting)."""
         for participant in self.ctx.room.admitted():

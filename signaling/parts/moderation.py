@@ -111,6 +111,15 @@ class Moderation:
         self.continuity.replace_members()
         self.ctx.events.room_state()
 
+    def emergency_info(self, host: Participant, participant_id: str) -> dict[str, Any]:
+        """Show a host a member's emergency information; the reading is audited, its content never is."""
+        participant = self.ctx.room.get(participant_id)
+        self.ctx.log.audit("emergency-info-viewed", host, subject=participant.id,
+                           detail={"confirmed": participant.emergency is not None})
+        if participant.emergency is None:
+            return {"confirmed": False}
+        return {"confirmed": True, **participant.emergency.describe()}
+
     def end_session(self, host: Participant) -> None:
         """End the session for everyone."""
         self.ctx.log.audit("end-session", host)
