@@ -145,3 +145,32 @@ async def test_a_group_of_four_on_desktop_and_phone(server, browser):
     finally:
         for page in pages:
             await page.context.close()
+
+
+async def test_a_shared_screen_is_large_with_a_strip_of_readable_tiles_beside_or_below_it(server, browser):
+    pages = []
+    try:
+        ana = await enter(browser, server.join_url(ROOM, "Ana", "host", sub="ana"), DESKTOP)
+        ben = await enter(browser, server.join_url(ROOM, "Benedikt", sub="ben"), DESKTOP)
+        cal = await enter(browser, server.join_url(ROOM, "Cal", sub="cal"), PHONE)
+        dee = await enter(browser, server.join_url(ROOM, "Dee", sub="dee"), DESKTOP)
+        pages = [ana, ben, cal, dee]
+        for page in pages:
+            await expect(page.locator("#tiles > .tile")).to_have_count(4)
+
+        await ana.get_by_test_id("share-screen").click()
+        for page in (ben, cal):
+            await expect(page.get_by_test_id("screen-stage")).to_be_visible()
+            await expect(page.get_by_test_id("screen-stage")).to_have_attribute("data-focused", "true")
+        geometry = await assert_layout_sound(ben, 5, phone=False)
+        stage = next(t for t in geometry["tiles"] if t["id"] == "~screen")
+        strip = [t for t in geometry["tiles"] if t["id"] != "~screen"]
+        assert all(t["box"]["x"] >= stage["box"]["x"] + stage["box"]["width"] for t in strip), "the strip is beside it"
+        assert stage["box"]["width"] > 500
+        await screenshot(ben, "layout-screen-share-1280x800")
+        await assert_layout_sound(cal, 5, phone=True)
+        await screenshot(cal, "layout-screen-share-390x844")
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        for page in pages:
+            await page.context.close()
