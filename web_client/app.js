@@ -96,9 +96,9 @@ const VIEW_KEY = "haven.view-mode";
 const HIDE_SELF_KEY = "haven.hide-self-view";
 const JOIN_CAMERA_KEY = "haven.join-camera";
 const JOIN_MICROPHONE_KEY = "haven.join-microphone";
-/** How a reaction shows on a tile, and for how long. */
+/** How a reaction shows on a tile, and for how long (symbols every system font has: no emoji font needed). */
 const REACTIONS = /** @type {Record<string, string>} */ ({
-  agree: "👍 Agrees", heart: "❤ Heart", thanks: "🙏 Thank you", pause: "✋ Needs a pause",
+  agree: "✓ Agrees", heart: "♥ Heart", thanks: "☺ Thank you", pause: "‖ Needs a pause",
 });
 const REACTION_MS = 6000;
 

@@ -45,7 +45,7 @@ async def test_a_member_joins_camera_off_hides_self_view_reacts_and_types_a_chec
         # A quiet reaction shows on his tile at Ana's for a few seconds, then goes.
         await ben.get_by_test_id("react-heart").click()
         reaction = ana.locator('.tile[data-participant-id="ben"] [data-testid="tile-reaction"]')
-        await expect(reaction).to_have_text("❤ Heart")
+        await expect(reaction).to_have_text("♥ Heart")
         await screenshot(ana, "reaction-on-tile-1280x800")
         await expect(reaction).to_have_count(0, timeout=10000)
 
