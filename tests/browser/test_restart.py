@@ -36,7 +36,8 @@ async def test_members_return_to_the_room_and_the_agenda_after_a_restart(server,
         await expect(ana.get_by_test_id("agenda-bar")).to_be_visible()
         ben = await enter(browser, server.join_url(ROOM, "Ben", sub="ben"))
         pages = [ana, ben]
-        await ana.locator('[data-testid="waiting-list"] [data-testid="admit-button"][data-participant-name="Ben"]').click()
+        await ana.locator('[data-testid="waiting-list"] [data-testid="admit-button"]'
+                          '[data-participant-name="Ben"]').click()
         await expect(ben.get_by_test_id("agenda-bar")).to_be_visible()
         wes = await enter(browser, server.join_url(ROOM, "Wes", sub="wes"))
         pages.append(wes)
