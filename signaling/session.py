@@ -85,7 +85,9 @@ class Session:
         self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
         self.room.host_grace = config.host_grace
         saved = self.snapshots.load_snapshot(room_id)
-        if saved is not None and now - float(saved.get("saved_at", 0)) > config.host_grace:
+        if saved is not None and not (isinstance(saved, dict) and isinstance(saved.get("saved_at"), int | float)):
+            saved = None  # not a snapshot this server wrote
+        if saved is not None and now - float(saved["saved_at"]) > config.host_grace:
             # Nobody came back within the grace a host would have had: that session is over.
             records.session_ended(str(saved.get("session_id")), now, "no-host")
             saved = None
@@ -94,7 +96,16 @@ class Session:
         self.placement = MediaPlacement(router_factory, self)
         breakouts = Breakouts()
         if saved is not None:
-            restore(self.room, breakouts, saved, now)
+            try:
+                restore(self.room, breakouts, saved, now)
+            except (KeyError, TypeError, ValueError, ProtocolError):
+                # A damaged snapshot costs the restart its structure, never the room: start afresh.
+                log.warning("snapshot_unusable", room=room_id)
+                self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(),
+                                 now)
+                self.room.host_grace = config.host_grace
+                breakouts = Breakouts()
+                saved = None
         self.ctx = Context(
             room=self.room, breakouts=breakouts, chat=ChatLog(config.max_chat_chars), placement=self.placement,
             events=Events(self.room, breakouts, self.connections, config.support_text),

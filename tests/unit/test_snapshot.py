@@ -75,3 +75,32 @@ def test_a_snapshot_holds_ids_but_no_names_and_no_chat() -> None:
                          "floor", "spotlight", "homework", "screen_allowed", "banned", "sent_away", "admitted",
                          "host_was_present", "breakouts"}
     assert data["admitted"]["b"] == {"role": "participant", "location": "A"}
+
+
+async def test_a_damaged_snapshot_starts_a_fresh_session_instead_of_breaking_the_room() -> None:
+    from signaling.session import Session
+    from tests.support.fakes import FakeRouters, MemoryRecords
+    from tests.unit.test_session import POLICY
+
+    class Store:
+        def __init__(self, data) -> None:
+            self.data = data
+
+        def save_snapshot(self, room, snapshot) -> None:
+            self.data = snapshot
+
+        def load_snapshot(self, room):
+            return self.data
+
+        def drop_snapshot(self, room) -> None:
+            self.data = None
+
+    for damaged in ({"version": 1, "saved_at": 1e12, "session_id": "s-old"}, ["not", "a", "dict"],
+                    {"version": 1, "saved_at": 1e12, "session_id": "s-old", "started_at": 1, "settings": {},
+                     "checkin": {"order": []}}):
+        session = Session("group", POLICY, MemoryRecords(), FakeRouters(), lambda s: None, clock=lambda: 1e12,
+                          snapshots=Store(damaged))
+        try:
+            assert session.session_id != "s-old" and session.room.checkin is None
+        finally:
+            await session.close("test")
