@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from media.api import RouterApi
+from media.api import MediaError, RouterApi
 
 from .breakouts import Breakouts
 from .chat import ChatLog
@@ -27,6 +27,7 @@ from .codes import ATTENDANCE_LEAVE_EVENTS, CloseCode, LeaveReason
 from .errors import ProtocolError
 from .parts import Context, Events, Outbox, Parts
 from .placement import MAIN, MediaPlacement, RouterFactory
+from .quality import describe as describe_quality
 from .records import Records, SessionLog
 from .requests import REQUESTS, Access
 from .resume import FRESH, Claim
@@ -36,6 +37,7 @@ from .snapshot import NullSnapshots, SnapshotStore, restore, take
 log = structlog.get_logger("haven.rooms")
 
 TICK = 1.0
+QUALITY_TICKS = 3  # hosts hear of connection quality at most every 3 s, and only when it changed
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class Session:
             self.parts.continuity.restored()
             self.ctx.log.audit("session-restored")
             log.info("session_restored", room=room_id)
+        self._last_quality: list[dict[str, Any]] | None = None
         self._timer = asyncio.ensure_future(self._tick())
 
     @property
@@ -282,12 +285,38 @@ class Session:
     # -- timers -----------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        ticks = 0
         while not self.closed:
             await asyncio.sleep(TICK)
+            ticks += 1
+            if ticks % QUALITY_TICKS == 0:
+                try:
+                    self._report_quality()
+                except Exception:
+                    log.exception("link_quality_failed", room=self.id)
             try:
                 await self._on_tick(self.ctx.clock())
             except Exception:
                 log.exception("room_tick_failed", room=self.id)
+
+    def _report_quality(self) -> None:
+        """Send hosts each admitted participant's connection quality when it changed (9.12)."""
+        room = self.room
+        if not any(p.is_host and p.admitted for p in room.participants.values()):
+            return
+        entries = []
+        for participant in room.participants.values():
+            if not participant.admitted:
+                continue
+            try:
+                quality = self.placement.router_of(participant.id).member_quality(participant.id)
+            except MediaError:  # admitted a moment ago: not in a Router yet
+                continue
+            if quality is not None:
+                entries.append(describe_quality(participant.id, quality))
+        if entries != self._last_quality:
+            self._last_quality = entries
+            self.ctx.events.to_hosts({"type": "link-quality", "participants": entries})
 
     async def _on_tick(self, now: float) -> None:
         agenda = self.room.agenda

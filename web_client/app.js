@@ -3,7 +3,7 @@
 import { HavenClient } from "./protocol.js";
 import { readJoinLink, hideTokenFromUrl } from "./joinlink.js";
 import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./devices.js";
-import { SCREEN_TILE, SELF_TILE, TileGrid, applyTileState, initialOf } from "./tiles.js";
+import { SCREEN_TILE, SELF_TILE, TileGrid, applyTileState, initialOf, showQuality } from "./tiles.js";
 import { chooseFocus } from "./layout.js";
 import { MicLevelMeter, testSpeakers } from "./prejoin.js";
 import { BannerStack } from "./banners.js";
@@ -160,6 +160,8 @@ const state = {
   emergencyAnswer: null,
   /** @type {string|null} the participant this viewer shows large (a pin is the viewer's own choice) */
   pinned: /** @type {string|null} */ (null),
+  /** @type {Map<string, object>} hosts only: each participant's latest connection quality (link-quality) */
+  linkQuality: new Map(),
   /** @type {"grid"|"speaker"} */
   viewMode: readViewMode(),
   /** @type {string|null} why the server ended the session (`session-ended.reason`), for the end screen */
@@ -383,6 +385,7 @@ function createClient() {
   on("server-event", (message) => {
     if (message.type === "session-ended") state.endReason = typeof message.reason === "string" ? message.reason : null;
     if (message.type === "reaction" && state.view === "room") showReaction(client, message);
+    else if (message.type === "link-quality") onLinkQuality(message);
     else if (message.type === "unmute-requested") onUnmuteRequested(client, message);
     else if (message.type === "duplicate-join" && state.view === "room") onDuplicateJoin(client, message);
     else if (state.view === "room") session.onServerEvent(message);
@@ -897,6 +900,7 @@ function renderRoom() {
   state.names = new Map(participants.map((p) => [p.id, p.name]));
   renderLocalTile();
   session.renderTiles(ui.localTile, grid.tileElements());
+  for (const [id, tile] of grid.tileElements()) showQuality(tile, /** @type {any} */ (state.linkQuality.get(id)));
   const room = client.roomState || {};
   const selfId = client.self ? client.self.id : null;
   /** @param {string|null} id a participant id, as the layout names it */
@@ -911,6 +915,20 @@ function renderRoom() {
   }));
   ui.viewMode.setAttribute("aria-pressed", String(state.viewMode === "speaker"));
   ui.viewModeLabel.textContent = state.viewMode === "speaker" ? "Grid view" : "Speaker view";
+}
+
+/**
+ * Keeps hosts' per-tile connection quality as the server last measured it (docs/protocol.md 9.12).
+ * @param {{participants?: unknown}} message
+ */
+function onLinkQuality(message) {
+  if (!Array.isArray(message.participants)) return;
+  state.linkQuality = new Map();
+  for (const entry of message.participants) {
+    if (entry && typeof entry.participant_id === "string") state.linkQuality.set(entry.participant_id, entry);
+  }
+  if (state.view !== "room") return;
+  for (const [id, tile] of grid.tileElements()) showQuality(tile, /** @type {any} */ (state.linkQuality.get(id)));
 }
 
 /** Hides or shows one's own tile in the room (the others still see the camera; the layout closes the gap). */

@@ -72,6 +72,42 @@ export function markTile(tile, { turn, floor, hand }) {
   /** @type {HTMLElement} */ (badges).hidden = !text;
 }
 
+/** What a host reads on a tile for each connection quality (docs/protocol.md 9.12); good says nothing. */
+export const QUALITY_WORDS = { weak: "Weak connection", poor: "Poor connection" };
+
+/**
+ * Shows a participant's connection quality, as the server measures it, on their tile (hosts only): words
+ * for a weak or poor link, with the figures in the tooltip; nothing on a good or not yet measured one.
+ * @param {HTMLElement} tile
+ * @param {{quality?: unknown, loss_in?: unknown, loss_out?: unknown, rtt_ms?: unknown}|undefined} entry
+ */
+export function showQuality(tile, entry) {
+  const label = tile.querySelector(".tile-label");
+  if (!label) return;
+  let badge = /** @type {HTMLElement|null} */ (label.querySelector(".tile-quality"));
+  const quality = entry && typeof entry.quality === "string" ? entry.quality : "unknown";
+  const words = /** @type {Record<string, string>} */ (QUALITY_WORDS)[quality];
+  if (!words) {
+    if (badge) badge.remove();
+    delete tile.dataset.quality;
+    return;
+  }
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "tile-quality";
+    badge.dataset.testid = "tile-quality";
+    label.append(badge);
+  }
+  tile.dataset.quality = quality;
+  badge.dataset.quality = quality;
+  badge.textContent = words;
+  /** @param {unknown} v */
+  const percent = (v) => (typeof v === "number" ? `${Math.round(v * 100)} %` : "not measured");
+  const rtt = entry && typeof entry.rtt_ms === "number" ? `${entry.rtt_ms} ms` : "not measured";
+  badge.title = `Lost on the way in: ${percent(entry && entry.loss_in)}; on the way to them: ` +
+    `${percent(entry && entry.loss_out)}; round trip: ${rtt}`;
+}
+
 /** The grid of remote tiles, kept in step with the roster and the received tracks. */
 export class TileGrid {
   /**
