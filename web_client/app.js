@@ -10,6 +10,7 @@ import { BannerStack } from "./banners.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
 import { SessionUI } from "./session.js";
 import { LEAVE_REASONS, SESSION_END_REASONS, TRACK_LABELS } from "./constants.js";
+import { HOST_ROLES } from "./people.js";
 
 /**
  * @param {string} id
@@ -151,6 +152,8 @@ const state = {
   view: /** @type {"none"|"waiting"|"room"} */ ("none"),
   /** @type {Map<string, string>} names of the participants last shown, to announce who left */
   names: new Map(),
+  /** @type {Set<string>} which of them were hosts, to say who runs the session when one leaves */
+  hostIds: new Set(),
   /** @type {"microphone"|"camera"|null} what the open unmute prompt is about */
   unmuteLabel: /** @type {"microphone"|"camera"|null} */ (null),
   displayName: "",
@@ -898,6 +901,7 @@ function renderRoom() {
   grid.pinned = state.pinned;
   grid.update(participants, client.remoteTracks(), client.activeSpeaker);
   state.names = new Map(participants.map((p) => [p.id, p.name]));
+  state.hostIds = new Set(participants.filter((p) => HOST_ROLES.has(p.role)).map((p) => p.id));
   renderLocalTile();
   session.renderTiles(ui.localTile, grid.tileElements());
   for (const [id, tile] of grid.tileElements()) showQuality(tile, /** @type {any} */ (state.linkQuality.get(id)));
@@ -1005,8 +1009,26 @@ function announceRosterChange(client, detail) {
     if (participant) announce(`${participant.name || "A participant"} joined`);
   } else if (detail.change === "left") {
     const name = state.names.get(detail.participant_id) || "A participant";
-    announce(/** @type {any} */ (detail).reason === LEAVE_REASONS.MOVED ? `${name} went to another room` : `${name} left`);
+    const reason = /** @type {any} */ (detail).reason;
+    announce(reason === LEAVE_REASONS.MOVED ? `${name} went to another room` : `${name} left`);
+    if (reason === LEAVE_REASONS.LEFT && state.hostIds.has(detail.participant_id)) announceHandover(client, name);
   }
+}
+
+/**
+ * A host left while another stays: say who runs the session now (with none left, the room state's
+ * host_away notice speaks instead).
+ * @param {HavenClient} client
+ * @param {string} name who left
+ */
+function announceHandover(client, name) {
+  const selfHost = !!client.self && HOST_ROLES.has(client.self.role);
+  const others = [...client.participants.values()].filter((p) => HOST_ROLES.has(p.role)).map((p) => p.name);
+  const running = [...(selfHost ? ["you"] : []), ...others];
+  if (running.length === 0) return;
+  const who = running.length === 1 ? running[0] : `${running.slice(0, -1).join(", ")} and ${running[running.length - 1]}`;
+  const text = `${name} left the session. ${who[0].toUpperCase()}${who.slice(1)} ${running.length === 1 && who !== "you" ? "is" : "are"} running it now.`;
+  showRoomNotice(text, "handover");
 }
 
 /** @param {{context: string, error: any}} detail */

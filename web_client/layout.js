@@ -68,14 +68,19 @@ export function computeLayout({ width, height, gap = 12, ids, focus = null }) {
  */
 function gridIn(rect, ids, gap, boxes) {
   const count = ids.length;
-  let best = { columns: 1, tileWidth: 0 };
+  const candidates = [];
   for (let columns = 1; columns <= count; columns++) {
     const rows = Math.ceil(count / columns);
     const byWidth = (rect.width - gap * (columns - 1)) / columns;
     const byHeight = ((rect.height - gap * (rows - 1)) / rows) * TILE_ASPECT;
-    const tileWidth = Math.min(byWidth, byHeight);
-    if (tileWidth > best.tileWidth + 0.5) best = { columns, tileWidth };
+    candidates.push({ columns, tileWidth: Math.min(byWidth, byHeight) });
   }
+  const largest = Math.max(...candidates.map((c) => c.tileWidth));
+  // As large as possible; on a wide area, people sit side by side rather than stacked when that costs them
+  // little size (at most 8 % of the largest).
+  const wide = rect.width > rect.height;
+  const best = candidates.filter((c) => c.tileWidth >= (wide ? largest * 0.92 : largest - 0.5))
+    .reduce((a, b) => (wide ? (b.columns > a.columns ? b : a) : (b.tileWidth > a.tileWidth ? b : a)));
   let { columns } = best;
   let tileWidth = Math.floor(best.tileWidth);
   if (tileWidth < MIN_TILE.width) {

@@ -87,8 +87,10 @@ async def test_a_host_hands_over_to_a_cohost_before_leaving_and_nothing_pauses(s
         await ana.get_by_test_id("leave-confirm").click()
         await expect(ana.get_by_test_id("ended-title")).to_have_text("You left the session")
 
-        # Ben runs the session now; Cal's session goes on with no pause.
+        # Ben runs the session now, and everyone is told so; Cal's session goes on with no pause.
         await expect(ben.get_by_test_id("tab-host")).to_be_visible()
+        await expect(cal.get_by_test_id("room-notice")).to_have_text("Ana left the session. Ben is running it now.")
+        await expect(ben.get_by_test_id("room-notice")).to_have_text("Ana left the session. You are running it now.")
         await expect(cal.locator('.tile[data-participant-id="ana"]')).to_have_count(0)
         await expect(cal.get_by_test_id("host-away")).to_be_hidden()
 

@@ -32,6 +32,11 @@ test("a grid fits four people at 1280x800 without scrolling, as large as possibl
   assert.ok(box.width > 350, `tiles are ${box.width}px wide`);
 });
 
+test("on a wide area two people sit side by side", () => {
+  const layout = computeLayout({ width: 790, height: 620, ids: ids(2) });
+  assert.equal(layout.boxes.get("p0").y, layout.boxes.get("p1").y);
+});
+
 test("on a phone the other members are visible without scrolling", () => {
   const input = { width: 366, height: 560, ids: ids(4) };
   const layout = computeLayout(input);
