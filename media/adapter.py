@@ -20,6 +20,8 @@ from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpsender import RTCRtpSender
+from pylibsrtp._binding import ffi as _srtp_ffi  # type: ignore[import-not-found]  # cffi-built, no stubs
+from pylibsrtp._binding import lib as _srtp_lib
 
 from .udp_mux import SharedSocket, UdpMux
 
@@ -109,6 +111,7 @@ def guard_receive(
     on_rtp: Callable[[bytes], None] | None,
     on_rtcp: Callable[[bytes], None],
     on_drop: Callable[[int], None],
+    compiled: bool = False,
 ) -> int:
     """Make every datagram path of a connection total: nothing from the network can raise out of it.
 
@@ -120,70 +123,123 @@ def guard_receive(
     dropped and reported to ``on_drop`` with a ``GuardDrop`` code. STUN and DTLS take aioice's and
     aiortc's normal path, but an exception aioice raises on a malformed STUN message is contained
     and reported instead of logged by the event loop, once per datagram. Returns the sockets hooked;
-    a socket already hooked is left as it is.
+    a socket already hooked is left as it is. ``compiled`` unprotects with media/_fastsend.c's
+    Unprotector (one copy, no Python frames) instead of pylibsrtp's wrapper; both accept and refuse
+    exactly the same datagrams, since both call the same libsrtp context.
     """
     connection = dtls.transport._connection
     hooked = 0
     for protocol in list(connection._protocols):
         if getattr(protocol.datagram_received, "_haven_guard", False):
             continue
-        original = protocol.datagram_received
-
-        def datagram_received(data: bytes, addr: Any, _original: Callable[[bytes, Any], None] = original) -> None:
-            n = len(data)
-            if not n:
-                on_drop(GuardDrop.TRUNCATED)
-                return
-            b0 = data[0]
-            if 127 < b0 < 192:
-                # RTP or RTCP (RFC 7983); RTCP packet types are 192..223 (RFC 5761).
-                if n > SRTP_MAX_DATAGRAM:
-                    on_drop(GuardDrop.OVERSIZE)
-                    return
-                if n < RTCP_MIN:
-                    on_drop(GuardDrop.TRUNCATED)
-                    return
-                session = dtls._rx_srtp
-                if session is None:
-                    on_drop(GuardDrop.NO_KEYS)
-                    return
-                if 191 < data[1] < 224:
-                    try:
-                        packet = session.unprotect_rtcp(data)
-                    except Exception:  # pylibsrtp.Error: bad auth tag, replay; ValueError: too long
-                        on_drop(GuardDrop.UNPROTECT_FAILED)
-                        return
-                    try:
-                        on_rtcp(packet)
-                    except Exception:
-                        on_drop(GuardDrop.HOOK_ERROR)
-                    return
-                if n < RTP_MIN:
-                    on_drop(GuardDrop.TRUNCATED)
-                    return
-                if on_rtp is None:
-                    on_drop(GuardDrop.UNWANTED_RTP)
-                    return
-                try:
-                    packet = session.unprotect(data)
-                except Exception:
-                    on_drop(GuardDrop.UNPROTECT_FAILED)
-                    return
-                on_rtp(packet)  # Producer.receive never raises
-            elif b0 < 4 or 19 < b0 < 64:
-                # STUN (0..3) or DTLS (20..63): aioice parses STUN here; the rest is queued for aiortc.
-                try:
-                    _original(data, addr)
-                except Exception:
-                    on_drop(GuardDrop.STUN_ERROR)
-            else:
-                on_drop(GuardDrop.NOT_ICE)
-
+        datagram_received = datagram_handler(dtls, protocol.datagram_received, on_rtp, on_rtcp, on_drop, compiled)
         datagram_received._haven_guard = True  # type: ignore[attr-defined]
         # typeshed allows str datagrams; a UDP socket only ever delivers bytes.
         protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
         hooked += 1
     return hooked
+
+
+def datagram_handler(
+    dtls: Any,
+    original: Callable[[bytes, Any], None],
+    on_rtp: Callable[[bytes], None] | None,
+    on_rtcp: Callable[[bytes], None],
+    on_drop: Callable[[int], None],
+    compiled: bool = False,
+) -> Callable[[bytes, Any], None]:
+    """Return one socket's ``datagram_received`` of guard_receive: the receive path of a connection.
+
+    ``dtls._rx_srtp`` is the connection's SRTP receive session (None before DTLS made keys; aiortc sets
+    it once), and ``original`` the protocol's own handler, which STUN and DTLS go to.
+    bench/instructions.py drives this very function, so what it counts is what a connection runs per
+    datagram.
+    """
+    new_step = _unprotector_factory() if compiled else None
+    # The compiled step of the current session, made when the session first appears.
+    step_session: Any = None
+    step: Any = None
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        nonlocal step_session, step
+        n = len(data)
+        if not n:
+            on_drop(GuardDrop.TRUNCATED)
+            return
+        b0 = data[0]
+        if 127 < b0 < 192:
+            # RTP or RTCP (RFC 7983); RTCP packet types are 192..223 (RFC 5761).
+            if n > SRTP_MAX_DATAGRAM:
+                on_drop(GuardDrop.OVERSIZE)
+                return
+            if n < RTCP_MIN:
+                on_drop(GuardDrop.TRUNCATED)
+                return
+            session = dtls._rx_srtp
+            if session is None:
+                on_drop(GuardDrop.NO_KEYS)
+                return
+            if new_step is not None and session is not step_session:
+                step, step_session = new_step(session), session
+            if 191 < data[1] < 224:
+                if step is not None:
+                    packet = step.rtcp(data)
+                    if packet is None:
+                        on_drop(GuardDrop.UNPROTECT_FAILED)
+                        return
+                else:
+                    try:
+                        packet = session.unprotect_rtcp(data)
+                    except Exception:  # pylibsrtp.Error: bad auth tag, replay; ValueError: too long
+                        on_drop(GuardDrop.UNPROTECT_FAILED)
+                        return
+                try:
+                    on_rtcp(packet)
+                except Exception:
+                    on_drop(GuardDrop.HOOK_ERROR)
+                return
+            if n < RTP_MIN:
+                on_drop(GuardDrop.TRUNCATED)
+                return
+            if on_rtp is None:
+                on_drop(GuardDrop.UNWANTED_RTP)
+                return
+            if step is not None:
+                packet = step.rtp(data)
+                if packet is None:
+                    on_drop(GuardDrop.UNPROTECT_FAILED)
+                    return
+            else:
+                try:
+                    packet = session.unprotect(data)
+                except Exception:
+                    on_drop(GuardDrop.UNPROTECT_FAILED)
+                    return
+            on_rtp(packet)  # Producer.receive never raises
+        elif b0 < 4 or 19 < b0 < 64:
+            # STUN (0..3) or DTLS (20..63): aioice parses STUN here; the rest is queued for aiortc.
+            try:
+                original(data, addr)
+            except Exception:
+                on_drop(GuardDrop.STUN_ERROR)
+        else:
+            on_drop(GuardDrop.NOT_ICE)
+
+    return datagram_received
+
+
+def _unprotector_factory() -> Callable[[Any], Any]:
+    """Return ``new_step(session)``: the compiled receive step (an Unprotector) of a pylibsrtp Session."""
+    from . import _fastsend  # built from media/_fastsend.c; guard_receive(compiled=True) needs it
+
+    ffi, lib = _srtp_ffi, _srtp_lib
+    unprotect = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect")))
+    unprotect_rtcp = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect_rtcp")))
+
+    def new_step(session: Any) -> Any:
+        return _fastsend.Unprotector(unprotect, unprotect_rtcp, int(ffi.cast("uintptr_t", session._srtp[0])), session)
+
+    return new_step
 
 
 def enlarge_receive_buffers(dtls: RTCDtlsTransport) -> None:
@@ -358,8 +414,7 @@ class SendPath:
 
 def srtp_handles(session: Any) -> tuple[int, int]:
     """Return the addresses of libsrtp's srtp_protect() and of a pylibsrtp Session's context."""
-    from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]  # cffi-built, no stubs
-
+    ffi, lib = _srtp_ffi, _srtp_lib
     return (int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
             int(ffi.cast("uintptr_t", session._srtp[0])))
 
@@ -377,13 +432,26 @@ def sender_ssrc(sender: RTCRtpSender) -> int:
     return sender._ssrc
 
 
-def silence_sender(sender: RTCRtpSender) -> None:
-    """Stop aiortc's own Sender Reports for an SSRC it never feeds (they carry ntp=0/rtp=0)."""
+def forward_only(transceiver: RTCRtpTransceiver) -> None:
+    """Keep aiortc from starting the per-stream machinery of a transceiver Haven only forwards through.
 
-    async def no_rtcp(packets: Any) -> None:
+    When a connection comes up, aiortc's ``RTCRtpSender.send`` starts an RTP task (waiting on a track
+    Haven never feeds) and an RTCP task (a Sender Report every 0.5-1.5 s, with ntp=0/rtp=0 since it
+    sent nothing), and ``RTCRtpReceiver.receive`` starts a decoder *thread* and an RTCP task (Receiver
+    Reports from statistics it never gathers, because hook_dtls takes the packets first). Per room of N
+    that is ~2N threads and ~4N² timers doing nothing useful: the Producer and Consumer keep the
+    statistics and send the reports. Both methods become no-ops, so the sender and receiver stay
+    "not started" and their ``stop()`` has nothing to wait for. Call before the connection connects.
+    """
+
+    async def no_send(parameters: Any) -> None:
         return None
 
-    sender._send_rtcp = no_rtcp  # type: ignore[method-assign]
+    async def no_receive(parameters: Any) -> None:
+        return None
+
+    transceiver.sender.send = no_send  # type: ignore[method-assign]
+    transceiver.receiver.receive = no_receive  # type: ignore[method-assign]
 
 
 def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:

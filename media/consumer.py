@@ -64,19 +64,53 @@ def python_emitter(path: SendPath, ssrc: int) -> Emit:
     return emit
 
 
-def compiled_emitter(path: Any, ssrc: int) -> Emit:
-    """Return the compiled send step bound to one subscriber's socket, address and SRTP context."""
+def compiled_emitter(path: Any, ssrc: int, owner: Any = None) -> Emit:
+    """Return the compiled send step bound to one subscriber's socket, address and SRTP context.
+
+    Its packets are queued, protected, in media/_fastsend.c's batch and leave at the next
+    ``flush_sends()`` (each copy of one incoming packet in one ``sendmmsg``). A send the kernel refuses
+    is reported by ``flush_sends`` with ``owner``.
+    """
     if _fastsend is None:
         raise RuntimeError("media._fastsend was not built")
-    send = _fastsend.send
-    protect, ctx, fd = path.srtp_protect, path.srtp_ctx, path.fd
     address = _fastsend.sockaddr(path.addr[0], path.addr[1])
+    # The Sender holds ``path``, which keeps the SRTP session (and so the context at srtp_ctx) alive.
+    return _fastsend.Sender(path.srtp_protect, path.srtp_ctx, path.fd, address, ssrc, path, owner).emit
 
-    def emit(b0: int, b1: int, seq: int, ts: int, tail: bytes, _path: Any = path) -> int:
-        # _path keeps the SRTP session (and so the libsrtp context at ``ctx``) alive with the emitter.
-        return send(protect, ctx, fd, address, ssrc, b0, b1, seq, ts, tail)
 
-    return emit
+def _nothing_queued() -> int:
+    return 0
+
+
+# flush_sends() -> how many sends the kernel refused since the last failed_sends(); 0 almost always.
+# Called after every burst of emits (a producer's fan-out, a subscriber's NACKs); the pure-Python path
+# sends at once and has nothing to flush.
+flush_sends: Callable[[], int] = _nothing_queued if _fastsend is None else _fastsend.flush
+
+
+def failed_sends() -> list[tuple[Any, int, int]]:
+    """Collect the compiled step's refused sends: (owner, WOULD_BLOCK or FAILED, tail length) each."""
+    return [] if _fastsend is None else _fastsend.failures()
+
+
+def settle_failed_sends(drops: dict[DropReason, int], newest: Producer | None = None, ext: int = -1) -> None:
+    """Account for sends the kernel refused at a flush, as the immediate path would have at emit.
+
+    Each was counted as sent when it was queued: the count is taken back and the drop counted. A
+    refused copy of ``newest``'s packet ``ext`` holds its consumer until a key frame, as congestion
+    does; any other (a retransmission) is simply lost.
+    """
+    for owner, status, length in failed_sends():
+        consumer = getattr(owner, "consumer", None)
+        if consumer is None:
+            drops[DropReason.SEND_FAILED] += 1
+            continue
+        consumer.packets -= 1
+        consumer.octets -= length
+        if status == WOULD_BLOCK and consumer.producer is newest and ext >= 0:
+            consumer._congested(ext)
+        else:
+            consumer.drops[DropReason.SEND_FAILED] += 1
 
 
 SENT_REPORTS_KEPT = 4  # SRs go out every few seconds; a report answers one of the latest
@@ -130,7 +164,8 @@ class Slot(SlotNumbering):
         """Bind the slot to its connected transport's send path and negotiated payload type.
 
         ``emit(b0, b1, seq, ts, tail)`` sends one rewritten packet and returns SENT, WOULD_BLOCK or
-        FAILED; ``compiled`` selects media/_fastsend.c over the pure-Python steps (same bytes out).
+        FAILED; ``compiled`` selects media/_fastsend.c over the pure-Python steps (same bytes out),
+        whose packets leave at the next ``flush_sends()``.
         """
         self.protect = path.protect
         self.protect_rtcp = path.protect_rtcp
@@ -138,7 +173,7 @@ class Slot(SlotNumbering):
         self.addr = path.addr
         self.buffer_size = path.buffer_size
         self.pt = pt
-        self.emit = compiled_emitter(path, self.ssrc) if compiled else python_emitter(path, self.ssrc)
+        self.emit = compiled_emitter(path, self.ssrc, self) if compiled else python_emitter(path, self.ssrc)
         self.ready = True
 
     def sent_report(self, ntp_timestamp: int, at: float) -> None:
@@ -248,7 +283,7 @@ class Consumer(SequenceMunger):
         if packet is None or slot.buffer_size() > CONGESTION_BYTES:
             return False
         b0, b1, seq, ts, _ = HEADER.unpack_from(packet, 0)
-        first, tail, _ = producer.translator.translate(packet)
+        first, tail, _ = producer.translate(packet)
         if first < 0:
             return False
         # A retransmission that cannot go out is simply not sent: it must not hold the stream.

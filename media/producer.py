@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .consumer import Consumer
+from .consumer import Consumer, flush_sends, settle_failed_sends
 from .packet_cache import PacketCache
 from .reasons import CloseReason, DropReason
 from .rtcp import build_pli, build_receiver_report
@@ -59,6 +59,7 @@ class Producer:
         ssrc: int | None = None,
         payload_type: int = -1,
         profile: str = "",
+        compiled: bool = False,
     ) -> None:
         self.id = producer_id
         self.owner_id = owner_id
@@ -70,6 +71,8 @@ class Producer:
         # Subscribers must get exactly this codec: a slot is reusable only for the same key.
         self.codec_key = (kind, mime_type.lower(), profile)
         self.translator = ExtensionTranslator(extension_ids)
+        # ``compiled``: media/_fastsend.c's translation, byte for byte the Python one's.
+        self.translate = (self.translator.compiled() if compiled else None) or self.translator.translate
         self.is_key = keyframe_detector(mime_type)
         self.cache = PacketCache(CACHE_SIZE) if kind == "video" else None
         self.rtcp_ssrc = rtcp_ssrc
@@ -146,7 +149,7 @@ class Producer:
                     ext = self.cycles + seq - (0x10000 if seq > max_seq else 0)
             if self.cache is not None:
                 self.cache.put(seq, p)
-            first, tail, level = self.translator.translate(p)
+            first, tail, level = self.translate(p)
             if first < 0:
                 self.drops[DropReason.MALFORMED] += 1
                 return
@@ -167,6 +170,9 @@ class Producer:
                         continue
                     c.resume(ext, ts)
                 c.send(first, marker, seq, ts, tail, ext)
+            # The compiled step queued the copies: they leave now, in one sendmmsg per socket.
+            if flush_sends():
+                settle_failed_sends(self.drops, self, ext)
             self.forwarded += len(self.consumers)
             if key is False:
                 # Someone is still waiting for a key frame: the one asked for may have gone by before
@@ -175,6 +181,8 @@ class Producer:
         except Exception:
             self.drops[DropReason.HOOK_ERROR] += 1
             self.failures += 1
+            if flush_sends():  # copies queued before the exception still go, now
+                settle_failed_sends(self.drops)
 
     def _byte_rate(self, max_bitrate: int) -> int:
         bitrate = AUDIO_MAX_BITRATE if self.kind == "audio" else VIDEO_BITRATE_HEADROOM * max_bitrate

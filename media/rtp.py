@@ -129,6 +129,16 @@ class ExtensionTranslator:
         self.audio_level_id = publisher_ids.get(URI_AUDIO_LEVEL)
         self.identity = all(k == v for k, v in self.id_map.items())
 
+    def compiled(self) -> Callable[[bytes], tuple[int, bytes, int]] | None:
+        """Return media/_fastsend.c's form of ``translate`` (same results), or None if it was not built."""
+        try:
+            from . import _fastsend
+        except ImportError:  # pragma: no cover - depends on the build
+            return None
+        table = bytes(self.id_map.get(i, 0) for i in range(16))
+        level_id = -1 if self.audio_level_id is None else self.audio_level_id
+        return _fastsend.Translator(table, level_id, self._translate_general).translate
+
     def translate(self, p: bytes) -> tuple[int, bytes, int]:
         """Return ``(first_byte, tail, audio_level)``; audio_level is -1 when absent.
 

@@ -19,7 +19,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from . import adapter
-from .consumer import Slot
+from .consumer import Slot, flush_sends, settle_failed_sends
 from .errors import MediaError
 from .producer import Producer
 from .reasons import GUARD_DROPS, DropReason
@@ -131,6 +131,8 @@ class PublishTransport:
                 adapter.hook_dtls(self.dtls, self._on_rtp, self._on_rtcp)
                 adapter.end_consent_with_connection(self.dtls)
             transceivers = {t.mid: t for t in self.pc.getTransceivers()}
+            for transceiver in transceivers.values():
+                adapter.forward_only(transceiver)
             for mid in labels:
                 t = transceivers.get(mid)
                 codecs = adapter.negotiated_codecs(t) if t is not None else []
@@ -149,7 +151,8 @@ class PublishTransport:
                     self.closed = True
                     await self.pc.close()
                     raise MediaError("internal-error", NO_UDP_PORT)
-                adapter.guard_receive(self.dtls, self._on_rtp, self._on_rtcp, self._count_drop)
+                adapter.guard_receive(self.dtls, self._on_rtp, self._on_rtcp, self._count_drop,
+                                      compiled=self.settings.compiled_send)
                 adapter.enlarge_receive_buffers(self.dtls)
                 self.guarded = True
                 self._deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._connect_timeout)
@@ -185,6 +188,7 @@ class PublishTransport:
             ssrc=ssrcs[0] if ssrcs else None,
             payload_type=-1 if codec.payloadType is None else codec.payloadType,
             profile=str(codec.parameters.get("profile-level-id", "")),
+            compiled=self.settings.compiled_send,
         )
         if producer.ssrc is not None:
             self.by_ssrc[producer.ssrc] = producer
@@ -379,7 +383,7 @@ class SubscribeTransport:
                   (mime != "video/h264" or c.parameters.get("profile-level-id") == codec_key[2])]
         rtx = [c for c in capabilities if c.mimeType.lower() == f"{kind}/rtx"]
         transceiver.setCodecPreferences(chosen[:1] + rtx)
-        adapter.silence_sender(transceiver.sender)
+        adapter.forward_only(transceiver)
         adapter.set_stream_id(transceiver.sender, stream_id)
         slot = Slot(transceiver, kind, codec_key, adapter.sender_ssrc(transceiver.sender), self.cname)
         self.slots.append(slot)
@@ -410,7 +414,8 @@ class SubscribeTransport:
                     if adapter.local_sockets(self.dtls) == 0:
                         self._fail_soon("no-udp-port")
                         return
-                    adapter.guard_receive(self.dtls, None, self._on_rtcp, self._count_drop)
+                    adapter.guard_receive(self.dtls, None, self._on_rtcp, self._count_drop,
+                                          compiled=self.settings.compiled_send)
                 for slot in self.slots:
                     if slot.mid is None:
                         slot.mid = slot.transceiver.mid
@@ -525,6 +530,8 @@ class SubscribeTransport:
                             break
                         if consumer.retransmit(seq):
                             self._resend_left -= 1
+            if flush_sends():  # the retransmissions, in one sendmmsg
+                settle_failed_sends(self.drops)
             for ssrc, bitrate in feedback.remb.items():
                 slot = by_ssrc.get(ssrc)
                 if slot is not None and slot.consumer is not None:

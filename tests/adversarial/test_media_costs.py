@@ -42,6 +42,23 @@ async def test_one_slow_subscriber_does_not_lower_the_bitrate_asked_of_the_publi
         await close_all(clients.values())
 
 
+async def test_the_server_starts_no_thread_or_timer_per_stream(haven):
+    """Forwarding decodes nothing and reports from its own counters: aiortc's per-stream machinery stays off."""
+    clients = await room_of(haven, ["host", "a", "b"])
+    try:
+        members = router_of(haven).members.values()
+        transceivers = [t for m in members for side in (m.publish, m.subscribe) for t in side.pc.getTransceivers()]
+        assert len(transceivers) == 3 * 2 + 3 * 4  # 2 published m-lines and 4 received per member
+        for transceiver in transceivers:
+            receiver, sender = transceiver.receiver, transceiver.sender
+            assert receiver._RTCRtpReceiver__decoder_thread is None, "a decoder thread was started"
+            assert receiver._RTCRtpReceiver__rtcp_task is None, "a receiver RTCP timer was started"
+            assert sender._RTCRtpSender__rtcp_task is None, "a sender RTCP timer was started"
+            assert sender._RTCRtpSender__rtp_task is None, "a sender RTP task was started"
+    finally:
+        await close_all(clients.values())
+
+
 async def test_a_nack_flood_is_bounded_per_subscriber_before_it_is_parsed(haven):
     clients = await room_of(haven, ["host", "greedy", "other"])
     host, greedy, other = clients.values()

@@ -122,13 +122,12 @@ async def test_a_packet_path_that_keeps_raising_closes_only_its_participant(have
     clients = await room_of(haven, ["host", "broken", "other"])
     host, broken, other = clients.values()
     try:
-        class Raising:
-            def translate(self, p: bytes):
-                raise RuntimeError("a bug one participant's packets reach")
+        def raising(p: bytes):
+            raise RuntimeError("a bug one participant's packets reach")
 
         for producer in router_of(haven).producers.values():
             if producer.owner_id == "broken":
-                producer.translator = Raising()
+                producer.translate = raising
         await eventually(lambda: broken.close_code is not None, 8, what="the broken participant to be closed")
         assert broken.close_code == 4410
         before = count_from(other, "host")

@@ -1,6 +1,7 @@
 """Fuzz target: media/rtp.py, the RTP header and header-extension parsing every forwarded packet goes through.
 
-For any bytes, ``payload_offset``, ``iter_extensions``, ``ExtensionTranslator.translate`` and the key-frame
+For any bytes, ``payload_offset``, ``iter_extensions``, ``ExtensionTranslator.translate`` (and its compiled
+form, which must give the same bytes) and the key-frame
 detectors return a value or their failure signal (-1, nothing, False) and never raise. Packets are drawn
 as random bytes and as well-formed packets (CSRCs, one- and two-byte extensions, VP8/H.264/Opus payloads)
 that are then truncated or have a byte flipped. Where the module both builds and parses, the round trip
@@ -165,6 +166,16 @@ def test_translation_keeps_exactly_the_forwarded_extensions(ids: dict[str, int],
     assert bool(first & 0x10) == bool(want)
     levels = [value[0] & 0x7F for xid, value in elements if xid == translator.audio_level_id and value]
     assert level == (levels[-1] if levels else -1)
+
+
+@FUZZ
+@given(PUBLISHER_IDS, PACKETS)
+def test_the_compiled_translation_is_the_python_one_byte_for_byte(ids: dict[str, int], p: bytes) -> None:
+    translator = ExtensionTranslator(ids)
+    compiled = translator.compiled()
+    if compiled is None:  # media/_fastsend.c was not built: the Python translation is the only one
+        return
+    assert compiled(p) == translator.translate(p)
 
 
 @FUZZ

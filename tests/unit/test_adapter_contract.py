@@ -124,12 +124,24 @@ async def test_sender_private_attributes_still_exist() -> None:
     sender = pc.addTransceiver("audio", direction="sendonly").sender
     assert isinstance(getattr(sender, "_ssrc", None), int), changed("RTCRtpSender", "_ssrc (an int)")
     assert adapter.sender_ssrc(sender) == sender._ssrc
-    assert callable(getattr(sender, "_send_rtcp", None)), changed("RTCRtpSender", "_send_rtcp")
     assert isinstance(getattr(sender, "_stream_id", None), str), changed("RTCRtpSender", "_stream_id (a str)")
     adapter.set_stream_id(sender, "alice")
     assert sender._stream_id == "alice"
-    adapter.silence_sender(sender)
-    assert asyncio.iscoroutinefunction(sender._send_rtcp)
+
+async def test_forward_only_replaces_what_starts_the_per_stream_machinery() -> None:
+    pc = RTCPeerConnection(configuration())
+    transceiver = pc.addTransceiver("video", direction="sendrecv")
+    # aiortc 1.16 starts the decoder thread and the RTCP/RTP tasks in exactly these two coroutines,
+    # which RTCPeerConnection awaits once the transport connects.
+    for method in (transceiver.sender.send, transceiver.receiver.receive):
+        assert asyncio.iscoroutinefunction(method), changed(type(method.__self__).__name__, method.__name__)
+    assert hasattr(transceiver.receiver, "_RTCRtpReceiver__decoder_thread"), changed("RTCRtpReceiver", "decoder thread")
+    adapter.forward_only(transceiver)
+    await transceiver.sender.send(None)
+    await transceiver.receiver.receive(None)
+    assert transceiver.receiver._RTCRtpReceiver__decoder_thread is None
+    assert transceiver.sender._RTCRtpSender__rtcp_task is None
+    await pc.close()
 
 
 async def test_transceivers_keep_negotiated_codecs_and_extensions(peers) -> None:
