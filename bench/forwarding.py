@@ -41,6 +41,7 @@ from .media import PROFILES
 ROOT = Path(__file__).resolve().parents[1]
 NETNS_ENV = "HAVEN_BENCH_NETNS"
 SERVER_CPU, LOADGEN_CPU = 0, 1
+DRAIN_S = 0.6  # bench/loadgen.py DRAIN: the pause before and after each window
 
 FIELDS = [
     "n", "load", "fwd_pkts_per_s", "server_cpu_pct", "us_cpu_per_fwd_pkt", "delivery_ratio", "lat_p50_ms",
@@ -475,11 +476,23 @@ def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) 
         "setup_s": haven["setup_s"],
         "server_threads": haven["server_threads"],
         "server_threads_idle": haven.get("server_threads_idle"),
+        # the counts behind delivery_ratio, and datagrams the subscribers could not unprotect (replays,
+        # forgeries): what tells duplicates from a window that did not close when delivery exceeds 1
+        "received": haven.get("received"),
+        "expected": haven.get("expected"),
+        "rx_per_member": haven.get("rx_per_member"),
+        "tx_per_member": haven.get("tx_per_member"),
+        "unprotect_failures": haven.get("unprotect_failures"),
     }
     if "profile" in haven:
         row["profile"] = haven["profile"]
     if haven["loadgen_cpu_pct"] > 90:
         row["warning"] = "load generator near saturation: delivery and latency may be understated"
+    if (haven["delivery_ratio"] or 0) > 1:
+        # Closed windows make every counted packet one that was sent in the window, unless the server is
+        # further behind than the drain pause when a window opens, or something arrived twice.
+        row["warning"] = (f"delivery above 100 %: more packets arrived than were sent in the window (server "
+                          f"up to {haven['lat_max_ms']} ms behind, drain {DRAIN_S} s); the row is not valid")
     if baseline is not None:
         cpu = baseline["server_cpu_pct"]
         delivery = baseline["frame_delivery_ratio"]
