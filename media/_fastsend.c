@@ -530,6 +530,115 @@ static PyTypeObject TranslatorType = {
     .tp_methods = Translator_methods,
 };
 
+/* -- the receive batch ------------------------------------------------------------------------ */
+
+#define RECV_BATCH 32
+
+static unsigned char recv_buffers[RECV_BATCH][MAX_PACKET];
+static struct mmsghdr recv_messages[RECV_BATCH];
+static struct iovec recv_iov[RECV_BATCH];
+static struct sockaddr_storage recv_addresses[RECV_BATCH];
+
+/* The address as CPython's socket module (and so asyncio and aioice) spells it. */
+static PyObject *new_address_tuple(const struct sockaddr_storage *address)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (address->ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)address;
+        if (inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host) == NULL)
+            Py_RETURN_NONE;
+        return Py_BuildValue("(si)", host, ntohs(v4->sin_port));
+    }
+    if (address->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)address;
+        if (inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host) == NULL)
+            Py_RETURN_NONE;
+        return Py_BuildValue("(siII)", host, ntohs(v6->sin6_port), ntohl(v6->sin6_flowinfo), v6->sin6_scope_id);
+    }
+    Py_RETURN_NONE;
+}
+
+/*
+ * The same peer sends every packet of its connection from one address, so the tuples are kept in a
+ * small direct-mapped cache: a datagram from a known peer reuses the tuple (and its string, whose hash
+ * the mux's address lookup then finds already computed) instead of formatting a new one.
+ */
+#define ADDRESS_CACHE 256
+
+static struct {
+    struct sockaddr_storage address;
+    socklen_t length;
+    PyObject *tuple;
+} address_cache[ADDRESS_CACHE];
+
+static PyObject *address_tuple(const struct sockaddr_storage *address, socklen_t length)
+{
+    if (length > sizeof(struct sockaddr_storage))
+        length = sizeof(struct sockaddr_storage);
+    const unsigned char *bytes = (const unsigned char *)address;
+    unsigned int hash = 2166136261u; /* FNV-1a over the bytes that name the peer */
+    for (socklen_t i = 0; i < length; i++)
+        hash = (hash ^ bytes[i]) * 16777619u;
+    unsigned int index = hash % ADDRESS_CACHE;
+    if (address_cache[index].tuple != NULL && address_cache[index].length == length &&
+        memcmp(&address_cache[index].address, address, length) == 0)
+        return Py_NewRef(address_cache[index].tuple);
+    PyObject *tuple = new_address_tuple(address);
+    if (tuple == NULL || tuple == Py_None)
+        return tuple;
+    Py_XSETREF(address_cache[index].tuple, Py_NewRef(tuple));
+    memcpy(&address_cache[index].address, address, length);
+    address_cache[index].length = length;
+    return tuple;
+}
+
+/*
+ * recv_batch(fd) -> [(datagram, address)], at most 32, from one recvmmsg(MSG_DONTWAIT); [] when nothing
+ * waits. A datagram longer than MAX_PACKET arrives cut (MSG_TRUNC); it is returned MAX_PACKET long,
+ * longer than the receive guard takes, so it is dropped as oversize. Raises OSError for a socket
+ * error other than "nothing to read".
+ */
+static PyObject *fastsend_recv_batch(PyObject *module, PyObject *arg)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    for (int i = 0; i < RECV_BATCH; i++) {
+        recv_iov[i].iov_base = recv_buffers[i];
+        recv_iov[i].iov_len = MAX_PACKET;
+        struct msghdr *header = &recv_messages[i].msg_hdr;
+        header->msg_name = &recv_addresses[i];
+        header->msg_namelen = sizeof recv_addresses[i];
+        header->msg_iov = &recv_iov[i];
+        header->msg_iovlen = 1;
+        header->msg_control = NULL;
+        header->msg_controllen = 0;
+        header->msg_flags = 0;
+    }
+    int count = recvmmsg((int)fd, recv_messages, RECV_BATCH, MSG_DONTWAIT, NULL);
+    if (count < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return PyList_New(0);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *result = PyList_New(count);
+    if (result == NULL)
+        return NULL;
+    for (int i = 0; i < count; i++) {
+        Py_ssize_t length = (Py_ssize_t)recv_messages[i].msg_len;
+        if (recv_messages[i].msg_hdr.msg_flags & MSG_TRUNC)
+            length = MAX_PACKET; /* cut: longer than libsrtp or the mux take, so it is dropped as such */
+        PyObject *item = Py_BuildValue("(y#N)", recv_buffers[i], length,
+                                       address_tuple(&recv_addresses[i], recv_messages[i].msg_hdr.msg_namelen));
+        if (item == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyList_SET_ITEM(result, i, item);
+    }
+    return result;
+}
+
 /* flush() -> failures recorded and not yet collected (0 almost always). */
 static PyObject *fastsend_flush(PyObject *module, PyObject *unused)
 {
@@ -589,6 +698,7 @@ static PyMethodDef fastsend_methods[] = {
     {"sockaddr", fastsend_sockaddr, METH_VARARGS, "sockaddr(host, port) -> bytes for Sender()"},
     {"flush", fastsend_flush, METH_NOARGS, "flush() -> failures not yet collected: send the queued packets"},
     {"failures", fastsend_failures, METH_NOARGS, "failures() -> [(owner, status, tail length)] since the last call"},
+    {"recv_batch", fastsend_recv_batch, METH_O, "recv_batch(fd) -> [(datagram, address)] from one recvmmsg"},
     {"counters", fastsend_counters, METH_NOARGS, "counters() -> (sendmmsg calls, packets sent by them)"},
     {NULL, NULL, 0, NULL},
 };
@@ -617,7 +727,8 @@ PyMODINIT_FUNC PyInit__fastsend(void)
     if (PyModule_AddIntConstant(module, "SENT", SENT) < 0 ||
         PyModule_AddIntConstant(module, "WOULD_BLOCK", WOULD_BLOCK) < 0 ||
         PyModule_AddIntConstant(module, "FAILED", FAILED) < 0 ||
-        PyModule_AddIntConstant(module, "TOO_LARGE", TOO_LARGE) < 0) {
+        PyModule_AddIntConstant(module, "TOO_LARGE", TOO_LARGE) < 0 ||
+        PyModule_AddIntConstant(module, "RECV_BATCH", RECV_BATCH) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -433,7 +433,7 @@ def sender_ssrc(sender: RTCRtpSender) -> int:
 
 
 def forward_only(transceiver: RTCRtpTransceiver) -> None:
-    """Keep aiortc from starting the per-stream machinery of a transceiver Haven only forwards through.
+    """Keep aiortc from starting (or keeping) the per-stream machinery of a transceiver Haven only forwards through.
 
     When a connection comes up, aiortc's ``RTCRtpSender.send`` starts an RTP task (waiting on a track
     Haven never feeds) and an RTCP task (a Sender Report every 0.5-1.5 s, with ntp=0/rtp=0 since it
@@ -451,7 +451,15 @@ def forward_only(transceiver: RTCRtpTransceiver) -> None:
         return None
 
     transceiver.sender.send = no_send  # type: ignore[method-assign]
-    transceiver.receiver.receive = no_receive  # type: ignore[method-assign]
+    receiver = transceiver.receiver
+    receiver.receive = no_receive  # type: ignore[method-assign]
+    # What the receiver built for decoding and bandwidth estimation is never fed (hook_dtls takes the
+    # packets first): a video receiver's RemoteBitrateEstimator alone is ~100 KB of small objects, and
+    # every subscribe slot is a transceiver with a receiver, so a room of 15 paid ~1.5 MB per
+    # participant for them. aiortc's audio receivers run with these None already.
+    receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__nack_generator = None  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__jitter_buffer = None  # type: ignore[attr-defined]
 
 
 def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:

@@ -184,9 +184,12 @@ class SharedSocket(asyncio.DatagramProtocol):
 class UdpMux:
     """The server's shared media sockets: one per host address, all on one port."""
 
-    def __init__(self, port: int, hosts: Iterable[str]) -> None:
+    def __init__(self, port: int, hosts: Iterable[str], batched: bool = False) -> None:
         self.port = port
         self.hosts = list(hosts)
+        # Read the sockets with recvmmsg (media/udp_transport.py, needs media/_fastsend.c) instead of
+        # the event loop's one-datagram-per-call transport; both hand the protocol the same datagrams.
+        self.batched = batched
         self.drops: dict[DropReason, int] = {reason: 0 for reason in MUX_DROPS}
         self.sockets: list[SharedSocket] = []
         self._closing: list[SharedSocket] = []
@@ -199,8 +202,13 @@ class UdpMux:
                 shared = SharedSocket(self, host)
                 family = socket.AF_INET6 if ":" in host else socket.AF_INET
                 try:
-                    await loop.create_datagram_endpoint(lambda s=shared: s, local_addr=(host, self.port),  # type: ignore[misc]
-                                                        family=family)
+                    if self.batched:
+                        from .udp_transport import open_batched
+
+                        open_batched(loop, shared, host, self.port)
+                    else:
+                        await loop.create_datagram_endpoint(lambda s=shared: s, local_addr=(host, self.port),  # type: ignore[misc]
+                                                            family=family)
                 except OSError as exc:
                     raise OSError(exc.errno, f"cannot bind UDP {host} port {self.port}: {exc.strerror}") from None
                 _enlarge_buffers(shared)

@@ -29,7 +29,7 @@ from signaling.sessions import Sessions
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
 from .config import Config, ConfigError, resolve_secret
-from .layers import connection_settings, media_settings, session_policy
+from .layers import compiled_send, connection_settings, media_settings, session_policy
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
 from .proxies import Client, Network, parse_networks, resolve
@@ -129,7 +129,9 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     resume_keys = ResumeKeys(app[ISSUER].resume_key())
     set_host_addresses(list(config.ice.host_addresses))
     # One UDP port for all media (ice.udp_port), bound at startup; 0 keeps a port per connection.
-    udp_mux = app[UDP_MUX] = UdpMux(config.ice.udp_port, host_addresses()) if config.ice.udp_port else None
+    # With the compiled step, the shared sockets are read with recvmmsg (media/udp_transport.py).
+    udp_mux = app[UDP_MUX] = (UdpMux(config.ice.udp_port, host_addresses(), batched=compiled_send(config))
+                              if config.ice.udp_port else None)
     media = media_settings(config, udp_mux)
     policy = session_policy(config)
     storage = app[STORAGE] = Storage(config.database_path)

@@ -23,6 +23,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from media import adapter
+from media.consumer import compiled_available
 from media.rtcp import build_pli
 from media.rtp import FORWARDED_EXTENSION_IDS, HEADER
 
@@ -135,8 +136,10 @@ async def test_forward_only_replaces_what_starts_the_per_stream_machinery() -> N
     # which RTCPeerConnection awaits once the transport connects.
     for method in (transceiver.sender.send, transceiver.receiver.receive):
         assert asyncio.iscoroutinefunction(method), changed(type(method.__self__).__name__, method.__name__)
-    assert hasattr(transceiver.receiver, "_RTCRtpReceiver__decoder_thread"), changed("RTCRtpReceiver", "decoder thread")
+    for name in ("decoder_thread", "remote_bitrate_estimator", "nack_generator", "jitter_buffer"):
+        assert hasattr(transceiver.receiver, f"_RTCRtpReceiver__{name}"), changed("RTCRtpReceiver", name)
     adapter.forward_only(transceiver)
+    assert transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator is None
     await transceiver.sender.send(None)
     await transceiver.receiver.receive(None)
     assert transceiver.receiver._RTCRtpReceiver__decoder_thread is None
@@ -315,11 +318,13 @@ def test_aioice_gathers_host_candidates_through_a_method_the_adapter_can_replace
         "aioice.ice.StunProtocol", "request(request, addr, integrity_key, retransmissions)")
 
 
-async def test_a_connection_on_the_shared_port_connects_carries_media_and_detaches_on_close() -> None:
+@pytest.mark.parametrize("batched", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not compiled_available(), reason="media/_fastsend.c was not built"))])
+async def test_a_connection_on_the_shared_port_connects_carries_media_and_detaches_on_close(batched: bool) -> None:
     from media.udp_mux import UdpMux
 
     adapter.set_host_addresses(["127.0.0.1"])
-    mux = UdpMux(0, ["127.0.0.1"])
+    mux = UdpMux(0, ["127.0.0.1"], batched=batched)
     await mux.open()
     offerer, answerer = RTCPeerConnection(configuration()), RTCPeerConnection(configuration())
     try:

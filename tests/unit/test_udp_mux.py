@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aioice import stun
 
+from media.consumer import compiled_available
 from media.reasons import DropReason
 from media.udp_mux import MAX_ADDRESSES_PER_ROUTE, SharedSocket, UdpMux
 
@@ -140,13 +141,18 @@ def test_ufrags_are_long_random_and_unique():
     assert len(ufrags) == 200 and all(len(u) == 16 and u.isalnum() for u in ufrags)
 
 
-async def test_open_binds_one_port_and_a_taken_port_is_named():
-    mux = UdpMux(0, ["127.0.0.1"])
+BATCHED = [False, pytest.param(True, marks=pytest.mark.skipif(
+    not compiled_available(), reason="media/_fastsend.c was not built"))]
+
+
+@pytest.mark.parametrize("batched", BATCHED)
+async def test_open_binds_one_port_and_a_taken_port_is_named(batched: bool):
+    mux = UdpMux(0, ["127.0.0.1"], batched=batched)
     await mux.open()
     try:
         port = mux.sockets[0].port
         assert port > 0
-        rival = UdpMux(port, ["127.0.0.1"])
+        rival = UdpMux(port, ["127.0.0.1"], batched=batched)
         with pytest.raises(OSError, match=f"cannot bind UDP 127.0.0.1 port {port}"):
             await rival.open()
         assert rival.sockets == []
@@ -155,13 +161,14 @@ async def test_open_binds_one_port_and_a_taken_port_is_named():
     assert mux.sockets == [] and mux.table_entries() == 0
 
 
-async def test_a_closed_mux_releases_its_port_for_the_next_server():
-    mux = UdpMux(0, ["127.0.0.1"])
+@pytest.mark.parametrize("batched", BATCHED)
+async def test_a_closed_mux_releases_its_port_for_the_next_server(batched: bool):
+    mux = UdpMux(0, ["127.0.0.1"], batched=batched)
     await mux.open()
     port = mux.sockets[0].port
     mux.close()
     await mux.wait_closed()
-    again = UdpMux(port, ["127.0.0.1"])
+    again = UdpMux(port, ["127.0.0.1"], batched=batched)
     await again.open()  # a restart in the same process binds the same port
     again.close()
     await again.wait_closed()
