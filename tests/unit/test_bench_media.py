@@ -122,3 +122,32 @@ def test_the_peer_row_is_compared_with_the_heavy_row_of_the_same_size() -> None:
     assert ratios[0]["server_cpu_pct_peer_over_heavy"] == 0.75
     assert ratios[0]["fwd_pkts_per_s_peer_over_heavy"] == 1.0
     assert ratios[0]["lat_p99_ms_peer_over_heavy"] is None
+
+
+def loadgen_result(**changes: object) -> dict:
+    """One load-generator result as bench/loadgen.py reports it (the fields forwarding.combine reads)."""
+    result = {
+        "load": "peer", "fwd_pkts_per_s": 714.0, "server_cpu_pct": 3.8, "us_cpu_per_fwd_pkt": 53.2,
+        "delivery_ratio": 1.0, "frame_delivery_ratio": 1.0, "lat_p50_ms": 0.15, "lat_p95_ms": 0.35,
+        "lat_p99_ms": 0.84, "lat_max_ms": 4.9, "lat_samples": 9610, "rss_mb": 92.6, "idle_server_rss_mb": 82.9,
+        "idle_cpu_pct": 0.79, "idle_cpu_pct_per_participant": 0.264, "loadgen_cpu_pct": 8.4,
+        "published_pkts_per_s": 357.0, "seconds": 20.0, "setup_s": 0.3, "server_threads": 12,
+        "server_threads_idle": 6, "received": 14280, "expected": 14280,
+    }
+    result.update(changes)
+    return result
+
+
+def test_a_row_reports_memory_threads_and_the_real_packet_rate() -> None:
+    row = forwarding.combine(3, loadgen_result(), None, False)
+    assert row["load"] == "peer"
+    assert row["rss_per_participant_mb"] == 3.23  # (92.6 - 82.9) / 3
+    assert (row["server_threads_idle"], row["server_threads"]) == (6, 12)
+    assert row["published_pkts_per_s_per_publisher"] == 119.0
+    assert "warning" not in row
+
+
+def test_a_row_with_more_packets_than_were_sent_is_flagged_not_valid() -> None:
+    row = forwarding.combine(15, loadgen_result(delivery_ratio=1.06883, lat_max_ms=761.4), None, False)
+    assert "not valid" in row["warning"]
+    assert "761.4 ms" in row["warning"]
