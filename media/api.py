@@ -14,7 +14,7 @@ from .consumer import compiled_available
 from .errors import MediaError
 from .producer import TrackInfo
 from .reasons import CloseReason, DropReason
-from .router import COUNTERS, MediaSettings, PublishResult, Router, RouterListener
+from .router import COUNTERS, LinkQuality, MediaSettings, PublishResult, Router, RouterListener
 from .transport import LABEL_KINDS, TransportSettings
 from .udp_mux import UdpMux
 
@@ -43,6 +43,8 @@ class RouterApi(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
+    def member_quality(self, participant_id: str) -> LinkQuality | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -51,6 +53,7 @@ __all__ = [
     "CloseReason",
     "DropReason",
     "LABEL_KINDS",
+    "LinkQuality",
     "MediaError",
     "MediaSettings",
     "PublishResult",

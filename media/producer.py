@@ -102,6 +102,8 @@ class Producer:
         self.last_sr: int = 0
         self.last_sr_time: float | None = None
         self.loss = -1.0  # the fraction lost on the way in over the last report interval; -1: none yet
+        self.bitrate = -1  # bits/s received over the last interval the Router measured; -1: not yet
+        self._bitrate_mark: tuple[float, int] | None = None
         # Audio level (RFC 6464) accumulated between speaker-detector ticks: sum of (127 - dBov).
         self.level_sum = 0
         self.level_count = 0
@@ -187,6 +189,13 @@ class Producer:
             self.failures += 1
             if flush_sends():  # copies queued before the exception still go, now
                 settle_failed_sends(self.drops)
+
+    def measure_bitrate(self, now: float) -> None:
+        """Update ``bitrate`` from the bytes received since the last call (the Router's RTCP timer)."""
+        mark = self._bitrate_mark
+        self._bitrate_mark = (now, self.octets_in)
+        if mark is not None and now > mark[0]:
+            self.bitrate = int((self.octets_in - mark[1]) * 8 / (now - mark[0]))
 
     def _byte_rate(self, max_bitrate: int) -> int:
         bitrate = AUDIO_MAX_BITRATE if self.kind == "audio" else VIDEO_BITRATE_HEADROOM * max_bitrate

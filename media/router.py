@@ -8,6 +8,7 @@ room uses both). Connections come from a TransportFactory, so the Router runs on
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,16 @@ class Member:
     # The Router the member is in now; its transports' callbacks go through it, so a member can
     # move between Routers (breakout rooms) without renegotiating.
     router: Router | None = None
+
+
+@dataclass(frozen=True)
+class LinkQuality:
+    """One member's links as the server sees them (``Router.member_quality``); -1 where unknown."""
+
+    loss_in: float
+    loss_out: float
+    rtt: float
+    bitrate_in: int
 
 
 @dataclass(frozen=True)
@@ -375,6 +386,9 @@ class Router:
             self.listener.active_speaker(self.id, speaker)
 
     def _rtcp_tick(self) -> None:
+        now = time.monotonic()
+        for producer in self.producers.values():
+            producer.measure_bitrate(now)
         for member in self.members.values():
             publish = member.publish
             if publish is None or not publish.connected:
@@ -411,6 +425,30 @@ class Router:
                     down.append(slot.loss)
         up = [p.loss for p in self.producers.values() if p.loss >= 0]
         return rtts, down, up
+
+    def member_quality(self, participant_id: str) -> LinkQuality | None:
+        """Return how one member's links look from the server, or None if the member is not here.
+
+        ``loss_in`` is the worst fraction lost on the way in over the member's published tracks (our
+        receiver reports), ``loss_out`` the worst the member's own receiver reports said of the streams
+        sent to them, ``rtt`` the longest round trip to them (seconds), ``bitrate_in`` what they publish
+        (bits/s over the last report interval). -1 where nothing has told yet. Read on a timer by
+        signaling for hosts' per-tile connection quality; never per packet.
+        """
+        member = self.members.get(participant_id)
+        if member is None:
+            return None
+        losses_in = [p.loss for p in self.producers.values() if p.owner_id == participant_id and p.loss >= 0]
+        bitrates = [p.bitrate for p in self.producers.values() if p.owner_id == participant_id and p.bitrate >= 0]
+        slots = [c.slot for c in member.consumers.values()]
+        losses_out = [s.loss for s in slots if s.loss >= 0]
+        rtts = [s.rtt for s in slots if s.rtt >= 0]
+        return LinkQuality(
+            loss_in=max(losses_in, default=-1.0),
+            loss_out=max(losses_out, default=-1.0),
+            rtt=max(rtts, default=-1.0),
+            bitrate_in=sum(bitrates) if bitrates else -1,
+        )
 
     def totals(self) -> dict[str, int]:
         """Return the Router's lifetime ``COUNTERS``: what its live Producers and Consumers counted (wherever

@@ -117,6 +117,9 @@ class PublishTransport:
                 raise MediaError("invalid-track", f"label {label!r} does not fit a {section.kind} m-line")
         if len(set(labels.values())) != len(labels):
             raise MediaError("invalid-track", "a label is used twice")
+        if "a=candidate:" not in offer:
+            # Haven takes no trickled candidates (docs/protocol.md 6): such an offer can never connect.
+            raise MediaError("invalid-sdp", "the offer lists no ICE candidates: send it once ICE gathering is complete")
         async with self._lock:
             if self.closed:
                 raise MediaError("invalid-sdp", "the publish connection is closed")

@@ -141,7 +141,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     def new_router(name: str, listener: RouterListener) -> Router:
         return routers.track(Router(name, media, listener))
 
-    sessions = app[SESSIONS] = Sessions(policy, new_router, storage)
+    sessions = app[SESSIONS] = Sessions(policy, new_router, storage, snapshots=storage)
     metrics = app[METRICS] = Metrics(sessions, storage, routers=routers)
     app[CONNECTIONS] = set()
     app[STARTED] = time.time()
@@ -352,6 +352,7 @@ async def _close_connections(app: web.Application) -> None:
         _exit_after(drain.timeout)
     connections: set[Connection] = app[CONNECTIONS]
     log.info("server_draining", connections=len(connections), timeout=drain.timeout)
+    app[SESSIONS].freeze()  # what is live now continues after the restart
     for connection in list(connections):
         connection.close_soon(CloseCode.GOING_AWAY, SERVER_RESTARTING)
     deadline = drain.started + drain.timeout * (1 - DRAIN_RESERVE)

@@ -271,6 +271,8 @@ class SessionConfig:
     hands_visible: bool = False
     max_chat_chars: int = field(default=1000, metadata=_bounded(10, 10000))
     host_grace: float = field(default=600.0, metadata=_duration(10, 86400))
+    members_media_without_host: bool = False
+    require_emergency_info: bool = True
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ def session_policy(config: Config) -> SessionPolicy:
         consent_text=session.consent_text, support_text=session.support_text, waiting_room=session.waiting_room,
         chat_enabled=session.chat_enabled, private_chat=session.private_chat, hands_visible=session.hands_visible,
         max_chat_chars=session.max_chat_chars, host_grace=session.host_grace,
+        members_media_without_host=session.members_media_without_host,
     )
 
 
@@ -84,6 +85,7 @@ def connection_settings(config: Config, policy: SessionPolicy) -> ConnectionSett
         support_text=policy.support_text,
         max_chat_chars=policy.max_chat_chars,
         max_participants=policy.max_participants,
+        require_emergency_info=config.session.require_emergency_info,
         # Each hello mints its own: a credential is good until its expiry whoever holds it, so none is shared.
         fresh_ice_servers=lambda: (minter.mint(),) if minter else (),
     )

@@ -61,6 +61,9 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 
 # Kept apart from SCHEMA and created on first use, so the records' own schema stays as it is.
 USED_TOKENS_SCHEMA = "CREATE TABLE IF NOT EXISTS used_tokens (jti TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
+# The latest structure of each live session (signaling/snapshot.py: never chat), so a restart continues it.
+SNAPSHOTS_SCHEMA = ("CREATE TABLE IF NOT EXISTS live_sessions "
+                    "(room TEXT PRIMARY KEY, snapshot TEXT NOT NULL, saved_at REAL NOT NULL)")
 
 
 def audit_hash(prev_hash: str, row: tuple) -> str:
@@ -115,6 +118,8 @@ class Storage:
         self.write_failures = dict.fromkeys(LOST_KINDS, 0)
         self._listeners: list[Callable[[bool], None]] = []
         self._listeners_lock = threading.Lock()
+        # Read once at start; afterwards the event loop only writes (through the storage thread).
+        self._snapshots: dict[str, dict[str, Any]] = {}
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -127,6 +132,37 @@ class Storage:
         row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         if row is not None:
             self._next_seq, self._last_hash = row[0] + 1, row[1]
+        self._db.execute(SNAPSHOTS_SCHEMA)
+        for room, text in self._db.execute("SELECT room, snapshot FROM live_sessions").fetchall():
+            try:
+                self._snapshots[room] = json.loads(text)
+            except ValueError:
+                log.warning("snapshot_unreadable")
+
+    # -- snapshots of live sessions (signaling.snapshot.SnapshotStore) -------------------------------
+
+    def save_snapshot(self, room: str, snapshot: dict[str, Any]) -> None:
+        """Keep the latest structure of a live session (written in order on the storage thread)."""
+        text = json.dumps(snapshot, separators=(",", ":"), sort_keys=True)
+        self._executor.submit(self._snapshot_write, "INSERT OR REPLACE INTO live_sessions VALUES (?,?,?)",
+                              (room, text, time.time()))
+
+    def load_snapshot(self, room: str) -> dict[str, Any] | None:
+        """Return the snapshot a session of this room left when the server last stopped (taken only once)."""
+        return self._snapshots.pop(room, None)
+
+    def drop_snapshot(self, room: str) -> None:
+        """Forget a session's snapshot: it ended or emptied."""
+        self._snapshots.pop(room, None)
+        self._executor.submit(self._snapshot_write, "DELETE FROM live_sessions WHERE room = ?", (room,))
+
+    def _snapshot_write(self, sql: str, params: tuple) -> None:
+        # A lost snapshot costs a restart its structure, not a record: it never makes the records unwritable.
+        try:
+            assert self._db is not None
+            self._db.execute(sql, params)
+        except Exception:
+            log.exception("snapshot_write_failed")
 
     # -- health -----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import structlog
 
 from .agenda import describe_templates
 from .codes import LEAVE_REASON_OF_CLOSE, CloseCode, LeaveReason
+from .emergency import EmergencyInfo
 from .limits import protocol_limits
 from .protocol import (
     PROTOCOL_VERSION,
@@ -76,6 +77,7 @@ class ConnectionSettings:
     support_text: str
     max_chat_chars: int
     max_participants: int
+    require_emergency_info: bool = False  # members confirm location and an emergency contact at each join
     # Called once per hello for ICE servers whose credentials are minted per connection (TURN REST,
     # server/turn.py); they follow the static ice_servers in the result.
     fresh_ice_servers: Callable[[], tuple[dict[str, Any], ...]] = field(default=lambda: ())
@@ -286,7 +288,7 @@ class Connection:
         if self.grant is None:
             raise ProtocolError("not-authenticated", "send hello first")
         if kind == "join":
-            return await self._join(fields.get("consent_version"))
+            return await self._join(fields.get("consent_version"), fields.get("emergency_info"))
         live, pid = self.live, self.participant_id
         if live is None or pid is None:
             raise ProtocolError("not-joined", "join the room first")
@@ -320,16 +322,26 @@ class Connection:
             "consent": {"text": self.settings.consent_text, "version": self.settings.consent_version},
             "support_text": self.settings.support_text,
             "starts_at": int(grant.starts_at * 1000) if getattr(grant, "starts_at", None) else None,
+            "emergency_info_required": self._emergency_required(grant.role),
         }
 
-    async def _join(self, consent_version: str | None) -> dict[str, Any]:
+    def _emergency_required(self, role: str) -> bool:
+        """Members confirm their emergency information at each join; hosts from a join link do not."""
+        return self.settings.require_emergency_info and role != "host"
+
+    async def _join(self, consent_version: str | None, emergency: Any = None) -> dict[str, Any]:
         if self.live is not None:
             raise ProtocolError("already-joined", "this connection has joined already")
         if consent_version != self.settings.consent_version:
             raise ProtocolError("consent-required", "accept the group's confidentiality agreement to join")
         grant = self.grant
         assert grant is not None
-        participant = Participant(grant.sub, grant.name, grant.role, starts_at=getattr(grant, "starts_at", None))
+        info = EmergencyInfo.parse(emergency, time.time()) if emergency is not None else None
+        if info is None and self._emergency_required(grant.role):
+            raise ProtocolError("emergency-info-required",
+                                "confirm where you are and an emergency contact to join this group")
+        participant = Participant(grant.sub, grant.name, grant.role, starts_at=getattr(grant, "starts_at", None),
+                                  emergency=info)
         self.participant_id = grant.sub
         first_use = True
         jti = getattr(grant, "jti", None)

@@ -14,6 +14,7 @@ MAX_BREAKOUT_MINUTES = 240
 BREAKOUT_WARNING_SECONDS = 60
 MAX_HOMEWORK_CHARS = 4000
 MAX_BROADCAST_CHARS = 500
+MAX_CHECKIN_TEXT_CHARS = 1000
 MAX_SDP_CHARS = 100_000
 
 
@@ -28,4 +29,5 @@ def protocol_limits() -> dict[str, int]:
         "max_breakout_minutes": MAX_BREAKOUT_MINUTES,
         "max_homework_chars": MAX_HOMEWORK_CHARS,
         "max_broadcast_chars": MAX_BROADCAST_CHARS,
+        "max_checkin_text_chars": MAX_CHECKIN_TEXT_CHARS,
     }

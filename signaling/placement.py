@@ -23,6 +23,7 @@ class Placement:
     admitted: bool
     location: str = MAIN  # the main room or a breakout's name; always MAIN while waiting
     cut: bool = False
+    paused: bool = False  # no host is present and the hosts did not let members' media go on without them
 
     @property
     def router(self) -> str:
@@ -32,7 +33,7 @@ class Placement:
     @property
     def flowing(self) -> bool:
         """Whether the participant's media reaches others and theirs reaches the participant."""
-        return self.admitted and not self.cut
+        return self.admitted and not self.cut and not self.paused
 
 
 WAITING_ROOM = Placement(admitted=False)

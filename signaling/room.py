@@ -14,6 +14,7 @@ from typing import Any
 from .agenda import Agenda
 from .checkin import CheckinRound
 from .codes import LeaveReason
+from .emergency import EmergencyInfo
 from .errors import ProtocolError
 from .placement import MAIN, MAIN_ROOM, WAITING_ROOM, Placement
 from .resume import FRESH, Claim
@@ -23,6 +24,8 @@ HOST_ROLES = ("host", "cohost")
 WAITING, ADMITTED = "waiting", "admitted"
 # Leaving for these reasons means the network was lost; coming back waits unless readmit_after_timeout.
 LOST_NETWORK = frozenset({LeaveReason.TIMEOUT, LeaveReason.MEDIA_FAILED})
+# Admitted when the server stopped: their resume credential takes them back where they were, host or not.
+RESTARTED = "server-restarting"
 # A host removed or declined them: they always wait to be readmitted, whatever they present.
 SENT_AWAY = frozenset({LeaveReason.REMOVED, LeaveReason.DENIED})
 
@@ -64,6 +67,8 @@ class Participant:
     waiting_since: float = field(default_factory=time.time)
     starts_at: float | None = None  # the scheduled start from the join token, shown while waiting
     tracks: dict[str, Track] = field(default_factory=dict)
+    # Confirmed at this join; hosts read it with emergency-info. Never in describe(), logs or storage.
+    emergency: EmergencyInfo | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.token_role = self.token_role or self.role
@@ -118,6 +123,8 @@ class Settings:
     private_chat: bool = False
     hands_visible: bool = False
     readmit_after_timeout: bool = False  # members who lost their network come back admitted (with a resume)
+    members_media_without_host: bool = False  # while no host is present, members still see and hear each other
+    checkin_text_visible: bool = False  # a check-in typed into the round reaches everyone (else only the hosts)
 
     NAMES = SETTING_NAMES
 
@@ -142,9 +149,13 @@ class Room:
         self.checkin: CheckinRound | None = None
         self.hands: list[str] = []
         self.floor: str | None = None
+        self.spotlight: str | None = None  # shown large for everyone (hosts choose; a viewer's pin is theirs)
         self.homework: tuple[str, float] | None = None
         self.screen_allowed: set[str] = set()  # participants a host allowed to share their screen
         self.no_host_since: float | None = self.started_at
+        self.host_grace = 600.0  # how long the session waits for a host to return (session.host_grace)
+        # Why the last host went ("left" or "disconnected") while no host is present after one was.
+        self.host_away_reason: str | None = None
         self.rng = rng or random.Random()
 
     # -- membership -------------------------------------------------------------------------------
@@ -172,7 +183,7 @@ class Room:
             admit = True
         elif departure is not None:
             lost = departure.reason in LOST_NETWORK and not self.settings.readmit_after_timeout
-            admit = departure.admitted and not lost and self.host_present
+            admit = departure.admitted and not lost and (self.host_present or departure.reason == RESTARTED)
         else:
             admit = participant.is_host or (self.host_present and not self.settings.waiting_room)
         if not participant.is_host:  # hosts (and a co-host taking back their place) always get in
@@ -224,6 +235,8 @@ class Room:
             self.hands.remove(participant_id)
         if self.floor == participant_id:
             self.floor = None
+        if self.spotlight == participant_id:
+            self.spotlight = None
         if self.checkin is not None:
             self.checkin.forget(participant_id)
             self._lower(self.checkin.current)  # the next speaker's hand comes down too
@@ -326,6 +339,18 @@ class Room:
     def host_present(self) -> bool:
         return any(p.is_host and p.admitted for p in self.participants.values())
 
+    @property
+    def members_paused(self) -> bool:
+        """Whether members' media is held: a host was here, none is now, and they did not allow it to go on."""
+        return self.host_away_reason is not None and not self.settings.members_media_without_host
+
+    def host_away(self) -> dict[str, Any] | None:
+        """Return what members are told while the hosts are away (None while a host is present)."""
+        if self.host_away_reason is None or self.no_host_since is None:
+            return None
+        return {"since": int(self.no_host_since * 1000), "reason": self.host_away_reason,
+                "ends_at": int((self.no_host_since + self.host_grace) * 1000), "media_paused": self.members_paused}
+
     def waiting(self) -> list[Participant]:
         """List the waiting room in arrival order."""
         return sorted((p for p in self.participants.values() if not p.admitted), key=lambda p: p.waiting_since)
@@ -362,6 +387,13 @@ class Room:
         self.checkin = CheckinRound.start(eligible, order, shuffle, self.rng)
         self._lower(self.checkin.current)
         return self.checkin
+
+    def require_speaker(self, participant_id: str) -> None:
+        """Refuse anyone but the current check-in speaker."""
+        if self.checkin is None:
+            raise ProtocolError("no-checkin", "no check-in round is running")
+        if self.checkin.current != participant_id:
+            raise ProtocolError("not-permitted", "only the current speaker can check in now")
 
     def pass_turn(self, participant_id: str) -> str | None:
         """Let the current check-in speaker pass; nobody else can."""
@@ -409,10 +441,10 @@ class Room:
         if not (viewer.is_host or self.settings.hands_visible):
             hands = [pid for pid in hands if pid == viewer.id]
         state: dict[str, Any] = {"session_id": self.session_id, "started_at": int(self.started_at * 1000),
-                 "host_present": self.host_present, "hands": hands, "floor": self.floor,
+                 "host_present": self.host_present, "hands": hands, "floor": self.floor, "spotlight": self.spotlight,
                  "agenda": self.agenda.describe() if self.agenda else None,
                  "checkin": self.checkin.describe() if self.checkin else None,
                  "homework": {"text": self.homework[0], "posted_at": int(self.homework[1] * 1000)}
-                 if self.homework else None}
+                 if self.homework else None, "host_away": self.host_away()}
         state.update({name: getattr(self.settings, name) for name in Settings.NAMES})
         return state

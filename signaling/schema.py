@@ -16,7 +16,10 @@ Field = tuple[bool, Check]
 
 LABELS: tuple[str, ...] = tuple(LABEL_KINDS)
 SCREEN_LABELS: frozenset[str] = frozenset({"screen", "screen-audio"})
-SETTING_NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible", "readmit_after_timeout")
+SETTING_NAMES = ("locked", "waiting_room", "chat_enabled", "private_chat", "hands_visible", "readmit_after_timeout",
+                 "members_media_without_host", "checkin_text_visible")
+# Quiet, non-verbal reactions a member can show on their tile (docs/protocol.md 9.11).
+REACTIONS = ("agree", "heart", "thanks", "pause")
 
 
 def string(max_len: int, min_len: int = 1) -> Check:
@@ -54,6 +57,16 @@ def number(low: float, high: float) -> Check:
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
             return f"must be a number from {low:g} to {high:g}"
+        return None
+
+    return check
+
+
+def one_of(*values: str) -> Check:
+    """Accept one of a fixed set of strings."""
+    def check(value: Any) -> str | None:
+        if value not in values:
+            return f"must be one of {', '.join(values)}"
         return None
 
     return check

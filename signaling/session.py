@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from media.api import RouterApi
+from media.api import MediaError, RouterApi
 
 from .breakouts import Breakouts
 from .chat import ChatLog
@@ -27,14 +27,17 @@ from .codes import ATTENDANCE_LEAVE_EVENTS, CloseCode, LeaveReason
 from .errors import ProtocolError
 from .parts import Context, Events, Outbox, Parts
 from .placement import MAIN, MediaPlacement, RouterFactory
+from .quality import describe as describe_quality
 from .records import Records, SessionLog
 from .requests import REQUESTS, Access
 from .resume import FRESH, Claim
 from .room import Participant, Room, Settings
+from .snapshot import NullSnapshots, SnapshotStore, restore, take
 
 log = structlog.get_logger("haven.rooms")
 
 TICK = 1.0
+QUALITY_TICKS = 3  # hosts hear of connection quality at most every 3 s, and only when it changed
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class SessionPolicy:
     hands_visible: bool
     max_chat_chars: int
     host_grace: float
+    members_media_without_host: bool = False
     consent_version: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +63,8 @@ class SessionPolicy:
     def settings(self) -> Settings:
         """Return the settings a new session starts with."""
         return Settings(waiting_room=self.waiting_room, chat_enabled=self.chat_enabled,
-                        private_chat=self.private_chat, hands_visible=self.hands_visible)
+                        private_chat=self.private_chat, hands_visible=self.hands_visible,
+                        members_media_without_host=self.members_media_without_host)
 
 
 class SessionClosed(Exception):
@@ -70,15 +75,39 @@ class Session:
     """One meeting in progress: who is in it, their connections, the media Routers and the records."""
 
     def __init__(self, room_id: str, config: SessionPolicy, records: Records, router_factory: RouterFactory,
-                 on_closed: Callable[[Session], None], clock: Callable[[], float] = time.time) -> None:
+                 on_closed: Callable[[Session], None], clock: Callable[[], float] = time.time,
+                 snapshots: SnapshotStore | None = None) -> None:
         self.config = config
         self.records = records
+        self.snapshots: SnapshotStore = snapshots or NullSnapshots()
+        # While the server drains for a restart nothing more is saved: the snapshot keeps the session as it
+        # was, not as the closing sockets leave it.
+        self.frozen = False
         now = clock()
         self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(), now)
+        self.room.host_grace = config.host_grace
+        saved = self.snapshots.load_snapshot(room_id)
+        if saved is not None and not (isinstance(saved, dict) and isinstance(saved.get("saved_at"), int | float)):
+            saved = None  # not a snapshot this server wrote
+        if saved is not None and now - float(saved["saved_at"]) > config.host_grace:
+            # Nobody came back within the grace a host would have had: that session is over.
+            records.session_ended(str(saved.get("session_id")), now, "no-host")
+            saved = None
         self.connections: dict[str, Outbox] = {}
         self.duplicates: dict[str, str] = {}  # id given to a second holder of a connected identity → its sub
         self.placement = MediaPlacement(router_factory, self)
         breakouts = Breakouts()
+        if saved is not None:
+            try:
+                restore(self.room, breakouts, saved, now)
+            except (KeyError, TypeError, ValueError, ProtocolError):
+                # A damaged snapshot costs the restart its structure, never the room: start afresh.
+                log.warning("snapshot_unusable", room=room_id)
+                self.room = Room(room_id, config.max_participants, f"s-{uuid.uuid4().hex[:12]}", config.settings(),
+                                 now)
+                self.room.host_grace = config.host_grace
+                breakouts = Breakouts()
+                saved = None
         self.ctx = Context(
             room=self.room, breakouts=breakouts, chat=ChatLog(config.max_chat_chars), placement=self.placement,
             events=Events(self.room, breakouts, self.connections, config.support_text),
@@ -87,7 +116,12 @@ class Session:
         self._on_closed = on_closed
         self._lock = asyncio.Lock()
         self.closed = False
-        records.session_started(self.session_id, room_id, now)
+        records.session_started(self.session_id, room_id, now)  # a restored session is already recorded
+        if saved is not None and self.room.session_id == saved.get("session_id"):
+            self.parts.continuity.restored()
+            self.ctx.log.audit("session-restored")
+            log.info("session_restored", room=room_id)
+        self._last_quality: list[dict[str, Any]] | None = None
         self._timer = asyncio.ensure_future(self._tick())
 
     @property
@@ -158,7 +192,13 @@ class Session:
                                           "original_present": original in self.connections and pid != original})
             log.info("participant_joined", room=self.id, participant=pid, role=participant.role,
                      state=participant.state, size=len(self.room.participants))
+            self.save()
             return data
+
+    def save(self) -> None:
+        """Keep the session's structure for a restart (never chat), unless the server is draining."""
+        if not self.frozen and not self.closed and not self.ended:
+            self.snapshots.save_snapshot(self.id, take(self.room, self.ctx.breakouts, self.ctx.clock()))
 
     def resumable(self, participant_id: str) -> bool:
         """Whether a participant's place can be taken back with a resume credential (a duplicate's cannot)."""
@@ -170,6 +210,7 @@ class Session:
             pid = next((p for p, c in self.connections.items() if c is connection), None)
             if pid is not None:
                 await self._leave(pid, reason)
+                self.save()
             if self.room.is_empty() and not self.closed:
                 await self.close("empty")
 
@@ -181,7 +222,7 @@ class Session:
         participant = room.participants.get(participant_id)
         if participant is not None:
             self.parts.screen.stop(participant, announce=False)
-            room.remove(participant_id, reason=reason)
+            room.remove(participant_id, self.ctx.clock(), reason=reason)
             event = reason if reason in ATTENDANCE_LEAVE_EVENTS else LeaveReason.DISCONNECTED
             self.ctx.attend(participant, event)
             self.ctx.log.audit("leave", participant, detail={"reason": reason})
@@ -195,6 +236,8 @@ class Session:
                 events.waiting_list()
             if had_host and not room.host_present:
                 events.waiting_views()
+            if reason is not LeaveReason.REPLACED and not self.ended:  # a replaced host is back at once
+                self.parts.continuity.sync(reason)
         await self.placement.remove(participant_id)
 
     async def close(self, reason: str) -> None:
@@ -204,7 +247,11 @@ class Session:
         self.closed = True
         self._timer.cancel()
         self._on_closed(self)
-        if not self.ended:  # an ended session's reason was recorded when it ended
+        if not self.frozen:  # emptied or ended: nothing to continue after a restart
+            self.snapshots.drop_snapshot(self.id)
+        # An ended session's reason was recorded when it ended. (A frozen one is recorded as ended at the
+        # drain too; if a restart continues it, its record's end moves to when it really ends.)
+        if not self.ended:
             self.records.session_ended(self.session_id, self.ctx.clock(), reason)
         await self.placement.close()
 
@@ -228,6 +275,7 @@ class Session:
             reply = spec.handle(self.parts, participant, fields)
             if inspect.isawaitable(reply):
                 reply = await reply
+            self.save()
         except ProtocolError as exc:
             if exc.code == "not-permitted":
                 self.ctx.log.audit("not-permitted", participant, detail={"request": kind})
@@ -237,12 +285,38 @@ class Session:
     # -- timers -----------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        ticks = 0
         while not self.closed:
             await asyncio.sleep(TICK)
+            ticks += 1
+            if ticks % QUALITY_TICKS == 0:
+                try:
+                    self._report_quality()
+                except Exception:
+                    log.exception("link_quality_failed", room=self.id)
             try:
                 await self._on_tick(self.ctx.clock())
             except Exception:
                 log.exception("room_tick_failed", room=self.id)
+
+    def _report_quality(self) -> None:
+        """Send hosts each admitted participant's connection quality when it changed (9.12)."""
+        room = self.room
+        if not any(p.is_host and p.admitted for p in room.participants.values()):
+            return
+        entries = []
+        for participant in room.participants.values():
+            if not participant.admitted:
+                continue
+            try:
+                quality = self.placement.router_of(participant.id).member_quality(participant.id)
+            except MediaError:  # admitted a moment ago: not in a Router yet
+                continue
+            if quality is not None:
+                entries.append(describe_quality(participant.id, quality))
+        if entries != self._last_quality:
+            self._last_quality = entries
+            self.ctx.events.to_hosts({"type": "link-quality", "participants": entries})
 
     async def _on_tick(self, now: float) -> None:
         agenda = self.room.agenda

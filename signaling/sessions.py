@@ -12,6 +12,7 @@ from .records import NullRecords, Records, require_writable
 from .resume import FRESH, Claim
 from .room import Participant
 from .session import Session, SessionClosed, SessionPolicy
+from .snapshot import NullSnapshots, SnapshotStore
 
 __all__ = ["Session", "SessionClosed", "SessionPolicy", "Sessions"]
 
@@ -19,10 +20,12 @@ __all__ = ["Session", "SessionClosed", "SessionPolicy", "Sessions"]
 class Sessions:
     """The live sessions of one server, one per room id at a time."""
 
-    def __init__(self, config: SessionPolicy, router_factory: RouterFactory, records: Records | None = None) -> None:
+    def __init__(self, config: SessionPolicy, router_factory: RouterFactory, records: Records | None = None,
+                 snapshots: SnapshotStore | None = None) -> None:
         self.config = config
         self.router_factory = router_factory
         self.records: Records = records or NullRecords()
+        self.snapshots: SnapshotStore = snapshots or NullSnapshots()
         self.live: dict[str, Session] = {}
         self._background: set[asyncio.Future[Any]] = set()
 
@@ -38,7 +41,8 @@ class Sessions:
             if len([s for s in self.live.values() if not s.ended]) >= self.config.max_rooms:
                 raise ProtocolError("server-full", "this server hosts its maximum number of sessions")
             require_writable(self.records)  # a new session would start unrecorded
-            live = Session(room_id, self.config, self.records, self.router_factory, self._forget)
+            live = Session(room_id, self.config, self.records, self.router_factory, self._forget,
+                           snapshots=self.snapshots)
             self.live[room_id] = live
         return live
 
@@ -60,6 +64,11 @@ class Sessions:
     def participant_count(self) -> int:
         """Count participants across all sessions."""
         return sum(len(live.room.participants) for live in self.live.values())
+
+    def freeze(self) -> None:
+        """The server is draining for a restart: keep every live session's snapshot as it is now."""
+        for live in self.live.values():
+            live.frozen = True
 
     async def close(self) -> None:
         """Close every session's media (server shutdown)."""

@@ -3,10 +3,13 @@
 import { HavenClient } from "./protocol.js";
 import { readJoinLink, hideTokenFromUrl } from "./joinlink.js";
 import { getLocalMedia, listDevices, stopStream, describeMediaError } from "./devices.js";
-import { TileGrid, applyTileState, initialOf } from "./tiles.js";
+import { SCREEN_TILE, SELF_TILE, TileGrid, applyTileState, initialOf, showQuality } from "./tiles.js";
+import { chooseFocus } from "./layout.js";
+import { MicLevelMeter, testSpeakers } from "./prejoin.js";
+import { BannerStack } from "./banners.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
 import { SessionUI } from "./session.js";
-import { LEAVE_REASONS, TRACK_LABELS } from "./constants.js";
+import { LEAVE_REASONS, SESSION_END_REASONS, TRACK_LABELS } from "./constants.js";
 
 /**
  * @param {string} id
@@ -60,8 +63,14 @@ const ui = {
   audioBlocked: byId("audio-blocked"),
   audioResume: byId("audio-resume"),
   tiles: byId("tiles"),
+  screenStage: byId("screen-stage"),
+  viewMode: /** @type {HTMLButtonElement} */ (byId("view-mode")),
+  viewModeLabel: byId("view-mode-label"),
+  hideSelf: /** @type {HTMLInputElement} */ (byId("hide-self-view")),
   toggleAudio: /** @type {HTMLButtonElement} */ (byId("toggle-audio")),
   toggleVideo: /** @type {HTMLButtonElement} */ (byId("toggle-video")),
+  toggleAudioLabel: byId("toggle-audio-label"),
+  toggleVideoLabel: byId("toggle-video-label"),
   leaveButton: /** @type {HTMLButtonElement} */ (byId("leave-button")),
   endedTitle: byId("ended-title"),
   endedMessage: byId("ended-message"),
@@ -71,10 +80,51 @@ const ui = {
   consentText: byId("consent-text"),
   consentAccept: /** @type {HTMLButtonElement} */ (byId("consent-accept")),
   consentDecline: /** @type {HTMLButtonElement} */ (byId("consent-decline")),
+  emergencyDialog: /** @type {HTMLDialogElement} */ (byId("emergency-dialog")),
+  emergencyForm: byId("emergency-form"),
+  emergencyLocation: /** @type {HTMLInputElement} */ (byId("emergency-location")),
+  emergencyContact: /** @type {HTMLInputElement} */ (byId("emergency-contact")),
+  emergencyError: byId("emergency-error"),
+  emergencyCancel: /** @type {HTMLButtonElement} */ (byId("emergency-cancel")),
 };
 
 // The video quality chosen before joining is remembered for this browser tab's session only.
 const QUALITY_KEY = "haven.video-quality";
+// Comfort choices of the member, kept in this browser (never anything about the session): grid or speaker
+// view, hiding one's own video, and joining with the camera or microphone off.
+const VIEW_KEY = "haven.view-mode";
+const HIDE_SELF_KEY = "haven.hide-self-view";
+const JOIN_CAMERA_KEY = "haven.join-camera";
+const JOIN_MICROPHONE_KEY = "haven.join-microphone";
+/** How a reaction shows on a tile, and for how long (symbols every system font has: no emoji font needed). */
+const REACTIONS = /** @type {Record<string, string>} */ ({
+  agree: "✓ Agrees", heart: "♥ Heart", thanks: "☺ Thank you", pause: "‖ Needs a pause",
+});
+const REACTION_MS = 6000;
+
+/**
+ * @param {string} key
+ * @returns {string|null}
+ */
+function readChoice(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param {string} key
+ * @param {string} value
+ */
+function saveChoice(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Storage is off: the choice lasts until the page closes.
+  }
+}
 
 const link = readJoinLink(location);
 // The token stays in memory only: out of the address bar, history, bookmarks and screen shares.
@@ -89,8 +139,9 @@ const state = {
   /** @type {Promise<void>} */
   mediaReady: Promise.resolve(),
   mediaRequest: 0,
-  cameraOn: true,
-  micOn: true,
+  cameraOn: readChoice(JOIN_CAMERA_KEY) !== "off",
+  micOn: readChoice(JOIN_MICROPHONE_KEY) !== "off",
+  hideSelf: readChoice(HIDE_SELF_KEY) === "on",
   cameraId: "",
   microphoneId: "",
   /** @type {"standard"|"low"} */
@@ -105,15 +156,37 @@ const state = {
   displayName: "",
   /** @type {((accepted: boolean) => void)|null} */
   consentAnswer: null,
+  /** @type {((info: {location: string, contact: string}|null) => void)|null} */
+  emergencyAnswer: null,
+  /** @type {string|null} the participant this viewer shows large (a pin is the viewer's own choice) */
+  pinned: /** @type {string|null} */ (null),
+  /** @type {Map<string, object>} hosts only: each participant's latest connection quality (link-quality) */
+  linkQuality: new Map(),
+  /** @type {"grid"|"speaker"} */
+  viewMode: readViewMode(),
+  /** @type {string|null} why the server ended the session (`session-ended.reason`), for the end screen */
+  endReason: /** @type {string|null} */ (null),
 };
 
-const grid = new TileGrid(ui.tiles, { onAudioBlocked: () => { ui.audioBlocked.hidden = false; } });
+const micMeter = new MicLevelMeter(/** @type {HTMLMeterElement} */ (byId("mic-level")), byId("mic-level-hint"));
+
+// Only the newest notice shows above the video, with a count of the others.
+new BannerStack(byId("banners"), /** @type {HTMLButtonElement} */ (byId("banner-more")));
+
+const grid = new TileGrid(ui.tiles, {
+  onAudioBlocked: () => { ui.audioBlocked.hidden = false; },
+  onPin: (id) => {
+    state.pinned = state.pinned === id ? null : id;
+    renderRoom();
+  },
+});
 const session = new SessionUI({
   client: () => state.client,
   send: sendRequest,
   announce,
   notice: showRoomNotice,
-}, byId);
+  clearNotice: clearRoomNotice,
+}, byId, { leave: (options) => leave(options) });
 
 // For automated tests and debugging: the current protocol client.
 /** @type {any} */ (window).haven = {
@@ -156,6 +229,15 @@ function bindControls() {
     event.preventDefault();
     join();
   });
+  const speakerTest = /** @type {HTMLButtonElement} */ (byId("speaker-test"));
+  speakerTest.addEventListener("click", async () => {
+    speakerTest.disabled = true;
+    try {
+      await testSpeakers(byId("speaker-test-status"));
+    } finally {
+      speakerTest.disabled = false;
+    }
+  });
   ui.mediaRetry.addEventListener("click", () => {
     state.mediaReady = acquireMedia();
   });
@@ -175,17 +257,36 @@ function bindControls() {
   });
   ui.prejoinCamera.addEventListener("change", () => {
     state.cameraOn = ui.prejoinCamera.checked;
+    saveChoice(JOIN_CAMERA_KEY, state.cameraOn ? "on" : "off");
     applyLocalEnabled();
     renderLocalTile();
   });
   ui.prejoinMicrophone.addEventListener("change", () => {
     state.micOn = ui.prejoinMicrophone.checked;
+    saveChoice(JOIN_MICROPHONE_KEY, state.micOn ? "on" : "off");
     applyLocalEnabled();
     renderLocalTile();
   });
+  ui.viewMode.addEventListener("click", () => toggleViewMode());
+  ui.hideSelf.checked = state.hideSelf;
+  ui.hideSelf.addEventListener("change", () => {
+    state.hideSelf = ui.hideSelf.checked;
+    saveChoice(HIDE_SELF_KEY, state.hideSelf ? "on" : "off");
+    applySelfView();
+    announce(state.hideSelf ? "Your own video is hidden from you. The others still see you." : "Your own video is shown again");
+  });
+  for (const button of document.querySelectorAll("[data-reaction]")) {
+    button.addEventListener("click", () => {
+      const reaction = /** @type {HTMLElement} */ (button).dataset.reaction;
+      if (reaction) sendRequest((r) => r.react(/** @type {any} */ (reaction)));
+    });
+  }
   ui.toggleAudio.addEventListener("click", () => toggleLocal(TRACK_LABELS.MICROPHONE));
   ui.toggleVideo.addEventListener("click", () => toggleLocal(TRACK_LABELS.CAMERA));
-  ui.leaveButton.addEventListener("click", () => leave());
+  // A host is asked first: step out (a co-host takes over, or the session waits) or end it for everyone.
+  ui.leaveButton.addEventListener("click", () => {
+    if (!session.continuity.askHost()) leave();
+  });
   ui.waitingLeave.addEventListener("click", () => leave());
   ui.rejoinButton.addEventListener("click", () => rejoin());
   ui.roomNoticeDismiss.addEventListener("click", () => { ui.roomNotice.hidden = true; });
@@ -196,6 +297,15 @@ function bindControls() {
   ui.unmuteAccept.addEventListener("click", () => answerUnmute(true));
   ui.unmuteDecline.addEventListener("click", () => answerUnmute(false));
   ui.consentAccept.addEventListener("click", () => answerConsent(true));
+  ui.emergencyForm.addEventListener("submit", (/** @type {Event} */ event) => {
+    event.preventDefault();
+    confirmEmergencyInfo();
+  });
+  ui.emergencyCancel.addEventListener("click", () => answerEmergencyInfo(null));
+  ui.emergencyDialog.addEventListener("cancel", (/** @type {Event} */ event) => {
+    event.preventDefault();
+    answerEmergencyInfo(null);
+  });
   ui.consentDecline.addEventListener("click", () => answerConsent(false));
   // Escape closes a modal dialog: that is a "no".
   ui.consentDialog.addEventListener("cancel", (/** @type {Event} */ event) => {
@@ -219,6 +329,7 @@ function createClient() {
     token: /** @type {string} */ (link.token),
     room: link.room,
     onConsent: askConsent,
+    onEmergencyInfo: askEmergencyInfo,
   });
   const current = () => client === state.client;
   /**
@@ -272,7 +383,10 @@ function createClient() {
     if (state.view === "room") session.onLocalShare(detail);
   });
   on("server-event", (message) => {
-    if (message.type === "unmute-requested") onUnmuteRequested(client, message);
+    if (message.type === "session-ended") state.endReason = typeof message.reason === "string" ? message.reason : null;
+    if (message.type === "reaction" && state.view === "room") showReaction(client, message);
+    else if (message.type === "link-quality") onLinkQuality(message);
+    else if (message.type === "unmute-requested") onUnmuteRequested(client, message);
     else if (message.type === "duplicate-join" && state.view === "room") onDuplicateJoin(client, message);
     else if (state.view === "room") session.onServerEvent(message);
   });
@@ -303,8 +417,19 @@ function onStatus(client, status, reason = null) {
   if (status === "reconnecting") announce("Connection lost. Reconnecting…");
   if (status === "failed" && state.view !== "none") {
     exitSession();
-    showEnded(endedTitle(code), describeFailure(code), canRetry(code));
+    showEnded(endedTitle(code), endedMessage(code), canRetry(code));
   }
+}
+
+/**
+ * The end screen's words under its title: never the title again.
+ * @param {string|null} code
+ */
+function endedMessage(code) {
+  if (code !== "session-ended") return describeFailure(code);
+  return state.endReason === SESSION_END_REASONS.NO_HOST
+    ? "No host was able to return in time, so the session closed. Thank you for being part of today's group; your therapist will be in touch."
+    : "Thank you for being part of today's group. You can close this window now.";
 }
 
 /** @param {string|null} code */
@@ -323,10 +448,13 @@ function endedTitle(code) {
  * @param {boolean} rejoinable
  */
 function showEnded(title, message, rejoinable) {
+  ui.rejoinButton.textContent = "Rejoin session";
   ui.endedTitle.textContent = title;
   ui.endedMessage.textContent = message;
   ui.rejoinButton.hidden = !rejoinable;
   ui.rejoinButton.disabled = false;
+  // The end screen says what happened once; the connection pill would only repeat it.
+  ui.status.hidden = true;
   showScreen("ended");
   ui.endedTitle.tabIndex = -1;
   ui.endedTitle.focus();
@@ -358,6 +486,49 @@ function answerConsent(accepted) {
   if (answer) answer(accepted);
 }
 
+// --- emergency information ---------------------------------------------------------------------------
+
+// The member's last answer stays on their own device only, to confirm (or correct) at the next join.
+const EMERGENCY_LOCATION_KEY = "haven.emergency.location";
+const EMERGENCY_CONTACT_KEY = "haven.emergency.contact";
+
+/**
+ * Asks where the member is and for an emergency contact (prefilled from last time); resolves null on Cancel.
+ * @returns {Promise<{location: string, contact: string}|null>}
+ */
+function askEmergencyInfo() {
+  if (state.emergencyAnswer) state.emergencyAnswer(null);
+  ui.emergencyLocation.value = readChoice(EMERGENCY_LOCATION_KEY) || "";
+  ui.emergencyContact.value = readChoice(EMERGENCY_CONTACT_KEY) || "";
+  ui.emergencyError.hidden = true;
+  return new Promise((resolve) => {
+    state.emergencyAnswer = resolve;
+    if (!ui.emergencyDialog.open) ui.emergencyDialog.showModal();
+    (ui.emergencyLocation.value ? ui.emergencyDialog.querySelector("#emergency-confirm") : ui.emergencyLocation).focus();
+  });
+}
+
+/** @param {{location: string, contact: string}|null} info */
+function answerEmergencyInfo(info) {
+  const answer = state.emergencyAnswer;
+  state.emergencyAnswer = null;
+  if (ui.emergencyDialog.open) ui.emergencyDialog.close();
+  if (answer) answer(info);
+}
+
+function confirmEmergencyInfo() {
+  const location = ui.emergencyLocation.value.trim();
+  const contact = ui.emergencyContact.value.trim();
+  if (!location || !contact) {
+    ui.emergencyError.hidden = false;
+    (location ? ui.emergencyContact : ui.emergencyLocation).focus();
+    return;
+  }
+  saveChoice(EMERGENCY_LOCATION_KEY, location);
+  saveChoice(EMERGENCY_CONTACT_KEY, contact);
+  answerEmergencyInfo({ location, contact });
+}
+
 // --- local media ----------------------------------------------------------------------------------
 
 /** (Re)opens the camera and microphone with the chosen devices and shows the preview. */
@@ -379,6 +550,7 @@ async function acquireMedia() {
   state.stream = stream;
   applyLocalEnabled();
   ui.localVideo.srcObject = stream;
+  if (state.view === "none") micMeter.attach(stream);
   if (error) {
     ui.mediaMessageText.textContent = describeMediaError(error, stream);
     ui.mediaMessage.hidden = false;
@@ -459,8 +631,13 @@ function renderLocalTile() {
   ui.prejoinMicrophone.checked = state.micOn;
   ui.prejoinCamera.disabled = !hasVideo;
   ui.prejoinMicrophone.disabled = !hasAudio;
-  ui.toggleAudio.setAttribute("aria-pressed", String(!state.micOn || !hasAudio));
-  ui.toggleVideo.setAttribute("aria-pressed", String(!state.cameraOn || !hasVideo));
+  const micOff = !state.micOn || !hasAudio;
+  const cameraOff = !state.cameraOn || !hasVideo;
+  // Pressed means "muted" / "camera off"; the words say what a press does next.
+  ui.toggleAudio.setAttribute("aria-pressed", String(micOff));
+  ui.toggleVideo.setAttribute("aria-pressed", String(cameraOff));
+  ui.toggleAudioLabel.textContent = micOff ? "Unmute" : "Mute";
+  ui.toggleVideoLabel.textContent = cameraOff ? "Turn camera on" : "Turn camera off";
   ui.toggleAudio.disabled = !hasAudio;
   ui.toggleVideo.disabled = !hasVideo;
   ui.toggleAudio.title = hasAudio ? "" : "No microphone available";
@@ -490,7 +667,7 @@ function onMutedByHost(label) {
   renderLocalTile();
   if (state.unmuteLabel === label) hideUnmutePrompt();
   const what = label === TRACK_LABELS.CAMERA ? "camera" : label === TRACK_LABELS.SCREEN ? "screen share" : "microphone";
-  const button = label === TRACK_LABELS.CAMERA ? "Camera" : "Mute";
+  const button = label === TRACK_LABELS.CAMERA ? "Turn camera on" : "Unmute";
   showRoomNotice(`A host turned off your ${what}. You can turn it back on with the ${button} button when you are ready.`);
   announce(`A host turned off your ${what}`);
 }
@@ -539,6 +716,7 @@ async function join() {
   state.joining = true;
   ui.joinButton.disabled = true;
   ui.joinButton.textContent = "Joining…";
+  micMeter.stop();
   await state.mediaReady;
   if (state.clientUsed || !state.client) state.client = createClient();
   const client = state.client;
@@ -633,6 +811,7 @@ function enterRoom() {
   hideUnmutePrompt();
   ui.localName.textContent = `${state.displayName} (you)`;
   grid.attachLocal(ui.localTile);
+  applySelfView();
   showScreen("room");
   session.enter();
   renderRoom();
@@ -653,14 +832,24 @@ async function publishLocal(client) {
   }
 }
 
-/** Leaves the session on request and shows the end screen. */
-async function leave() {
+/**
+ * Leaves the session on request and shows the end screen.
+ * @param {{keepResume?: boolean, steppedOut?: boolean}} [options] `keepResume`: a host stepping out keeps their
+ *   place; `steppedOut`: no host is left, so the end screen says how to return
+ */
+async function leave({ keepResume = false, steppedOut = false } = {}) {
   const client = state.client;
   if (!client || state.view === "none") return;
   ui.leaveButton.disabled = true;
   exitSession();
-  await client.leave();
-  showEnded("You left the session", "Thank you for joining. You can close this window now, or rejoin if you left by mistake.", true);
+  await client.leave({ keepResume });
+  if (steppedOut) {
+    showEnded("You stepped out", "Members were told you stepped out. Press Return to the session to come back to the " +
+      "group; if no host is back in time, the session closes for everyone.", true);
+    ui.rejoinButton.textContent = "Return to the session";
+  } else {
+    showEnded("You left the session", "Thank you for joining. You can close this window now, or rejoin if you left by mistake.", true);
+  }
 }
 
 /** Tears the waiting room or room down and releases the camera and microphone. */
@@ -671,6 +860,8 @@ function exitSession() {
   session.reset();
   hideUnmutePrompt();
   if (state.consentAnswer) answerConsent(false);
+  if (state.emergencyAnswer) answerEmergencyInfo(null);
+  ui.localTile.hidden = false;
   ui.preview.append(ui.localTile);
   ui.localName.textContent = state.displayName;
   releaseMedia();
@@ -679,6 +870,7 @@ function exitSession() {
 /** Stops the camera and microphone (and any acquisition still under way). */
 function releaseMedia() {
   state.mediaRequest++;
+  micMeter.stop();
   stopStream(state.stream);
   state.stream = null;
   ui.localVideo.srcObject = null;
@@ -702,10 +894,82 @@ function renderRoom() {
   const client = state.client;
   if (state.view !== "room" || !client) return;
   const participants = [...client.participants.values()];
+  if (state.pinned && !client.participants.has(state.pinned)) state.pinned = null;
+  grid.pinned = state.pinned;
   grid.update(participants, client.remoteTracks(), client.activeSpeaker);
   state.names = new Map(participants.map((p) => [p.id, p.name]));
   renderLocalTile();
   session.renderTiles(ui.localTile, grid.tileElements());
+  for (const [id, tile] of grid.tileElements()) showQuality(tile, /** @type {any} */ (state.linkQuality.get(id)));
+  const room = client.roomState || {};
+  const selfId = client.self ? client.self.id : null;
+  /** @param {string|null} id a participant id, as the layout names it */
+  const tileOf = (id) => (id && id === selfId ? SELF_TILE : id);
+  grid.setFocus(chooseFocus({
+    screen: ui.screenStage.hidden ? null : SCREEN_TILE,
+    spotlight: tileOf(typeof room.spotlight === "string" ? room.spotlight : null),
+    pinned: state.pinned,
+    speaker: tileOf(client.activeSpeaker),
+    view: state.viewMode,
+    present: (id) => id === SCREEN_TILE || id === SELF_TILE || client.participants.has(id),
+  }));
+  ui.viewMode.setAttribute("aria-pressed", String(state.viewMode === "speaker"));
+  ui.viewModeLabel.textContent = state.viewMode === "speaker" ? "Grid view" : "Speaker view";
+}
+
+/**
+ * Keeps hosts' per-tile connection quality as the server last measured it (docs/protocol.md 9.12).
+ * @param {{participants?: unknown}} message
+ */
+function onLinkQuality(message) {
+  if (!Array.isArray(message.participants)) return;
+  state.linkQuality = new Map();
+  for (const entry of message.participants) {
+    if (entry && typeof entry.participant_id === "string") state.linkQuality.set(entry.participant_id, entry);
+  }
+  if (state.view !== "room") return;
+  for (const [id, tile] of grid.tileElements()) showQuality(tile, /** @type {any} */ (state.linkQuality.get(id)));
+}
+
+/** Hides or shows one's own tile in the room (the others still see the camera; the layout closes the gap). */
+function applySelfView() {
+  ui.localTile.hidden = state.view === "room" && state.hideSelf;
+}
+
+/**
+ * Shows a reaction quietly on the reacting participant's tile for a few seconds (never a sound).
+ * @param {HavenClient} client
+ * @param {{participant_id?: unknown, reaction?: unknown}} message
+ */
+function showReaction(client, message) {
+  const words = typeof message.reaction === "string" ? REACTIONS[message.reaction] : undefined;
+  if (!words || typeof message.participant_id !== "string") return;
+  const own = !!client.self && client.self.id === message.participant_id;
+  const tile = own ? ui.localTile : grid.tileElements().get(message.participant_id);
+  if (!tile) return;
+  let badge = /** @type {HTMLElement|null} */ (tile.querySelector(":scope > .tile-reaction"));
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "tile-reaction";
+    badge.dataset.testid = "tile-reaction";
+    tile.append(badge);
+  }
+  badge.textContent = words;
+  badge.dataset.reaction = message.reaction;
+  const shown = badge;
+  clearTimeout(Number(shown.dataset.timer));
+  shown.dataset.timer = String(setTimeout(() => shown.remove(), REACTION_MS));
+}
+
+/** @returns {"grid"|"speaker"} the view this member chose before, in this browser */
+function readViewMode() {
+  return readChoice(VIEW_KEY) === "speaker" ? "speaker" : "grid";
+}
+
+function toggleViewMode() {
+  state.viewMode = state.viewMode === "speaker" ? "grid" : "speaker";
+  saveChoice(VIEW_KEY, state.viewMode);
+  renderRoom();
 }
 
 /** Renders the session panel (agenda, check-in, hands, chat, host tools) from the room state. */
@@ -768,9 +1032,22 @@ function onDuplicateJoin(client, message) {
     : `Someone is waiting with a join link of ${who} that was used before. Admit them only if it is really ${who}.`);
 }
 
-function showRoomNotice(text) {
+/**
+ * @param {string} text
+ * @param {string} [key] names the notice's cause, so that it can be cleared when the cause ends
+ */
+function showRoomNotice(text, key = "") {
   ui.roomNoticeText.textContent = text;
+  ui.roomNotice.dataset.key = key;
   ui.roomNotice.hidden = false;
+}
+
+/**
+ * Clears the room notice if it is still about this cause.
+ * @param {string} key
+ */
+function clearRoomNotice(key) {
+  if (!ui.roomNotice.hidden && ui.roomNotice.dataset.key === key) ui.roomNotice.hidden = true;
 }
 
 /** @param {string} text */

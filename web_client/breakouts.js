@@ -150,6 +150,8 @@ export class BreakoutView {
     this.timer = null;
     this.warned = false;
     this.helpAsked = false;
+    /** @type {Set<string>} breakouts whose help request is on the room notice */
+    this.helpNotices = new Set();
     /** @type {Map<string, string>} participant id → room chosen in a picker, until the server confirms */
     this.pendingAssign = new Map();
 
@@ -196,9 +198,27 @@ export class BreakoutView {
     this.location = location;
     this.renderBanner(client, state, host);
     this.renderHostTab(client, state, host);
+    this.clearEndedCauses(state);
     if (state && state.open && state.endsAt !== null) this.startTimer();
     else this.stopTimer();
     this.tick();
+  }
+
+  /**
+   * Clears notices whose cause has ended: a help request once a host visited (or the rooms closed), a message to
+   * every room once the rooms closed.
+   * @param {Breakouts|null} state
+   */
+  clearEndedCauses(state) {
+    const open = !!state && state.open;
+    for (const room of [...this.helpNotices]) {
+      const info = open && state ? state.rooms.find((r) => r.name === room) : undefined;
+      if (!info || !info.help) {
+        this.ctx.clearNotice(`help:${room}`);
+        this.helpNotices.delete(room);
+      }
+    }
+    if (!open) this.el.message.hidden = true;
   }
 
   // --- everyone: the banner -------------------------------------------------------------------
@@ -314,7 +334,8 @@ export class BreakoutView {
   onHelpRequested({ room, participant_id: participantId }) {
     if (!this.host) return;
     const who = personName(this.ctx.client(), participantId);
-    this.ctx.notice(`${who} asked for help in the breakout room “${room}”. Open the Breakouts tab to visit.`);
+    this.ctx.notice(`${who} asked for help in the breakout room “${room}”. Open the Breakouts tab to visit.`, `help:${room}`);
+    this.helpNotices.add(room);
     this.ctx.announce(`${who} asked for help in ${room}`);
   }
 

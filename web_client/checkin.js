@@ -51,7 +51,12 @@ export class CheckinView {
       end: /** @type {HTMLButtonElement} */ (byId("checkin-end")),
       results: byId("mood-results"),
       resultsList: byId("mood-results-list"),
+      textForm: byId("checkin-text-form"),
+      textInput: /** @type {HTMLTextAreaElement} */ (byId("checkin-text-input")),
+      textHint: byId("checkin-text-hint"),
     };
+    /** @type {Map<string, string>} check-ins typed into this round, as far as we may read them (never stored) */
+    this.texts = new Map();
     /** @type {Map<string, number>} ratings received this round (hosts only; never stored) */
     this.moods = new Map();
     /** @type {Checkin|null} */
@@ -72,6 +77,12 @@ export class CheckinView {
       event.preventDefault();
       this.sendMood();
     });
+    this.el.textForm.addEventListener("submit", async (/** @type {Event} */ event) => {
+      event.preventDefault();
+      const text = this.el.textInput.value.trim();
+      if (!text) return;
+      if (await this.ctx.send((r) => r.checkinText(text))) this.el.textInput.value = "";
+    });
     this.el.start.addEventListener("click", () => this.ctx.send((r) => r.checkinStart({ random: this.el.random.checked })));
     this.el.next.addEventListener("click", () => this.ctx.send((r) => r.checkinNext()));
     this.el.end.addEventListener("click", () => this.ctx.send((r) => r.checkinEnd()));
@@ -85,8 +96,9 @@ export class CheckinView {
     const checkin = checkinOf(room);
     const selfId = client && client.self ? client.self.id : null;
     if (checkin && !this.checkin) {
-      // A new round: ratings of an earlier one no longer apply.
+      // A new round: ratings and typed check-ins of an earlier one no longer apply.
       this.moods.clear();
+      this.texts.clear();
       this.sentRating = null;
       this.el.moodSelect.value = "";
       this.resetMoodHint();
@@ -98,17 +110,21 @@ export class CheckinView {
       const current = checkin.current;
       setText(this.el.status, current === null
         ? "Everyone has had a turn."
-        : current === selfId ? "It's your turn to share. You can also pass." : `${nameOf(client, current)} is sharing.`);
+        : current === selfId ? "It's your turn to check in. You can also pass." : `It's ${nameOf(client, current)}'s turn to check in.`);
     } else {
-      setText(this.el.status, "Start a round to give each participant a turn to share.");
+      setText(this.el.status, "Start a round to give each participant a turn to check in.");
     }
     this.renderOrder(checkin, host, selfId);
 
     const myTurn = !!checkin && checkin.current !== null && checkin.current === selfId;
     this.el.pass.hidden = !myTurn;
-    if (myTurn && !this.myTurnAnnounced) this.ctx.announce("It's your turn to share in the check-in. You can also pass.");
+    if (myTurn && !this.myTurnAnnounced) this.ctx.announce("It's your turn to check in. You can also pass.");
     this.myTurnAnnounced = myTurn;
     this.el.moodForm.hidden = !checkin || host;
+    this.el.textForm.hidden = !myTurn;
+    setText(this.el.textHint, room.checkin_text_visible
+      ? "Everyone in the group reads it, as if you had said it. It is not saved."
+      : "Only the hosts read it. It is not saved.");
 
     this.el.host.hidden = !host;
     this.el.running.hidden = !checkin;
@@ -130,12 +146,13 @@ export class CheckinView {
     syncList(this.el.order, order, (id) => id, () => h("li", { dataset: { testid: "checkin-person" } },
       h("span", { className: "person-name" }),
       h("span", { className: "person-state" }),
-      h("span", { className: "mood-rating", dataset: { testid: "checkin-mood-rating" }, hidden: true })), (element, id) => {
+      h("span", { className: "mood-rating", dataset: { testid: "checkin-mood-rating" }, hidden: true }),
+      h("p", { className: "checkin-typed", dataset: { testid: "checkin-typed" }, hidden: true })), (element, id) => {
       const current = !!checkin && checkin.current === id;
-      const state = !checkin ? "" : current ? "Sharing now"
-        : checkin.passed.includes(id) ? "Passed" : checkin.done.includes(id) ? "Shared" : "";
+      const state = !checkin ? "" : current ? "Their turn"
+        : checkin.passed.includes(id) ? "Passed" : checkin.done.includes(id) ? "Done" : "";
       element.classList.toggle("is-current", current);
-      element.classList.toggle("is-finished", state === "Passed" || state === "Shared");
+      element.classList.toggle("is-finished", state === "Passed" || state === "Done");
       if (current) element.setAttribute("aria-current", "true");
       else element.removeAttribute("aria-current");
       element.dataset.participantId = id;
@@ -147,6 +164,10 @@ export class CheckinView {
       const rating = host ? this.moods.get(id) : undefined;
       mood.hidden = rating === undefined;
       setText(mood, rating === undefined ? "" : `Mood ${rating}/10`);
+      const typed = /** @type {HTMLElement} */ (element.querySelector(".checkin-typed"));
+      const text = this.texts.get(id);
+      typed.hidden = text === undefined;
+      setText(typed, text || "");
     });
   }
 
@@ -174,6 +195,16 @@ export class CheckinView {
     if (this.room) this.render(this.room);
   }
 
+  /**
+   * Shows a check-in typed into the round (the speaker's own, and for hosts or when allowed everyone's).
+   * @param {any} message the `checkin-text` event
+   */
+  onText(message) {
+    if (typeof message.participant_id !== "string" || typeof message.text !== "string") return;
+    this.texts.set(message.participant_id, message.text);
+    if (this.room) this.render(this.room);
+  }
+
   async sendMood() {
     const rating = Number(this.el.moodSelect.value);
     if (!rating) {
@@ -195,6 +226,7 @@ export class CheckinView {
     this.checkin = null;
     this.room = null;
     this.moods.clear();
+    this.texts.clear();
     this.myTurnAnnounced = false;
     this.el.order.replaceChildren();
     this.el.resultsList.replaceChildren();

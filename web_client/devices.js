@@ -88,10 +88,12 @@ export function describeMediaError(error, stream) {
     case "NotAllowedError":
     case "SecurityError":
       return "Camera and microphone access is blocked. You can still join to see and hear the group. " +
-        "To share, allow access in your browser's site settings, then choose Try again.";
+        "To share, click the camera or padlock icon next to the web address, allow the camera and microphone " +
+        "for this site, then choose Try again.";
     case "NotFoundError":
     case "OverconstrainedError":
-      return "No camera or microphone was found. You can still join to see and hear the group.";
+      return "No camera or microphone was found. Check that they are plugged in and switched on, then choose " +
+        "Try again. You can also join without them to see and hear the group.";
     case "NotReadableError":
     case "AbortError":
       return "Your camera or microphone is being used by another app. Close that app and choose Try again, " +

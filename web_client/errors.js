@@ -25,6 +25,8 @@ const FATAL_CODES = new Set([
   "room-locked",
   "consent-required",
   "consent-declined",
+  "emergency-info-declined",
+  "emergency-info-required",
   "unsupported-version",
   "room-full",
   "server-full",

@@ -95,8 +95,10 @@ export class HandsView {
     this.el.lowerAll.hidden = hands.length === 0;
     this.el.takeFloor.hidden = floor === null;
 
-    this.el.banner.hidden = floor === null;
-    if (floor !== null) setText(this.el.banner, floor === selfId ? "You have the floor" : `${nameOf(client, floor)} has the floor`);
+    // The floor belongs to the room its holder is in: from a breakout, someone in another room has no banner.
+    const floorHere = floor !== null && (floor === selfId || (!!client && client.participants.has(floor)));
+    this.el.banner.hidden = !floorHere;
+    if (floorHere) setText(this.el.banner, floor === selfId ? "You have the floor" : `${nameOf(client, floor)} has the floor`);
   }
 
   reset() {

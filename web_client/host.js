@@ -27,6 +27,10 @@ export class HostPanel {
       attendanceButton: /** @type {HTMLButtonElement} */ (byId("attendance-csv")),
       attendanceStatus: byId("attendance-status"),
       endButton: /** @type {HTMLButtonElement} */ (byId("end-session")),
+      muteAll: /** @type {HTMLButtonElement} */ (byId("mute-all")),
+      askAllCamera: /** @type {HTMLButtonElement} */ (byId("ask-all-camera")),
+      lowerAll: /** @type {HTMLButtonElement} */ (byId("host-lower-all-hands")),
+      everyoneStatus: byId("everyone-status"),
       endDialog: /** @type {HTMLDialogElement} */ (byId("end-dialog")),
       endConfirm: /** @type {HTMLButtonElement} */ (byId("end-confirm")),
       endCancel: /** @type {HTMLButtonElement} */ (byId("end-cancel")),
@@ -39,6 +43,12 @@ export class HostPanel {
       muteCamera: /** @type {HTMLButtonElement} */ (byId("pd-mute-camera")),
       askCamera: /** @type {HTMLButtonElement} */ (byId("pd-ask-camera")),
       floor: /** @type {HTMLButtonElement} */ (byId("pd-floor")),
+      spotlight: /** @type {HTMLButtonElement} */ (byId("pd-spotlight")),
+      emergency: /** @type {HTMLButtonElement} */ (byId("pd-emergency")),
+      emergencyInfo: byId("pd-emergency-info"),
+      emergencyLocation: byId("pd-emergency-location"),
+      emergencyContact: byId("pd-emergency-contact"),
+      emergencyNote: byId("pd-emergency-note"),
       screenAllow: /** @type {HTMLButtonElement} */ (byId("pd-screen-allow")),
       screenStop: /** @type {HTMLButtonElement} */ (byId("pd-screen-stop")),
       role: /** @type {HTMLButtonElement} */ (byId("pd-role")),
@@ -61,6 +71,20 @@ export class HostPanel {
     this.room = null;
 
     this.el.admitAll.addEventListener("click", () => this.ctx.send((r) => r.admitAll()));
+    this.el.muteAll.addEventListener("click", () => this.everyone(async (r) => {
+      const { muted } = await r.muteAll();
+      return muted === 0 ? "Every member's microphone was already off."
+        : `${muted === 1 ? "1 microphone" : `${muted} microphones`} muted. Members can unmute themselves when they are ready.`;
+    }));
+    this.el.askAllCamera.addEventListener("click", () => this.everyone(async (r) => {
+      const { asked } = await r.askAllUnmute(TRACK_LABELS.CAMERA);
+      return asked === 0 ? "Everyone's camera is already on."
+        : `${asked === 1 ? "1 member was" : `${asked} members were`} asked to turn their camera on. It is their choice.`;
+    }));
+    this.el.lowerAll.addEventListener("click", () => this.everyone(async (r) => {
+      await r.lowerAllHands();
+      return "All hands are lowered.";
+    }));
     this.el.settings.addEventListener("change", (/** @type {Event} */ event) => this.changeSetting(event));
     this.el.attendanceButton.addEventListener("click", () => this.downloadAttendance());
 
@@ -82,6 +106,11 @@ export class HostPanel {
     this.el.askMic.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.MICROPHONE), "asked to unmute"));
     this.el.muteCamera.addEventListener("click", () => this.act((r, id) => r.muteParticipant(id, TRACK_LABELS.CAMERA), "camera turned off"));
     this.el.askCamera.addEventListener("click", () => this.act((r, id) => r.askUnmute(id, TRACK_LABELS.CAMERA), "asked to turn the camera on"));
+    this.el.emergency.addEventListener("click", () => this.showEmergencyInfo());
+    this.el.spotlight.addEventListener("click", () => {
+      const giving = !this.room || this.room.spotlight !== this.subject;
+      this.act((r, id) => r.spotlight(giving ? id : null), giving ? "is in the spotlight" : "spotlight stopped");
+    });
     this.el.floor.addEventListener("click", () => {
       const giving = !this.room || this.room.floor !== this.subject;
       this.act((r, id) => r.giveFloor(giving ? id : null), giving ? "has the floor" : "floor taken back");
@@ -102,6 +131,17 @@ export class HostPanel {
     this.el.cancelRemove.addEventListener("click", () => this.showActions(this.el.remove));
     this.el.confirmRemove.addEventListener("click", () =>
       this.act((r, id) => r.remove(id, { ban: this.el.ban.checked }), this.el.ban.checked ? "removed and blocked" : "removed"));
+  }
+
+  /**
+   * Runs a request for the whole room and says what it did.
+   * @param {(requests: Requests) => Promise<string>} call
+   */
+  async everyone(call) {
+    /** @type {string} */
+    let text = "";
+    const ok = await this.ctx.send(async (r) => { text = await call(r); });
+    if (ok) setText(this.el.everyoneStatus, text);
   }
 
   /**
@@ -244,11 +284,35 @@ export class HostPanel {
     this.subject = id;
     this.opener = opener;
     this.el.ban.checked = false;
+    // Shown only on request, for this participant, and gone when the menu closes.
+    this.el.emergencyInfo.hidden = true;
+    this.el.emergencyLocation.textContent = "";
+    this.el.emergencyContact.textContent = "";
     this.showActions(null);
     this.renderDialog();
     if (!this.el.dialog.open) this.el.dialog.showModal();
     const first = [...this.el.actions.querySelectorAll("button")].find((b) => !b.hidden && !b.disabled);
     if (first) first.focus();
+  }
+
+  /** Asks the server for the participant's emergency information (each reading is audited) and shows it here. */
+  async showEmergencyInfo() {
+    const id = this.subject;
+    /** @type {any} */
+    let info = null;
+    if (!id || !(await this.ctx.send(async (r) => { info = await r.emergencyInfo(id); }))) return;
+    if (this.subject !== id || !info) return;
+    this.el.emergencyInfo.hidden = false;
+    if (!info.confirmed) {
+      this.el.emergencyLocation.textContent = "—";
+      this.el.emergencyContact.textContent = "—";
+      setText(this.el.emergencyNote, "Not confirmed at this join.");
+      return;
+    }
+    this.el.emergencyLocation.textContent = String(info.location);
+    this.el.emergencyContact.textContent = String(info.contact);
+    const at = new Date(Number(info.confirmed_at)).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    setText(this.el.emergencyNote, `Confirmed at ${at}, when they joined. Your viewing is recorded in the audit log.`);
   }
 
   /**
@@ -296,6 +360,8 @@ export class HostPanel {
     this.el.screenAllow.dataset.allowed = String(allowed);
     setText(this.el.screenAllow, allowed ? "Stop allowing screen sharing" : "Allow screen sharing");
     this.el.screenStop.hidden = !participant.tracks.some((t) => t.label === TRACK_LABELS.SCREEN);
+    const spotlit = !!this.room && this.room.spotlight === participant.id;
+    setText(this.el.spotlight, spotlit ? "Stop the spotlight" : "Spotlight for everyone");
     const hasFloor = !!this.room && this.room.floor === participant.id;
     setText(this.el.floor, hasFloor ? "Take back the floor" : "Give the floor");
     // A host from the join link keeps that role and cannot be sent away or removed.

@@ -10,7 +10,8 @@ import { ROLES } from "./constants.js";
  *   sends a request with one of the typed methods (`(r) => r.admit(id)`); on failure shows a notice and
  *   resolves false
  * @property {(text: string) => void} announce reads a message to screen reader users
- * @property {(text: string) => void} notice shows a message in the room
+ * @property {(text: string, key?: string) => void} notice shows a message in the room; `key` names its cause
+ * @property {(key: string) => void} clearNotice clears the message if it is still about that cause
  */
 
 /** @type {ReadonlySet<string>} */

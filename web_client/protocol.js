@@ -86,13 +86,16 @@ function defaultResumeStorage() {
 export class HavenClient extends EventTarget {
   /**
    * @param {{url: string, token: string, room?: string|null, onConsent?: ConsentHandler,
+   *          onEmergencyInfo?: () => Promise<{location: string, contact: string}|null>,
    *          createSocket?: import("./connection.js").ConnectionOptions["createSocket"],
    *          resumeStorage?: ResumeStorage|null}} options
    *   `onConsent` shows the group's confidentiality agreement and resolves true once the participant
-   *   accepts it (section 5.1); it is asked again only if the agreement changes. `resumeStorage` keeps
-   *   the resume credential across a page reload (default: this tab's `sessionStorage`; `null`: memory only).
+   *   accepts it (section 5.1); it is asked again only if the agreement changes. `onEmergencyInfo` asks the
+   *   participant where they are and for an emergency contact when `hello` requires it (section 5.2); the
+   *   answer is resent on reconnects, never asked twice by one client. `resumeStorage` keeps the resume
+   *   credential across a page reload (default: this tab's `sessionStorage`; `null`: memory only).
    */
-  constructor({ url, token, room = null, onConsent, createSocket, resumeStorage }) {
+  constructor({ url, token, room = null, onConsent, onEmergencyInfo, createSocket, resumeStorage }) {
     super();
     if (!url) throw new TypeError("HavenClient needs the WebSocket url");
     if (!token) throw new TypeError("HavenClient needs a join token");
@@ -100,6 +103,9 @@ export class HavenClient extends EventTarget {
     this.token = token;
     this.room = room || null;
     this.onConsent = onConsent || null;
+    this.onEmergencyInfo = onEmergencyInfo || null;
+    /** @type {{location: string, contact: string}|null} confirmed for this client's joins (memory only) */
+    this._emergencyInfo = null;
     this.createSocket = createSocket;
     /** @type {ResumeStorage|null} never localStorage: the credential must not outlive the tab */
     this.resumeStorage = resumeStorage === undefined ? defaultResumeStorage() : resumeStorage;
@@ -112,6 +118,8 @@ export class HavenClient extends EventTarget {
     this.status = "disconnected";
     /** @type {{code: string, message: string}|null} why the status is `failed` */
     this.failure = null;
+    /** @type {{since: number, returned_at: number, ends_at: number, media_paused: boolean}|null} from the join result */
+    this.hostAbsence = null;
     /** @type {any} the `hello` result */
     this.server = null;
     /** @type {import("./roster.js").RosterState} */
@@ -263,7 +271,12 @@ export class HavenClient extends EventTarget {
    * Local tracks are left to the caller.
    * @returns {Promise<void>}
    */
-  async leave() {
+  /**
+   * Leaves the session (section 5.3).
+   * @param {{keepResume?: boolean}} [options] `keepResume`: keep the resume credential in this tab, so that a
+   *   host who steps out can take back their place (section 5.4) instead of waiting with a used link
+   */
+  async leave({ keepResume = false } = {}) {
     if (this._closed) return;
     this._closed = true;
     const wasOnline = this._phase === "online";
@@ -275,7 +288,7 @@ export class HavenClient extends EventTarget {
         // The server drops us when the socket closes anyway.
       }
     }
-    this._forgetResume();
+    if (!keepResume) this._forgetResume();
     this._dropSocket();
     this._teardownMedia();
     this.publisher.dropScreenShare("stopped");
@@ -413,10 +426,18 @@ export class HavenClient extends EventTarget {
       if (this._acceptedConsent !== consent.version) await this._askConsent(consent);
       consentVersion = consent.version;
     }
-    const joined = await this.requests.join(consentVersion);
+    if (server && server.emergency_info_required && !this._emergencyInfo) {
+      const info = this.onEmergencyInfo ? await this.onEmergencyInfo() : null;
+      if (!info) throw new HavenError("emergency-info-declined", "the emergency information was not confirmed");
+      this._emergencyInfo = info;
+    }
+    const joined = await this.requests.join(consentVersion,
+      server && server.emergency_info_required ? this._emergencyInfo || undefined : undefined);
     this._keepResume(joined && joined.resume ? joined.resume.credential : null);
     // The credential goes no further than this client: not into the roster, not to the caller.
     const { resume: _credential, ...join } = joined || {};
+    // A host back after no host was present learns how long the group was alone (section 9.10).
+    this.hostAbsence = join.host_absence && typeof join.host_absence === "object" ? join.host_absence : null;
     this._reduce({ type: "joined", result: join, participant: server && server.participant });
     this._emitTracksIfChanged();
     return join;

@@ -10,7 +10,7 @@
  * @typedef {{mid: string, label: string}} TrackLabel
  * @typedef {"microphone"|"camera"|"screen"} ModeratedLabel
  * @typedef {{locked?: boolean, waiting_room?: boolean, chat_enabled?: boolean, private_chat?: boolean,
- *            hands_visible?: boolean, readmit_after_timeout?: boolean}} RoomSettings
+ *            hands_visible?: boolean, readmit_after_timeout?: boolean, members_media_without_host?: boolean}} RoomSettings
  */
 
 /** The protocol's requests as methods over one `send` function (a connection's `request`). */
@@ -33,9 +33,13 @@ export class Requests {
   /**
    * Section 5.2: enters the room after accepting the agreement of this version.
    * @param {string} [consentVersion]
+   * @param {{location: string, contact: string}} [emergencyInfo] where we are and whom to call, when asked
    */
-  join(consentVersion) {
-    return this.send("join", consentVersion === undefined ? {} : { consent_version: consentVersion });
+  join(consentVersion, emergencyInfo) {
+    /** @type {Record<string, unknown>} */
+    const fields = consentVersion === undefined ? {} : { consent_version: consentVersion };
+    if (emergencyInfo) fields.emergency_info = { location: emergencyInfo.location, contact: emergencyInfo.contact };
+    return this.send("join", fields);
   }
 
   /** Section 5.3: leaves the room; the server then closes the socket. */
@@ -118,6 +122,19 @@ export class Requests {
     return this.send("ask-unmute", { participant_id: participantId, label });
   }
 
+  /** Mutes every member's microphone in the host's room; each unmutes themselves. */
+  muteAll() {
+    return this.send("mute-all");
+  }
+
+  /**
+   * Asks every member whose track is off to turn it on (a request, never a switch).
+   * @param {"microphone"|"camera"} label
+   */
+  askAllUnmute(label) {
+    return this.send("ask-all-unmute", { label });
+  }
+
   /**
    * @param {string} participantId
    * @param {{ban?: boolean}} [options] `ban` bars a return for the rest of the session
@@ -137,6 +154,14 @@ export class Requests {
   /** @param {RoomSettings} settings */
   setRoom(settings) {
     return this.send("set-room", { ...settings });
+  }
+
+  /**
+   * Section 9.3: a member's emergency information (hosts only; each reading is audited).
+   * @param {string} participantId
+   */
+  emergencyInfo(participantId) {
+    return this.send("emergency-info", { participant_id: participantId });
   }
 
   endSession() {
@@ -198,6 +223,16 @@ export class Requests {
     return this.send("checkin-mood", { rating });
   }
 
+  /** @param {string} text the current speaker's check-in, typed instead of spoken */
+  checkinText(text) {
+    return this.send("checkin-text", { text });
+  }
+
+  /** @param {"agree"|"heart"|"thanks"|"pause"} reaction shown briefly on our tile (section 9.11) */
+  react(reaction) {
+    return this.send("react", { reaction });
+  }
+
   // --- 9.6 raised hands ---
 
   raiseHand() {
@@ -216,6 +251,11 @@ export class Requests {
   /** @param {string|null} participantId null takes the floor back */
   giveFloor(participantId) {
     return this.send("give-floor", { participant_id: participantId });
+  }
+
+  /** @param {string|null} participantId shown large for everyone; null stops the spotlight */
+  spotlight(participantId) {
+    return this.send("spotlight", { participant_id: participantId });
   }
 
   // --- 9.7 chat, 9.8 homework ---

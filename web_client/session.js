@@ -9,6 +9,7 @@ import { ChatView } from "./chat.js";
 import { HostPanel } from "./host.js";
 import { BreakoutView } from "./breakouts.js";
 import { ScreenShareView } from "./screenshare.js";
+import { HostContinuityView } from "./continuity.js";
 import { admittedRoom, isHost } from "./people.js";
 import { markTile } from "./tiles.js";
 
@@ -19,8 +20,9 @@ export class SessionUI {
   /**
    * @param {SessionContext} ctx
    * @param {(id: string) => any} byId
+   * @param {{leave: (options: {keepResume: boolean, steppedOut: boolean}) => Promise<void>}} app
    */
-  constructor(ctx, byId) {
+  constructor(ctx, byId, app) {
     this.ctx = ctx;
     this.el = {
       tablist: byId("side-tabs"),
@@ -41,6 +43,7 @@ export class SessionUI {
     this.host = new HostPanel(ctx, byId);
     this.breakouts = new BreakoutView(ctx, byId);
     this.screen = new ScreenShareView(ctx, byId);
+    this.continuity = new HostContinuityView(ctx, byId, app);
     this.chat = new ChatView(ctx, byId, {
       isVisible: () => !this.el.panelChat.hidden && document.visibilityState === "visible",
       onUnread: (count) => {
@@ -48,6 +51,7 @@ export class SessionUI {
         this.el.unread.textContent = count === 0 ? "" : String(count);
         this.el.tabChat.setAttribute("aria-label", count === 0 ? "Chat" : `Chat, ${count} unread`);
       },
+      open: () => this.selectTab(this.el.tabChat),
     });
     /** @type {boolean|null} whether the viewer was a host at the last render (null: not rendered yet) */
     this.wasHost = null;
@@ -64,6 +68,10 @@ export class SessionUI {
     }
     this.chat.load();
     this.render();
+    if (client && client.hostAbsence) {
+      this.continuity.onAbsence(client.hostAbsence);
+      client.hostAbsence = null;
+    }
   }
 
   /** Re-renders every view from the client's current room state and roster. */
@@ -87,6 +95,7 @@ export class SessionUI {
     this.host.render(room);
     this.breakouts.render();
     this.screen.render(room);
+    this.continuity.render();
   }
 
   /**
@@ -118,7 +127,9 @@ export class SessionUI {
    */
   onServerEvent(message) {
     if (message.type === "checkin-mood") this.checkin.onMood(message);
+    else if (message.type === "checkin-text") this.checkin.onText(message);
     else if (message.type === "agenda-overrun") this.agenda.onOverrun();
+
   }
 
   /** @param {any} message */
@@ -167,6 +178,7 @@ export class SessionUI {
     this.host.reset();
     this.breakouts.reset();
     this.screen.reset();
+    this.continuity.reset();
     this.wasHost = null;
   }
 }

@@ -33,6 +33,8 @@ const FAILURE_TEXT = {
   "room-locked": "This session is locked — please contact your therapist",
   "consent-declined": "You need to accept the group agreement to join",
   "consent-required": "You need to accept the group agreement to join",
+  "emergency-info-declined": "This group asks where you are and for an emergency contact before you join",
+  "emergency-info-required": "This group asks where you are and for an emergency contact before you join",
 };
 
 /** What the status shows while reconnecting, when the server said why it closed the socket. */

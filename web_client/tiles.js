@@ -1,7 +1,11 @@
-/** The room's video grid: one tile per participant with name, camera-off avatar, muted-mic icon, speaker and turn highlights. */
+/**
+ * The room's video area: one tile per participant with name, camera-off avatar, muted-mic icon, speaker and
+ * turn highlights, and the shared screen; layout.js places them all (grid, speaker view or presentation).
+ */
 
 import { TRACK_LABELS } from "./constants.js";
 import { ROLE_NAMES } from "./people.js";
+import { computeLayout } from "./layout.js";
 
 /**
  * @typedef {import("./protocol.js").Participant} Participant
@@ -9,7 +13,9 @@ import { ROLE_NAMES } from "./people.js";
  * @typedef {{cameraOn: boolean, mic: "on"|"muted"|"none", speaking: boolean}} TileState
  */
 
-const MIN_TILE_WIDTH = 200;
+/** The layout id of the viewer's own tile and of the shared screen (participant ids never look like these). */
+export const SELF_TILE = "~self";
+export const SCREEN_TILE = "~screen";
 
 /**
  * Returns the first letter of a name, for the camera-off avatar.
@@ -59,43 +65,104 @@ export function markTile(tile, { turn, floor, hand }) {
     badges.className = "tile-badges";
     label.append(badges);
   }
-  const words = [turn ? "Sharing" : "", floor ? "Has the floor" : "", hand ? "Hand raised" : ""].filter(Boolean);
+  // "Sharing" would be mistaken for screen sharing: the check-in badge says whose turn it is.
+  const words = [turn ? "Check-in turn" : "", floor ? "Has the floor" : "", hand ? "Hand raised" : ""].filter(Boolean);
   const text = words.join(" · ");
   if (badges.textContent !== text) badges.textContent = text;
   /** @type {HTMLElement} */ (badges).hidden = !text;
+}
+
+/** What a host reads on a tile for each connection quality (docs/protocol.md 9.12); good says nothing. */
+export const QUALITY_WORDS = { weak: "Weak connection", poor: "Poor connection" };
+
+/**
+ * Shows a participant's connection quality, as the server measures it, on their tile (hosts only): words
+ * for a weak or poor link, with the figures in the tooltip; nothing on a good or not yet measured one.
+ * @param {HTMLElement} tile
+ * @param {{quality?: unknown, loss_in?: unknown, loss_out?: unknown, rtt_ms?: unknown}|undefined} entry
+ */
+export function showQuality(tile, entry) {
+  const label = tile.querySelector(".tile-label");
+  if (!label) return;
+  let badge = /** @type {HTMLElement|null} */ (label.querySelector(".tile-quality"));
+  const quality = entry && typeof entry.quality === "string" ? entry.quality : "unknown";
+  const words = /** @type {Record<string, string>} */ (QUALITY_WORDS)[quality];
+  if (!words) {
+    if (badge) badge.remove();
+    delete tile.dataset.quality;
+    return;
+  }
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "tile-quality";
+    badge.dataset.testid = "tile-quality";
+    label.append(badge);
+  }
+  tile.dataset.quality = quality;
+  badge.dataset.quality = quality;
+  badge.textContent = words;
+  /** @param {unknown} v */
+  const percent = (v) => (typeof v === "number" ? `${Math.round(v * 100)} %` : "not measured");
+  const rtt = entry && typeof entry.rtt_ms === "number" ? `${entry.rtt_ms} ms` : "not measured";
+  badge.title = `Lost on the way in: ${percent(entry && entry.loss_in)}; on the way to them: ` +
+    `${percent(entry && entry.loss_out)}; round trip: ${rtt}`;
 }
 
 /** The grid of remote tiles, kept in step with the roster and the received tracks. */
 export class TileGrid {
   /**
    * @param {HTMLElement} container
-   * @param {{onAudioBlocked: () => void}} callbacks
+   * @param {{onAudioBlocked: () => void, onPin: (id: string) => void}} callbacks `onPin`: a tile's Pin was pressed
    */
-  constructor(container, { onAudioBlocked }) {
+  constructor(container, { onAudioBlocked, onPin }) {
     this.container = container;
     this.onAudioBlocked = onAudioBlocked;
+    this.onPin = onPin;
     /** @type {Map<string, RemoteTile>} */
     this.tiles = new Map();
+    /** @type {string|null} the layout id shown large */
+    this.focus = null;
+    /** @type {string|null} the participant the viewer pinned */
+    this.pinned = null;
     if (typeof ResizeObserver === "function") new ResizeObserver(() => this.layout()).observe(container);
+    // A tile shown or hidden (the shared screen, a hidden self-view) changes the layout.
+    if (typeof MutationObserver === "function") {
+      new MutationObserver(() => this.layout()).observe(container, { attributes: true, attributeFilter: ["hidden"],
+        subtree: true, childList: true });
+    }
   }
 
-  /** Sizes the tiles so that all of them fit the grid's area as large as possible (4:3 each). */
+  /**
+   * Shows one tile large (a layout id: a participant, {@link SELF_TILE} or {@link SCREEN_TILE}), or with null
+   * all of them alike.
+   * @param {string|null} id
+   */
+  setFocus(id) {
+    if (this.focus === id) return;
+    this.focus = id;
+    this.layout();
+  }
+
+  /** Places every shown tile (and the shared screen) with the one layout engine. */
   layout() {
-    const count = this.container.children.length;
+    const items = /** @type {HTMLElement[]} */ ([...this.container.children])
+      .filter((el) => el instanceof HTMLElement && !el.hidden && el.dataset.layoutId);
     const width = this.container.clientWidth;
     const height = this.container.clientHeight;
-    if (!count || !width || !height) return;
+    if (!items.length || !width || !height) return;
     const gap = parseFloat(getComputedStyle(this.container).columnGap) || 0;
-    let best = { columns: 1, tileWidth: 0 };
-    for (let columns = 1; columns <= count; columns++) {
-      const rows = Math.ceil(count / columns);
-      const tileWidth = Math.min((width - gap * (columns - 1)) / columns, ((height - gap * (rows - 1)) / rows) * (4 / 3));
-      if (tileWidth > best.tileWidth) best = { columns, tileWidth };
+    const { boxes, mode } = computeLayout({ width, height, gap, ids: items.map((el) => el.dataset.layoutId || ""),
+      focus: this.focus });
+    this.container.dataset.layout = mode;
+    for (const el of items) {
+      const box = boxes.get(el.dataset.layoutId || "");
+      if (!box) continue;
+      el.style.left = `${box.x}px`;
+      el.style.top = `${box.y}px`;
+      el.style.width = `${box.width}px`;
+      el.style.height = `${box.height}px`;
+      el.dataset.focused = String(mode === "focus" && el.dataset.layoutId === this.focus);
     }
-    // Below this a face is too small to read: scroll instead.
-    const tileWidth = Math.floor(Math.max(best.tileWidth, Math.min(width, MIN_TILE_WIDTH)));
-    this.container.style.setProperty("--tile-columns", String(best.columns));
-    this.container.style.setProperty("--tile-width", `${tileWidth}px`);
   }
 
   /**
@@ -103,6 +170,7 @@ export class TileGrid {
    * @param {HTMLElement} tile
    */
   attachLocal(tile) {
+    tile.dataset.layoutId = SELF_TILE;
     this.container.prepend(tile);
     this._updateCount();
   }
@@ -119,11 +187,12 @@ export class TileGrid {
       seen.add(participant.id);
       let tile = this.tiles.get(participant.id);
       if (!tile) {
-        tile = new RemoteTile(participant.id, this.onAudioBlocked);
+        tile = new RemoteTile(participant.id, this.onAudioBlocked, this.onPin);
         this.tiles.set(participant.id, tile);
         this.container.append(tile.element);
       }
-      tile.update(participant, tracks.get(participant.id) || {}, participant.id === activeSpeaker);
+      tile.update(participant, tracks.get(participant.id) || {}, participant.id === activeSpeaker,
+        this.pinned === participant.id);
     }
     for (const [id, tile] of this.tiles) {
       if (!seen.has(id)) {
@@ -167,8 +236,9 @@ class RemoteTile {
   /**
    * @param {string} id
    * @param {() => void} onAudioBlocked
+   * @param {(id: string) => void} onPin
    */
-  constructor(id, onAudioBlocked) {
+  constructor(id, onAudioBlocked, onPin) {
     this.onAudioBlocked = onAudioBlocked;
     /** @type {MediaStreamTrack|null} */
     this.videoTrack = null;
@@ -179,6 +249,7 @@ class RemoteTile {
     this.element.className = "tile";
     this.element.setAttribute("role", "group");
     this.element.dataset.participantId = id;
+    this.element.dataset.layoutId = id;
 
     this.video = document.createElement("video");
     this.video.dataset.testid = "remote-video";
@@ -210,22 +281,36 @@ class RemoteTile {
     this.audio = document.createElement("audio");
     this.audio.autoplay = true;
 
-    this.element.append(this.video, this.avatar, label, this.audio);
+    this.pin = document.createElement("button");
+    this.pin.type = "button";
+    this.pin.className = "tile-pin";
+    this.pin.dataset.testid = "pin-tile";
+    this.pin.setAttribute("aria-pressed", "false");
+    this.pin.textContent = "Pin";
+    this.pin.addEventListener("click", () => onPin(id));
+
+    this.element.append(this.video, this.avatar, label, this.audio, this.pin);
   }
 
   /**
    * @param {Participant} participant
    * @param {ParticipantTracks} tracks
    * @param {boolean} speaking
+   * @param {boolean} pinned
    */
-  update(participant, tracks, speaking) {
+  update(participant, tracks, speaking, pinned) {
     const name = participant.name || "Participant";
     if (this.name.textContent !== name) {
       this.name.textContent = name;
       this.initial.textContent = initialOf(name);
       this.video.dataset.participantName = name;
       this.element.setAttribute("aria-label", name);
+      this.element.dataset.participantName = name;
+      this.pin.dataset.participantName = name;
     }
+    this.pin.setAttribute("aria-pressed", String(pinned));
+    this.pin.textContent = pinned ? "Unpin" : "Pin";
+    this.pin.setAttribute("aria-label", pinned ? `Unpin ${name}` : `Pin ${name} (show large for you)`);
     const role = ROLE_NAMES[participant.role] || "";
     this.role.hidden = !role;
     if (this.role.textContent !== role) this.role.textContent = role;

@@ -12,6 +12,7 @@ from .admission import Admission
 from .breakouts import BreakoutControl
 from .chat import Chat
 from .context import Context, Events, Outbox
+from .continuity import HostContinuity
 from .media import Media
 from .moderation import Moderation
 from .screenshare import ScreenShare
@@ -31,12 +32,15 @@ class Parts:
     structure: Structure
     chat: Chat
     breakouts: BreakoutControl
+    continuity: HostContinuity
 
     @classmethod
     def build(cls, ctx: Context) -> Parts:
         """Wire the parts to a context; each gets exactly the other parts it uses."""
         screen = ScreenShare(ctx)
         media = Media(ctx, screen)
-        admission = Admission(ctx, screen)
-        return cls(media=media, screen=screen, admission=admission, moderation=Moderation(ctx, admission, media),
-                   structure=Structure(ctx), chat=Chat(ctx), breakouts=BreakoutControl(ctx, screen))
+        continuity = HostContinuity(ctx)
+        admission = Admission(ctx, screen, continuity)
+        return cls(media=media, screen=screen, admission=admission,
+                   moderation=Moderation(ctx, admission, media, continuity), structure=Structure(ctx),
+                   chat=Chat(ctx), breakouts=BreakoutControl(ctx, screen), continuity=continuity)

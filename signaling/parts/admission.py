@@ -11,15 +11,17 @@ from ..resume import FRESH, Claim
 from ..room import Participant
 from ..views import entry, waiting_view
 from .context import Context
+from .continuity import HostContinuity
 from .screenshare import ScreenShare
 
 
 class Admission:
     """Who is in the room and who waits; waiting participants get nothing of the room."""
 
-    def __init__(self, ctx: Context, screen: ScreenShare) -> None:
+    def __init__(self, ctx: Context, screen: ScreenShare, continuity: HostContinuity) -> None:
         self.ctx = ctx
         self.screen = screen
+        self.continuity = continuity
 
     def enter(self, participant: Participant, returning: bool, claim: Claim = FRESH) -> dict[str, Any]:
         """Let a participant in (admitted or waiting) and return their ``join`` result."""
@@ -35,12 +37,17 @@ class Admission:
         ctx.place(participant)
         ctx.attend(participant, "reconnect" if returning else "join")
         ctx.log.audit("join", participant, detail={"state": state})
+        absence = None
         if participant.admitted:
             ctx.attend(participant, "admitted")
             self._announce(participant)
+            absence = self.continuity.sync()  # only a host's entry ends an absence
         else:
             ctx.events.waiting_list()
-        return self.entry(participant)
+        data = self.entry(participant)
+        if absence is not None:
+            data["host_absence"] = absence
+        return data
 
     def entry(self, participant: Participant) -> dict[str, Any]:
         """Return what a participant sees of the session as they are now."""

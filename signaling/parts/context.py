@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ..breakouts import Breakouts
@@ -99,8 +99,15 @@ class Context:
     clock: Callable[[], float]
 
     def place(self, participant: Participant) -> None:
-        """Carry a participant's (changed) placement into the media Routers."""
-        self.placement.apply(participant.id, participant.placement)
+        """Carry a participant's (changed) placement into the media Routers.
+
+        While no host is present and the hosts did not allow members' media to go on, an admitted member's
+        media is held (``paused``) wherever they are placed; hosts are never held.
+        """
+        placement = participant.placement
+        if placement.admitted and not participant.is_host and self.room.members_paused:
+            placement = replace(placement, paused=True)
+        self.placement.apply(participant.id, placement)
 
     def attend(self, participant: Participant, event: str) -> None:
         """Record an attendance event now."""

@@ -11,6 +11,7 @@ from ..errors import ProtocolError
 from ..room import Participant
 from .admission import Admission
 from .context import Context
+from .continuity import HostContinuity
 from .media import Media
 from .tracks import announce_mute
 
@@ -20,10 +21,11 @@ log = structlog.get_logger("haven.rooms")
 class Moderation:
     """Host requests that decide how people take part, and the end of the session."""
 
-    def __init__(self, ctx: Context, admission: Admission, media: Media) -> None:
+    def __init__(self, ctx: Context, admission: Admission, media: Media, continuity: HostContinuity) -> None:
         self.ctx = ctx
         self.admission = admission
         self.media = media
+        self.continuity = continuity
         self.ended = False
 
     def mute(self, host: Participant, participant_id: str, label: str) -> None:
@@ -36,6 +38,34 @@ class Moderation:
         self.ctx.log.audit("mute", host, subject=participant.id, detail={"label": track.label})
         announce_mute(self.ctx, participant, track, True)
         self.ctx.events.send_to(participant.id, {"type": "muted-by-host", "label": track.label})
+
+    def mute_all(self, host: Participant) -> dict[str, int]:
+        """Mute every member's microphone in the host's room or breakout; each unmutes themselves when ready."""
+        muted = 0
+        for participant in self.ctx.room.in_location(host.location):
+            track = participant.track_by_label("microphone")
+            if participant.is_host or track is None or track.muted:
+                continue
+            self.media.pause(participant, track.track_id, True)
+            announce_mute(self.ctx, participant, track, True)
+            self.ctx.events.send_to(participant.id, {"type": "muted-by-host", "label": "microphone"})
+            muted += 1
+        self.ctx.log.audit("mute-all", host, detail={"muted": muted})
+        return {"muted": muted}
+
+    def ask_all_unmute(self, host: Participant, label: str) -> dict[str, int]:
+        """Ask every member of the host's room whose track with that label is off to turn it on (a request)."""
+        if label not in ("microphone", "camera"):
+            raise ProtocolError("bad-request", 'label must be "microphone" or "camera"')
+        asked = 0
+        for participant in self.ctx.room.in_location(host.location):
+            track = participant.track_by_label(label)
+            if participant.is_host or track is None or not track.muted:
+                continue
+            self.ctx.events.send_to(participant.id, {"type": "unmute-requested", "label": label, "by": host.id})
+            asked += 1
+        self.ctx.log.audit("ask-all-unmute", host, detail={"label": label, "asked": asked})
+        return {"asked": asked}
 
     def ask_unmute(self, host: Participant, participant_id: str, label: str) -> None:
         """Ask someone to unmute; only they can."""
@@ -70,6 +100,7 @@ class Moderation:
         if participant.is_host:
             ctx.events.waiting_list([participant.id])
         ctx.events.room_state()
+        self.continuity.sync()
 
     def set_room(self, host: Participant, changes: dict[str, Any]) -> None:
         """Change room settings (lock, waiting room, chat, private chat, visible hands)."""
@@ -77,7 +108,17 @@ class Moderation:
             raise ProtocolError("bad-request", "name at least one setting to change")
         self.ctx.room.change_settings(changes)
         self.ctx.log.audit("settings", host, detail=changes)
+        self.continuity.replace_members()
         self.ctx.events.room_state()
+
+    def emergency_info(self, host: Participant, participant_id: str) -> dict[str, Any]:
+        """Show a host a member's emergency information; the reading is audited, its content never is."""
+        participant = self.ctx.room.get(participant_id)
+        self.ctx.log.audit("emergency-info-viewed", host, subject=participant.id,
+                           detail={"confirmed": participant.emergency is not None})
+        if participant.emergency is None:
+            return {"confirmed": False}
+        return {"confirmed": True, **participant.emergency.describe()}
 
     def end_session(self, host: Participant) -> None:
         """End the session for everyone."""

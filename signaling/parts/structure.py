@@ -6,6 +6,7 @@ from typing import Any
 
 from ..agenda import Agenda, parse_phases
 from ..errors import ProtocolError
+from ..limits import MAX_CHECKIN_TEXT_CHARS
 from ..room import Participant
 from .context import Context
 
@@ -65,6 +66,25 @@ class Structure:
         self.ctx.room.pass_turn(participant.id)
         self.ctx.events.room_state()
 
+    def checkin_text(self, participant: Participant, text: str) -> None:
+        """The current speaker checks in in writing instead of speaking: to the hosts, or to everyone if the
+        hosts chose so. Like chat, it lives only in the event: never stored, never logged."""
+        room = self.ctx.room
+        room.require_speaker(participant.id)
+        text = text.strip()
+        if not 1 <= len(text) <= MAX_CHECKIN_TEXT_CHARS:
+            raise ProtocolError("bad-request", f"a written check-in has 1 to {MAX_CHECKIN_TEXT_CHARS} characters")
+        message = {"type": "checkin-text", "participant_id": participant.id, "text": text}
+        if room.settings.checkin_text_visible:
+            self.ctx.events.broadcast_with_hosts(participant.location, message)
+        else:
+            self.ctx.events.send_all({participant.id} | {p.id for p in room.admitted() if p.is_host}, message)
+
+    def react(self, participant: Participant, reaction: str) -> None:
+        """Show a quiet reaction on the participant's tile to the people of their room (no sound, not kept)."""
+        self.ctx.events.broadcast_to(participant.location, {"type": "reaction", "participant_id": participant.id,
+                                                            "reaction": reaction})
+
     def checkin_end(self) -> None:
         """End the round."""
         self.ctx.room.checkin = None
@@ -96,6 +116,13 @@ class Structure:
         if participant_id is not None:
             self.ctx.room.require_admitted(participant_id)
         self.ctx.room.give_floor(participant_id)
+        self.ctx.events.room_state()
+
+    def spotlight(self, participant_id: str | None) -> None:
+        """Show an admitted participant large for everyone in their room, or stop (None)."""
+        if participant_id is not None:
+            self.ctx.room.require_admitted(participant_id)
+        self.ctx.room.spotlight = participant_id
         self.ctx.events.room_state()
 
     # homework

@@ -100,13 +100,14 @@ async def test_a_peer_that_completes_ice_but_never_dtls_is_failed_and_closed(hav
         await close_all([stuck, other])
 
 
-async def test_a_publish_connection_that_gets_no_udp_port_is_refused_at_once(haven):
+async def test_a_publish_connection_that_gets_no_udp_port_is_refused_at_once(haven_factory):
+    haven = await haven_factory(udp_port=0)  # a port per connection: the server binds one for each
     client = await connect(haven, "portless")
     pc = RTCPeerConnection(client_configuration())
     try:
-        # An address on no interface of this (loopback-only) namespace: every bind fails.
-        adapter.set_host_addresses(["192.0.2.77"])
         sdp, tracks = await ghost_offer(pc)
+        # An address on no interface of this (loopback-only) namespace: every bind of the server fails.
+        adapter.set_host_addresses(["192.0.2.77"])
         with pytest.raises(ServerError) as refused:
             await client.request("publish", sdp=sdp, tracks=tracks, timeout=5)
         assert refused.value.code == "internal-error"
@@ -114,6 +115,22 @@ async def test_a_publish_connection_that_gets_no_udp_port_is_refused_at_once(hav
         assert client.close_code is None
     finally:
         adapter.set_host_addresses(["127.0.0.1"])
+        await pc.close()
+        await client.close()
+
+
+async def test_an_offer_without_ice_candidates_is_refused_as_such(haven):
+    client = await connect(haven, "trickler")
+    pc = RTCPeerConnection(client_configuration())
+    try:
+        sdp, tracks = await ghost_offer(pc)
+        sdp = "".join(line for line in sdp.splitlines(keepends=True) if not line.startswith("a=candidate:"))
+        with pytest.raises(ServerError) as refused:
+            await client.request("publish", sdp=sdp, tracks=tracks, timeout=5)
+        assert refused.value.code == "invalid-sdp"
+        assert "no ICE candidates" in str(refused.value)
+        assert client.close_code is None
+    finally:
         await pc.close()
         await client.close()
 

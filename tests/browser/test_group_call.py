@@ -115,7 +115,9 @@ async def test_mute_camera_off_and_leave_reach_the_others(haven_process, browser
                                  ".some(p => p.name === 'Ana' && p.tracks.some(t => t.label === 'camera' && t.muted))"),
             "Ben to learn that Ana's camera is off")
 
+        # Ana hosts: Leave asks whether to step out or end for everyone; she steps out.
         await ana.get_by_test_id("leave-button").click()
+        await ana.get_by_test_id("leave-confirm").click()
         await eventually_async(lambda: _count_is(ana_tile, 0), "Ana's tile to disappear at Ben")
         await eventually(lambda: haven_process.health()["participants"] == 1, 10, what="the server to see one left")
     finally:

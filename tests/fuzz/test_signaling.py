@@ -102,6 +102,8 @@ def valid_values(check: schema.Check) -> st.SearchStrategy[Any]:
     if made == "number":
         low, high = bound["low"], bound["high"]
         return st.integers(int(low), int(high)) | st.floats(low, high)
+    if made == "one_of":
+        return st.sampled_from(bound["values"])
     raise AssertionError(f"tests/fuzz does not know the field check {check.__qualname__}")
 
 

@@ -50,6 +50,8 @@ class ProtocolClient:
         self.answer_offers = True
         self.answer_pings = True
         self.resume: str | None = None  # the latest resume credential (docs/protocol.md section 5.4)
+        # What this participant confirms at each join when hello asks for it (section 5.2).
+        self.emergency_info = {"location": f"{name}'s home, Springfield", "contact": f"{name}'s sister, 555-0100"}
 
     async def open(self, headers: dict | None = None) -> None:
         """Open the WebSocket."""
@@ -66,7 +68,10 @@ class ProtocolClient:
         if self.resume:
             fields["resume"] = self.resume
         self.hello = await self.request("hello", **fields)
-        self.joined = await self.request("join", consent_version=self.hello["consent"]["version"])
+        join: dict[str, Any] = {"consent_version": self.hello["consent"]["version"]}
+        if self.hello.get("emergency_info_required"):
+            join["emergency_info"] = self.emergency_info
+        self.joined = await self.request("join", **join)
         if self.joined.get("resume"):
             self.resume = self.joined["resume"]["credential"]
         return self.joined

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from media.api import LABEL_KINDS, MediaError, PublishResult, RouterListener, TrackInfo
+from media.api import LABEL_KINDS, LinkQuality, MediaError, PublishResult, RouterListener, TrackInfo
 from signaling.codes import CloseCode, LeaveReason
 
 
@@ -22,6 +22,7 @@ class FakeRouter:
         self.members: dict[str, tuple[bool, bool]] = {}
         self.tracks: dict[str, TrackInfo] = {}
         self.paused: set[str] = set()
+        self.quality: dict[str, LinkQuality] = {}  # what member_quality reports, set by tests
         self.closed = False
 
     def add_member(self, participant_id: str, sending: bool = True, receiving: bool = True) -> None:
@@ -76,6 +77,11 @@ class FakeRouter:
 
     def stats(self) -> dict[str, Any]:
         return {"members": len(self.members)}
+
+    def member_quality(self, participant_id: str) -> LinkQuality | None:
+        if participant_id not in self.members:
+            return None
+        return self.quality.get(participant_id, LinkQuality(-1.0, -1.0, -1.0, -1))
 
     async def close(self) -> None:
         self.closed = True

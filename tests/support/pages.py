@@ -19,10 +19,23 @@ async def open_page(context: Any, url: str, timeout_ms: int = PAGE_TIMEOUT_MS) -
     return page
 
 
-async def press_join(page: Any) -> Any:
-    """Press Join and accept the group agreement, as everyone entering a room does."""
+# Resolves once the page either asks for the member's emergency information or is done joining (in, or not).
+ASKED_OR_JOINED = """() => document.getElementById('emergency-dialog').open
+  || document.getElementById('join-button').textContent !== 'Joining…'"""
+
+
+async def press_join(page: Any, location: str = "At home, Springfield", contact: str = "Sam, 555-0100") -> Any:
+    """Press Join and accept the group agreement, as everyone entering a room does; a member then confirms
+    where they are and an emergency contact (prefilled from last time in this browser, when kept)."""
     await page.get_by_test_id("join-button").click()
     await page.get_by_test_id("consent-accept").click()
+    await page.wait_for_function(ASKED_OR_JOINED)
+    if await page.get_by_test_id("emergency-dialog").is_visible():
+        if not await page.get_by_test_id("emergency-location").input_value():
+            await page.get_by_test_id("emergency-location").fill(location)
+        if not await page.get_by_test_id("emergency-contact").input_value():
+            await page.get_by_test_id("emergency-contact").fill(contact)
+        await page.get_by_test_id("emergency-confirm").click()
     return page
 
 

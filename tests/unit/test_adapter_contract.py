@@ -136,8 +136,12 @@ async def test_forward_only_replaces_what_starts_the_per_stream_machinery() -> N
     # which RTCPeerConnection awaits once the transport connects.
     for method in (transceiver.sender.send, transceiver.receiver.receive):
         assert asyncio.iscoroutinefunction(method), changed(type(method.__self__).__name__, method.__name__)
-    for name in ("decoder_thread", "remote_bitrate_estimator", "nack_generator", "jitter_buffer"):
+    for name in ("decoder_thread", "decoder_queue", "decoder_error", "remote_bitrate_estimator", "nack_generator",
+                 "jitter_buffer"):
         assert hasattr(transceiver.receiver, f"_RTCRtpReceiver__{name}"), changed("RTCRtpReceiver", name)
+    for name in ("rtp_started", "rtp_exited", "rtcp_started", "rtcp_exited"):
+        assert isinstance(getattr(transceiver.sender, f"_RTCRtpSender__{name}", None), asyncio.Event), (
+            changed("RTCRtpSender", name))
     adapter.forward_only(transceiver)
     assert transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator is None
     await transceiver.sender.send(None)

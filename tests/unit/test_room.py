@@ -474,12 +474,14 @@ def test_room_state_has_every_field_of_the_protocol() -> None:
     room.homework = ("Three good moments", START + 2.5)
     assert room.state_for(room.participants["a"]) == {
         "session_id": "s-1", "started_at": 1_000_000, "host_present": True, "hands": [], "floor": None,
+        "spotlight": None,
         "agenda": {"phases": [{"title": "Check-in", "minutes": 15}, {"title": "Open process", "minutes": 45},
                               {"title": "Reflection", "minutes": 15}, {"title": "Closing", "minutes": 5}],
                    "current": 0, "phase_started_at": 1_001_000},
         "checkin": None, "homework": {"text": "Three good moments", "posted_at": 1_002_500},
         "locked": True, "waiting_room": True, "chat_enabled": True, "private_chat": False, "hands_visible": False,
-        "readmit_after_timeout": False,
+        "readmit_after_timeout": False, "members_media_without_host": False, "checkin_text_visible": False,
+        "host_away": None,
     }
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from media.api import PublishResult, RouterApi, TrackInfo
+from media.api import LinkQuality, PublishResult, RouterApi, TrackInfo
 from media.consumer import Consumer, Slot
 from media.errors import MediaError
 from media.producer import Producer
@@ -488,3 +488,25 @@ async def test_the_router_timer_refills_the_publishers_buckets(router: Router, f
     router.tick_limits(0.5)
     assert producer.packets_left == 750
     assert producer.bytes_left == 2 * router.settings.max_bitrate // 8 // 2
+
+
+async def test_member_quality_reads_each_members_own_links(router: Router, fakes: FakeTransports) -> None:
+    for pid in ("ann", "bob"):
+        router.add_member(pid)
+    ann_cam = await add_track(router, fakes, "ann")
+    ann_mic = await add_track(router, fakes, "ann", kind="audio")
+    assert router.member_quality("nobody") is None
+    assert router.member_quality("bob") == LinkQuality(loss_in=-1.0, loss_out=-1.0, rtt=-1.0, bitrate_in=-1)
+    # ann's tracks: what came in, as the Router's timer measures it; our receiver reports' loss.
+    for producer, octets in ((ann_cam, 0), (ann_mic, 0)):
+        producer.octets_in = octets
+        producer.measure_bitrate(100.0)
+    ann_cam.octets_in, ann_mic.octets_in = 125_000, 4_000
+    ann_cam.measure_bitrate(101.0)
+    ann_mic.measure_bitrate(101.0)
+    ann_cam.loss, ann_mic.loss = 0.02, 0.25
+    # bob's receiver reports about the copy of ann's camera sent to him.
+    slot = consumers_of(fakes, "bob")[ann_cam.id].slot
+    slot.loss, slot.rtt = 0.1, 0.08
+    assert router.member_quality("ann") == LinkQuality(loss_in=0.25, loss_out=-1.0, rtt=-1.0, bitrate_in=1_032_000)
+    assert router.member_quality("bob") == LinkQuality(loss_in=-1.0, loss_out=0.1, rtt=0.08, bitrate_in=-1)

@@ -1,0 +1,74 @@
+"""Host tools for the whole room, driven from the Host tab: mute everyone (members unmute themselves) and
+ask everyone to turn their camera on (a request each member answers; nothing is switched on)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from playwright.async_api import expect
+
+from tests.support.artifacts import screenshot
+from tests.support.pages import join_in
+from tests.support.server_process import ServerProcess
+
+ROOM = "tuesday-group"
+UI_TIMEOUT_MS = 20000
+
+
+@pytest.fixture
+async def server(tmp_path):
+    with ServerProcess(tmp_path).running() as server:
+        yield server
+
+
+async def enter(browser, url: str):
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await join_in(context, url, UI_TIMEOUT_MS)
+    await expect(page.get_by_test_id("agenda-bar")).to_be_visible()
+    return page
+
+
+async def test_mute_everyone_and_ask_everyone_for_cameras_are_requests_members_answer(server, browser):
+    pages = []
+    try:
+        ana = await enter(browser, server.join_url(ROOM, "Ana", "host", sub="ana"))
+        ben = await enter(browser, server.join_url(ROOM, "Ben", sub="ben"))
+        cal = await enter(browser, server.join_url(ROOM, "Cal", sub="cal"))
+        pages = [ana, ben, cal]
+        for page in (ben, cal):
+            await expect(page.get_by_test_id("toggle-audio")).to_be_enabled()
+        await expect(ana.locator('.tile[data-participant-id="cal"]')).to_have_attribute("data-mic", "on")
+
+        await ana.get_by_test_id("tab-host").click()
+        await ana.get_by_test_id("mute-all").click()
+        await expect(ana.get_by_test_id("everyone-status")).to_have_text(
+            "2 microphones muted. Members can unmute themselves when they are ready.")
+        for page in (ben, cal):
+            await expect(page.get_by_test_id("toggle-audio")).to_have_text("Unmute")
+            await expect(page.get_by_test_id("room-notice")).to_contain_text("turned off your microphone")
+        await expect(ana.get_by_test_id("toggle-audio")).to_have_text("Mute")
+        await expect(ana.locator('.tile[data-participant-id="ben"]')).to_have_attribute("data-mic", "muted")
+
+        # Ben unmutes himself: that is always his to do.
+        await ben.get_by_test_id("toggle-audio").click()
+        await expect(ana.locator('.tile[data-participant-id="ben"]')).to_have_attribute("data-mic", "on")
+
+        # Cal turned his camera off; asking everyone only asks him, and nothing switches on by itself.
+        await cal.get_by_test_id("toggle-video").click()
+        await expect(ana.locator('.tile[data-participant-id="cal"]')).to_have_attribute("data-camera", "off")
+        await ana.get_by_test_id("ask-all-camera").click()
+        await expect(ana.get_by_test_id("everyone-status")).to_contain_text(
+            "1 member was asked to turn their camera on")
+        await expect(cal.get_by_test_id("unmute-prompt")).to_be_visible()
+        await expect(cal.get_by_test_id("unmute-prompt")).to_contain_text("invites you to turn your camera on")
+        await expect(ben.get_by_test_id("unmute-prompt")).to_be_hidden()
+        await screenshot(cal, "ask-camera-on-1280x800")
+        await asyncio.sleep(1)
+        await expect(cal.get_by_test_id("toggle-video")).to_have_text("Turn camera on")
+        await cal.get_by_test_id("unmute-decline").click()
+        await expect(ana.locator('.tile[data-participant-id="cal"]')).to_have_attribute("data-camera", "off")
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        for page in pages:
+            await page.context.close()
