@@ -142,10 +142,13 @@ class Member:
         self.ws = await self.session.ws_connect(f"{self.gen.base_url}/ws", max_msg_size=0)
         self.reader = asyncio.ensure_future(self._read())
         hello = await self.request("hello", version=1, token=self.token, room=ROOM)
-        fields = {}
+        fields: dict[str, Any] = {}
         consent = hello.get("consent")
         if isinstance(consent, dict) and "version" in consent:
             fields["consent_version"] = consent["version"]  # the agreement is "accepted" by the bench
+        if hello.get("emergency_info_required"):
+            # docs/protocol.md 5.2: confirmed at every join; the bench's members are nowhere in particular.
+            fields["emergency_info"] = {"location": f"Benchmark member {self.index}", "contact": "Nobody (benchmark)"}
         joined = await self.request("join", **fields)
         self.waiting = joined.get("state") == "waiting"
 
