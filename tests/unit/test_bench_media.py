@@ -151,3 +151,54 @@ def test_a_row_with_more_packets_than_were_sent_is_flagged_not_valid() -> None:
     row = forwarding.combine(15, loadgen_result(delivery_ratio=1.06883, lat_max_ms=761.4), None, False)
     assert "not valid" in row["warning"]
     assert "761.4 ms behind" in row["warning"]
+
+
+async def test_a_window_waits_until_the_subscribers_have_read_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import os
+    import types
+
+    from bench import loadgen
+
+    monkeypatch.setattr(loadgen, "DRAIN", 0.01)
+    monkeypatch.setattr(loadgen, "QUIET", 0.05)
+    gen = loadgen.LoadGenerator(argparse.Namespace(url="http://127.0.0.1:9", server_pid=os.getpid()))
+    member = types.SimpleNamespace(rx=0)
+    gen.members = [member]
+
+    async def late_packets() -> None:  # a backlog the subscriber is still reading
+        for _ in range(20):
+            member.rx += 1
+            await asyncio.sleep(0.01)
+
+    backlog = asyncio.ensure_future(late_packets())
+    await gen.settle()
+    assert member.rx == 20
+    await backlog
+
+
+async def test_settling_gives_up_after_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import os
+    import types
+
+    from bench import loadgen
+
+    monkeypatch.setattr(loadgen, "DRAIN", 0.01)
+    monkeypatch.setattr(loadgen, "QUIET", 0.02)
+    monkeypatch.setattr(loadgen, "SETTLE_MAX", 0.2)
+    gen = loadgen.LoadGenerator(argparse.Namespace(url="http://127.0.0.1:9", server_pid=os.getpid()))
+    member = types.SimpleNamespace(rx=0)
+    gen.members = [member]
+
+    async def endless() -> None:
+        while True:
+            member.rx += 1
+            await asyncio.sleep(0.005)
+
+    stream = asyncio.ensure_future(endless())
+    try:
+        waited = await gen.settle()
+    finally:
+        stream.cancel()
+    assert 0.2 <= waited < 1.0
