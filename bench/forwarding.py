@@ -198,7 +198,8 @@ def run_loadgen(server: ServerUnderTest, n: int, args: argparse.Namespace, scena
            "--n", str(n), "--duration", str(args.duration), "--warmup", str(warmup),
            "--idle", str(args.idle), "--scenario", scenario, "--drop", str(args.drop), "--load", load,
            "--out", str(out)]
-    budget = 120 + 8 * n + args.idle + warmup + args.duration * (3 if scenario == "slow" else 1)
+    # each window may also wait up to 2 x 15 s for the subscribers to go quiet (bench/loadgen.py settle)
+    budget = 120 + 8 * n + args.idle + warmup + (args.duration + 30) * (3 if scenario == "slow" else 1)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                             preexec_fn=prepare(LOADGEN_CPU, args.nice))
     profiler: list[subprocess.Popen] = []
@@ -475,11 +476,26 @@ def combine(n: int, haven: dict, baseline: dict | None, baseline_planned: bool) 
         "setup_s": haven["setup_s"],
         "server_threads": haven["server_threads"],
         "server_threads_idle": haven.get("server_threads_idle"),
+        # the counts behind delivery_ratio, and datagrams the subscribers could not unprotect (replays,
+        # forgeries): what tells duplicates from a window that did not close when delivery exceeds 1
+        "received": haven.get("received"),
+        "expected": haven.get("expected"),
+        "rx_per_member": haven.get("rx_per_member"),
+        "tx_per_member": haven.get("tx_per_member"),
+        "unprotect_failures": haven.get("unprotect_failures"),
+        "settle_before_s": haven.get("settle_before_s"),
+        "settle_after_s": haven.get("settle_after_s"),
     }
     if "profile" in haven:
         row["profile"] = haven["profile"]
     if haven["loadgen_cpu_pct"] > 90:
         row["warning"] = "load generator near saturation: delivery and latency may be understated"
+    if (haven["delivery_ratio"] or 0) > 1:
+        # Closed windows make every counted packet one that was sent in the window, unless the server is
+        # further behind than the drain pause when a window opens, or something arrived twice.
+        row["warning"] = (f"delivery above 100 %: more packets arrived than were sent in the window (server "
+                          f"up to {haven['lat_max_ms']} ms behind, subscribers' callbacks up to "
+                          f"{haven.get('lat_app_p99_ms')} ms at p99); the row is not valid")
     if baseline is not None:
         cpu = baseline["server_cpu_pct"]
         delivery = baseline["frame_delivery_ratio"]

@@ -513,6 +513,30 @@ def receive_entry(session: Any, by_ssrc: dict[int, Any], drops: dict[Any, int],
     return deliver
 
 
+def shared_socket(loop: Any, compiled: bool) -> tuple[Any, socket.socket]:
+    """Open the room's one UDP socket on 127.0.0.1 as media/udp_mux.py's UdpMux does for ``ice.udp_port``.
+
+    With the compiled step the server reads it through media/udp_transport.py's recvmmsg transport (when
+    this tree has one; server/app.py: ``UdpMux(batched=compiled_send)``), else through the event loop's own
+    datagram transport: the transport whose ``sendto`` and ``get_write_buffer_size`` the slots call.
+    """
+    import asyncio
+
+    if compiled:
+        try:
+            from media.udp_transport import open_batched
+        except ImportError:  # a tree from before the recvmmsg transport
+            pass
+        else:
+            batched = open_batched(loop, asyncio.DatagramProtocol(), "127.0.0.1", 0)
+            return batched, batched.get_extra_info("socket")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    transport, _ = loop.run_until_complete(loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=sock))
+    return transport, sock
+
+
 def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
     """Build the room of the prepared metadata and push the first ``packets`` datagrams through it."""
     import asyncio
@@ -534,12 +558,7 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
         raise ValueError(f"only {len(datagrams)} datagrams were prepared")
 
     loop = uvloop.new_event_loop()
-    server_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    server_sock.bind(("127.0.0.1", 0))
-    server_sock.setblocking(False)
-    transport: Any
-    transport, _ = loop.run_until_complete(
-        loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=server_sock))
+    transport, server_sock = shared_socket(loop, compiled=forwarding == "c")
     subscribers = []
     for _ in range(n):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -62,6 +62,10 @@ SIOCGSTAMPNS = 0x8907  # struct timespec (CLOCK_REALTIME) of the last datagram r
 TIMESPEC = struct.Struct("qq")
 ZERO16 = bytes(16)
 DRAIN = 0.6  # seconds without media before/after a window: longer than any in-flight delay seen
+# ... and then until the subscribers have read everything (their sockets can hold seconds of media when
+# this process falls behind on a loaded machine): no packet for QUIET seconds, at most SETTLE_MAX.
+QUIET = 0.25
+SETTLE_MAX = 15.0
 
 
 def log(*args: Any) -> None:
@@ -138,10 +142,13 @@ class Member:
         self.ws = await self.session.ws_connect(f"{self.gen.base_url}/ws", max_msg_size=0)
         self.reader = asyncio.ensure_future(self._read())
         hello = await self.request("hello", version=1, token=self.token, room=ROOM)
-        fields = {}
+        fields: dict[str, Any] = {}
         consent = hello.get("consent")
         if isinstance(consent, dict) and "version" in consent:
             fields["consent_version"] = consent["version"]  # the agreement is "accepted" by the bench
+        if hello.get("emergency_info_required"):
+            # docs/protocol.md 5.2: confirmed at every join; the bench's members are nowhere in particular.
+            fields["emergency_info"] = {"location": f"Benchmark member {self.index}", "contact": "Nobody (benchmark)"}
         joined = await self.request("join", **fields)
         self.waiting = joined.get("state") == "waiting"
 
@@ -432,6 +439,23 @@ class LoadGenerator:
             "unprotect_failures": sum(m.unprotect_failures for m in self.members),
         }
 
+    async def settle(self) -> float:
+        """After the publishers paused: wait until no subscriber receives anything; return the seconds waited.
+
+        Without this a window is only closed if everything in flight arrives within DRAIN; when the
+        subscribers fall behind reading their sockets, packets sent before a window would be counted in it.
+        """
+        t0 = time.monotonic()
+        await asyncio.sleep(DRAIN)
+        last = sum(m.rx for m in self.members)
+        while time.monotonic() - t0 < SETTLE_MAX:
+            await asyncio.sleep(QUIET)
+            now = sum(m.rx for m in self.members)
+            if now == last:
+                break
+            last = now
+        return time.monotonic() - t0
+
     async def measure(self, seconds: float, subscribers: list[int] | None = None) -> dict:
         """Measure one window; ``subscribers`` restricts delivery/latency to those members (indices)."""
         n = len(self.members)
@@ -439,7 +463,7 @@ class LoadGenerator:
         # Closed window: publishers pause and the pipes drain before the first snapshot and after the
         # last, so every packet counted as sent in the window is also counted if it arrives.
         self.gate.close()
-        await asyncio.sleep(DRAIN)
+        settle_before = await self.settle()
         for m in self.members:
             m.lat = array("q")
             m.lat_app = array("q")
@@ -450,7 +474,7 @@ class LoadGenerator:
         await asyncio.sleep(seconds)
         self.gate.close()
         b_cpu = self.snapshot()
-        await asyncio.sleep(DRAIN)
+        settle_after = await self.settle()
         b = self.snapshot()
         self.gate.open()
         for key in ("t", "cpu", "cpu_split", "self_cpu", "cpus"):
@@ -474,6 +498,8 @@ class LoadGenerator:
         ms = lambda v: None if v is None else round(v / 1e6, 3)  # noqa: E731
         return {
             "seconds": round(dt, 3),
+            # how long the pauses around the window took to go quiet (DRAIN when nothing lagged)
+            "settle_before_s": round(settle_before, 2), "settle_after_s": round(settle_after, 2),
             "published_pkts_per_s": round(sum(tx) / dt, 1),
             "fwd_pkts_per_s": round(received_all / dt, 1),
             "server_cpu_pct": round(100 * cpu / dt, 2),
@@ -626,7 +652,8 @@ async def main_async(args: argparse.Namespace) -> dict:
     seam.set_host_addresses(["127.0.0.1"])
     gen = LoadGenerator(args)
     try:
-        budget = 60 + 6 * args.n + args.idle + args.warmup + args.duration * (3 if args.scenario == "slow" else 1) + 10
+        windows = 3 if args.scenario == "slow" else 1
+        budget = 60 + 6 * args.n + args.idle + args.warmup + (args.duration + 2 * SETTLE_MAX) * windows + 10
         return await asyncio.wait_for(gen.run(), budget)
     finally:
         try:

@@ -122,3 +122,83 @@ def test_the_peer_row_is_compared_with_the_heavy_row_of_the_same_size() -> None:
     assert ratios[0]["server_cpu_pct_peer_over_heavy"] == 0.75
     assert ratios[0]["fwd_pkts_per_s_peer_over_heavy"] == 1.0
     assert ratios[0]["lat_p99_ms_peer_over_heavy"] is None
+
+
+def loadgen_result(**changes: object) -> dict:
+    """One load-generator result as bench/loadgen.py reports it (the fields forwarding.combine reads)."""
+    result = {
+        "load": "peer", "fwd_pkts_per_s": 714.0, "server_cpu_pct": 3.8, "us_cpu_per_fwd_pkt": 53.2,
+        "delivery_ratio": 1.0, "frame_delivery_ratio": 1.0, "lat_p50_ms": 0.15, "lat_p95_ms": 0.35,
+        "lat_p99_ms": 0.84, "lat_max_ms": 4.9, "lat_samples": 9610, "rss_mb": 92.6, "idle_server_rss_mb": 82.9,
+        "idle_cpu_pct": 0.79, "idle_cpu_pct_per_participant": 0.264, "loadgen_cpu_pct": 8.4,
+        "published_pkts_per_s": 357.0, "seconds": 20.0, "setup_s": 0.3, "server_threads": 12,
+        "server_threads_idle": 6, "received": 14280, "expected": 14280,
+    }
+    result.update(changes)
+    return result
+
+
+def test_a_row_reports_memory_threads_and_the_real_packet_rate() -> None:
+    row = forwarding.combine(3, loadgen_result(), None, False)
+    assert row["load"] == "peer"
+    assert row["rss_per_participant_mb"] == 3.23  # (92.6 - 82.9) / 3
+    assert (row["server_threads_idle"], row["server_threads"]) == (6, 12)
+    assert row["published_pkts_per_s_per_publisher"] == 119.0
+    assert "warning" not in row
+
+
+def test_a_row_with_more_packets_than_were_sent_is_flagged_not_valid() -> None:
+    row = forwarding.combine(15, loadgen_result(delivery_ratio=1.06883, lat_max_ms=761.4), None, False)
+    assert "not valid" in row["warning"]
+    assert "761.4 ms behind" in row["warning"]
+
+
+async def test_a_window_waits_until_the_subscribers_have_read_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import os
+    import types
+
+    from bench import loadgen
+
+    monkeypatch.setattr(loadgen, "DRAIN", 0.01)
+    monkeypatch.setattr(loadgen, "QUIET", 0.05)
+    gen = loadgen.LoadGenerator(argparse.Namespace(url="http://127.0.0.1:9", server_pid=os.getpid()))
+    member = types.SimpleNamespace(rx=0)
+    gen.members = [member]
+
+    async def late_packets() -> None:  # a backlog the subscriber is still reading
+        for _ in range(20):
+            member.rx += 1
+            await asyncio.sleep(0.01)
+
+    backlog = asyncio.ensure_future(late_packets())
+    await gen.settle()
+    assert member.rx == 20
+    await backlog
+
+
+async def test_settling_gives_up_after_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import os
+    import types
+
+    from bench import loadgen
+
+    monkeypatch.setattr(loadgen, "DRAIN", 0.01)
+    monkeypatch.setattr(loadgen, "QUIET", 0.02)
+    monkeypatch.setattr(loadgen, "SETTLE_MAX", 0.2)
+    gen = loadgen.LoadGenerator(argparse.Namespace(url="http://127.0.0.1:9", server_pid=os.getpid()))
+    member = types.SimpleNamespace(rx=0)
+    gen.members = [member]
+
+    async def endless() -> None:
+        while True:
+            member.rx += 1
+            await asyncio.sleep(0.005)
+
+    stream = asyncio.ensure_future(endless())
+    try:
+        waited = await gen.settle()
+    finally:
+        stream.cancel()
+    assert 0.2 <= waited < 1.0
