@@ -293,6 +293,21 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class PracticeConfig:
+    """Accounts, groups and personal invites (server/practice/)."""
+
+    # From this long before an occurrence until it ends, a member's invite page offers Join.
+    join_window: float = field(default=900.0, metadata=_duration(0, 86400))
+    # A dashboard session unused this long is logged off (HIPAA 164.312(a)(2)(iii) automatic logoff).
+    inactivity_timeout: float = field(default=900.0, metadata=_duration(60, 43200))
+    # Wrong passwords or codes in a row that lock an account, and for how long.
+    max_login_failures: int = field(default=5, metadata=_bounded(1, 100))
+    lockout: float = field(default=900.0, metadata=_duration(60, 86400))
+    # How long a join token from an invite (or a facilitator's start) may wait before its one use.
+    join_token_ttl: float = field(default=300.0, metadata=_duration(30, 3600))
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -305,6 +320,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    practice: PracticeConfig = field(default_factory=PracticeConfig)
 
     @property
     def database_path(self) -> str:
@@ -515,6 +531,21 @@ def resolve_secret(config: Config) -> bytes:
         return _read_secret(path)
     with os.fdopen(fd, "w") as file:
         file.write(secrets.token_urlsafe(48) + "\n")
+    return _read_secret(path)
+
+
+def existing_secret(config: Config) -> bytes:
+    """Return the secret the server signs with, never creating one: ConfigError when there is none yet.
+
+    For commands run beside a server (`haven token`): a new secret made here would sign links the
+    server refuses, so it is better to say where the secret was looked for.
+    """
+    if config.auth.secret:
+        return config.auth.secret.encode()
+    path = Path(config.server.data_dir) / SECRET_FILE_NAME
+    if not path.exists():
+        raise ConfigError("auth.secret", f"not set, and {path.resolve()} does not exist: run this with the "
+                          "server's config (--config or HAVEN_CONFIG) or start the server once to create it")
     return _read_secret(path)
 
 
