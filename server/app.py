@@ -32,6 +32,7 @@ from .config import Config, ConfigError, resolve_secret
 from .layers import connection_settings, media_settings, session_policy
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
+from .practice.wiring import add_practice
 from .proxies import Client, Network, parse_networks, resolve
 from .storage import Storage
 from .websocket import AiohttpSocket
@@ -214,6 +215,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
 
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
+    add_practice(app, config, storage, app[ISSUER], origins, lambda request: client_of(request).address or "",
+                 WEB_CLIENT_DIR)
     app.on_response_prepare.append(_security_headers)
     app.middlewares.append(_resolve_client)
 

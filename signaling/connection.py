@@ -335,6 +335,8 @@ class Connection:
         jti = getattr(grant, "jti", None)
         if self._ledger is not None and jti:
             first_use = await self._ledger.spend(jti, float(getattr(grant, "expires_at", 0.0)))
+        if not first_use and self._resume_session is None and getattr(grant, "once", False):
+            raise ProtocolError("token-used", "this join link was used already; open your invite again for a new one")
         claim = Claim(resume_session=self._resume_session, reused=not first_use and self._resume_session is None)
         live, data = await self.sessions.join(grant.room, self, participant, claim)
         self.participant_id = participant.id  # a duplicate waits under an id of its own

@@ -33,6 +33,7 @@ const FAILURE_TEXT = {
   "room-locked": "This session is locked — please contact your therapist",
   "consent-declined": "You need to accept the group agreement to join",
   "consent-required": "You need to accept the group agreement to join",
+  "token-used": "This join link was used already — open your invite link again to join",
 };
 
 /** What the status shows while reconnecting, when the server said why it closed the socket. */

@@ -79,7 +79,7 @@ class Accounts:
         self.clock = clock
 
     async def create(self, email: object, role: object, password: object, *, totp_required: bool = False,
-                     tz: str = "UTC", by: str | None = None) -> Row:
+                     tz: str = "UTC", display_name: str = "Facilitator", by: str | None = None) -> Row:
         """Create an account; PracticeError for a bad field or an email already in use."""
         address = normalize_email(email)
         if role not in ROLES:
@@ -91,7 +91,7 @@ class Accounts:
         hashed = hash_password(password)
         try:
             account = await self.store.call(self.store.db.create_account, address, role, hashed,
-                                            totp_required=totp_required, tz=tz)
+                                            totp_required=totp_required, tz=tz, display_name=display_name)
         except sqlite3.IntegrityError:
             raise PracticeError(409, "email-taken", "an account with this email exists", field="email") from None
         self.audit.audit("account-created", actor=by, role="admin" if by else None, subject=account["id"],
@@ -162,7 +162,8 @@ class Accounts:
         await self.store.call(db.update_account, account["id"], failed_logins=0, locked_until=None)
         await self.store.call(db.create_web_session, account["id"], digest(cookie), csrf)
         self.audit.audit("login", actor=account["id"], role=account["role"])
-        return Login(account, cookie, csrf)
+        fresh = await self.store.call(db.account, account["id"])
+        return Login(fresh or account, cookie, csrf)
 
     async def logout(self, caller: Caller) -> None:
         if caller.cookie_hash is not None:
@@ -248,6 +249,7 @@ def public_account(account: Row, now: float) -> dict[str, Any]:
     """Return what the API shows of an account: never its hashes or secrets."""
     return {
         "id": account["id"], "email": account["email"], "role": account["role"], "tz": account["tz"],
+        "display_name": account["display_name"],
         "totp_enabled": account["totp_secret"] is not None, "totp_required": bool(account["totp_required"]),
         "locked": account["locked_until"] is not None and now < account["locked_until"],
         "disabled": bool(account["disabled"]),

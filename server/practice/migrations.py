@@ -17,7 +17,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE accounts (
         id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, role TEXT NOT NULL CHECK (role IN ('admin', 'clinician')),
-        password_hash TEXT NOT NULL, tz TEXT NOT NULL DEFAULT 'UTC',
+        password_hash TEXT NOT NULL, display_name TEXT NOT NULL DEFAULT 'Facilitator', tz TEXT NOT NULL DEFAULT 'UTC',
         totp_secret TEXT, totp_pending TEXT, totp_required INTEGER NOT NULL DEFAULT 0,
         failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL,
         disabled INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL

@@ -65,12 +65,13 @@ class PracticeDb:
     # -- accounts ---------------------------------------------------------------------------------
 
     def create_account(self, email: str, role: str, password_hash: str, *, totp_required: bool = False,
-                       tz: str = "UTC") -> Row:
+                       tz: str = "UTC", display_name: str = "Facilitator") -> Row:
         """Insert an account; sqlite3.IntegrityError if the email is taken."""
         account_id = new_id("a")
         self.db.execute(
-            "INSERT INTO accounts (id, email, role, password_hash, tz, totp_required, created_at) "
-            "VALUES (?,?,?,?,?,?,?)", (account_id, email, role, password_hash, tz, int(totp_required), self.clock()))
+            "INSERT INTO accounts (id, email, role, password_hash, display_name, tz, totp_required, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (account_id, email, role, password_hash, display_name, tz, int(totp_required), self.clock()))
         account = self.account(account_id)
         assert account is not None
         return account
@@ -153,6 +154,11 @@ class PracticeDb:
             group["facilitators"] = [r["account_id"] for r in self._all(
                 "SELECT account_id FROM facilitators WHERE group_id = ? ORDER BY account_id", (group_id,))]
         return group
+
+    def groups(self) -> list[Row]:
+        """Return every group (for administrators)."""
+        rows = self._all("SELECT id FROM groups ORDER BY created_at")
+        return [g for g in (self.group(r["id"]) for r in rows) if g is not None]
 
     def groups_of(self, account_id: str) -> list[Row]:
         """Return the groups an account facilitates."""

@@ -1,0 +1,144 @@
+"""Personal invites: one opaque link per member (and guest) per group, stored hashed, revocable at once,
+exchanged inside the join window for a short-lived single-use join token bound to the member's stable id.
+
+The secret travels in the link's fragment (``/invite#<secret>``), which browsers never send to servers,
+so it never reaches an access log; the invite page posts it to the API. A facilitator's start makes a
+host token the same way, for the same occurrence room.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from server.auth import TokenIssuer, join_url
+
+from .accounts import Audit, Caller, digest
+from .errors import PracticeError
+from .store import PracticeStore, Row
+from .windows import OccurrenceLike, room_for, window_state
+
+SECRET_BYTES = 32
+MAX_SECRET_CHARS = 100
+UPCOMING_DAYS = 28  # how far ahead the invite page and the dashboard list sessions
+MAX_UPCOMING = 20
+
+# (group, start, end) -> the group's occurrences between start and end (aware UTC datetimes).
+OccurrencesOf = Callable[[Row, datetime.datetime, datetime.datetime], list[Any]]
+
+
+def invite_url(public_url: str, secret: str) -> str:
+    return f"{public_url.rstrip('/')}/invite#{secret}"
+
+
+def occurrence_json(occurrence: OccurrenceLike, group_id: str) -> dict[str, Any]:
+    return {"key": occurrence.key, "start": _iso(occurrence.start), "end": _iso(occurrence.end),
+            "cancelled": occurrence.cancelled, "room": room_for(group_id, occurrence.key)}
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Invites:
+    def __init__(self, store: PracticeStore, audit: Audit, issuer: TokenIssuer, occurrences_of: OccurrencesOf, *,
+                 public_url: str, join_window: float, token_ttl: float, max_ttl: float,
+                 clock: Callable[[], float]) -> None:
+        self.store = store
+        self.audit = audit
+        self.issuer = issuer
+        self.occurrences_of = occurrences_of
+        self.public_url = public_url
+        self.join_window = join_window
+        self.token_ttl = min(token_ttl, max_ttl)
+        self.clock = clock
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+
+    def upcoming(self, group: Row) -> list[Any]:
+        """Return the group's occurrences from now on (cancelled ones included, marked), at most MAX_UPCOMING."""
+        now = self.now()
+        found = self.occurrences_of(group, now - datetime.timedelta(hours=12), now + datetime.timedelta(
+            days=UPCOMING_DAYS))
+        return [o for o in found if o.end > now][:MAX_UPCOMING]
+
+    # -- the facilitator's side -------------------------------------------------------------------
+
+    async def issue(self, caller: Caller, member: Row) -> str:
+        """Make the member's one live link (revoking any earlier one); return its URL, shown this once."""
+        if member["status"] != "active":
+            raise PracticeError(409, "member-discharged", "a discharged member gets no invite")
+        secret = secrets.token_urlsafe(SECRET_BYTES)
+        await self.store.call(self.store.db.replace_invite, member["id"], digest(secret))
+        self.audit.audit("invite-issued", actor=caller.account["id"], role=caller.account["role"],
+                         subject=member["id"], detail={"group": member["group_id"]})
+        return invite_url(self.public_url, secret)
+
+    async def revoke(self, caller: Caller, member: Row) -> None:
+        count = await self.store.call(self.store.db.revoke_invites, member["id"])
+        self.audit.audit("invite-revoked", actor=caller.account["id"], role=caller.account["role"],
+                         subject=member["id"], detail={"group": member["group_id"], "revoked": count})
+
+    async def start(self, caller: Caller, group: Row, key: str | None) -> dict[str, Any]:
+        """Return a host join link for the group's occurrence open now (or ``key``, if it is open)."""
+        occurrence = self._open_occurrence(group, key)
+        name = caller.account["display_name"]
+        token = self.issuer.issue(room_for(group["id"], occurrence.key), name, "host", self.token_ttl,
+                                  sub=caller.account["id"], starts_at=occurrence.start.timestamp())
+        self.audit.audit("session-start-link", actor=caller.account["id"], role=caller.account["role"],
+                         room=room_for(group["id"], occurrence.key), detail={"group": group["id"]})
+        return {"join_url": join_url(self.public_url, room_for(group["id"], occurrence.key), token),
+                "occurrence": occurrence_json(occurrence, group["id"])}
+
+    def _open_occurrence(self, group: Row, key: str | None) -> Any:
+        state = window_state(self.upcoming(group), self.now(), self.join_window)
+        if state.open is None or (key is not None and state.open.key != key):
+            raise PracticeError(409, "outside-window", "no session of this group is open for joining now",
+                                next=occurrence_json(state.next, group["id"]) if state.next else None)
+        return state.open
+
+    # -- the member's side ------------------------------------------------------------------------
+
+    async def holder(self, secret: object) -> tuple[Row, Row]:
+        """Return (member, group) of a live invite; PracticeError for a wrong, revoked or discharged one."""
+        if not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET_CHARS:
+            raise PracticeError(400, "bad-request", "secret must be the invite's secret", field="secret")
+        db = self.store.db
+        invite = await self.store.call(db.invite, digest(secret))
+        member = await self.store.call(db.member, invite["member_id"]) if invite else None
+        if member is None or member["status"] != "active":
+            self.audit.audit("invite-refused")
+            raise PracticeError(404, "invite-invalid", "this link is no longer valid: ask your therapist for a new one")
+        group = await self.store.call(db.group, member["group_id"])
+        assert group is not None
+        return member, group
+
+    def page(self, member: Row, group: Row, support_text: str) -> dict[str, Any]:
+        """Return what the member's page shows: their sessions (UTC; the page shows them in ``tz``), no one else."""
+        upcoming = self.upcoming(group)
+        state = window_state(upcoming, self.now(), self.join_window)
+        return {
+            "member": {"display_name": member["display_name"], "tz": member["tz"],
+                       "setup_passed": member["setup_passed_at"] is not None},
+            "group": {"name": group["name"]},
+            "support_text": support_text,
+            "join_window_s": self.join_window,
+            "upcoming": [occurrence_json(o, group["id"]) for o in upcoming],
+            "open": occurrence_json(state.open, group["id"]) if state.open else None,
+            "next": occurrence_json(state.next, group["id"]) if state.next else None,
+        }
+
+    async def join(self, secret: object) -> dict[str, Any]:
+        """Exchange a live invite, inside the window, for a single-use join link to the occurrence's room."""
+        member, group = await self.holder(secret)
+        occurrence = self._open_occurrence(group, None)
+        room = room_for(group["id"], occurrence.key)
+        token = self.issuer.issue(room, member["display_name"], "participant", self.token_ttl, sub=member["id"],
+                                  starts_at=occurrence.start.timestamp())
+        self.audit.audit("invite-join", actor=member["id"], role="participant", room=room,
+                         detail={"group": group["id"]})
+        return {"join_url": join_url(self.public_url, room, token), "occurrence": occurrence_json(occurrence,
+                                                                                                   group["id"])}

@@ -1,0 +1,173 @@
+"""The /api/v1 practice API through a real server: accounts, logins with TOTP, CSRF, groups, members,
+invites and API keys, every response validated against docs/openapi.yaml, every refusal a JSON error."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+
+from server.app import CONFIG
+from server.practice.wiring import PRACTICE_API
+from tests.support.practice_api import ApiClient
+
+PASSWORD = "a long admin password"
+
+
+@pytest.fixture
+async def practice(haven):
+    """The running server, an admin account and a client logged in as that admin."""
+    api = haven.app[PRACTICE_API]
+    await api.accounts.create("admin@clinic.example", "admin", PASSWORD)
+    admin = ApiClient(haven.base_url)
+    status, body = await admin.call("POST", "/api/v1/login", {"email": "admin@clinic.example", "password": PASSWORD})
+    assert status == 200 and body["account"]["role"] == "admin"
+    clients = [admin]
+
+    def client(**kwargs) -> ApiClient:
+        made = ApiClient(haven.base_url, **kwargs)
+        clients.append(made)
+        return made
+
+    yield haven, admin, client
+    for made in clients:
+        await made.close()
+
+
+async def login_with_totp(client: ApiClient, email: str, password: str) -> dict:
+    status, body = await client.call("POST", "/api/v1/login", {"email": email, "password": password})
+    assert (status, body["error"]) == (401, "totp-enrollment-required")
+    code = pyotp.TOTP(body["totp_secret"]).now()
+    status, body = await client.call("POST", "/api/v1/login", {"email": email, "password": password, "code": code})
+    assert status == 200, body
+    return body
+
+
+async def test_admin_creates_a_clinician_who_enrolls_totp_and_runs_a_group(practice) -> None:
+    haven, admin, client = practice
+    status, clinician = await admin.call("POST", "/api/v1/accounts", {
+        "email": "sam@clinic.example", "role": "clinician", "password": "a clinician password",
+        "display_name": "Sam", "tz": "America/Chicago", "totp_required": True})
+    assert status == 201 and clinician["totp_required"] and not clinician["totp_enabled"]
+    sam = client()
+    body = await login_with_totp(sam, "sam@clinic.example", "a clinician password")
+    assert body["account"]["totp_enabled"]
+    status, group = await sam.call("POST", "/api/v1/groups", {
+        "name": "Evening process group", "kind": "process", "tz": "America/Chicago"})
+    assert status == 201 and group["capacity"] == 15 and group["facilitators"] == [clinician["id"]]
+    assert group["consent_text"] == haven.app[CONFIG].session.consent_text  # the default from config
+    members = []
+    for name, zone in (("Robin", "Europe/London"), ("Kai", "America/Los_Angeles"), ("Asha", "Asia/Kolkata")):
+        status, added = await sam.call("POST", f"/api/v1/groups/{group['id']}/members",
+                                       {"display_name": name, "tz": zone})
+        assert status == 201 and added["invite_url"].startswith(f"{haven.app[CONFIG].public_url}/invite#")
+        members.append(added)
+    status, detail = await sam.call("GET", f"/api/v1/groups/{group['id']}")
+    assert [m["display_name"] for m in detail["members"]] == ["Robin", "Kai", "Asha"]
+    assert all(m["has_invite"] for m in detail["members"])
+
+    # The member's page, by the secret alone; it names no other member.
+    member = ApiClient(haven.base_url)
+    secret = members[0]["invite_url"].split("#", 1)[1]
+    status, page = await member.call("POST", "/api/v1/invite", {"secret": secret})
+    assert status == 200 and page["member"] == {"display_name": "Robin", "tz": "Europe/London",
+                                                "setup_passed": False}
+    assert "Kai" not in str(page) and "Asha" not in str(page)
+    status, refused = await member.call("POST", "/api/v1/invite/join", {"secret": secret})
+    assert (status, refused["error"], refused["next"]) == (409, "outside-window", None)
+
+    # Revoking takes effect at once; a new link works and the old one stays dead.
+    member_id = members[0]["member"]["id"]
+    assert (await sam.call("DELETE", f"/api/v1/groups/{group['id']}/members/{member_id}/invite"))[0] == 204
+    status, gone = await member.call("POST", "/api/v1/invite", {"secret": secret})
+    assert (status, gone["error"]) == (404, "invite-invalid")
+    status, fresh = await sam.call("POST", f"/api/v1/groups/{group['id']}/members/{member_id}/invite")
+    assert status == 201
+    assert (await member.call("POST", "/api/v1/invite", {"secret": fresh["invite_url"].split("#")[1]}))[0] == 200
+    assert (await member.call("POST", "/api/v1/invite", {"secret": secret}))[0] == 404
+
+    # Discharging revokes too.
+    status, discharged = await sam.call("PATCH", f"/api/v1/groups/{group['id']}/members/{member_id}",
+                                        {"status": "discharged"})
+    assert status == 200 and discharged["status"] == "discharged" and not discharged["has_invite"]
+    await member.close()
+
+
+async def test_state_changes_need_the_csrf_token_and_our_origin(practice) -> None:
+    haven, admin, _ = practice
+    body = {"name": "Group", "kind": "process", "tz": "UTC"}
+    status, refused = await admin.call("POST", "/api/v1/groups", body, csrf=False)
+    assert (status, refused["error"]) == (403, "csrf-failed")
+    status, refused = await admin.call("POST", "/api/v1/groups", body, headers={"Origin": "https://evil.example"})
+    assert (status, refused["error"]) == (403, "csrf-failed")
+    status, refused = await admin.call("POST", "/api/v1/groups", body, headers={"Content-Type": "text/plain"})
+    assert (status, refused["error"]) == (415, "bad-request")
+    assert (await admin.call("POST", "/api/v1/groups", body))[0] == 201
+    status, refused = await admin.call("POST", "/api/v1/login", {"email": "a@b.c", "password": "x"},
+                                       headers={"Origin": "https://evil.example"})
+    assert (status, refused["error"]) == (403, "csrf-failed")
+
+
+async def test_clinicians_see_only_their_own_groups_and_cannot_manage_accounts(practice) -> None:
+    haven, admin, client = practice
+    for email in ("one@clinic.example", "two@clinic.example"):
+        assert (await admin.call("POST", "/api/v1/accounts", {"email": email, "role": "clinician",
+                                                              "password": "a clinician password"}))[0] == 201
+    one, two = client(), client()
+    for who, email in ((one, "one@clinic.example"), (two, "two@clinic.example")):
+        assert (await who.call("POST", "/api/v1/login", {"email": email, "password": "a clinician password"}))[0] == 200
+    _, group = await one.call("POST", "/api/v1/groups", {"name": "Ones", "kind": "psychoeducational", "tz": "UTC"})
+    status, listed = await two.call("GET", "/api/v1/groups")
+    assert status == 200 and listed["groups"] == []
+    status, refused = await two.call("GET", f"/api/v1/groups/{group['id']}")
+    assert (status, refused["error"]) == (404, "unknown-group")
+    status, refused = await two.call("POST", f"/api/v1/groups/{group['id']}/members", {"display_name": "X"})
+    assert (status, refused["error"]) == (404, "unknown-group")
+    status, refused = await two.call("GET", "/api/v1/accounts")
+    assert (status, refused["error"]) == (403, "not-permitted")
+
+
+async def test_api_keys_act_for_their_account_without_a_cookie_until_revoked(practice) -> None:
+    haven, admin, client = practice
+    status, made = await admin.call("POST", "/api/v1/api-keys", {"label": "EHR sync"})
+    assert status == 201 and made["key"].startswith("hk_")
+    integration = client(api_key=made["key"])
+    status, me = await integration.call("GET", "/api/v1/me")
+    assert status == 200 and me["account"]["email"] == "admin@clinic.example" and me["csrf_token"] is None
+    assert (await integration.call("POST", "/api/v1/groups", {"name": "G", "kind": "process", "tz": "UTC"}))[0] == 201
+    assert (await admin.call("DELETE", f"/api/v1/api-keys/{made['api_key']['id']}"))[0] == 204
+    status, refused = await integration.call("GET", "/api/v1/me")
+    assert (status, refused["error"]) == (401, "bad-api-key")
+    status, keys = await admin.call("GET", "/api/v1/api-keys")
+    assert keys["api_keys"][0]["revoked"] is True
+
+
+async def test_hostile_bodies_get_json_errors_naming_the_field(practice) -> None:
+    haven, admin, _ = practice
+    cases = [
+        ({"name": "", "kind": "process", "tz": "UTC"}, "name"),
+        ({"name": "G", "kind": "cult", "tz": "UTC"}, "kind"),
+        ({"name": "G", "kind": "process", "tz": "Mars/Olympus"}, "tz"),
+        ({"name": "G", "kind": "process", "tz": "UTC", "capacity": 10**9}, "capacity"),
+        ({"name": "G", "kind": "process", "tz": "UTC", "capacity": True}, "capacity"),
+        ({"name": "G", "kind": "specialized", "tz": "UTC"}, "focus"),
+        ({"name": "G", "kind": "process", "tz": "UTC", "facilitators": ["a-0000000000000000"]}, "facilitators"),
+        ({"name": ["G"], "kind": "process", "tz": "UTC"}, "name"),
+    ]
+    for body, field in cases:
+        status, refused = await admin.call("POST", "/api/v1/groups", body, check=False)
+        assert (status, refused["error"], refused.get("field")) == (400, "bad-request", field), body
+    status, refused = await admin.call("POST", "/api/v1/groups", None, headers={"Content-Type": "application/json"},
+                                       check=False)
+    assert status == 400 and refused["error"] == "bad-request"
+    for secret in ("", "x" * 500, 7, None):
+        status, refused = await admin.call("POST", "/api/v1/invite", {"secret": secret}, check=False)
+        assert status in (400, 404) and "error" in refused
+    status, refused = await admin.call("GET", "/api/v1/groups/g-0123456789abcdef")
+    assert (status, refused["error"]) == (404, "unknown-group")
+
+
+async def test_logout_ends_the_session(practice) -> None:
+    haven, admin, _ = practice
+    assert (await admin.call("POST", "/api/v1/logout"))[0] == 204
+    status, refused = await admin.call("GET", "/api/v1/me")
+    assert (status, refused["error"]) == (401, "not-logged-in")
