@@ -265,6 +265,11 @@ class PracticeApi:
         body = await json_body(request)
         return web.json_response(await self.invites.join(body.get("secret")), headers=NO_STORE)
 
+    async def invite_setup(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        passed = await self.invites.setup_checked(body.get("secret"), body.get("passed"))
+        return web.json_response({"passed": passed}, headers=NO_STORE)
+
     def add_routes(self, app: web.Application) -> None:
         router = app.router
         router.add_post("/api/v1/login", self.login)
@@ -289,6 +294,7 @@ class PracticeApi:
         router.add_delete(member + "/invite", self.revoke_invite)
         router.add_post("/api/v1/invite", self.invite_page)
         router.add_post("/api/v1/invite/join", self.invite_join)
+        router.add_post("/api/v1/invite/setup", self.invite_setup)
 
 
 def _public_key(row: dict[str, Any]) -> dict[str, Any]:

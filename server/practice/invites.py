@@ -131,6 +131,17 @@ class Invites:
             "next": occurrence_json(state.next, group["id"]) if state.next else None,
         }
 
+    async def setup_checked(self, secret: object, passed: object) -> bool:
+        """Record a member's "Test my setup" result; the facilitator sees who has passed (the last pass counts)."""
+        if not isinstance(passed, bool):
+            raise PracticeError(400, "bad-request", "passed must be true or false", field="passed")
+        member, group = await self.holder(secret)
+        if passed:
+            await self.store.call(self.store.db.update_member, member["id"], setup_passed_at=self.clock())
+        self.audit.audit("setup-check", actor=member["id"], role="participant", detail={"group": group["id"],
+                                                                                          "passed": passed})
+        return passed
+
     async def join(self, secret: object) -> dict[str, Any]:
         """Exchange a live invite, inside the window, for a single-use join link to the occurrence's room."""
         member, group = await self.holder(secret)

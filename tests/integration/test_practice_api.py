@@ -75,6 +75,14 @@ async def test_admin_creates_a_clinician_who_enrolls_totp_and_runs_a_group(pract
     status, refused = await member.call("POST", "/api/v1/invite/join", {"secret": secret})
     assert (status, refused["error"], refused["next"]) == (409, "outside-window", None)
 
+    # "Test my setup" reports through the invite; the facilitator sees who passed.
+    status, _ = await member.call("POST", "/api/v1/invite/setup", {"secret": secret, "passed": True})
+    assert status == 200
+    _, detail = await sam.call("GET", f"/api/v1/groups/{group['id']}")
+    assert [m["setup_passed"] for m in detail["members"]] == [True, False, False]
+    status, refused = await member.call("POST", "/api/v1/invite/setup", {"secret": secret, "passed": "yes"})
+    assert (status, refused["field"]) == (400, "passed")
+
     # Revoking takes effect at once; a new link works and the old one stays dead.
     member_id = members[0]["member"]["id"]
     assert (await sam.call("DELETE", f"/api/v1/groups/{group['id']}/members/{member_id}/invite"))[0] == 204
@@ -171,3 +179,18 @@ async def test_logout_ends_the_session(practice) -> None:
     assert (await admin.call("POST", "/api/v1/logout"))[0] == 204
     status, refused = await admin.call("GET", "/api/v1/me")
     assert (status, refused["error"]) == (401, "not-logged-in")
+
+
+async def test_oversized_and_malformed_requests_get_json_errors_and_disturb_nothing(practice) -> None:
+    haven, admin, _ = practice
+    status, refused = await admin.call("POST", "/api/v1/groups", {"name": "x" * 200_000}, check=False)
+    assert status == 413 and refused["error"] == "too-large"
+    status, refused = await admin.call("POST", "/api/v1/invite", None, check=False,
+                                       headers={"Content-Type": "application/json"})
+    assert status == 400
+    for raw in (b"[1, 2]", b"{not json", b"\xff\xfe", b"null"):
+        async with admin.session.post(f"{haven.base_url}/api/v1/invite/join", data=raw,
+                                      headers={"Content-Type": "application/json"}) as response:
+            body = await response.json()
+            assert response.status == 400 and body["error"] == "bad-request", raw
+    assert (await admin.call("GET", "/api/v1/me"))[0] == 200
