@@ -216,6 +216,21 @@ class PracticeApi:
         group = await self.groups.update(caller, request.match_info["group_id"], await json_body(request))
         return web.json_response(self._group_json(group), headers=NO_STORE)
 
+    async def set_schedule(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        group = await self.groups.set_schedule(caller, request.match_info["group_id"], await json_body(request))
+        return web.json_response(self._group_json(group), headers=NO_STORE)
+
+    async def clear_schedule(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        group = await self.groups.set_schedule(caller, request.match_info["group_id"], None)
+        return web.json_response(self._group_json(group), headers=NO_STORE)
+
+    async def change_occurrence(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        group = await self.groups.change_occurrence(caller, request.match_info["group_id"], await json_body(request))
+        return web.json_response(self._group_json(group), headers=NO_STORE)
+
     async def start_session(self, request: web.Request) -> web.Response:
         caller = await self.caller(request)
         body = await json_body(request)
@@ -288,6 +303,9 @@ class PracticeApi:
         router.add_get(group, self.get_group)
         router.add_patch(group, self.update_group)
         router.add_post(group + "/start", self.start_session)
+        router.add_put(group + "/schedule", self.set_schedule)
+        router.add_delete(group + "/schedule", self.clear_schedule)
+        router.add_post(group + "/occurrences", self.change_occurrence)
         router.add_post(group + "/members", self.add_member)
         router.add_patch(member, self.update_member)
         router.add_post(member + "/invite", self.new_invite)

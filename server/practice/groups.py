@@ -3,15 +3,36 @@ checks on every field. Only a group's facilitators (and administrators) see or c
 
 from __future__ import annotations
 
+import datetime
+import json
 from typing import Any
 
 from .accounts import Audit, Caller
 from .errors import PracticeError
 from .fields import GROUP_KINDS, MAX_CAPACITY, MEMBER_STATUSES, bad, choice, integer, optional_email, text, time_zone
+from .schedule import Occurrence, Schedule, ScheduleError, occurrence, occurrences
 from .store import PracticeStore, Row
 
 DEFAULT_CAPACITY = 15
 MAX_FACILITATORS = 10
+MAX_OCCURRENCES = 100  # per query: four weeks of a daily group, with room to spare
+EXCEPTION_ACTIONS = ("cancel", "move", "restore")
+
+
+def schedule_of(group: Row) -> Schedule | None:
+    """Return a group's stored schedule (validated when it was stored), or None."""
+    return None if group["schedule"] is None else Schedule.from_json(json.loads(group["schedule"]))
+
+
+def group_occurrences(group: Row, start: datetime.datetime, end: datetime.datetime) -> list[Occurrence]:
+    """Return a group's occurrences overlapping [start, end), cancelled ones included: none without a schedule."""
+    schedule = schedule_of(group)
+    return [] if schedule is None else occurrences(schedule, start, end, limit=MAX_OCCURRENCES)
+
+
+def schedule_refused(error: ScheduleError) -> PracticeError:
+    where = f"schedule.{error.field}"
+    return PracticeError(400, "bad-request", f"{where}: {error.problem}", field=where)
 
 
 class Groups:
@@ -83,10 +104,45 @@ class Groups:
                                                                                  k == "facilitators")})
         return await self.get(caller, group_id)
 
-    async def set_schedule(self, caller: Caller, group_id: str, schedule: str | None) -> Row:
-        await self.get(caller, group_id)
-        await self.store.call(self.store.db.update_group, group_id, {"schedule": schedule})
-        self._audit(caller, "schedule-changed", group_id)
+    async def set_schedule(self, caller: Caller, group_id: str, body: dict[str, Any] | None) -> Row:
+        """Store a group's schedule (``Schedule.to_json`` form, its zone the group's by default), or clear it."""
+        group = await self.get(caller, group_id)
+        stored = None
+        if body is not None:
+            try:
+                schedule = Schedule.from_json({"tz": group["tz"], **body})
+            except ScheduleError as error:
+                raise schedule_refused(error) from None
+            stored = json.dumps(schedule.to_json(), separators=(",", ":"))
+        await self.store.call(self.store.db.update_group, group_id, {"schedule": stored})
+        self._audit(caller, "schedule-changed", group_id, detail={"cleared": body is None})
+        return await self.get(caller, group_id)
+
+    async def change_occurrence(self, caller: Caller, group_id: str, body: dict[str, Any]) -> Row:
+        """Cancel, move or restore one occurrence of the group's schedule."""
+        group = await self.get(caller, group_id)
+        schedule = schedule_of(group)
+        if schedule is None:
+            raise PracticeError(409, "no-schedule", "this group has no schedule yet")
+        action = choice(body, "action", EXCEPTION_ACTIONS)
+        key = body.get("key")
+        if not isinstance(key, str) or occurrence(schedule, key) is None:
+            raise bad("key", "must name an occurrence of this group's schedule")
+        try:
+            if action == "cancel":
+                changed = schedule.with_cancelled(key)
+            elif action == "restore":
+                changed = schedule.without_exception(key)
+            else:
+                moved = Schedule.from_json({**schedule.to_json(), "exceptions": [
+                    {"key": key, **{k: body[k] for k in ("start", "duration") if body.get(k) is not None}}]})
+                override = moved.exceptions[0]
+                changed = schedule.with_moved(key, override.start, override.duration)
+        except ScheduleError as error:
+            raise schedule_refused(error) from None
+        stored = json.dumps(changed.to_json(), separators=(",", ":"))
+        await self.store.call(self.store.db.update_group, group_id, {"schedule": stored})
+        self._audit(caller, "occurrence-changed", group_id, detail={"action": action})
         return await self.get(caller, group_id)
 
     # -- members ----------------------------------------------------------------------------------
@@ -141,8 +197,10 @@ class Groups:
 
 
 def public_group(group: Row) -> dict[str, Any]:
-    return {key: group[key] for key in ("id", "name", "kind", "focus", "agenda_template", "capacity", "tz",
-                                        "consent_text", "facilitators")}
+    shown = {key: group[key] for key in ("id", "name", "kind", "focus", "agenda_template", "capacity", "tz",
+                                         "consent_text", "facilitators")}
+    schedule = schedule_of(group)
+    return {**shown, "schedule": None if schedule is None else schedule.to_json()}
 
 
 def public_member(member: Row) -> dict[str, Any]:
@@ -151,3 +209,4 @@ def public_member(member: Row) -> dict[str, Any]:
         "status": member["status"], "guest_of": member["guest_of"],
         "setup_passed": member["setup_passed_at"] is not None, "has_invite": bool(member.get("has_invite", False)),
     }
+

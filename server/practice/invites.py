@@ -87,7 +87,7 @@ class Invites:
         occurrence = self._open_occurrence(group, key)
         name = caller.account["display_name"]
         token = self.issuer.issue(room_for(group["id"], occurrence.key), name, "host", self.token_ttl,
-                                  sub=caller.account["id"], starts_at=occurrence.start.timestamp())
+                                  sub=caller.account["id"], starts_at=occurrence.start.timestamp(), once=True)
         self.audit.audit("session-start-link", actor=caller.account["id"], role=caller.account["role"],
                          room=room_for(group["id"], occurrence.key), detail={"group": group["id"]})
         return {"join_url": join_url(self.public_url, room_for(group["id"], occurrence.key), token),
@@ -148,7 +148,7 @@ class Invites:
         occurrence = self._open_occurrence(group, None)
         room = room_for(group["id"], occurrence.key)
         token = self.issuer.issue(room, member["display_name"], "participant", self.token_ttl, sub=member["id"],
-                                  starts_at=occurrence.start.timestamp())
+                                  starts_at=occurrence.start.timestamp(), once=True)
         self.audit.audit("invite-join", actor=member["id"], role="participant", room=room,
                          detail={"group": group["id"]})
         return {"join_url": join_url(self.public_url, room, token), "occurrence": occurrence_json(occurrence,

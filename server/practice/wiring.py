@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,21 +15,14 @@ from server.storage import Storage
 
 from .accounts import Accounts
 from .api import PracticeApi, practice_errors
-from .groups import Groups
+from .groups import Groups, group_occurrences
 from .invites import Invites
 from .lockout import Lockout
-from .store import PracticeStore, Row
+from .store import PracticeStore
 
 PRACTICE_STORE = web.AppKey("practice_store", PracticeStore)
 PRACTICE_API = web.AppKey("practice_api", PracticeApi)
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def group_occurrences(group: Row, start: datetime.datetime, end: datetime.datetime) -> list[Any]:
-    """Return a group's occurrences between start and end: none while it has no schedule."""
-    if group["schedule"] is None:
-        return []
-    return []
 
 
 def add_practice(app: web.Application, config: Config, storage: Storage, issuer: TokenIssuer, origins: set[str],

@@ -3,10 +3,13 @@ invites and API keys, every response validated against docs/openapi.yaml, every 
 
 from __future__ import annotations
 
+import datetime
+from zoneinfo import ZoneInfo
+
 import pyotp
 import pytest
 
-from server.app import CONFIG
+from server.app import CONFIG, ISSUER
 from server.practice.wiring import PRACTICE_API
 from tests.support.practice_api import ApiClient
 
@@ -194,3 +197,88 @@ async def test_oversized_and_malformed_requests_get_json_errors_and_disturb_noth
             body = await response.json()
             assert response.status == 400 and body["error"] == "bad-request", raw
     assert (await admin.call("GET", "/api/v1/me"))[0] == 200
+
+
+def local_minute(zone: str, delta: datetime.timedelta = datetime.timedelta()) -> str:
+    """Return the local time in ``zone`` (now + delta) as a schedule writes it, YYYY-MM-DDTHH:MM."""
+    return (datetime.datetime.now(ZoneInfo(zone)) + delta).strftime("%Y-%m-%dT%H:%M")
+
+
+async def clinician_with_group(haven, admin, client, tz: str = "America/Chicago"):
+    await admin.call("POST", "/api/v1/accounts", {"email": "lee@clinic.example", "role": "clinician",
+                                                  "password": "a clinician password", "display_name": "Lee"})
+    lee = client()
+    await lee.call("POST", "/api/v1/login", {"email": "lee@clinic.example", "password": "a clinician password"})
+    _, group = await lee.call("POST", "/api/v1/groups", {"name": "IOP evenings", "kind": "process", "tz": tz})
+    _, added = await lee.call("POST", f"/api/v1/groups/{group['id']}/members", {"display_name": "Robin",
+                                                                                "tz": "Europe/London"})
+    return lee, group, added["member"], added["invite_url"].split("#", 1)[1]
+
+
+async def test_a_schedule_gives_occurrences_and_a_join_window_that_mints_single_use_member_tokens(practice) -> None:
+    haven, admin, client = practice
+    lee, group, robin, secret = await clinician_with_group(haven, admin, client)
+    base = f"/api/v1/groups/{group['id']}"
+    # Three evenings a week for eight weeks, starting in two days.
+    first = local_minute("America/Chicago", datetime.timedelta(days=2))[:11] + "18:00"
+    status, scheduled = await lee.call("PUT", f"{base}/schedule", {
+        "start": first, "duration": 90, "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,TH;COUNT=24"})
+    assert status == 200 and scheduled["has_schedule"] and scheduled["schedule"]["tz"] == "America/Chicago"
+    assert scheduled["upcoming"] and all(o["room"].startswith(group["id"]) for o in scheduled["upcoming"])
+    member = client()
+    status, page = await member.call("POST", "/api/v1/invite", {"secret": secret})
+    assert page["open"] is None and page["next"] == scheduled["upcoming"][0]
+    status, refused = await member.call("POST", "/api/v1/invite/join", {"secret": secret})
+    assert (status, refused["error"], refused["next"]) == (409, "outside-window", scheduled["upcoming"][0])
+    status, refused = await lee.call("POST", f"{base}/start", {})
+    assert (status, refused["error"]) == (409, "outside-window")
+
+    # Moving the next occurrence to now opens the window; cancelling it closes it again.
+    key = scheduled["upcoming"][0]["key"]
+    status, moved = await lee.call("POST", f"{base}/occurrences", {
+        "key": key, "action": "move", "start": local_minute("America/Chicago")})
+    assert status == 200, moved
+    status, page = await member.call("POST", "/api/v1/invite", {"secret": secret})
+    assert page["open"]["key"] == key
+    status, joined = await member.call("POST", "/api/v1/invite/join", {"secret": secret})
+    assert status == 200 and joined["occurrence"]["key"] == key
+    token = joined["join_url"].split("#token=", 1)[1]
+    grant = haven.app[ISSUER].verify(token, room=joined["occurrence"]["room"])
+    assert (grant.sub, grant.name, grant.role, grant.once) == (robin["id"], "Robin", "participant", True)
+    assert grant.expires_at <= datetime.datetime.now().timestamp() + 301  # practice.join_token_ttl
+    status, started = await lee.call("POST", f"{base}/start", {"occurrence": key})
+    assert status == 200 and started["occurrence"]["room"] == joined["occurrence"]["room"]
+    host = haven.app[ISSUER].verify(started["join_url"].split("#token=", 1)[1])
+    assert (host.role, host.name, host.once) == ("host", "Lee", True)
+
+    status, cancelled = await lee.call("POST", f"{base}/occurrences", {"key": key, "action": "cancel"})
+    assert status == 200 and cancelled["upcoming"][0]["cancelled"]
+    assert (await member.call("POST", "/api/v1/invite/join", {"secret": secret}))[0] == 409
+    status, restored = await lee.call("POST", f"{base}/occurrences", {"key": key, "action": "restore"})
+    assert status == 200 and not restored["upcoming"][0]["cancelled"]
+
+
+async def test_schedule_refusals_name_the_field(practice) -> None:
+    haven, admin, client = practice
+    lee, group, _, _ = await clinician_with_group(haven, admin, client)
+    base = f"/api/v1/groups/{group['id']}"
+    cases = [
+        ({"start": "2027-03-14T02:30", "duration": 60}, "schedule.start"),  # a spring-forward gap in Chicago
+        ({"start": "2027-01-04T18:00", "duration": 2}, "schedule.duration"),
+        ({"start": "2027-01-04T18:00", "duration": 60, "rrule": "FREQ=HOURLY"}, "schedule.rrule"),
+        ({"start": "2027-01-04T18:00", "duration": 60, "tz": "Nowhere/City"}, "schedule.tz"),
+        ({"start": "soon", "duration": 60}, "schedule.start"),
+    ]
+    for body, field in cases:
+        status, refused = await lee.call("PUT", f"{base}/schedule", body)
+        assert (status, refused["field"]) == (400, field), body
+    status, refused = await lee.call("POST", f"{base}/occurrences", {"key": "20270104T1800", "action": "cancel"})
+    assert (status, refused["error"]) == (409, "no-schedule")
+    await lee.call("PUT", f"{base}/schedule", {"start": "2027-01-04T18:00", "duration": 60,
+                                               "rrule": "FREQ=WEEKLY;COUNT=3"})
+    status, refused = await lee.call("POST", f"{base}/occurrences", {"key": "20270105T1800", "action": "cancel"})
+    assert (status, refused["field"]) == (400, "key")
+    status, refused = await lee.call("POST", f"{base}/occurrences", {"key": "20270104T1800", "action": "explode"})
+    assert (status, refused["field"]) == (400, "action")
+    status, cleared = await lee.call("DELETE", f"{base}/schedule")
+    assert status == 200 and cleared["schedule"] is None
