@@ -274,16 +274,87 @@ async function groupView(groupId) {
       failed(err);
     }
   });
-  const upcoming = group.upcoming.length ? h("ul", { "data-testid": "group-upcoming" }, ...group.upcoming.map((/** @type {any} */ o) =>
-    h("li", { className: o.cancelled ? "cancelled" : "", text: formatLocal(o.start, tz) + (o.cancelled ? " (cancelled)" : "") })))
+  const upcoming = group.upcoming.length ? h("table", { "data-testid": "group-upcoming" }, h("tbody", {},
+    ...group.upcoming.map((/** @type {any} */ o) => occurrenceRow(group, o))))
     : h("p", { text: "No session scheduled in the next four weeks." });
   return h("div", { "data-testid": "group-view", dataset: { group: group.id } },
     h("h1", { text: group.name, "data-testid": "group-title" }),
     h("p", { text: `${KINDS.find(([k]) => k === group.kind)?.[1] || group.kind}${group.focus ? ` · ${group.focus}` : ""} · capacity ${group.capacity} · home time zone ${group.tz}` }),
-    h("h2", { text: "Upcoming sessions" }), upcoming,
+    h("h2", { text: "Upcoming sessions" }), h("p", { className: "hint", text: `Times in your time zone, ${tz}.` }), upcoming,
+    scheduleForm(group),
     h("h2", { text: "Members" }), linkBox,
     group.members.length ? h("table", {}, h("tbody", {}, ...group.members.map(memberRow))) : h("p", { text: "No members yet." }),
     form);
+}
+
+const DAYS = [["MO", "Mon"], ["TU", "Tue"], ["WE", "Wed"], ["TH", "Thu"], ["FR", "Fri"], ["SA", "Sat"], ["SU", "Sun"]];
+
+/**
+ * One occurrence with its exceptions: cancel, restore, or move it (the new start in the group's own time).
+ * @param {any} group @param {any} o
+ */
+function occurrenceRow(group, o) {
+  const moveTo = h("input", { type: "datetime-local", "data-testid": "occurrence-move-start", "aria-label": `New start (${group.tz} time)` });
+  const change = async (/** @type {Record<string, any>} */ body) => {
+    try {
+      await api("POST", `/groups/${group.id}/occurrences`, { key: o.key, ...body });
+      await show("group", group.id);
+      notify("Schedule changed.", "ok");
+    } catch (err) {
+      failed(err);
+    }
+  };
+  return h("tr", { "data-testid": "occurrence-row", dataset: { key: o.key, cancelled: String(o.cancelled) }, className: o.cancelled ? "cancelled" : "" },
+    h("td", { text: formatLocal(o.start, state.account.tz) + (o.cancelled ? " (cancelled)" : ""), "data-testid": "occurrence-time" }),
+    h("td", {}, o.cancelled
+      ? h("button", { type: "button", text: "Restore", "data-testid": "occurrence-restore", onclick: () => change({ action: "restore" }) })
+      : h("div", { className: "button-row" },
+        h("button", { type: "button", text: "Cancel this one", "data-testid": "occurrence-cancel", onclick: () => change({ action: "cancel" }) }),
+        moveTo,
+        h("button", { type: "button", text: "Move", "data-testid": "occurrence-move", onclick: () => {
+          const start = /** @type {HTMLInputElement} */ (moveTo).value.slice(0, 16);
+          if (start) change({ action: "move", start });
+        } }))));
+}
+
+/** The schedule editor: first session, duration, weekly days and how many weeks, as an RFC 5545 rule. @param {any} group */
+function scheduleForm(group) {
+  const current = group.schedule;
+  const rule = h("input", { name: "rrule", value: current?.rrule || "", "data-testid": "schedule-rrule", placeholder: "one-off" });
+  const weeks = h("input", { type: "number", min: 1, max: 52, value: 8, "data-testid": "schedule-weeks", "aria-label": "Number of weeks" });
+  const days = DAYS.map(([code, label]) => h("label", {}, h("input", { type: "checkbox", value: code, "data-testid": `schedule-day-${code}`,
+    checked: Boolean(current?.rrule?.match(new RegExp(`BYDAY=[A-Z,]*${code}`))) }), ` ${label}`));
+  const compose = () => {
+    const chosen = days.map((d) => /** @type {HTMLInputElement} */ (d.querySelector("input"))).filter((c) => c.checked).map((c) => c.value);
+    /** @type {HTMLInputElement} */ (rule).value = chosen.length
+      ? `FREQ=WEEKLY;BYDAY=${chosen.join(",")};COUNT=${chosen.length * Number(/** @type {HTMLInputElement} */ (weeks).value || 1)}` : "";
+  };
+  for (const d of days) d.addEventListener("change", compose);
+  weeks.addEventListener("input", compose);
+  const form = /** @type {HTMLFormElement} */ (h("form", { className: "card", "data-testid": "schedule-form" },
+    h("h2", { text: current ? "Schedule" : "Set a schedule" }),
+    h("p", { className: "hint", text: `In the group's home time zone, ${group.tz}: the time stays the same across daylight-saving changes.` }),
+    field("schedule-start", "First session (local time)", h("input", { name: "start", type: "datetime-local", required: true, value: current?.start || "", "data-testid": "schedule-start" })),
+    field("schedule-duration", "Length (minutes)", h("input", { name: "duration", type: "number", min: 5, max: 480, value: current?.duration || 90, "data-testid": "schedule-duration" })),
+    h("fieldset", {}, h("legend", { text: "Repeats weekly on" }), ...days),
+    field("schedule-weeks", "For how many weeks", weeks),
+    field("schedule-rrule", "Rule (RFC 5545; empty for a one-off session)", rule),
+    h("div", { className: "button-row" }, h("button", { type: "submit", text: "Save schedule", "data-testid": "schedule-save" }))));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = values(form);
+    try {
+      await api("PUT", `/groups/${group.id}/schedule`, {
+        start: String(body.start).slice(0, 16), duration: body.duration, rrule: body.rrule || null,
+        exceptions: current?.exceptions || [],
+      });
+      await show("group", group.id);
+      notify("Schedule saved.", "ok");
+    } catch (err) {
+      failed(err);
+    }
+  });
+  return form;
 }
 
 /** @param {string} groupId @param {any} member @param {"new"|"revoke"|"discharge"} action @param {HTMLElement} box */

@@ -1,17 +1,22 @@
-"""Running a practice in real browsers: the first admin made on the command line, a clinician created in the
-dashboard who logs in with two-factor, a process group with members in three time zones, their invites, and
-a revoked invite refused — each step clicked the way a person would, against a real `haven serve`."""
+"""Running a practice in real browsers (issue 9's flow): the first admin made on the command line, a clinician
+created in the dashboard who logs in with two-factor, a process group on a recurring schedule with members in
+three time zones, a member who opens their invite outside the window and sees the next session in their own
+zone, then joins inside it and waits under their group name until the facilitator, who started the session
+from the dashboard, admits them; a reused join link and a revoked invite are refused. Every step is clicked
+the way a person would, against a real `haven serve`."""
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
+from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
 from playwright.async_api import expect
 
-from tests.support.pages import open_page
+from tests.support.pages import open_page, press_join
 from tests.support.server_process import ROOT, ServerProcess
 
 UI_TIMEOUT_MS = 20000
@@ -93,22 +98,98 @@ async def create_group_with_members(page) -> dict[str, str]:
     return links
 
 
-async def test_a_clinician_set_up_by_an_admin_runs_a_group_and_revokes_an_invite(browser, practice_server) -> None:
+def first_monday() -> datetime.datetime:
+    """The local 18:00 Chicago start of the group: a Monday at least two days away (outside any window)."""
+    today = datetime.datetime.now(ZoneInfo("America/Chicago")).date() + datetime.timedelta(days=2)
+    monday = today + datetime.timedelta(days=(7 - today.weekday()) % 7)
+    return datetime.datetime(monday.year, monday.month, monday.day, 18, 0)
+
+
+def shown_in(local_start: datetime.datetime, zone: str) -> str:
+    """How the pages write that start for a viewer in ``zone``, without the zone's name: "Mon 7 Dec, 00:00"."""
+    moment = local_start.replace(tzinfo=ZoneInfo("America/Chicago")).astimezone(ZoneInfo(zone))
+    return f"{moment:%a} {moment.day} {moment:%b}, {moment:%H:%M}"
+
+
+async def schedule_three_evenings_a_week(page, start: datetime.datetime) -> None:
+    await page.get_by_test_id("schedule-start").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_test_id("schedule-duration").fill("90")
+    for day in ("MO", "WE", "TH"):
+        await page.get_by_test_id(f"schedule-day-{day}").check()
+    await page.get_by_test_id("schedule-weeks").fill("8")
+    await expect(page.get_by_test_id("schedule-rrule")).to_have_value("FREQ=WEEKLY;BYDAY=MO,WE,TH;COUNT=24")
+    await page.get_by_test_id("schedule-save").click()
+    await expect(page.get_by_test_id("occurrence-row").first).to_contain_text(shown_in(start, "America/Chicago"))
+
+
+async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, practice_server) -> None:
     await admin_creates_clinician(browser, practice_server)
     dashboard, _ = await clinician_logs_in_with_totp(browser, practice_server)
     links = await create_group_with_members(dashboard)
+    start = first_monday()
+    await schedule_three_evenings_a_week(dashboard, start)
 
-    robin = await new_page(browser, links["Robin"])
-    await expect(robin.get_by_test_id("invite-greeting")).to_have_text("Hello, Robin")
+    # Outside the window each member sees the next session in their own zone, and no Join.
+    pages = {}
+    for name, zone in MEMBERS:
+        page = pages[name] = await new_page(browser, links[name])
+        await expect(page.get_by_test_id("invite-greeting")).to_have_text(f"Hello, {name}")
+        await expect(page.get_by_test_id("next-session")).to_contain_text(f"Your next session is {shown_in(start, zone)}")
+        await expect(page.get_by_test_id("join-open")).to_be_hidden()
+    robin = pages["Robin"]
     await expect(robin.get_by_test_id("invite-group")).to_have_text("Your group: Evening process group")
     await expect(robin.locator("body")).not_to_contain_text("Kai")
 
-    kai = await new_page(browser, links["Kai"])
+    # The facilitator moves the first session to now: the window opens and Robin joins, landing in the
+    # waiting room under the name the group knows.
+    now = datetime.datetime.now(ZoneInfo("America/Chicago")).strftime("%Y-%m-%dT%H:%M")
+    first = dashboard.get_by_test_id("occurrence-row").first
+    await first.get_by_test_id("occurrence-move-start").fill(now)
+    await first.get_by_test_id("occurrence-move").click()
+    await expect(dashboard.get_by_test_id("notice")).to_have_text("Schedule changed.")
+    await robin.reload()
+    await expect(robin.get_by_test_id("join-open")).to_be_visible()
+    exchanged = []
+
+    async def keep_join_link(route) -> None:  # pass the answer on unchanged, keeping the link it carries
+        response = await route.fetch()
+        exchanged.append((await response.json())["join_url"])
+        await route.fulfill(response=response)
+
+    await robin.route("**/api/v1/invite/join", keep_join_link)
+    await robin.get_by_test_id("invite-join").click()
+    await robin.wait_for_url("**/r/**")
+    await press_join(robin)
+    await expect(robin.get_by_test_id("waiting-screen")).to_be_visible()
+
+    # The facilitator starts the session from the dashboard and admits Robin.
+    await dashboard.get_by_test_id("nav-sessions").click()
+    await dashboard.get_by_test_id("sessions-today").get_by_test_id("start-session").first.click()
+    host_url = await dashboard.get_by_test_id("session-link").get_attribute("href")
+    host = await new_page(browser, host_url)
+    await press_join(host)
+    admit = host.locator('[data-testid="waiting-list"] [data-testid="admit-button"][data-participant-name="Robin"]')
+    await admit.click()
+    await expect(robin.get_by_test_id("agenda-bar")).to_be_visible()
+
+    # The same join link a second time is refused, and takes nobody's place.
+    assert len(exchanged) == 1
+    copy = await new_page(browser, exchanged[0])
+    await press_join(copy)
+    await expect(copy.get_by_test_id("connection-status")).to_have_text(
+        "This join link was used already — open your invite link again to join")
+    await expect(copy.get_by_test_id("waiting-screen")).to_be_hidden()
+    await expect(host.get_by_test_id("waiting-list").locator('[data-testid="admit-button"]')).to_have_count(0)
+
+    # A revoked invite stops working at once.
+    kai = pages["Kai"]
+    await dashboard.get_by_test_id("nav-groups").click()
+    await dashboard.get_by_test_id("group-open").click()
     await expect(kai.get_by_test_id("invite-greeting")).to_have_text("Hello, Kai")
     kai_row = dashboard.get_by_test_id("member-row").filter(has_text="Kai")
     await kai_row.get_by_test_id("invite-revoke").click()
     await expect(kai_row.get_by_test_id("invite-status")).to_have_text("No live link")
     await kai.reload()
     await expect(kai.get_by_test_id("invite-invalid")).to_be_visible()
-    for page in (dashboard, robin, kai):
+    for page in (dashboard, host, *pages.values()):
         assert page.errors == []
