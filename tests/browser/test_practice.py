@@ -134,7 +134,8 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
     for name, zone in MEMBERS:
         page = pages[name] = await new_page(browser, links[name])
         await expect(page.get_by_test_id("invite-greeting")).to_have_text(f"Hello, {name}")
-        await expect(page.get_by_test_id("next-session")).to_contain_text(f"Your next session is {shown_in(start, zone)}")
+        next_session = page.get_by_test_id("next-session")
+        await expect(next_session).to_contain_text(f"Your next session is {shown_in(start, zone)}")
         await expect(page.get_by_test_id("join-open")).to_be_hidden()
     robin = pages["Robin"]
     await expect(robin.get_by_test_id("invite-group")).to_have_text("Your group: Evening process group")
