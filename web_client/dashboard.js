@@ -238,7 +238,7 @@ async function groupsView() {
 
 /** @param {string} groupId */
 async function groupView(groupId) {
-  const group = await api("GET", `/groups/${groupId}`);
+  const [group, { clinicians }] = await Promise.all([api("GET", `/groups/${groupId}`), api("GET", "/clinicians")]);
   const tz = state.account.tz;
   const linkBox = h("div", { "data-testid": "invite-box" });
   const members = group.members.filter((/** @type {any} */ m) => !m.guest_of);
@@ -281,10 +281,34 @@ async function groupView(groupId) {
     h("h1", { text: group.name, "data-testid": "group-title" }),
     h("p", { text: `${KINDS.find(([k]) => k === group.kind)?.[1] || group.kind}${group.focus ? ` · ${group.focus}` : ""} · capacity ${group.capacity} · home time zone ${group.tz}` }),
     h("h2", { text: "Upcoming sessions" }), h("p", { className: "hint", text: `Times in your time zone, ${tz}.` }), upcoming,
-    scheduleForm(group),
+    scheduleForm(group), facilitatorsForm(group, clinicians),
     h("h2", { text: "Members" }), linkBox,
     group.members.length ? h("table", {}, h("tbody", {}, ...group.members.map(memberRow))) : h("p", { text: "No members yet." }),
     form);
+}
+
+/** Who hosts the group: one or more facilitators (co-facilitators). @param {any} group @param {any[]} clinicians */
+function facilitatorsForm(group, clinicians) {
+  const boxes = clinicians.map((c) => h("label", {}, h("input", {
+    type: "checkbox", value: c.id, checked: group.facilitators.includes(c.id), "data-testid": "facilitator-choice",
+    dataset: { name: c.display_name },
+  }), ` ${c.display_name}`));
+  const form = /** @type {HTMLFormElement} */ (h("form", { className: "card", "data-testid": "facilitators-form" },
+    h("h2", { text: "Facilitators" }), h("fieldset", {}, h("legend", { text: "Who hosts this group" }), ...boxes),
+    h("div", { className: "button-row" }, h("button", { type: "submit", text: "Save facilitators", "data-testid": "facilitators-save" }))));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = boxes.map((b) => /** @type {HTMLInputElement} */ (b.querySelector("input"))).filter((c) => c.checked).map((c) => c.value);
+    try {
+      await api("PATCH", `/groups/${group.id}`, { facilitators: chosen });
+      if (chosen.includes(state.account.id) || state.account.role === "admin") await show("group", group.id);
+      else await show("groups");
+      notify("Facilitators saved.", "ok");
+    } catch (err) {
+      failed(err);
+    }
+  });
+  return form;
 }
 
 const DAYS = [["MO", "Mon"], ["TU", "Tue"], ["WE", "Wed"], ["TH", "Thu"], ["FR", "Fri"], ["SA", "Sat"], ["SU", "Sun"]];

@@ -165,6 +165,13 @@ class PracticeApi:
         account = await self.accounts.update(caller, request.match_info["account_id"], body)
         return web.json_response(public_account(account, self.accounts.clock()), headers=NO_STORE)
 
+    async def list_clinicians(self, request: web.Request) -> web.Response:
+        """Who can facilitate a group: every enabled account, by id and shown name only (no emails)."""
+        await self.caller(request)
+        rows = await self.accounts.store.call(self.accounts.store.db.accounts)
+        return web.json_response({"clinicians": [{"id": a["id"], "display_name": a["display_name"]}
+                                                 for a in rows if not a["disabled"]]}, headers=NO_STORE)
+
     # -- API keys ---------------------------------------------------------------------------------
 
     async def list_api_keys(self, request: web.Request) -> web.Response:
@@ -293,6 +300,7 @@ class PracticeApi:
         router.add_get("/api/v1/accounts", self.list_accounts)
         router.add_post("/api/v1/accounts", self.create_account)
         router.add_patch(r"/api/v1/accounts/{account_id:a-[0-9a-f]{16}}", self.update_account)
+        router.add_get("/api/v1/clinicians", self.list_clinicians)
         router.add_get("/api/v1/api-keys", self.list_api_keys)
         router.add_post("/api/v1/api-keys", self.create_api_key)
         router.add_delete(r"/api/v1/api-keys/{key_id:k-[0-9a-f]{16}}", self.revoke_api_key)

@@ -129,12 +129,22 @@ async def test_clinicians_see_only_their_own_groups_and_cannot_manage_accounts(p
     _, group = await one.call("POST", "/api/v1/groups", {"name": "Ones", "kind": "psychoeducational", "tz": "UTC"})
     status, listed = await two.call("GET", "/api/v1/groups")
     assert status == 200 and listed["groups"] == []
+    status, clinicians = await two.call("GET", "/api/v1/clinicians")
+    assert status == 200 and "email" not in str(clinicians) and len(clinicians["clinicians"]) == 3
     status, refused = await two.call("GET", f"/api/v1/groups/{group['id']}")
     assert (status, refused["error"]) == (404, "unknown-group")
     status, refused = await two.call("POST", f"/api/v1/groups/{group['id']}/members", {"display_name": "X"})
     assert (status, refused["error"]) == (404, "unknown-group")
     status, refused = await two.call("GET", "/api/v1/accounts")
     assert (status, refused["error"]) == (403, "not-permitted")
+    # A co-facilitator added by the first sees and runs the group too.
+    _, me_two = await two.call("GET", "/api/v1/me")
+    two_id = me_two["account"]["id"]
+    assert two_id in [c["id"] for c in clinicians["clinicians"]]
+    status, changed = await one.call("PATCH", f"/api/v1/groups/{group['id']}",
+                                     {"facilitators": [group["facilitators"][0], two_id]})
+    assert status == 200 and len(changed["facilitators"]) == 2
+    assert (await two.call("GET", f"/api/v1/groups/{group['id']}"))[0] == 200
 
 
 async def test_api_keys_act_for_their_account_without_a_cookie_until_revoked(practice) -> None:
