@@ -190,8 +190,12 @@ class Groups:
         if changes:
             await self.store.call(self.store.db.update_member, member_id, **changes)
             if changes.get("status") == "discharged":
-                # A discharged member's link stops working at once (and their guests' links with it).
-                await self.store.call(self.store.db.revoke_invites, member_id)
+                # A discharged member's link stops working at once, and their guests leave with them.
+                db = self.store.db
+                await self.store.call(db.revoke_invites, member_id)
+                for guest in await self.store.call(db.guests_of, member_id):
+                    await self.store.call(db.update_member, guest["id"], status="discharged")
+                    await self.store.call(db.revoke_invites, guest["id"])
             self._audit(caller, "member-changed", group_id, subject=member_id, detail={"fields": sorted(changes)})
         return await self.member(caller, group_id, member["id"])
 

@@ -204,6 +204,9 @@ class PracticeDb:
             row["has_invite"] = bool(row.pop("active_invites"))
         return rows
 
+    def guests_of(self, member_id: str) -> list[Row]:
+        return self._all("SELECT * FROM members WHERE guest_of = ? ORDER BY created_at", (member_id,))
+
     def update_member(self, member_id: str, **fields: Any) -> None:
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self.db.execute(f"UPDATE members SET {assignments} WHERE id = ?", (*fields.values(), member_id))

@@ -292,3 +292,28 @@ async def test_schedule_refusals_name_the_field(practice) -> None:
     assert (status, refused["field"]) == (400, "action")
     status, cleared = await lee.call("DELETE", f"{base}/schedule")
     assert status == 200 and cleared["schedule"] is None
+
+
+async def test_family_groups_take_guests_with_their_own_links_who_leave_with_their_member(practice) -> None:
+    haven, admin, client = practice
+    _, group = await admin.call("POST", "/api/v1/groups", {"name": "Families", "kind": "family-couples",
+                                                           "tz": "America/New_York", "capacity": 3})
+    base = f"/api/v1/groups/{group['id']}/members"
+    _, jo = await admin.call("POST", base, {"display_name": "Jo"})
+    status, guest = await admin.call("POST", base, {"display_name": "Jo's partner", "guest_of": jo["member"]["id"]})
+    assert status == 201 and guest["member"]["guest_of"] == jo["member"]["id"]
+    assert guest["invite_url"] != jo["invite_url"]
+    status, refused = await admin.call("POST", base, {"display_name": "X", "guest_of": guest["member"]["id"]})
+    assert (status, refused["field"]) == (400, "guest_of")  # a guest brings no guests
+    assert (await admin.call("POST", base, {"display_name": "Third"}))[0] == 201
+    status, full = await admin.call("POST", base, {"display_name": "Fourth"})
+    assert (status, full["error"]) == (409, "group-full")
+    await admin.call("PATCH", f"{base}/{jo['member']['id']}", {"status": "discharged"})
+    outsider = client()
+    status, gone = await outsider.call("POST", "/api/v1/invite", {"secret": guest["invite_url"].split("#")[1]})
+    assert (status, gone["error"]) == (404, "invite-invalid")
+    _, process = await admin.call("POST", "/api/v1/groups", {"name": "P", "kind": "process", "tz": "UTC"})
+    _, someone = await admin.call("POST", f"/api/v1/groups/{process['id']}/members", {"display_name": "S"})
+    status, refused = await admin.call("POST", f"/api/v1/groups/{process['id']}/members",
+                                       {"display_name": "G", "guest_of": someone["member"]["id"]})
+    assert (status, refused["field"]) == (400, "guest_of")
