@@ -32,6 +32,7 @@ from .config import Config, ConfigError, resolve_secret
 from .layers import connection_settings, media_settings, session_policy
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
+from .practice.consents import GroupConsents
 from .practice.wiring import add_practice
 from .proxies import Client, Network, parse_networks, resolve
 from .storage import Storage
@@ -147,7 +148,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
     app[HSTS] = uses_https(config)
     app[TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
-    settings = connection_settings(config, policy)
+    consents = GroupConsents()  # each practice group's own agreement, kept current by server/practice
+    settings = connection_settings(config, policy, consents.for_room)
     origins = allowed_origins(config)
 
     def verify_token(token: str, room: str | None):
@@ -216,7 +218,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     add_practice(app, config, storage, app[ISSUER], origins, lambda request: client_of(request).address or "",
-                 WEB_CLIENT_DIR)
+                 WEB_CLIENT_DIR, consents)
     app.on_response_prepare.append(_security_headers)
     app.middlewares.append(_resolve_client)
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from .accounts import Audit, Caller
+from .consents import GroupConsents
 from .errors import PracticeError
 from .fields import GROUP_KINDS, MAX_CAPACITY, MEMBER_STATUSES, bad, choice, integer, optional_email, text, time_zone
 from .schedule import Occurrence, Schedule, ScheduleError, occurrence, occurrences
@@ -36,10 +37,12 @@ def schedule_refused(error: ScheduleError) -> PracticeError:
 
 
 class Groups:
-    def __init__(self, store: PracticeStore, audit: Audit, default_consent: str) -> None:
+    def __init__(self, store: PracticeStore, audit: Audit, default_consent: str,
+                 consents: GroupConsents | None = None) -> None:
         self.store = store
         self.audit = audit
         self.default_consent = default_consent
+        self.consents = consents or GroupConsents()
 
     def _audit(self, caller: Caller, action: str, group_id: str, subject: str | None = None,
                detail: dict | None = None) -> None:
@@ -92,6 +95,7 @@ class Groups:
         fields = self._group_fields(body, None)
         facilitators = await self._facilitators(body, [caller.account["id"]])
         group = await self.store.call(self.store.db.create_group, fields, facilitators)
+        self.consents.update(group)
         self._audit(caller, "group-created", group["id"])
         return group
 
@@ -100,6 +104,7 @@ class Groups:
         fields = self._group_fields(body, group)
         facilitators = await self._facilitators(body, group["facilitators"]) if "facilitators" in body else None
         await self.store.call(self.store.db.update_group, group_id, fields, facilitators)
+        self.consents.update({"id": group_id, **fields})
         self._audit(caller, "group-changed", group_id, detail={"fields": sorted(k for k in body if k in fields or
                                                                                  k == "facilitators")})
         return await self.get(caller, group_id)

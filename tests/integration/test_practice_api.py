@@ -4,13 +4,16 @@ invites and API keys, every response validated against docs/openapi.yaml, every 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
 
-from server.app import CONFIG, ISSUER
+from server.app import CONFIG, ISSUER, STORAGE
 from server.practice.wiring import PRACTICE_API
+from tests.support.client import ProtocolClient, ServerError
 from tests.support.practice_api import ApiClient
 
 PASSWORD = "a long admin password"
@@ -317,3 +320,35 @@ async def test_family_groups_take_guests_with_their_own_links_who_leave_with_the
     status, refused = await admin.call("POST", f"/api/v1/groups/{process['id']}/members",
                                        {"display_name": "G", "guest_of": someone["member"]["id"]})
     assert (status, refused["field"]) == (400, "guest_of")
+
+
+async def test_a_groups_own_agreement_is_the_one_its_members_accept(practice) -> None:
+    haven, admin, _ = practice
+    _, group = await admin.call("POST", "/api/v1/groups", {"name": "Trauma group", "kind": "specialized",
+                                                           "focus": "trauma", "tz": "UTC",
+                                                           "consent_text": "Our own agreement, version 1."})
+    room = f"{group['id']}-20270104T1800"
+    member = ProtocolClient(haven.base_url, haven.token(room=room, name="Robin", sub="m-00000000000000aa"))
+    other = ProtocolClient(haven.base_url, haven.token(room="ad-hoc", name="Ana", sub="ana"))
+    try:
+        await member.open()
+        hello = await member.request("hello", version=1, token=member.token)
+        assert hello["consent"]["text"] == "Our own agreement, version 1."
+        await other.connect()
+        assert other.hello["consent"]["text"] == haven.app[CONFIG].session.consent_text
+        with pytest.raises(ServerError) as refused:  # the server's default agreement is not this group's
+            await member.request("join", consent_version=other.hello["consent"]["version"])
+        assert refused.value.code == "consent-required"
+        await member.request("join", consent_version=hello["consent"]["version"])
+        # A change to the group's text applies to the next hello.
+        await admin.call("PATCH", f"/api/v1/groups/{group['id']}", {"consent_text": "Version 2."})
+        later = ProtocolClient(haven.base_url, haven.token(room=room, name="Kai", sub="m-00000000000000bb"))
+        await later.open()
+        assert (await later.request("hello", version=1, token=later.token))["consent"]["text"] == "Version 2."
+        await later.close()
+    finally:
+        await member.close()
+        await other.close()
+    accepted = [e for e in haven.app[STORAGE].audit_entries() if e["action"] == "consent-accepted"]
+    versions = {e["subject"] or e["actor"]: json.loads(e["detail"])["version"] for e in accepted}
+    assert versions["m-00000000000000aa"] == hashlib.sha256(b"Our own agreement, version 1.").hexdigest()
