@@ -431,6 +431,8 @@ async function accountsView() {
     h("td", { text: a.disabled ? "Disabled" : a.locked ? "Locked" : "Active" }),
     h("td", {}, h("div", { className: "button-row" },
       a.locked ? h("button", { type: "button", text: "Unlock", onclick: () => changeAccount(a.id, { unlock: true }) }) : "",
+      a.totp_required ? "" : h("button", { type: "button", text: "Require two-factor", onclick: () => changeAccount(a.id, { totp_required: true }) }),
+      a.totp_enabled ? h("button", { type: "button", text: "Reset two-factor", onclick: () => changeAccount(a.id, { reset_totp: true }) }) : "",
       a.id === state.account.id ? "" : h("button", { type: "button", text: a.disabled ? "Enable" : "Disable", onclick: () => changeAccount(a.id, { disabled: !a.disabled }) }))));
   return h("div", {}, h("h1", { text: "Accounts" }), h("table", {}, h("tbody", {}, ...accounts.map(row))), form);
 }
