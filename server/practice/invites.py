@@ -9,6 +9,8 @@ host token the same way, for the same occurrence room.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +35,15 @@ def invite_url(public_url: str, secret: str) -> str:
     return f"{public_url.rstrip('/')}/invite#{secret}"
 
 
+def feed_secret(key: bytes, secret: str) -> str:
+    """Return the calendar feed address part of an invite: derived from it, so only its hash is stored.
+
+    A feed is fetched by calendar apps with the address in the URL path (no fragment to hide it in), so it
+    is a different secret from the invite's: a feed address seen in a proxy's log opens no member page.
+    """
+    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+
+
 def occurrence_json(occurrence: OccurrenceLike, group_id: str) -> dict[str, Any]:
     return {"key": occurrence.key, "start": _iso(occurrence.start), "end": _iso(occurrence.end),
             "cancelled": occurrence.cancelled, "room": room_for(group_id, occurrence.key)}
@@ -54,6 +65,10 @@ class Invites:
         self.join_window = join_window
         self.token_ttl = min(token_ttl, max_ttl)
         self.clock = clock
+        self.feed_key = issuer.calendar_key()
+
+    def feed_url(self, secret: str) -> str:
+        return f"{self.public_url.rstrip('/')}/calendar/{feed_secret(self.feed_key, secret)}.ics"
 
     def now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
@@ -72,7 +87,8 @@ class Invites:
         if member["status"] != "active":
             raise PracticeError(409, "member-discharged", "a discharged member gets no invite")
         secret = secrets.token_urlsafe(SECRET_BYTES)
-        await self.store.call(self.store.db.replace_invite, member["id"], digest(secret))
+        await self.store.call(self.store.db.replace_invite, member["id"], digest(secret),
+                              digest(feed_secret(self.feed_key, secret)))
         self.audit.audit("invite-issued", actor=caller.account["id"], role=caller.account["role"],
                          subject=member["id"], detail={"group": member["group_id"]})
         return invite_url(self.public_url, secret)

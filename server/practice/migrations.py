@@ -56,6 +56,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX invites_member ON invites(member_id);
     """,
+    # A member's private calendar feed address is derived from their invite (invites.feed_secret), so it
+    # needs no secret of its own to keep; its hash finds the invite, and revoking the invite ends the feed.
+    """
+    ALTER TABLE invites ADD COLUMN feed_hash TEXT;
+    CREATE UNIQUE INDEX invites_feed ON invites(feed_hash);
+    """,
 )
 
 

@@ -213,7 +213,7 @@ class PracticeDb:
 
     # -- invites ----------------------------------------------------------------------------------
 
-    def replace_invite(self, member_id: str, secret_hash: str) -> Row:
+    def replace_invite(self, member_id: str, secret_hash: str, feed_hash: str | None = None) -> Row:
         """Revoke the member's current invite (if any) and store a new one: one live link per member."""
         now = self.clock()
         invite_id = new_id("i")
@@ -221,8 +221,8 @@ class PracticeDb:
         try:
             self.db.execute("UPDATE invites SET revoked_at = ? WHERE member_id = ? AND revoked_at IS NULL",
                             (now, member_id))
-            self.db.execute("INSERT INTO invites (id, member_id, secret_hash, created_at) VALUES (?,?,?,?)",
-                            (invite_id, member_id, secret_hash, now))
+            self.db.execute("INSERT INTO invites (id, member_id, secret_hash, feed_hash, created_at) "
+                            "VALUES (?,?,?,?,?)", (invite_id, member_id, secret_hash, feed_hash, now))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -233,6 +233,10 @@ class PracticeDb:
         cursor = self.db.execute("UPDATE invites SET revoked_at = ? WHERE member_id = ? AND revoked_at IS NULL",
                                  (self.clock(), member_id))
         return cursor.rowcount
+
+    def invite_by_feed(self, feed_hash: str) -> Row | None:
+        """Return the live invite whose calendar feed has this hash, or None."""
+        return self._one("SELECT * FROM invites WHERE feed_hash = ? AND revoked_at IS NULL", (feed_hash,))
 
     def invite(self, secret_hash: str) -> Row | None:
         """Return the live invite with this hash, or None (unknown or revoked)."""
