@@ -18,9 +18,10 @@ import structlog
 from aiohttp import web
 
 from .accounts import Accounts, Caller, public_account
+from .calendar import calendar_response
 from .errors import PracticeError
 from .groups import Groups, public_group, public_member
-from .invites import Invites, occurrence_json
+from .invites import Invites, invite_url, occurrence_json
 
 log = structlog.get_logger("haven.practice")
 
@@ -281,7 +282,31 @@ class PracticeApi:
     async def invite_page(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         member, group = await self.invites.holder(body.get("secret"))
-        return web.json_response(self.invites.page(member, group, self.support_text), headers=NO_STORE)
+        return web.json_response(self.invites.page(member, group, self.support_text, body["secret"]),
+                                 headers=NO_STORE)
+
+    async def invite_calendar(self, request: web.Request) -> web.Response:
+        """The member's .ics, to download from their page; its join link is their invite."""
+        body = await json_body(request)
+        member, group = await self.invites.holder(body.get("secret"))
+        ics = self.invites.calendar(member, group, invite_url(self.invites.public_url, body["secret"]),
+                                    self.support_text)
+        return calendar_response(ics, download_name="haven-sessions.ics")
+
+    async def calendar_feed(self, request: web.Request) -> web.StreamResponse:
+        """The member's private feed for calendar apps to subscribe to (GET, the address its only key).
+
+        Its events link to the invite page without the invite's secret: a feed address seen in a log must
+        not open the member's page.
+        """
+        try:
+            member, group = await self.invites.feed_holder(request.match_info["feed"])
+            ics = self.invites.calendar(member, group, f"{self.invites.public_url}/invite",
+                                        "Join from the personal invite link your therapist sent you. "
+                                        + self.support_text)
+        except PracticeError as error:
+            return error_response(error)
+        return calendar_response(ics, request=request)
 
     async def invite_join(self, request: web.Request) -> web.Response:
         body = await json_body(request)
@@ -321,6 +346,8 @@ class PracticeApi:
         router.add_post("/api/v1/invite", self.invite_page)
         router.add_post("/api/v1/invite/join", self.invite_join)
         router.add_post("/api/v1/invite/setup", self.invite_setup)
+        router.add_post("/api/v1/invite/calendar", self.invite_calendar)
+        router.add_get(r"/calendar/{feed:[0-9a-f]{64}}.ics", self.calendar_feed)
 
 
 def _public_key(row: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from typing import Any
 from server.auth import TokenIssuer, join_url
 
 from .accounts import Audit, Caller, digest
+from .calendar import member_calendar
 from .errors import PracticeError
+from .groups import schedule_of
 from .store import PracticeStore, Row
 from .windows import OccurrenceLike, room_for, window_state
 
@@ -132,7 +134,26 @@ class Invites:
         assert group is not None
         return member, group
 
-    def page(self, member: Row, group: Row, support_text: str) -> dict[str, Any]:
+    def calendar(self, member: Row, group: Row, link: str, support_text: str) -> bytes:
+        """Return the member's .ics of the group's sessions; PracticeError when nothing is scheduled yet."""
+        schedule = schedule_of(group)
+        if schedule is None:
+            raise PracticeError(404, "no-schedule", "no session is scheduled yet")
+        return member_calendar(group["name"], schedule, link, member["tz"], calendar_id=member["id"],
+                               now=self.now(), support=support_text)
+
+    async def feed_holder(self, feed: str) -> tuple[Row, Row]:
+        """Return (member, group) of the live invite whose calendar feed this is."""
+        db = self.store.db
+        invite = await self.store.call(db.invite_by_feed, digest(feed)) if len(feed) <= MAX_SECRET_CHARS else None
+        member = await self.store.call(db.member, invite["member_id"]) if invite else None
+        if member is None or member["status"] != "active":
+            raise PracticeError(404, "invite-invalid", "this calendar is no longer available")
+        group = await self.store.call(db.group, member["group_id"])
+        assert group is not None
+        return member, group
+
+    def page(self, member: Row, group: Row, support_text: str, secret: str) -> dict[str, Any]:
         """Return what the member's page shows: their sessions (UTC; the page shows them in ``tz``), no one else."""
         upcoming = self.upcoming(group)
         state = window_state(upcoming, self.now(), self.join_window)
@@ -142,6 +163,7 @@ class Invites:
             "group": {"name": group["name"]},
             "support_text": support_text,
             "join_window_s": self.join_window,
+            "calendar_feed_url": self.feed_url(secret),
             "upcoming": [occurrence_json(o, group["id"]) for o in upcoming],
             "open": occurrence_json(state.open, group["id"]) if state.open else None,
             "next": occurrence_json(state.next, group["id"]) if state.next else None,

@@ -8,10 +8,13 @@ the way a person would, against a real `haven serve`."""
 from __future__ import annotations
 
 import datetime
+import re
 import subprocess
 import sys
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pyotp
 import pytest
 from playwright.async_api import expect
@@ -139,6 +142,14 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
         await expect(page.get_by_test_id("join-open")).to_be_hidden()
     robin = pages["Robin"]
     await expect(robin.get_by_test_id("invite-group")).to_have_text("Your group: Evening process group")
+    # Add to calendar: the .ics downloads and parses, and the private feed address is there to subscribe to.
+    async with robin.expect_download() as download:
+        await robin.get_by_test_id("calendar-download").click()
+    saved = await (await download.value).path()
+    events = icalendar.Calendar.from_ical(Path(saved).read_bytes()).walk("VEVENT")
+    assert len(events) == 24
+    await expect(robin.get_by_test_id("calendar-feed")).to_have_value(
+        re.compile(rf"^{re.escape(practice_server.public_url)}/calendar/[0-9a-f]{{64}}\.ics$"))
     await expect(robin.locator("body")).not_to_contain_text("Kai")
 
     # The facilitator moves the first session to now: the window opens and Robin joins, landing in the

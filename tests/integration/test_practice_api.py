@@ -8,6 +8,7 @@ import hashlib
 import json
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pyotp
 import pytest
 
@@ -352,3 +353,47 @@ async def test_a_groups_own_agreement_is_the_one_its_members_accept(practice) ->
     accepted = [e for e in haven.app[STORAGE].audit_entries() if e["action"] == "consent-accepted"]
     versions = {e["subject"] or e["actor"]: json.loads(e["detail"])["version"] for e in accepted}
     assert versions["m-00000000000000aa"] == hashlib.sha256(b"Our own agreement, version 1.").hexdigest()
+
+
+async def test_members_calendar_downloads_and_feed_parse_and_follow_the_schedule(practice) -> None:
+    haven, admin, client = practice
+    lee, group, robin, secret = await clinician_with_group(haven, admin, client)
+    base = f"/api/v1/groups/{group['id']}"
+    member = client()
+    status, refused = await member.call("POST", "/api/v1/invite/calendar", {"secret": secret})
+    assert (status, refused["error"]) == (404, "no-schedule")
+    _, scheduled = await lee.call("PUT", f"{base}/schedule", {"start": "2027-03-01T18:00", "duration": 90,
+                                                              "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,TH;COUNT=24"})
+    await lee.call("POST", f"{base}/occurrences", {"key": "20270303T1800", "action": "cancel"})
+    status, _ = await member.call("POST", "/api/v1/invite/calendar", {"secret": secret})
+    assert status == 200
+    async with member.session.post(f"{haven.base_url}/api/v1/invite/calendar", json={"secret": secret}) as response:
+        assert response.content_type == "text/calendar"
+        assert "attachment" in response.headers["Content-Disposition"]
+        downloaded = icalendar.Calendar.from_ical(await response.read())
+    events = downloaded.walk("VEVENT")
+    assert len(events) == 24
+    # 18:00 in Chicago is 00:00 UTC before the March change (14 March 2027) and 23:00 UTC after it.
+    starts = {str(e["UID"]).split("-", 1)[0]: e.decoded("DTSTART") for e in events}
+    assert starts["20270301T1800"] == datetime.datetime(2027, 3, 2, 0, 0, tzinfo=datetime.UTC)
+    assert starts["20270315T1800"] == datetime.datetime(2027, 3, 15, 23, 0, tzinfo=datetime.UTC)
+    cancelled = [e for e in events if str(e["UID"]).startswith("20270303T1800")]
+    assert str(cancelled[0]["STATUS"]) == "CANCELLED"
+    assert secret in str(events[0]["DESCRIPTION"])  # the downloaded file links to the member's own page
+
+    _, page = await member.call("POST", "/api/v1/invite", {"secret": secret})
+    feed = page["calendar_feed_url"].replace(haven.app[CONFIG].public_url, haven.base_url)
+    async with member.session.get(feed) as response:
+        assert response.status == 200 and response.content_type == "text/calendar"
+        etag = response.headers["ETag"]
+        subscribed = icalendar.Calendar.from_ical(await response.read())
+    assert len(subscribed.walk("VEVENT")) == 24
+    assert secret not in (await (await member.session.get(feed)).read()).decode()
+    async with member.session.get(feed, headers={"If-None-Match": etag}) as response:
+        assert response.status == 304
+    assert "Trauma" not in str(subscribed) and "Robin" not in str(subscribed)
+    await lee.call("DELETE", f"{base}/members/{robin['id']}/invite")
+    async with member.session.get(feed) as response:
+        assert response.status == 404
+    async with member.session.get(f"{haven.base_url}/calendar/{'0' * 64}.ics") as response:
+        assert response.status == 404

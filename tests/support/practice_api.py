@@ -65,5 +65,7 @@ def validate(method: str, path: str, data: bytes | None, headers: dict[str, str]
     cookies = {"haven_session": "x"} if "Authorization" not in headers else {}
     request = MockRequest("http://haven.test", method.lower(), urlsplit(path).path, headers=headers, cookies=cookies,
                           data=data, content_type=headers.get("Content-Type", "application/json"))
-    response = MockResponse(raw, status_code=status, content_type=content_type if raw else "application/json")
+    # A text body (text/calendar) is validated as the string it is.
+    body: bytes | str = raw.decode() if content_type.startswith("text/") else raw
+    response = MockResponse(body, status_code=status, content_type=content_type if raw else "application/json")
     contract().validate_response(request, response)
