@@ -292,6 +292,36 @@ class MetricsConfig:
     max_loop_lag: float = field(default=0.5, metadata=_duration(0.01, 60))
 
 
+def _email_or_empty(value: str) -> str | None:
+    if value and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", value):
+        return f"must be an email address such as haven@clinic.example (got {_show(value)})"
+    return None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """The mail server reminders go through (server/practice/reminders.py); off unless enabled."""
+
+    enabled: bool = False
+    host: str = ""
+    port: int = field(default=587, metadata=_bounded(1, 65535))
+    security: str = field(default="starttls", metadata=_one_of("starttls", "ssl", "none"))
+    username: str = ""
+    password: str = field(default="", metadata=_HIDDEN)
+    password_file: str = ""
+    from_address: str = field(default="", metadata=_check(_email_or_empty))
+    timeout: float = field(default=30.0, metadata=_duration(1, 300))
+
+
+@dataclass(frozen=True)
+class SetupCheckConfig:
+    """"Test my setup" (server/practice/setup_check.py): its connection tests are bounded in number and time."""
+
+    max_concurrent: int = field(default=4, metadata=_bounded(1, 100))
+    time_limit: float = field(default=30.0, metadata=_duration(5, 300))
+    support_contact: str = ""
+
+
 @dataclass(frozen=True)
 class PracticeConfig:
     """Accounts, groups and personal invites (server/practice/)."""
@@ -321,6 +351,8 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     practice: PracticeConfig = field(default_factory=PracticeConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    setup_check: SetupCheckConfig = field(default_factory=SetupCheckConfig)
 
     @property
     def database_path(self) -> str:
@@ -509,6 +541,19 @@ def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) ->
     if metrics.enabled and metrics.port and metrics.port == server.port and (
             metrics.host == server.host or "0.0.0.0" in (metrics.host, server.host)):
         raise fail("metrics.port", f"must differ from server.port ({metrics.port}): metrics have their own listener")
+    smtp = config.smtp
+    if smtp.enabled:
+        for key in ("host", "from_address"):
+            if not getattr(smtp, key):
+                raise fail(f"smtp.{key}", "must be set when smtp.enabled is true")
+    if smtp.password and smtp.password_file:
+        raise fail("smtp.password_file", "set smtp.password or smtp.password_file, not both")
+    if smtp.username and not (smtp.password or smtp.password_file):
+        raise fail("smtp.password_file", "must be set (or smtp.password) when smtp.username is set")
+    if (smtp.password or smtp.password_file) and not smtp.username:
+        raise fail("smtp.username", "must be set when a password is set")
+    if smtp.password_file and not (os.path.isfile(smtp.password_file) and os.access(smtp.password_file, os.R_OK)):
+        raise fail("smtp.password_file", f"file does not exist or is not readable (got {_show(smtp.password_file)})")
     if limits.heartbeat_timeout <= limits.heartbeat_interval:
         raise fail(
             "limits.heartbeat_timeout",
