@@ -105,6 +105,10 @@ class TokenIssuer:
         """Return the key that signs resume credentials: derived from the secret, never the secret itself."""
         return hmac.new(self._secret, b"haven resume credential v1", hashlib.sha256).digest()
 
+    def invite_key(self) -> bytes:
+        """Return the key that derives members' invite secrets from their invite ids (server/practice)."""
+        return hmac.new(self._secret, b"haven invite v1", hashlib.sha256).digest()
+
     def calendar_key(self) -> bytes:
         """Return the key that derives members' calendar feed addresses from their invites (server/practice)."""
         return hmac.new(self._secret, b"haven calendar feed v1", hashlib.sha256).digest()

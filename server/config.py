@@ -335,6 +335,8 @@ class PracticeConfig:
     lockout: float = field(default=900.0, metadata=_duration(60, 86400))
     # How long a join token from an invite (or a facilitator's start) may wait before its one use.
     join_token_ttl: float = field(default=300.0, metadata=_duration(30, 3600))
+    # Who emails to members come from (reminders, links), as they read it.
+    clinic_name: str = field(default="Haven", metadata=_check(_non_empty))
 
 
 @dataclass(frozen=True)

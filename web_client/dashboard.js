@@ -154,15 +154,18 @@ function values(form) {
   return out;
 }
 
-/** A link shown once, to copy: invites and API keys are kept only hashed. @param {string} url @param {string} testid */
-function oneTimeValue(url, testid) {
+/**
+ * A secret link or key to copy (invites, API keys): kept only hashed by the server.
+ * @param {string} url @param {string} testid @param {string} [hint]
+ */
+function oneTimeValue(url, testid, hint = "Only a fingerprint of it is stored. Anyone with it can open this page: \"New link\" replaces it.") {
   const input = h("input", { readonly: true, value: url, "data-testid": testid, "aria-label": "Link to copy" });
   const copy = h("button", {
     type: "button", text: "Copy", "data-testid": `${testid}-copy`,
     onclick: () => navigator.clipboard?.writeText(url).then(() => notify("Copied.", "ok"), () => notify("Select the text and copy it.")),
   });
   return h("div", { className: "button-row" }, input, copy,
-    h("p", { className: "hint", text: "Shown this once: only a fingerprint of it is kept. Make a new one if it is lost." }));
+    h("p", { className: "hint", text: hint }));
 }
 
 // -- sessions ----------------------------------------------------------------------------------------
@@ -249,6 +252,8 @@ async function groupView(groupId) {
     h("td", { text: m.setup_passed ? "Setup passed" : "Setup not checked yet", "data-testid": "setup-status", dataset: { passed: String(m.setup_passed) } }),
     h("td", { text: m.has_invite ? "Link sent" : "No live link", "data-testid": "invite-status" }),
     h("td", {}, m.status !== "active" ? "" : h("div", { className: "button-row" },
+      m.has_invite ? h("button", { type: "button", text: "Copy link", "data-testid": "invite-show", onclick: () => memberAction(group.id, m, "show", linkBox) }) : "",
+      m.has_invite && m.email ? h("button", { type: "button", text: "Send link", "data-testid": "invite-send", onclick: () => memberAction(group.id, m, "send", linkBox) }) : "",
       h("button", { type: "button", text: m.has_invite ? "New link" : "Make link", "data-testid": "invite-new", onclick: () => memberAction(group.id, m, "new", linkBox) }),
       m.has_invite ? h("button", { type: "button", text: "Revoke link", "data-testid": "invite-revoke", onclick: () => memberAction(group.id, m, "revoke", linkBox) }) : "",
       h("button", { type: "button", className: "danger-button", text: "Discharge", "data-testid": "discharge", onclick: () => memberAction(group.id, m, "discharge", linkBox) }))));
@@ -381,10 +386,20 @@ function scheduleForm(group) {
   return form;
 }
 
-/** @param {string} groupId @param {any} member @param {"new"|"revoke"|"discharge"} action @param {HTMLElement} box */
+/** @param {string} groupId @param {any} member @param {"new"|"show"|"send"|"revoke"|"discharge"} action @param {HTMLElement} box */
 async function memberAction(groupId, member, action, box) {
   const path = `/groups/${groupId}/members/${member.id}`;
   try {
+    if (action === "show") {
+      const { invite_url: url } = await api("GET", `${path}/invite`);
+      box.replaceChildren(h("p", { text: `Invite link for ${member.display_name}:` }), oneTimeValue(url, "invite-url"));
+      return;
+    }
+    if (action === "send") {
+      await api("POST", `${path}/invite/send`);
+      notify(`${member.display_name}'s link was emailed.`, "ok");
+      return;
+    }
     if (action === "new") {
       const { invite_url: url } = await api("POST", `${path}/invite`);
       await show("group", groupId);
@@ -399,7 +414,6 @@ async function memberAction(groupId, member, action, box) {
   } catch (err) {
     failed(err);
   }
-  void box;
 }
 
 // -- accounts (administrators) ---------------------------------------------------------------------
@@ -462,7 +476,7 @@ async function keysView() {
     try {
       const made = await api("POST", "/api-keys", values(form));
       await show("keys");
-      $("view").querySelector('[data-testid="key-shown"]')?.replaceChildren(oneTimeValue(made.key, "api-key"));
+      $("view").querySelector('[data-testid="key-shown"]')?.replaceChildren(oneTimeValue(made.key, "api-key", "Shown this once: only a fingerprint of it is kept. Revoke it and make another if it is lost."));
     } catch (err) {
       failed(err);
     }

@@ -22,6 +22,8 @@ from .calendar import calendar_response
 from .errors import PracticeError
 from .groups import Groups, public_group, public_member
 from .invites import Invites, invite_url, occurrence_json
+from .mailing import invite_message
+from .reminders import Clinic, Mailer
 
 log = structlog.get_logger("haven.practice")
 
@@ -82,6 +84,7 @@ class PracticeApi:
         self.origins = origins
         self.support_text = support_text
         self.client_address = client_address
+        self.mail: tuple[Mailer | None, Clinic] | None = None  # set by wiring: the mailer ([smtp]) and sender
 
     # -- who is asking ----------------------------------------------------------------------------
 
@@ -271,6 +274,34 @@ class PracticeApi:
         return web.json_response({"invite_url": await self.invites.issue(caller, member)}, status=201,
                                  headers=NO_STORE)
 
+    async def show_invite(self, request: web.Request) -> web.Response:
+        """The member's live link again, to copy (it is derived, not stored)."""
+        caller = await self.caller(request)
+        member = await self.groups.member(caller, request.match_info["group_id"], request.match_info["member_id"])
+        url = await self.invites.link(member)
+        if url is None:
+            raise PracticeError(404, "no-invite", "this member has no live link: make a new one")
+        return web.json_response({"invite_url": url}, headers=NO_STORE)
+
+    async def send_invite(self, request: web.Request) -> web.Response:
+        """Email the member their live link (the dashboard's "Send link")."""
+        caller = await self.caller(request)
+        group = await self.groups.get(caller, request.match_info["group_id"])
+        member = await self.groups.member(caller, group["id"], request.match_info["member_id"])
+        mailer, clinic = self.mail or (None, None)
+        if mailer is None or clinic is None:
+            raise PracticeError(409, "email-disabled", "email is not set up on this server ([smtp] in the config)")
+        if not member["email"]:
+            raise PracticeError(409, "no-email", "this member has no email address")
+        url = await self.invites.link(member)
+        if url is None:
+            raise PracticeError(404, "no-invite", "this member has no live link: make a new one")
+        if not await mailer.send(invite_message(member, group, url, clinic)):
+            raise PracticeError(502, "email-failed", "the mail server did not take the message; try again later")
+        self.accounts.audit.audit("invite-sent", actor=caller.account["id"], role=caller.account["role"],
+                                  subject=member["id"], detail={"group": group["id"]})
+        return web.Response(status=204, headers=NO_STORE)
+
     async def revoke_invite(self, request: web.Request) -> web.Response:
         caller = await self.caller(request)
         member = await self.groups.member(caller, request.match_info["group_id"], request.match_info["member_id"])
@@ -343,6 +374,8 @@ class PracticeApi:
         router.add_patch(member, self.update_member)
         router.add_post(member + "/invite", self.new_invite)
         router.add_delete(member + "/invite", self.revoke_invite)
+        router.add_get(member + "/invite", self.show_invite)
+        router.add_post(member + "/invite/send", self.send_invite)
         router.add_post("/api/v1/invite", self.invite_page)
         router.add_post("/api/v1/invite/join", self.invite_join)
         router.add_post("/api/v1/invite/setup", self.invite_setup)

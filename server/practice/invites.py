@@ -8,10 +8,10 @@ host token the same way, for the same occurrence room.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import hmac
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +21,9 @@ from .accounts import Audit, Caller, digest
 from .calendar import member_calendar
 from .errors import PracticeError
 from .groups import schedule_of
-from .store import PracticeStore, Row
+from .store import PracticeStore, Row, new_id
 from .windows import OccurrenceLike, room_for, window_state
 
-SECRET_BYTES = 32
 MAX_SECRET_CHARS = 100
 UPCOMING_DAYS = 28  # how far ahead the invite page and the dashboard list sessions
 MAX_UPCOMING = 20
@@ -35,6 +34,16 @@ OccurrencesOf = Callable[[Row, datetime.datetime, datetime.datetime], list[Any]]
 
 def invite_url(public_url: str, secret: str) -> str:
     return f"{public_url.rstrip('/')}/invite#{secret}"
+
+
+def invite_secret(key: bytes, invite_id: str) -> str:
+    """Return an invite's secret, derived from its id with a key derived from the server secret.
+
+    Only its hash is stored, so the database alone opens no member's page; the server can still give a
+    member's link again (copy, resend, reminders) without keeping it. Whoever holds the server secret can
+    mint any join token anyway, so deriving from it adds no exposure.
+    """
+    return base64.urlsafe_b64encode(hmac.new(key, invite_id.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
 
 
 def feed_secret(key: bytes, secret: str) -> str:
@@ -68,6 +77,7 @@ class Invites:
         self.token_ttl = min(token_ttl, max_ttl)
         self.clock = clock
         self.feed_key = issuer.calendar_key()
+        self.invite_key = issuer.invite_key()
 
     def feed_url(self, secret: str) -> str:
         return f"{self.public_url.rstrip('/')}/calendar/{feed_secret(self.feed_key, secret)}.ics"
@@ -88,12 +98,18 @@ class Invites:
         """Make the member's one live link (revoking any earlier one); return its URL, shown this once."""
         if member["status"] != "active":
             raise PracticeError(409, "member-discharged", "a discharged member gets no invite")
-        secret = secrets.token_urlsafe(SECRET_BYTES)
-        await self.store.call(self.store.db.replace_invite, member["id"], digest(secret),
+        invite_id = new_id("i")
+        secret = invite_secret(self.invite_key, invite_id)
+        await self.store.call(self.store.db.replace_invite, member["id"], invite_id, digest(secret),
                               digest(feed_secret(self.feed_key, secret)))
         self.audit.audit("invite-issued", actor=caller.account["id"], role=caller.account["role"],
                          subject=member["id"], detail={"group": member["group_id"]})
         return invite_url(self.public_url, secret)
+
+    async def link(self, member: Row) -> str | None:
+        """Return the member's live invite link again, or None when they have none."""
+        invite = await self.store.call(self.store.db.live_invite, member["id"])
+        return None if invite is None else invite_url(self.public_url, invite_secret(self.invite_key, invite["id"]))
 
     async def revoke(self, caller: Caller, member: Row) -> None:
         count = await self.store.call(self.store.db.revoke_invites, member["id"])
@@ -139,8 +155,11 @@ class Invites:
         schedule = schedule_of(group)
         if schedule is None:
             raise PracticeError(404, "no-schedule", "no session is scheduled yet")
+        # Stamped with the hour, not the second: the file (and its ETag) stays the same until the schedule
+        # changes, so calendar apps polling the feed get 304s.
+        hour = self.now().replace(minute=0, second=0, microsecond=0)
         return member_calendar(group["name"], schedule, link, member["tz"], calendar_id=member["id"],
-                               now=self.now(), support=support_text)
+                               now=hour, support=support_text)
 
     async def feed_holder(self, feed: str) -> tuple[Row, Row]:
         """Return (member, group) of the live invite whose calendar feed this is."""

@@ -62,6 +62,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE invites ADD COLUMN feed_hash TEXT;
     CREATE UNIQUE INDEX invites_feed ON invites(feed_hash);
     """,
+    # Which reminders (occurrence key, seconds before it) each member has had, so none is sent twice.
+    """
+    CREATE TABLE reminders_sent (
+        member_id TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE, occurrence_key TEXT NOT NULL,
+        offset_s INTEGER NOT NULL, sent_at REAL NOT NULL, PRIMARY KEY (member_id, occurrence_key, offset_s)
+    );
+    """,
 )
 
 

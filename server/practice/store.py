@@ -213,10 +213,9 @@ class PracticeDb:
 
     # -- invites ----------------------------------------------------------------------------------
 
-    def replace_invite(self, member_id: str, secret_hash: str, feed_hash: str | None = None) -> Row:
+    def replace_invite(self, member_id: str, invite_id: str, secret_hash: str, feed_hash: str | None = None) -> Row:
         """Revoke the member's current invite (if any) and store a new one: one live link per member."""
         now = self.clock()
-        invite_id = new_id("i")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("UPDATE invites SET revoked_at = ? WHERE member_id = ? AND revoked_at IS NULL",
@@ -233,6 +232,21 @@ class PracticeDb:
         cursor = self.db.execute("UPDATE invites SET revoked_at = ? WHERE member_id = ? AND revoked_at IS NULL",
                                  (self.clock(), member_id))
         return cursor.rowcount
+
+    def live_invite(self, member_id: str) -> Row | None:
+        return self._one("SELECT * FROM invites WHERE member_id = ? AND revoked_at IS NULL", (member_id,))
+
+    def reminders_sent(self, member_id: str) -> list[Row]:
+        return self._all("SELECT occurrence_key, offset_s FROM reminders_sent WHERE member_id = ?", (member_id,))
+
+    def record_reminder(self, member_id: str, key: str, offset_s: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO reminders_sent VALUES (?,?,?,?)", (member_id, key, offset_s,
+                                                                                 self.clock()))
+
+    def reminder_recipients(self) -> list[Row]:
+        """Return every active member with an email and a live invite, with their group's id."""
+        return self._all("SELECT m.*, i.id AS invite_id FROM members m JOIN invites i ON i.member_id = m.id "
+                         "AND i.revoked_at IS NULL WHERE m.status = 'active' AND m.email IS NOT NULL")
 
     def invite_by_feed(self, feed_hash: str) -> Row | None:
         """Return the live invite whose calendar feed has this hash, or None."""

@@ -19,10 +19,13 @@ from .consents import GroupConsents
 from .groups import Groups, group_occurrences
 from .invites import Invites
 from .lockout import Lockout
+from .mailing import ReminderRecipients, SqliteSentStore
+from .reminders import Clinic, Mailer, ReminderLoop
 from .store import PracticeStore
 
 PRACTICE_STORE = web.AppKey("practice_store", PracticeStore)
 PRACTICE_API = web.AppKey("practice_api", PracticeApi)
+REMINDERS = web.AppKey("reminders", ReminderLoop)  # only when [smtp] is enabled
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -41,7 +44,23 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
                       max_ttl=config.auth.max_ttl, clock=clock)
     api = app[PRACTICE_API] = PracticeApi(accounts, groups, invites, origins=origins,
                                           support_text=config.session.support_text, client_address=client_address)
+    clinic = Clinic(practice.clinic_name, config.smtp.from_address, config.setup_check.support_contact)
+    mailer = Mailer(config.smtp) if config.smtp.enabled else None
+    api.mail = (mailer, clinic)
     api.add_routes(app)
+    if mailer is not None:
+        reminders = app[REMINDERS] = ReminderLoop(
+            ReminderRecipients(store, issuer.invite_key(), config.public_url), SqliteSentStore(store), mailer.send,
+            clinic)
+
+        async def start_reminders(app: web.Application) -> None:
+            reminders.start()
+
+        async def stop_reminders(app: web.Application) -> None:
+            await reminders.stop()
+
+        app.on_startup.append(start_reminders)
+        app.on_shutdown.append(stop_reminders)
     app.middlewares.append(practice_errors)
 
     def page(name: str) -> Callable[[web.Request], Any]:

@@ -33,9 +33,9 @@ def test_a_member_has_one_live_invite_and_revoking_it_takes_effect_at_once(tmp_p
     group = db.create_group(GROUP, [account["id"]])
     member = db.create_member(group["id"], "Robin", None, "Europe/London")
     assert member["id"].startswith("m-") and member["status"] == "active"
-    first = db.replace_invite(member["id"], "hash-1")
+    first = db.replace_invite(member["id"], "i-1", "hash-1")
     assert db.invite("hash-1") is not None
-    db.replace_invite(member["id"], "hash-2")
+    db.replace_invite(member["id"], "i-2", "hash-2")
     assert db.invite("hash-1") is None and db.invite("hash-2") is not None
     assert db.revoke_invites(member["id"]) == 1
     assert db.invite("hash-2") is None
