@@ -43,6 +43,7 @@ function render(page) {
     ? `Your next session is ${formatLocal(page.next.start, tz)}. You can join from ${minutes} minutes before it starts.`
     : "No session is scheduled at the moment.";
   /** @type {HTMLInputElement} */ ($("calendar-feed")).value = page.calendar_feed_url;
+  $("setup-link").setAttribute("href", `/setup#invite=${encodeURIComponent(secret)}`);
   $("setup-status").textContent = page.member.setup_passed
     ? "You have checked your camera, microphone and connection."
     : "Check your camera, microphone and connection before your first session.";

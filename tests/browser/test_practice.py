@@ -152,6 +152,21 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
         re.compile(rf"^{re.escape(practice_server.public_url)}/calendar/[0-9a-f]{{64}}\.ics$"))
     await expect(robin.locator("body")).not_to_contain_text("Kai")
 
+    # Robin runs "Test my setup" from the invite page (a real media round trip through the SFU), and the
+    # facilitator sees that Robin has passed.
+    await robin.get_by_test_id("invite-setup").click()
+    await robin.wait_for_url("**/setup#invite=*")
+    await expect(robin.get_by_test_id("camera-status")).to_have_attribute("data-state", "working")
+    await robin.get_by_test_id("connection-test").click()
+    await expect(robin.get_by_test_id("connection-status")).to_have_attribute("data-state", "passed", timeout=40000)
+    await dashboard.get_by_test_id("nav-groups").click()
+    await dashboard.get_by_test_id("group-open").click()
+    statuses = dashboard.get_by_test_id("setup-status")
+    await expect(statuses).to_have_text(["Setup passed", "Setup not checked yet", "Setup not checked yet"])
+    await robin.go_back()
+    await expect(robin.get_by_test_id("invite-setup-status")).to_have_text(
+        "You have checked your camera, microphone and connection.")
+
     # The facilitator moves the first session to now: the window opens and Robin joins, landing in the
     # waiting room under the name the group knows.
     now = datetime.datetime.now(ZoneInfo("America/Chicago")).strftime("%Y-%m-%dT%H:%M")

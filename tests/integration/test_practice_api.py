@@ -82,13 +82,16 @@ async def test_admin_creates_a_clinician_who_enrolls_totp_and_runs_a_group(pract
     status, refused = await member.call("POST", "/api/v1/invite/join", {"secret": secret})
     assert (status, refused["error"], refused["next"]) == (409, "outside-window", None)
 
-    # "Test my setup" reports through the invite; the facilitator sees who passed.
-    status, _ = await member.call("POST", "/api/v1/invite/setup", {"secret": secret, "passed": True})
-    assert status == 200
+    # A "Test my setup" run from the invite reports through this hook (setup_check.RecordResult); a failed
+    # one, or one for an unknown invite, marks nobody.
+    record = haven.app[PRACTICE_API].record_setup_check
+    await record(secret, {"passed": False})
+    await record(None, {"passed": True})
+    _, detail = await sam.call("GET", f"/api/v1/groups/{group['id']}")
+    assert [m["setup_passed"] for m in detail["members"]] == [False, False, False]
+    await record(secret, {"passed": True})
     _, detail = await sam.call("GET", f"/api/v1/groups/{group['id']}")
     assert [m["setup_passed"] for m in detail["members"]] == [True, False, False]
-    status, refused = await member.call("POST", "/api/v1/invite/setup", {"secret": secret, "passed": "yes"})
-    assert (status, refused["field"]) == (400, "passed")
 
     # Revoking takes effect at once; a new link works and the old one stays dead.
     member_id = members[0]["member"]["id"]
