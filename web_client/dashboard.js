@@ -286,10 +286,33 @@ async function groupView(groupId) {
     h("h1", { text: group.name, "data-testid": "group-title" }),
     h("p", { text: `${KINDS.find(([k]) => k === group.kind)?.[1] || group.kind}${group.focus ? ` · ${group.focus}` : ""} · capacity ${group.capacity} · home time zone ${group.tz}` }),
     h("h2", { text: "Upcoming sessions" }), h("p", { className: "hint", text: `Times in your time zone, ${tz}.` }), upcoming,
-    scheduleForm(group), facilitatorsForm(group, clinicians),
+    scheduleForm(group), facilitatorsForm(group, clinicians), groupForm(group),
     h("h2", { text: "Members" }), linkBox,
     group.members.length ? h("table", {}, h("tbody", {}, ...group.members.map(memberRow))) : h("p", { text: "No members yet." }),
     form);
+}
+
+/** The group's own details: name, focus, capacity, agenda template and confidentiality agreement. @param {any} group */
+function groupForm(group) {
+  const form = /** @type {HTMLFormElement} */ (h("form", { className: "card", "data-testid": "group-edit" },
+    h("h2", { text: "Group details" }),
+    field("edit-name", "Name (members see it)", h("input", { name: "name", required: true, maxlength: 100, value: group.name, "data-testid": "edit-name" })),
+    field("edit-focus", "Focus (never shown to members)", h("input", { name: "focus", maxlength: 100, value: group.focus, "data-testid": "edit-focus" })),
+    field("edit-capacity", "Capacity", h("input", { name: "capacity", type: "number", min: 2, max: 100, value: group.capacity, "data-testid": "edit-capacity" })),
+    field("edit-agenda", "Default agenda", h("textarea", { name: "agenda_template", rows: 3, maxlength: 4000, "data-testid": "edit-agenda" }, group.agenda_template)),
+    field("edit-consent", "Confidentiality agreement (everyone accepts it before entering)", h("textarea", { name: "consent_text", rows: 5, maxlength: 4000, required: true, "data-testid": "edit-consent" }, group.consent_text)),
+    h("div", { className: "button-row" }, h("button", { type: "submit", text: "Save details", "data-testid": "group-save" }))));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("PATCH", `/groups/${group.id}`, values(form));
+      await show("group", group.id);
+      notify("Group saved.", "ok");
+    } catch (err) {
+      failed(err);
+    }
+  });
+  return form;
 }
 
 /** Who hosts the group: one or more facilitators (co-facilitators). @param {any} group @param {any[]} clinicians */

@@ -25,6 +25,7 @@ from tests.support.server_process import ROOT, ServerProcess
 UI_TIMEOUT_MS = 20000
 ADMIN = ("admin@clinic.example", "the admin's long password")
 CLINICIAN = ("sam@clinic.example", "the clinician's long password")
+AGREEMENT = "What is said in the evening group stays in the evening group."
 MEMBERS = [("Robin", "Europe/London"), ("Kai", "America/Los_Angeles"), ("Asha", "Asia/Kolkata")]
 
 
@@ -167,6 +168,11 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
     await expect(robin.get_by_test_id("invite-setup-status")).to_have_text(
         "You have checked your camera, microphone and connection.")
 
+    # The facilitator writes the group's own agreement, which is what members accept when they enter.
+    await dashboard.get_by_test_id("edit-consent").fill(AGREEMENT)
+    await dashboard.get_by_test_id("group-save").click()
+    await expect(dashboard.get_by_test_id("notice")).to_have_text("Group saved.")
+
     # The facilitator moves the first session to now: the window opens and Robin joins, landing in the
     # waiting room under the name the group knows.
     now = datetime.datetime.now(ZoneInfo("America/Chicago")).strftime("%Y-%m-%dT%H:%M")
@@ -186,7 +192,9 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
     await robin.route("**/api/v1/invite/join", keep_join_link)
     await robin.get_by_test_id("invite-join").click()
     await robin.wait_for_url("**/r/**")
-    await press_join(robin)
+    await robin.get_by_test_id("join-button").click()
+    await expect(robin.locator("#consent-text")).to_have_text(AGREEMENT)
+    await robin.get_by_test_id("consent-accept").click()
     await expect(robin.get_by_test_id("waiting-screen")).to_be_visible()
 
     # The facilitator starts the session from the dashboard and admits Robin.
