@@ -1,4 +1,4 @@
-""""Test my setup" in real Chromium against a real `haven serve`: preview, level meter, test tone, and a
+""" "Test my setup" in real Chromium against a real `haven serve`: preview, level meter, test tone, and a
 connection test whose media goes through the SFU's shared UDP port and back."""
 
 from __future__ import annotations
