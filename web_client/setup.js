@@ -25,7 +25,6 @@ let stream = null;
 let audio = null;
 /** @type {string|null} */
 let running = null;
-const invite = new URLSearchParams(location.search).get("invite");
 
 /**
  * Explains, in plain language, what the member can do about a camera or microphone that cannot be used.
@@ -189,6 +188,8 @@ async function connectionTest() {
   /** @type {RTCPeerConnection|null} */
   let receive = null;
   try {
+    // The member's page links here with its invite, so the practice can show who has passed the check.
+    const invite = new URLSearchParams(location.search).get("invite");
     const check = await call("", "POST", { invite });
     running = check.id;
     const config = peerConfiguration(check);
