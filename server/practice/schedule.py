@@ -23,7 +23,7 @@ import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -252,6 +252,14 @@ def format_local(dt: datetime, tz: str) -> str:
     if name[:1] in "+-":  # zones without a letter abbreviation (Asia/Dubai is "+04")
         name = f"UTC{name}"
     return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}, {local:%H:%M} {name}".rstrip()
+
+
+def until_end_of(day: date, tz: str) -> str:
+    """Return the RRULE UNTIL value (UTC, as RFC 5545 requires) for "up to and including `day`" in zone `tz`."""
+    if not isinstance(day, date) or isinstance(day, datetime):
+        raise ScheduleError("until", "must be a date")
+    last = datetime.combine(day, time(23, 59, 59)).replace(tzinfo=_zone(tz))
+    return last.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _series(schedule: Schedule) -> Iterator[tuple[str, datetime]]:

@@ -19,6 +19,7 @@ from server.practice.schedule import (
     next_occurrence,
     occurrence,
     occurrences,
+    until_end_of,
 )
 
 CHICAGO = "America/Chicago"
@@ -106,6 +107,16 @@ def test_until_is_inclusive_and_in_utc() -> None:
     assert found[-1].key == "20270422T1800"
     found = occurrences(iop_group("FREQ=WEEKLY;BYDAY=MO,WE,TH;UNTIL=20270422T225959Z"), YEAR_START, YEAR_END)
     assert found[-1].key == "20270421T1800"
+
+
+def test_until_end_of_a_local_day_keeps_that_evening_session() -> None:
+    until = until_end_of(datetime(2027, 4, 22).date(), CHICAGO)
+    assert until == "20270423T045959Z"  # 23:59:59 CDT
+    found = occurrences(iop_group(f"FREQ=WEEKLY;BYDAY=MO,WE,TH;UNTIL={until}"), YEAR_START, YEAR_END)
+    assert found[-1].key == "20270422T1800"
+    with pytest.raises(ScheduleError) as info:
+        until_end_of(datetime(2027, 4, 22), CHICAGO)  # type: ignore[arg-type]
+    assert info.value.field == "until"
 
 
 def test_one_off_session_has_one_occurrence() -> None:
