@@ -12,6 +12,9 @@ Local-time policy (RFC 5545 section 3.3.5):
   RFC 5545 and calendar apps read it: a nonexistent time uses the UTC offset from before the gap (02:30
   becomes 03:30), an ambiguous one means its first instant. So Haven and the member's calendar agree.
 
+A rule's first occurrence is the first time it yields on or after `start` (a Tuesday start with BYDAY=MO
+begins the next Monday); `start` itself counts only when the rule yields it.
+
 Bounds: a series never extends past MAX_SPAN after its first start, COUNT is at most MAX_COUNT, a query
 returns at most MAX_LIMIT occurrences, and a rule may only use the parts that cannot multiply occurrences
 within a day (no BYHOUR/BYMINUTE/BYSECOND/BYSETPOS...), so every expansion is a bounded loop.
