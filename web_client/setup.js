@@ -188,8 +188,9 @@ async function connectionTest() {
   /** @type {RTCPeerConnection|null} */
   let receive = null;
   try {
-    // The member's page links here with its invite, so the practice can show who has passed the check.
-    const invite = new URLSearchParams(location.search).get("invite");
+    // The member's page links here as /setup#invite=<secret>, so the practice can show who has passed the
+    // check; in the fragment, like join tokens, so the secret never reaches a server or proxy log.
+    const invite = new URLSearchParams(location.hash.slice(1)).get("invite");
     const check = await call("", "POST", { invite });
     running = check.id;
     const config = peerConfiguration(check);
