@@ -311,6 +311,8 @@ class SmtpConfig:
     password_file: str = ""
     from_address: str = field(default="", metadata=_check(_email_or_empty))
     timeout: float = field(default=30.0, metadata=_duration(1, 300))
+    # PEM file of the CA that signed the mail server's certificate, when it is not in the system store.
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -556,6 +558,8 @@ def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) ->
         raise fail("smtp.username", "must be set when a password is set")
     if smtp.password_file and not (os.path.isfile(smtp.password_file) and os.access(smtp.password_file, os.R_OK)):
         raise fail("smtp.password_file", f"file does not exist or is not readable (got {_show(smtp.password_file)})")
+    if smtp.ca_file and not (os.path.isfile(smtp.ca_file) and os.access(smtp.ca_file, os.R_OK)):
+        raise fail("smtp.ca_file", f"file does not exist or is not readable (got {_show(smtp.ca_file)})")
     if limits.heartbeat_timeout <= limits.heartbeat_interval:
         raise fail(
             "limits.heartbeat_timeout",

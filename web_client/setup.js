@@ -1,6 +1,6 @@
 // @ts-check
 /** "Test my setup": camera preview, microphone level, a speaker tone, and a connection test that sends the
- * camera and microphone through the server and back (server/practice/setup_check.py, docs/openapi-setup-check.yaml). */
+ * camera and microphone through the server and back (server/practice/setup_check.py, docs/openapi.yaml). */
 
 import { getLocalMedia, stopStream } from "./devices.js";
 import { peerConfiguration, waitForIceGathering } from "./negotiation.js";
@@ -25,9 +25,6 @@ let stream = null;
 let audio = null;
 /** @type {string|null} */
 let running = null;
-// The member's invite secret, when opened from their invite page: in the fragment (/setup#invite=…), which
-// browsers never send to servers, so it reaches no access log; the check's start request carries it.
-const invite = new URLSearchParams(location.hash.slice(1)).get("invite");
 
 /**
  * Explains, in plain language, what the member can do about a camera or microphone that cannot be used.
@@ -191,6 +188,9 @@ async function connectionTest() {
   /** @type {RTCPeerConnection|null} */
   let receive = null;
   try {
+    // The member's page links here as /setup#invite=<secret>, so the practice can show who has passed the
+    // check; in the fragment, like join tokens, so the secret never reaches a server or proxy log.
+    const invite = new URLSearchParams(location.hash.slice(1)).get("invite");
     const check = await call("", "POST", { invite });
     running = check.id;
     const config = peerConfiguration(check);

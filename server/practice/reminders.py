@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -128,6 +129,8 @@ class Mailer:
         self._password = config.password
         if config.password_file:
             self._password = Path(config.password_file).read_text().strip()
+        # Certificates are always checked; ca_file adds a clinic's own CA to the system's.
+        self._tls = ssl.create_default_context(cafile=config.ca_file or None)
 
     async def send(self, message: EmailMessage) -> bool:
         """Send one message; return whether the server accepted it. Never raises for a mail problem."""
@@ -141,6 +144,7 @@ class Mailer:
                 password=self._password or None,
                 use_tls=config.security == "ssl",
                 start_tls=config.security == "starttls",
+                tls_context=self._tls if config.security != "none" else None,
                 timeout=config.timeout,
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:

@@ -12,6 +12,9 @@ Local-time policy (RFC 5545 section 3.3.5):
   RFC 5545 and calendar apps read it: a nonexistent time uses the UTC offset from before the gap (02:30
   becomes 03:30), an ambiguous one means its first instant. So Haven and the member's calendar agree.
 
+A rule's first occurrence is the first time it yields on or after `start` (a Tuesday start with BYDAY=MO
+begins the next Monday); `start` itself counts only when the rule yields it.
+
 Bounds: a series never extends past MAX_SPAN after its first start, COUNT is at most MAX_COUNT, a query
 returns at most MAX_LIMIT occurrences, and a rule may only use the parts that cannot multiply occurrences
 within a day (no BYHOUR/BYMINUTE/BYSECOND/BYSETPOS...), so every expansion is a bounded loop.
@@ -23,7 +26,7 @@ import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -252,6 +255,14 @@ def format_local(dt: datetime, tz: str) -> str:
     if name[:1] in "+-":  # zones without a letter abbreviation (Asia/Dubai is "+04")
         name = f"UTC{name}"
     return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}, {local:%H:%M} {name}".rstrip()
+
+
+def until_end_of(day: date, tz: str) -> str:
+    """Return the RRULE UNTIL value (UTC, as RFC 5545 requires) for "up to and including `day`" in zone `tz`."""
+    if not isinstance(day, date) or isinstance(day, datetime):
+        raise ScheduleError("until", "must be a date")
+    last = datetime.combine(day, time(23, 59, 59)).replace(tzinfo=_zone(tz))
+    return last.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _series(schedule: Schedule) -> Iterator[tuple[str, datetime]]:

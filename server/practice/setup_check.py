@@ -163,6 +163,7 @@ class SetupChecks:
         self.checks: dict[str, Check] = {}
         self.completed = 0
         self.refused_busy = 0
+        self._closing: set[asyncio.Task[None]] = set()  # held so a running close is not garbage-collected
 
     def start(self, invite: str | None) -> Check:
         """Open a check, or refuse with 503 when max_concurrent are running."""
@@ -255,7 +256,9 @@ class SetupChecks:
     def _expire(self, check_id: str) -> None:
         if check_id in self.checks:
             log.info("setup_check_expired")
-            asyncio.ensure_future(self.close(check_id))
+            task = asyncio.ensure_future(self.close(check_id))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
 
 SETUP_CHECKS = web.AppKey("setup_checks", SetupChecks)

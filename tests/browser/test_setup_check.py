@@ -1,8 +1,9 @@
-""""Test my setup" in real Chromium against a real `haven serve`: preview, level meter, test tone, and a
+""" "Test my setup" in real Chromium against a real `haven serve`: preview, level meter, test tone, and a
 connection test whose media goes through the SFU's shared UDP port and back."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.async_api import async_playwright
@@ -22,7 +23,16 @@ async def open_setup(browser, url: str):
 
 
 async def test_setup_page_previews_meters_plays_and_passes_the_connection_test(haven_process, browser):
-    context, page = await open_setup(browser, f"{haven_process.base_url}/setup")
+    context, page = await open_setup(browser, f"{haven_process.base_url}/setup#invite=member-invite-secret")
+    sent: list[dict] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append({"url": request.url, "body": request.post_data})
+            if request.method == "POST" and request.url.endswith("/api/v1/setup-check")
+            else None
+        ),
+    )
     try:
         preview = page.get_by_test_id("camera-preview")
 
@@ -58,6 +68,8 @@ async def test_setup_page_previews_meters_plays_and_passes_the_connection_test(h
         assert re.fullmatch(r"Packet loss: \d+\.\d%", await page.get_by_test_id("result-loss").text_content() or "")
         assert await page.get_by_test_id("result-verdict").text_content() == "Your connection is ready."
         assert await page.get_by_test_id("result-support").text_content()
+        # The invite travels in the body of the start request, never in a URL the server sees.
+        assert [json.loads(r["body"]) for r in sent] == [{"invite": "member-invite-secret"}]
     finally:
         await context.close()
 

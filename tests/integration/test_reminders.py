@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from aiosmtpd.smtp import AuthResult
 from server.config import SmtpConfig
 from server.practice.reminders import Clinic, Mailer, MemorySentStore, Recipient, ReminderLoop
 from server.practice.schedule import Occurrence, Schedule, occurrences
+from tests.support.certificates import self_signed
 from tests.support.server_process import free_port
 
 # What the clinician knows and the members must never see in a message about the others.
@@ -152,3 +154,53 @@ async def test_unreachable_server_and_failing_provider_never_stop_the_loop(tmp_p
         await asyncio.sleep(0.01)
     await failing.stop()
     assert failing.errors >= 3
+
+
+def tls_server(tmp_path, *, implicit: bool) -> tuple[Inbox, Controller, object]:
+    cert, key, _ = self_signed(tmp_path, "smtp")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    # aiosmtpd does not count implicit TLS as TLS when deciding to offer AUTH, so that case allows it itself.
+    options = (
+        {"ssl_context": context, "auth_require_tls": False}
+        if implicit
+        else {"tls_context": context, "require_starttls": True}
+    )
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), authenticator=authenticate, auth_required=True, **options
+    )
+    return inbox, controller, cert
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+async def test_tls_with_the_clinic_ca_delivers_and_an_unknown_certificate_is_refused(tmp_path, security) -> None:
+    inbox, controller, cert = tls_server(tmp_path, implicit=security == "ssl")
+    controller.start()
+    try:
+        secret = tmp_path / "smtp-password"
+        secret.write_text("mail-password\n")
+        settings = dict(
+            enabled=True,
+            host="127.0.0.1",
+            port=controller.port,
+            security=security,
+            username="haven",
+            password_file=str(secret),
+            from_address=CLINIC.from_address,
+            timeout=5.0,
+        )
+        first = occurrences(GROUP, datetime(2027, 3, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))[0]
+        clock = [first.start - timedelta(minutes=40)]
+
+        untrusted = Mailer(SmtpConfig(**settings))
+        loop = ReminderLoop(provider_for(clock), MemorySentStore(), untrusted.send, CLINIC, clock=lambda: clock[0])
+        assert await loop.tick() == 0
+        assert (untrusted.failed, untrusted.sent, len(inbox.messages), loop.errors) == (3, 0, 0, 0)
+
+        trusted = Mailer(SmtpConfig(**settings, ca_file=str(cert)))
+        loop = ReminderLoop(provider_for(clock), MemorySentStore(), trusted.send, CLINIC, clock=lambda: clock[0])
+        assert await loop.tick() == 3
+        assert sorted(m["To"] for m in inbox.messages) == sorted(m.address for m in MEMBERS)
+    finally:
+        controller.stop()

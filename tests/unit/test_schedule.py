@@ -19,6 +19,7 @@ from server.practice.schedule import (
     next_occurrence,
     occurrence,
     occurrences,
+    until_end_of,
 )
 
 CHICAGO = "America/Chicago"
@@ -106,6 +107,33 @@ def test_until_is_inclusive_and_in_utc() -> None:
     assert found[-1].key == "20270422T1800"
     found = occurrences(iop_group("FREQ=WEEKLY;BYDAY=MO,WE,TH;UNTIL=20270422T225959Z"), YEAR_START, YEAR_END)
     assert found[-1].key == "20270421T1800"
+
+
+def test_until_end_of_a_local_day_keeps_that_evening_session() -> None:
+    until = until_end_of(datetime(2027, 4, 22).date(), CHICAGO)
+    assert until == "20270423T045959Z"  # 23:59:59 CDT
+    found = occurrences(iop_group(f"FREQ=WEEKLY;BYDAY=MO,WE,TH;UNTIL={until}"), YEAR_START, YEAR_END)
+    assert found[-1].key == "20270422T1800"
+    with pytest.raises(ScheduleError) as info:
+        until_end_of(datetime(2027, 4, 22), CHICAGO)  # type: ignore[arg-type]
+    assert info.value.field == "until"
+
+
+def test_recurring_times_in_a_gap_or_a_repeated_hour_follow_rfc_5545() -> None:
+    night = Schedule(tz=CHICAGO, start=datetime(2027, 3, 13, 2, 30), duration=30, rrule="FREQ=DAILY;COUNT=3")
+    by_key = {o.key: o.start for o in occurrences(night, YEAR_START, YEAR_END)}
+    # 02:30 does not exist on 14 March: read with the offset before the gap (CST), it is 03:30 CDT.
+    assert by_key["20270314T0230"] == datetime(2027, 3, 14, 8, 30, tzinfo=UTC)
+    assert format_local(by_key["20270314T0230"], CHICAGO) == "Sun 14 Mar, 03:30 CDT"
+    late = Schedule(tz=CHICAGO, start=datetime(2027, 11, 6, 1, 30), duration=30, rrule="FREQ=DAILY;COUNT=2")
+    by_key = {o.key: o.start for o in occurrences(late, YEAR_START, YEAR_END)}
+    # 01:30 happens twice on 7 November: the first one (CDT) is meant.
+    assert by_key["20271107T0130"] == datetime(2027, 11, 7, 6, 30, tzinfo=UTC)
+
+
+def test_a_start_the_rule_does_not_yield_begins_at_the_rule_first_day() -> None:
+    tuesday = Schedule(tz=CHICAGO, start=datetime(2027, 3, 2, 18, 0), duration=60, rrule="FREQ=WEEKLY;BYDAY=MO;COUNT=2")
+    assert [o.key for o in occurrences(tuesday, YEAR_START, YEAR_END)] == ["20270308T1800", "20270315T1800"]
 
 
 def test_one_off_session_has_one_occurrence() -> None:
