@@ -160,6 +160,8 @@ class Accounts:
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         db = self.store.db
         await self.store.call(db.update_account, account["id"], failed_logins=0, locked_until=None)
+        # Sessions idle past the timeout are dead already; each login sweeps them away.
+        await self.store.call(db.end_idle_web_sessions, self.clock() - self.inactivity_timeout)
         await self.store.call(db.create_web_session, account["id"], digest(cookie), csrf)
         self.audit.audit("login", actor=account["id"], role=account["role"])
         fresh = await self.store.call(db.account, account["id"])

@@ -105,6 +105,10 @@ class PracticeDb:
     def end_web_session(self, token_hash: str) -> None:
         self.db.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,))
 
+    def end_idle_web_sessions(self, idle_before: float) -> int:
+        """Delete every web session last used before ``idle_before`` (logged off already by the rule)."""
+        return self.db.execute("DELETE FROM web_sessions WHERE last_seen < ?", (idle_before,)).rowcount
+
     def end_web_sessions_of(self, account_id: str) -> None:
         self.db.execute("DELETE FROM web_sessions WHERE account_id = ?", (account_id,))
 

@@ -8,7 +8,7 @@ import json
 import pyotp
 import pytest
 
-from server.practice.accounts import Accounts, normalize_email, public_account
+from server.practice.accounts import Accounts, digest, normalize_email, public_account
 from server.practice.errors import PracticeError
 from server.practice.lockout import Lockout, LockState, LoginThrottle
 from server.practice.passwords import check_password, hash_password
@@ -174,6 +174,11 @@ async def test_an_idle_web_session_is_logged_off(accounts: Accounts, clock: Cloc
         await accounts.by_cookie(login.cookie)
     assert gone.value.code == "not-logged-in"
     assert "logoff-inactive" in audit.actions()
+    idle = await accounts.login(EMAIL, PASSWORD, None, "c")
+    clock.now += 901
+    await accounts.login(EMAIL, PASSWORD, None, "c")  # sweeps the idle one away
+    row = await accounts.store.call(accounts.store.db.web_session, digest(idle.cookie))
+    assert row is None
 
 
 async def test_the_login_throttle_refuses_a_fast_guesser(accounts: Accounts) -> None:
