@@ -399,6 +399,10 @@ def add_setup_check_routes(app: web.Application, checks: SetupChecks) -> None:
         await checks.close(request.match_info["check_id"])
         return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
+    async def other(request: web.Request) -> web.Response:
+        # Registered last: a wrong method or path under the API still gets a JSON error, not aiohttp's text.
+        raise CheckError(404, "not-found", "no such setup-check request: see docs/openapi-setup-check.yaml")
+
     async def close_checks(app: web.Application) -> None:
         await checks.close_all()
 
@@ -409,5 +413,6 @@ def add_setup_check_routes(app: web.Application, checks: SetupChecks) -> None:
     app.router.add_post(f"/api/v1/setup-check/{check_id}/answer", guarded(answer))
     app.router.add_post(f"/api/v1/setup-check/{check_id}/result", guarded(result))
     app.router.add_delete(f"/api/v1/setup-check/{check_id}", guarded(stop))
+    app.router.add_route("*", "/api/v1/setup-check{tail:(/.*)?}", guarded(other))
     # Sessions' Routers close in _close_sessions; these before the shared media port closes.
     app.on_cleanup.insert(0, close_checks)

@@ -187,6 +187,17 @@ async def test_hostile_requests_get_a_json_error_and_disturb_no_one(haven, path,
         assert status_after == 204
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", ""), ("PUT", "/sc-000000000000000000000000/result"), ("POST", "/x/y/z"), ("GET", "/")],
+)
+async def test_unknown_requests_under_the_api_get_a_json_error(haven, method, path) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, haven.base_url + "/api/v1/setup-check" + path) as response:
+            assert response.status == 404
+            assert (await response.json())["error"] == "not-found"
+
+
 async def test_oversized_body_is_refused(haven) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(
