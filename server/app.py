@@ -223,7 +223,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     minter, (_, client_servers) = turn_credentials(config), ice_servers(config)
     add_setup_check_routes(app, SetupChecks(
         new_router, max_concurrent=config.setup_check.max_concurrent, time_limit=config.setup_check.time_limit,
-        support=config.setup_check.support_contact or config.session.support_text,
+        support=config.setup_check.support_contact,
         # A check run from a member's invite page counts for them: the facilitator sees who has passed.
         record_result=practice.record_setup_check,
         ice_servers=lambda: client_servers + ((minter.mint(),) if minter else ()),

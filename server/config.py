@@ -321,7 +321,7 @@ class SetupCheckConfig:
 
     max_concurrent: int = field(default=4, metadata=_bounded(1, 100))
     time_limit: float = field(default=30.0, metadata=_duration(5, 300))
-    support_contact: str = ""
+    support_contact: str = "If the test keeps failing, contact your clinic."
 
 
 @dataclass(frozen=True)

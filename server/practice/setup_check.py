@@ -8,7 +8,8 @@ policy (they are different members), so the media goes browser -> SFU -> browser
 The page measures the round trip time and loss on its connections; the server adds what only it knows (how
 many packets the echo Router forwarded) and gives the verdict with plain-language advice. Checks are bounded:
 at most `max_concurrent` at once (503 "busy" beyond), each closed after `time_limit` whatever the page does,
-and on DELETE (the page sends one when it is closed). Every refusal is a 4xx with a JSON error body.
+on DELETE (the page sends one when it is closed), and when either of its connections closes or fails.
+Every refusal is a 4xx with a JSON error body.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ class Check:
 class _Listener:
     """The echo Router's RouterListener: keeps the subscriber's offers for the page to fetch."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_failed: Callable[[str], None]) -> None:
         self.check: Check | None = None
+        self.on_failed = on_failed
 
     def consumers_changed(self, participant_id: str, consumers: list[dict[str, str]]) -> None:
         pass  # the page pairs the tracks it receives by their kind: one camera, one microphone
@@ -92,6 +94,8 @@ class _Listener:
     def media_failed(self, participant_id: str, reason: str) -> None:
         if self.check is not None:
             self.check.failed = reason
+            # The page went away (its connection closed or failed): nothing more can be measured.
+            self.on_failed(self.check.id)
 
     def active_speaker(self, router_id: str, participant_id: str | None) -> None:
         pass
@@ -171,7 +175,7 @@ class SetupChecks:
             self.refused_busy += 1
             raise CheckError(503, "busy", "too many connection tests are running: try again in a minute")
         check_id = "sc-" + secrets.token_hex(12)
-        listener = _Listener()
+        listener = _Listener(self._close_soon)
         router = self.new_router(check_id, listener)
         check = Check(check_id, invite, router, time.monotonic())
         listener.check = check
@@ -256,6 +260,11 @@ class SetupChecks:
     def _expire(self, check_id: str) -> None:
         if check_id in self.checks:
             log.info("setup_check_expired")
+            self._close_soon(check_id)
+
+    def _close_soon(self, check_id: str) -> None:
+        """Close a check from a synchronous callback (its timer, or its Router's listener)."""
+        if check_id in self.checks:
             task = asyncio.ensure_future(self.close(check_id))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
@@ -399,6 +408,10 @@ def add_setup_check_routes(app: web.Application, checks: SetupChecks) -> None:
         await checks.close(request.match_info["check_id"])
         return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
+    async def other(request: web.Request) -> web.Response:
+        # Registered last: a wrong method or path under the API still gets a JSON error, not aiohttp's text.
+        raise CheckError(404, "not-found", "no such setup-check request: see docs/openapi-setup-check.yaml")
+
     async def close_checks(app: web.Application) -> None:
         await checks.close_all()
 
@@ -409,5 +422,6 @@ def add_setup_check_routes(app: web.Application, checks: SetupChecks) -> None:
     app.router.add_post(f"/api/v1/setup-check/{check_id}/answer", guarded(answer))
     app.router.add_post(f"/api/v1/setup-check/{check_id}/result", guarded(result))
     app.router.add_delete(f"/api/v1/setup-check/{check_id}", guarded(stop))
+    app.router.add_route("*", "/api/v1/setup-check{tail:(/.*)?}", guarded(other))
     # Sessions' Routers close in _close_sessions; these before the shared media port closes.
     app.on_cleanup.insert(0, close_checks)

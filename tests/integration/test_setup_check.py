@@ -48,7 +48,7 @@ async def haven(haven_factory):
     )
 
 
-async def round_trip(http, base: str, record: list | None = None) -> dict:
+async def round_trip(http, base: str, walk_away: bool = False) -> dict | None:
     status, started = await call(http, base, "POST", "/api/v1/setup-check", json={"invite": "invite-secret-1"})
     assert status == 201
     check = started["id"]
@@ -80,6 +80,8 @@ async def round_trip(http, base: str, record: list | None = None) -> dict:
         )
         assert status == 200
         await eventually(lambda: counter.total() > 20, 20, what="the tone to come back through the SFU")
+        if walk_away:
+            return None
         status, verdict = await call(
             http,
             base,
@@ -110,6 +112,14 @@ async def test_media_goes_through_the_sfu_and_back_and_the_result_is_recorded(ha
     assert verdict["support"] == "Call 555-0100"
     assert recorded == [("invite-secret-1", verdict)]
     assert haven.app[SETUP_CHECKS].checks == {}  # closed with its Router
+
+
+async def test_a_page_that_closes_its_connections_ends_its_check(haven_factory) -> None:
+    haven = await haven_factory('[setup_check]\ntime_limit = "5m"\n')
+    async with aiohttp.ClientSession() as http:
+        await round_trip(http, haven.base_url, walk_away=True)  # closes both connections, posts no result
+    checks = haven.app[SETUP_CHECKS]
+    await eventually(lambda: not checks.checks, 20, what="the check to end when its connections closed")
 
 
 async def test_nothing_forwarded_fails_with_advice(haven) -> None:
@@ -185,6 +195,17 @@ async def test_hostile_requests_get_a_json_error_and_disturb_no_one(haven, path,
             assert health.status == 200
         status_after, _ = await call(http, haven.base_url, "DELETE", f"/api/v1/setup-check/{started['id']}")
         assert status_after == 204
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", ""), ("PUT", "/sc-000000000000000000000000/result"), ("POST", "/x/y/z"), ("GET", "/")],
+)
+async def test_unknown_requests_under_the_api_get_a_json_error(haven, method, path) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, haven.base_url + "/api/v1/setup-check" + path) as response:
+            assert response.status == 404
+            assert (await response.json())["error"] == "not-found"
 
 
 async def test_oversized_body_is_refused(haven) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from server.practice.reminders import OFFSETS, Clinic, Recipient, Reminder, compose, due
 from server.practice.schedule import Schedule, occurrence, occurrences
 
@@ -93,3 +96,26 @@ def test_smtp_config_is_validated_naming_the_key(tmp_path) -> None:
     assert refusal("", {"HAVEN_SMTP_PORT": "0"}).variable == "HAVEN_SMTP_PORT"
     ok = load_config(None, env={"HAVEN_SMTP_USERNAME": "haven", "HAVEN_SMTP_PASSWORD": "pw", "HAVEN_SMTP_HOST": "m"})
     assert ok.smtp.password == "pw" and ok.smtp.username == "haven"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    first_tick=st.integers(min_value=0, max_value=40 * 60),  # minutes before the start the server comes up
+    interval=st.integers(min_value=1, max_value=90),  # minutes between ticks
+)
+def test_ticking_sends_each_reminder_at_most_once_and_never_late(first_tick: int, interval: int) -> None:
+    sent: set[tuple[str, timedelta]] = set()
+    when: dict[timedelta, timedelta] = {}
+    minutes = first_tick
+    while minutes >= -120:
+        now = START - timedelta(minutes=minutes)
+        for reminder in due([FIRST], now, sent):
+            assert reminder.sent_key not in sent
+            sent.add(reminder.sent_key)
+            when[reminder.offset] = START - now
+        minutes -= interval
+    for offset, before in when.items():
+        assert offset / 2 <= before <= offset
+    # A server that was up from 24 h before and ticks at least every 12 h / 30 min sends both.
+    if first_tick >= 24 * 60 and interval <= 30:
+        assert set(when) == {DAY, HOUR}
