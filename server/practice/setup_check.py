@@ -40,6 +40,8 @@ OFFER_WAIT = 10.0
 GOOD_LOSS = 0.05
 GOOD_RTT_MS = 300.0
 LABELS = ("camera", "microphone")
+# Checks one address may run at once, so one client cannot hold every slot (a second tab is fine).
+MAX_PER_CLIENT = 2
 
 RecordResult = Callable[[str | None, dict[str, Any]], Awaitable[None]]
 NewRouter = Callable[[str, RouterListener], RouterApi]
@@ -61,6 +63,7 @@ class Check:
     invite: str | None
     router: RouterApi
     started: float
+    client: str | None = None  # the browser's address, only to count its checks; never logged
     offers: list[tuple[int, str]] = field(default_factory=list)
     offer_ready: asyncio.Event = field(default_factory=asyncio.Event)
     failed: str | None = None
@@ -169,15 +172,17 @@ class SetupChecks:
         self.refused_busy = 0
         self._closing: set[asyncio.Task[None]] = set()  # held so a running close is not garbage-collected
 
-    def start(self, invite: str | None) -> Check:
-        """Open a check, or refuse with 503 when max_concurrent are running."""
+    def start(self, invite: str | None, client: str | None = None) -> Check:
+        """Open a check; refuse with 503 when max_concurrent are running, 429 when this client runs MAX_PER_CLIENT."""
         if len(self.checks) >= self.max_concurrent:
             self.refused_busy += 1
             raise CheckError(503, "busy", "too many connection tests are running: try again in a minute")
+        if client is not None and sum(c.client == client for c in self.checks.values()) >= MAX_PER_CLIENT:
+            raise CheckError(429, "too-many", "finish or close your other connection tests first")
         check_id = "sc-" + secrets.token_hex(12)
         listener = _Listener(self._close_soon)
         router = self.new_router(check_id, listener)
-        check = Check(check_id, invite, router, time.monotonic())
+        check = Check(check_id, invite, router, time.monotonic(), client)
         listener.check = check
         # The publisher sends and receives nothing; the subscriber receives only: a loop through the SFU.
         router.add_member(check.publisher, sending=True, receiving=False)
@@ -366,7 +371,8 @@ def add_setup_check_routes(app: web.Application, checks: SetupChecks) -> None:
         invite = data.get("invite")
         if invite is not None and (not isinstance(invite, str) or not 0 < len(invite) <= 256):
             raise CheckError(400, "invalid-field", "invite must be a string of at most 256 characters, or null")
-        check = checks.start(invite)
+        # request.remote is the browser's address (server.app resolves trusted proxies before handlers).
+        check = checks.start(invite, request.remote)
         return web.json_response(
             {"id": check.id, "time_limit_s": checks.time_limit, "ice_servers": list(checks.ice_servers())},
             status=201,
