@@ -184,7 +184,7 @@ class SetupChecks:
         router = self.new_router(check_id, listener)
         check = Check(check_id, invite, router, time.monotonic(), client)
         listener.check = check
-        # The publisher sends and receives nothing; the subscriber receives only: a loop through the SFU.
+        # One member only sends, the other only receives: the policy routes one to the other, through the SFU.
         router.add_member(check.publisher, sending=True, receiving=False)
         router.add_member(check.subscriber, sending=False, receiving=True)
         self.checks[check_id] = check
@@ -235,6 +235,8 @@ class SetupChecks:
 
     async def finish(self, check: Check, report: dict[str, Any]) -> dict[str, Any]:
         """Judge the check, record it through record_result, and close it."""
+        if self.checks.get(check.id) is not check:  # a second result raced the first, or it just expired
+            raise CheckError(404, "unknown-check", "this connection test has already ended: start again")
         forwarded = int(check.router.stats().get("forwarded", 0))
         result = verdict(forwarded, report, self.support)
         await self.close(check.id)
