@@ -232,7 +232,9 @@ async function connectionTest() {
     const error = /** @type {any} */ (err);
     status.textContent = error.code === "busy"
       ? "The server is running many tests just now: please try again in a minute."
-      : "The connection test could not finish. Check that you are online, then try again.";
+      : error.code === "too-many"
+        ? "Another connection test of yours is still running (in another tab?): close it, or try again in a minute."
+        : "The connection test could not finish. Check that you are online, then try again.";
     status.dataset.state = "failed";
   } finally {
     send?.close();

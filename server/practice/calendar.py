@@ -57,6 +57,10 @@ def member_calendar(
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", label)
+    # Subscribed apps poll at their own pace unless told; an hour lets a cancellation arrive in time
+    # (RFC 7986 REFRESH-INTERVAL, and the X-PUBLISHED-TTL older clients read).
+    calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", "PT1H")
     stamp = now.astimezone(UTC).replace(microsecond=0)
     for item in items:
         calendar.add_component(_event(item, label, link, viewer_tz, calendar_id, stamp, support))

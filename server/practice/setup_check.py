@@ -40,6 +40,8 @@ OFFER_WAIT = 10.0
 GOOD_LOSS = 0.05
 GOOD_RTT_MS = 300.0
 LABELS = ("camera", "microphone")
+# Checks one address may run at once, so one client cannot hold every slot (a second tab is fine).
+MAX_PER_CLIENT = 2
 
 RecordResult = Callable[[str | None, dict[str, Any]], Awaitable[None]]
 NewRouter = Callable[[str, RouterListener], RouterApi]
@@ -61,6 +63,7 @@ class Check:
     invite: str | None
     router: RouterApi
     started: float
+    client: str | None = None  # the browser's address, only to count its checks; never logged
     offers: list[tuple[int, str]] = field(default_factory=list)
     offer_ready: asyncio.Event = field(default_factory=asyncio.Event)
     failed: str | None = None
@@ -169,17 +172,19 @@ class SetupChecks:
         self.refused_busy = 0
         self._closing: set[asyncio.Task[None]] = set()  # held so a running close is not garbage-collected
 
-    def start(self, invite: str | None) -> Check:
-        """Open a check, or refuse with 503 when max_concurrent are running."""
+    def start(self, invite: str | None, client: str | None = None) -> Check:
+        """Open a check; refuse with 503 when max_concurrent are running, 429 when this client runs MAX_PER_CLIENT."""
         if len(self.checks) >= self.max_concurrent:
             self.refused_busy += 1
             raise CheckError(503, "busy", "too many connection tests are running: try again in a minute")
+        if client is not None and sum(c.client == client for c in self.checks.values()) >= MAX_PER_CLIENT:
+            raise CheckError(429, "too-many", "finish or close your other connection tests first")
         check_id = "sc-" + secrets.token_hex(12)
         listener = _Listener(self._close_soon)
         router = self.new_router(check_id, listener)
-        check = Check(check_id, invite, router, time.monotonic())
+        check = Check(check_id, invite, router, time.monotonic(), client)
         listener.check = check
-        # The publisher sends and receives nothing; the subscriber receives only: a loop through the SFU.
+        # One member only sends, the other only receives: the policy routes one to the other, through the SFU.
         router.add_member(check.publisher, sending=True, receiving=False)
         router.add_member(check.subscriber, sending=False, receiving=True)
         self.checks[check_id] = check
@@ -230,6 +235,8 @@ class SetupChecks:
 
     async def finish(self, check: Check, report: dict[str, Any]) -> dict[str, Any]:
         """Judge the check, record it through record_result, and close it."""
+        if self.checks.get(check.id) is not check:  # a second result raced the first, or it just expired
+            raise CheckError(404, "unknown-check", "this connection test has already ended: start again")
         forwarded = int(check.router.stats().get("forwarded", 0))
         result = verdict(forwarded, report, self.support)
         await self.close(check.id)
@@ -366,7 +373,8 @@ def add_setup_check_routes(app: web.Application, checks: SetupChecks) -> None:
         invite = data.get("invite")
         if invite is not None and (not isinstance(invite, str) or not 0 < len(invite) <= 256):
             raise CheckError(400, "invalid-field", "invite must be a string of at most 256 characters, or null")
-        check = checks.start(invite)
+        # request.remote is the browser's address (server.app resolves trusted proxies before handlers).
+        check = checks.start(invite, request.remote)
         return web.json_response(
             {"id": check.id, "time_limit_s": checks.time_limit, "ice_servers": list(checks.ice_servers())},
             status=201,
@@ -410,7 +418,7 @@ def add_setup_check_routes(app: web.Application, checks: SetupChecks) -> None:
 
     async def other(request: web.Request) -> web.Response:
         # Registered last: a wrong method or path under the API still gets a JSON error, not aiohttp's text.
-        raise CheckError(404, "not-found", "no such setup-check request: see docs/openapi-setup-check.yaml")
+        raise CheckError(404, "not-found", "no such setup-check request: see docs/openapi.yaml")
 
     async def close_checks(app: web.Application) -> None:
         await checks.close_all()

@@ -152,6 +152,17 @@ async def test_checks_are_bounded_in_number_and_time_and_close_on_delete(haven) 
         await eventually(lambda: not checks.checks, 10, what="both checks to end at the 5 s time limit")
 
 
+async def test_one_client_cannot_hold_every_slot(haven_factory) -> None:
+    haven = await haven_factory("[setup_check]\nmax_concurrent = 10\n")
+    async with aiohttp.ClientSession() as http:
+        assert (await call(http, haven.base_url, "POST", "/api/v1/setup-check"))[0] == 201
+        second = (await call(http, haven.base_url, "POST", "/api/v1/setup-check"))[1]["id"]
+        status, body = await call(http, haven.base_url, "POST", "/api/v1/setup-check")
+        assert (status, body["error"]) == (429, "too-many")
+        await call(http, haven.base_url, "DELETE", f"/api/v1/setup-check/{second}")
+        assert (await call(http, haven.base_url, "POST", "/api/v1/setup-check"))[0] == 201
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "code"),
     [

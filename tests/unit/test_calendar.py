@@ -51,6 +51,13 @@ def test_one_event_per_occurrence_at_the_group_local_time_across_dst() -> None:
     assert by_uid["20270315T1800-g12-m34@haven"] == datetime(2027, 3, 15, 23, 0, tzinfo=UTC)
 
 
+def test_feed_asks_apps_to_refresh_hourly() -> None:
+    calendar = Calendar.from_ical(build(group()))
+    assert calendar.decoded("refresh-interval").total_seconds() == 3600
+    assert str(calendar["x-published-ttl"]) == "PT1H"
+    assert str(calendar["x-wr-calname"]) == LABEL
+
+
 def test_description_gives_the_viewer_local_time() -> None:
     london = {str(e["uid"])[:13]: str(e["description"]) for e in events(build(group(), "Europe/London"))}
     assert london["20270315T1800"].startswith("Mon 15 Mar, 23:00 GMT.")
