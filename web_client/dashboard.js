@@ -374,15 +374,19 @@ function scheduleForm(group) {
   const current = group.schedule;
   const rule = h("input", { name: "rrule", value: current?.rrule || "", "data-testid": "schedule-rrule", placeholder: "one-off" });
   const weeks = h("input", { type: "number", min: 1, max: 52, value: 8, "data-testid": "schedule-weeks", "aria-label": "Number of weeks" });
+  const until = h("input", { type: "date", "data-testid": "schedule-until", "aria-label": "Last day" });
   const days = DAYS.map(([code, label]) => h("label", {}, h("input", { type: "checkbox", value: code, "data-testid": `schedule-day-${code}`,
     checked: Boolean(current?.rrule?.match(new RegExp(`BYDAY=[A-Z,]*${code}`))) }), ` ${label}`));
   const compose = () => {
     const chosen = days.map((d) => /** @type {HTMLInputElement} */ (d.querySelector("input"))).filter((c) => c.checked).map((c) => c.value);
-    /** @type {HTMLInputElement} */ (rule).value = chosen.length
-      ? `FREQ=WEEKLY;BYDAY=${chosen.join(",")};COUNT=${chosen.length * Number(/** @type {HTMLInputElement} */ (weeks).value || 1)}` : "";
+    // A last day replaces the number of weeks: the server turns it into the rule's UNTIL in the group's zone.
+    const ending = /** @type {HTMLInputElement} */ (until).value ? ""
+      : `;COUNT=${chosen.length * Number(/** @type {HTMLInputElement} */ (weeks).value || 1)}`;
+    /** @type {HTMLInputElement} */ (rule).value = chosen.length ? `FREQ=WEEKLY;BYDAY=${chosen.join(",")}${ending}` : "";
   };
   for (const d of days) d.addEventListener("change", compose);
   weeks.addEventListener("input", compose);
+  until.addEventListener("input", compose);
   const form = /** @type {HTMLFormElement} */ (h("form", { className: "card", "data-testid": "schedule-form" },
     h("h2", { text: current ? "Schedule" : "Set a schedule" }),
     h("p", { className: "hint", text: `In the group's home time zone, ${group.tz}: the time stays the same across daylight-saving changes.` }),
@@ -390,15 +394,17 @@ function scheduleForm(group) {
     field("schedule-duration", "Length (minutes)", h("input", { name: "duration", type: "number", min: 5, max: 480, value: current?.duration || 90, "data-testid": "schedule-duration" })),
     h("fieldset", {}, h("legend", { text: "Repeats weekly on" }), ...days),
     field("schedule-weeks", "For how many weeks", weeks),
+    field("schedule-until", "Or until this day (the last one included)", until),
     field("schedule-rrule", "Rule (RFC 5545; empty for a one-off session)", rule),
     h("div", { className: "button-row" }, h("button", { type: "submit", text: "Save schedule", "data-testid": "schedule-save" }))));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = values(form);
     try {
+      const last = /** @type {HTMLInputElement} */ (until).value;
       await api("PUT", `/groups/${group.id}/schedule`, {
         start: String(body.start).slice(0, 16), duration: body.duration, rrule: body.rrule || null,
-        exceptions: current?.exceptions || [],
+        exceptions: current?.exceptions || [], ...(last && body.rrule ? { until: last } : {}),
       });
       await show("group", group.id);
       notify("Schedule saved.", "ok");

@@ -11,7 +11,7 @@ from .accounts import Audit, Caller
 from .consents import GroupConsents
 from .errors import PracticeError
 from .fields import GROUP_KINDS, MAX_CAPACITY, MEMBER_STATUSES, bad, choice, integer, optional_email, text, time_zone
-from .schedule import Occurrence, Schedule, ScheduleError, occurrence, occurrences
+from .schedule import Occurrence, Schedule, ScheduleError, occurrence, occurrences, until_end_of
 from .store import PracticeStore, Row
 
 DEFAULT_CAPACITY = 15
@@ -29,6 +29,19 @@ def group_occurrences(group: Row, start: datetime.datetime, end: datetime.dateti
     """Return a group's occurrences overlapping [start, end), cancelled ones included: none without a schedule."""
     schedule = schedule_of(group)
     return [] if schedule is None else occurrences(schedule, start, end, limit=MAX_OCCURRENCES)
+
+
+def _through(rule: object, until: object, tz: object) -> str:
+    """Return the rule ending with the local day ``until`` (YYYY-MM-DD) in the group's zone, as a UTC UNTIL."""
+    if not isinstance(rule, str) or not rule or "COUNT=" in rule or "UNTIL=" in rule:
+        raise ScheduleError("until", "goes with a repeating rule that has no COUNT or UNTIL of its own")
+    if not isinstance(until, str) or not isinstance(tz, str):
+        raise ScheduleError("until", "must be a date written YYYY-MM-DD")
+    try:
+        day = datetime.date.fromisoformat(until)
+    except ValueError:
+        raise ScheduleError("until", "must be a date written YYYY-MM-DD") from None
+    return f"{rule};UNTIL={until_end_of(day, tz)}"
 
 
 def schedule_refused(error: ScheduleError) -> PracticeError:
@@ -114,7 +127,11 @@ class Groups:
         group = await self.get(caller, group_id)
         stored = None
         if body is not None:
+            body = dict(body)
+            until = body.pop("until", None)
             try:
+                if until is not None:
+                    body["rrule"] = _through(body.get("rrule"), until, body.get("tz", group["tz"]))
                 schedule = Schedule.from_json({"tz": group["tz"], **body})
             except ScheduleError as error:
                 raise schedule_refused(error) from None

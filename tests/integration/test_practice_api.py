@@ -297,6 +297,15 @@ async def test_schedule_refusals_name_the_field(practice) -> None:
     assert (status, refused["field"]) == (400, "key")
     status, refused = await lee.call("POST", f"{base}/occurrences", {"key": "20270104T1800", "action": "explode"})
     assert (status, refused["field"]) == (400, "action")
+    # "Until a day": the end of that day in the group's zone, as the rule's UNTIL in UTC.
+    weekly = {"start": "2027-01-04T18:00", "duration": 60, "rrule": "FREQ=WEEKLY;BYDAY=MO", "until": "2027-01-18"}
+    status, through = await lee.call("PUT", f"{base}/schedule", weekly)
+    assert status == 200 and through["schedule"]["rrule"] == "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270119T055959Z"
+    for body in ({"rrule": "FREQ=WEEKLY;COUNT=2", "until": "2027-01-18"}, {"rrule": "FREQ=WEEKLY", "until": "soon"},
+                 {"rrule": None, "until": "2027-01-18"}):
+        status, refused = await lee.call("PUT", f"{base}/schedule", {"start": "2027-01-04T18:00", "duration": 60,
+                                                                     **body})
+        assert (status, refused["field"]) == (400, "schedule.until"), body
     status, cleared = await lee.call("DELETE", f"{base}/schedule")
     assert status == 200 and cleared["schedule"] is None
 
