@@ -29,9 +29,12 @@ from signaling.sessions import Sessions
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
 from .config import Config, ConfigError, resolve_secret
-from .layers import compiled_send, connection_settings, media_settings, session_policy
+from .layers import compiled_send, connection_settings, ice_servers, media_settings, session_policy, turn_credentials
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
+from .practice.consents import GroupConsents
+from .practice.setup_check import SetupChecks, add_setup_check_routes
+from .practice.wiring import add_practice
 from .proxies import Client, Network, parse_networks, resolve
 from .storage import Storage
 from .websocket import AiohttpSocket
@@ -148,7 +151,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
     app[HSTS] = uses_https(config)
     app[TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
-    settings = connection_settings(config, policy)
+    consents = GroupConsents()  # each practice group's own agreement, kept current by server/practice
+    settings = connection_settings(config, policy, consents.for_room)
     origins = allowed_origins(config)
 
     def verify_token(token: str, room: str | None):
@@ -216,6 +220,16 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
 
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
+    practice = add_practice(app, config, storage, app[ISSUER], origins,
+                            lambda request: client_of(request).address or "", WEB_CLIENT_DIR, consents)
+    minter, (_, client_servers) = turn_credentials(config), ice_servers(config)
+    add_setup_check_routes(app, SetupChecks(
+        new_router, max_concurrent=config.setup_check.max_concurrent, time_limit=config.setup_check.time_limit,
+        support=config.setup_check.support_contact,
+        # A check run from a member's invite page counts for them: the facilitator sees who has passed.
+        record_result=practice.record_setup_check,
+        ice_servers=lambda: client_servers + ((minter.mint(),) if minter else ()),
+    ))
     app.on_response_prepare.append(_security_headers)
     app.middlewares.append(_resolve_client)
 

@@ -45,6 +45,9 @@ class Grant:
     jti: str
     expires_at: float
     starts_at: float | None = None  # optional scheduled start of the session, shown while waiting
+    # The token's `use` claim is "once": a second use without a resume credential is refused
+    # (`token-used`) instead of waiting as a duplicate join. Invites mint these (server/practice/invites.py).
+    once: bool = False
 
 
 def is_valid_room(room: object) -> bool:
@@ -79,6 +82,8 @@ def _check_claims(claims: dict[str, Any]) -> None:
         raise invalid("role", f"must be one of {', '.join(ROLES)}")
     if not claims["jti"]:
         raise invalid("jti", "must not be empty")
+    if claims.get("use", "once") != "once":
+        raise invalid("use", 'must be "once" when present')
     starts_at = claims.get("starts_at")
     if starts_at is not None and (isinstance(starts_at, bool) or not isinstance(starts_at, (int, float))):
         raise invalid("starts_at", "must be a number of seconds since the epoch")
@@ -100,8 +105,16 @@ class TokenIssuer:
         """Return the key that signs resume credentials: derived from the secret, never the secret itself."""
         return hmac.new(self._secret, b"haven resume credential v1", hashlib.sha256).digest()
 
+    def invite_key(self) -> bytes:
+        """Return the key that derives members' invite secrets from their invite ids (server/practice)."""
+        return hmac.new(self._secret, b"haven invite v1", hashlib.sha256).digest()
+
+    def calendar_key(self) -> bytes:
+        """Return the key that derives members' calendar feed addresses from their invites (server/practice)."""
+        return hmac.new(self._secret, b"haven calendar feed v1", hashlib.sha256).digest()
+
     def issue(self, room: str, name: str, role: str, ttl_seconds: float, sub: str | None = None,
-              starts_at: float | None = None) -> str:
+              starts_at: float | None = None, once: bool = False) -> str:
         """Return a signed token admitting `name` to `room` as `role` for `ttl_seconds`."""
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
@@ -122,6 +135,8 @@ class TokenIssuer:
         }
         if starts_at is not None:
             claims["starts_at"] = int(starts_at)
+        if once:
+            claims["use"] = "once"
         _check_claims(claims)
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
@@ -158,6 +173,7 @@ class TokenIssuer:
             jti=claims["jti"],
             expires_at=float(claims["exp"]),
             starts_at=float(claims["starts_at"]) if claims.get("starts_at") is not None else None,
+            once=claims.get("use") == "once",
         )
 
     def _decode(self, token: str) -> dict[str, Any]:

@@ -1,14 +1,16 @@
-"""Owns the `haven` command line: serve, token, check-config, audit verify, backup and --version."""
+"""Owns the `haven` command line: serve, token, admin create-user, check-config, audit verify, backup, --version."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import getpass
 import importlib.metadata
 import os
 import shutil
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,10 +20,10 @@ from server.config import (
     SECRET_FILE_NAME,
     Config,
     ConfigError,
+    existing_secret,
     format_duration,
     load_config,
     parse_duration,
-    resolve_secret,
 )
 
 if TYPE_CHECKING:
@@ -74,11 +76,11 @@ def _token(args: argparse.Namespace) -> int:
         limit = format_duration(config.auth.max_ttl)
         return _fail(f"--ttl {args.ttl}: must be more than 0s and at most auth.max_ttl ({limit})")
     try:
-        secret = resolve_secret(config)
+        secret = existing_secret(config)
     except ConfigError as exc:
-        return _fail(f"config error: {exc}")
+        return _fail(f"config error: {exc}", EXIT_FAILURE)
     except OSError as exc:
-        return _fail(f"cannot read or create the auth secret in {config.server.data_dir}: {exc}", EXIT_FAILURE)
+        return _fail(f"cannot read the auth secret in {config.server.data_dir}: {exc}", EXIT_FAILURE)
     starts_at = None
     if args.starts_at:
         try:
@@ -177,6 +179,50 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_password() -> str | None:
+    """Read the new password: prompted twice on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            return None
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    """Create a dashboard account (the first admin, typically); the password never appears on the command line."""
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    password = _read_password()
+    if password is None:
+        return _fail("the two passwords differ", EXIT_FAILURE)
+    import asyncio
+
+    from server.practice.accounts import Accounts
+    from server.practice.errors import PracticeError
+    from server.practice.lockout import Lockout
+    from server.practice.store import PracticeStore
+    from server.storage import Storage
+
+    storage = Storage(config.database_path)
+    store = PracticeStore(config.database_path)
+    practice = config.practice
+    accounts = Accounts(store, storage, Lockout(practice.max_login_failures, practice.lockout),
+                        practice.inactivity_timeout, time.time)
+    try:
+        account = asyncio.run(accounts.create(args.email, args.role, password, totp_required=args.require_totp,
+                                              tz=args.tz))
+    except PracticeError as exc:
+        return _fail(exc.message, EXIT_FAILURE)
+    finally:
+        store.close()
+        storage.close()
+    print(f"ok: {args.role} account {account['id']} created")
+    return EXIT_OK
+
+
 def installed_version() -> str:
     """Return the version pip recorded for the installed `haven` distribution."""
     try:
@@ -220,6 +266,17 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--to", required=True, metavar="DIR", help="a new directory to write the backup into")
     backup.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     backup.set_defaults(handler=_backup)
+
+    admin = commands.add_parser("admin", help="manage dashboard accounts")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    create_user = admin_commands.add_parser(
+        "create-user", help="create an account; the password is prompted for, or read from standard input")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--role", required=True, choices=("admin", "clinician"))
+    create_user.add_argument("--require-totp", action="store_true", help="require two-factor codes at login")
+    create_user.add_argument("--tz", default="UTC", help="the account's time zone, e.g. America/Chicago")
+    create_user.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    create_user.set_defaults(handler=_create_user)
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", metavar="FILE")

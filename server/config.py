@@ -294,6 +294,55 @@ class MetricsConfig:
     max_loop_lag: float = field(default=0.5, metadata=_duration(0.01, 60))
 
 
+def _email_or_empty(value: str) -> str | None:
+    if value and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", value):
+        return f"must be an email address such as haven@clinic.example (got {_show(value)})"
+    return None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """The mail server reminders go through (server/practice/reminders.py); off unless enabled."""
+
+    enabled: bool = False
+    host: str = ""
+    port: int = field(default=587, metadata=_bounded(1, 65535))
+    security: str = field(default="starttls", metadata=_one_of("starttls", "ssl", "none"))
+    username: str = ""
+    password: str = field(default="", metadata=_HIDDEN)
+    password_file: str = ""
+    from_address: str = field(default="", metadata=_check(_email_or_empty))
+    timeout: float = field(default=30.0, metadata=_duration(1, 300))
+    # PEM file of the CA that signed the mail server's certificate, when it is not in the system store.
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
+class SetupCheckConfig:
+    """"Test my setup" (server/practice/setup_check.py): its connection tests are bounded in number and time."""
+
+    max_concurrent: int = field(default=4, metadata=_bounded(1, 100))
+    time_limit: float = field(default=30.0, metadata=_duration(5, 300))
+    support_contact: str = "If the test keeps failing, contact your clinic."
+
+
+@dataclass(frozen=True)
+class PracticeConfig:
+    """Accounts, groups and personal invites (server/practice/)."""
+
+    # From this long before an occurrence until it ends, a member's invite page offers Join.
+    join_window: float = field(default=900.0, metadata=_duration(0, 86400))
+    # A dashboard session unused this long is logged off (HIPAA 164.312(a)(2)(iii) automatic logoff).
+    inactivity_timeout: float = field(default=900.0, metadata=_duration(60, 43200))
+    # Wrong passwords or codes in a row that lock an account, and for how long.
+    max_login_failures: int = field(default=5, metadata=_bounded(1, 100))
+    lockout: float = field(default=900.0, metadata=_duration(60, 86400))
+    # How long a join token from an invite (or a facilitator's start) may wait before its one use.
+    join_token_ttl: float = field(default=300.0, metadata=_duration(30, 3600))
+    # Who emails to members come from (reminders, links), as they read it.
+    clinic_name: str = field(default="Haven", metadata=_check(_non_empty))
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -307,6 +356,9 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    practice: PracticeConfig = field(default_factory=PracticeConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    setup_check: SetupCheckConfig = field(default_factory=SetupCheckConfig)
 
     @property
     def database_path(self) -> str:
@@ -495,6 +547,21 @@ def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) ->
     if metrics.enabled and metrics.port and metrics.port == server.port and (
             metrics.host == server.host or "0.0.0.0" in (metrics.host, server.host)):
         raise fail("metrics.port", f"must differ from server.port ({metrics.port}): metrics have their own listener")
+    smtp = config.smtp
+    if smtp.enabled:
+        for key in ("host", "from_address"):
+            if not getattr(smtp, key):
+                raise fail(f"smtp.{key}", "must be set when smtp.enabled is true")
+    if smtp.password and smtp.password_file:
+        raise fail("smtp.password_file", "set smtp.password or smtp.password_file, not both")
+    if smtp.username and not (smtp.password or smtp.password_file):
+        raise fail("smtp.password_file", "must be set (or smtp.password) when smtp.username is set")
+    if (smtp.password or smtp.password_file) and not smtp.username:
+        raise fail("smtp.username", "must be set when a password is set")
+    if smtp.password_file and not (os.path.isfile(smtp.password_file) and os.access(smtp.password_file, os.R_OK)):
+        raise fail("smtp.password_file", f"file does not exist or is not readable (got {_show(smtp.password_file)})")
+    if smtp.ca_file and not (os.path.isfile(smtp.ca_file) and os.access(smtp.ca_file, os.R_OK)):
+        raise fail("smtp.ca_file", f"file does not exist or is not readable (got {_show(smtp.ca_file)})")
     if limits.heartbeat_timeout <= limits.heartbeat_interval:
         raise fail(
             "limits.heartbeat_timeout",
@@ -517,6 +584,21 @@ def resolve_secret(config: Config) -> bytes:
         return _read_secret(path)
     with os.fdopen(fd, "w") as file:
         file.write(secrets.token_urlsafe(48) + "\n")
+    return _read_secret(path)
+
+
+def existing_secret(config: Config) -> bytes:
+    """Return the secret the server signs with, never creating one: ConfigError when there is none yet.
+
+    For commands run beside a server (`haven token`): a new secret made here would sign links the
+    server refuses, so it is better to say where the secret was looked for.
+    """
+    if config.auth.secret:
+        return config.auth.secret.encode()
+    path = Path(config.server.data_dir) / SECRET_FILE_NAME
+    if not path.exists():
+        raise ConfigError("auth.secret", f"not set, and {path.resolve()} does not exist: run this with the "
+                          "server's config (--config or HAVEN_CONFIG) or start the server once to create it")
     return _read_secret(path)
 
 

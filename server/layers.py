@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCIceServer
@@ -68,8 +69,9 @@ def session_policy(config: Config) -> SessionPolicy:
     )
 
 
-def connection_settings(config: Config, policy: SessionPolicy) -> ConnectionSettings:
-    """Return what every connection works with."""
+def connection_settings(config: Config, policy: SessionPolicy,
+                        consent_for: Callable[[str], str | None] = lambda room: None) -> ConnectionSettings:
+    """Return what every connection works with; ``consent_for`` gives a room's own agreement, if it has one."""
     limits = config.limits
     _, client_servers = ice_servers(config)
     minter = turn_credentials(config)
@@ -88,4 +90,5 @@ def connection_settings(config: Config, policy: SessionPolicy) -> ConnectionSett
         require_emergency_info=config.session.require_emergency_info,
         # Each hello mints its own: a credential is good until its expiry whoever holds it, so none is shared.
         fresh_ice_servers=lambda: (minter.mint(),) if minter else (),
+        consent_for=consent_for,
     )

@@ -8,6 +8,7 @@ The socket is reached through the three-method ``Socket`` interface, so no aioht
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,16 @@ class ConnectionSettings:
     # Called once per hello for ICE servers whose credentials are minted per connection (TURN REST,
     # server/turn.py); they follow the static ice_servers in the result.
     fresh_ice_servers: Callable[[], tuple[dict[str, Any], ...]] = field(default=lambda: ())
+    # A room's own confidentiality agreement, when it has one (a practice group's, server/practice/consents.py);
+    # None: consent_text applies.
+    consent_for: Callable[[str], str | None] = field(default=lambda room: None)
+
+    def consent(self, room: str) -> tuple[str, str]:
+        """Return the agreement shown in ``room`` and its version (the SHA-256 of its text)."""
+        text = self.consent_for(room)
+        if text is None or text == self.consent_text:
+            return self.consent_text, self.consent_version
+        return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 class Connection:
@@ -305,6 +316,7 @@ class Connection:
                                 f"supported protocol versions: {', '.join(map(str, SUPPORTED_VERSIONS))}")
         grant = self._verify_token(fields["token"], fields.get("room"))  # raises ProtocolError("token-…")
         self.grant = grant
+        consent_text, consent_version = self.settings.consent(grant.room)
         if self._resume is not None and "resume" in fields:
             # An invalid or expired credential is ignored: the join then goes as without one.
             self._resume_session = self._resume.session_of(fields["resume"], grant.sub, grant.room)
@@ -319,7 +331,7 @@ class Connection:
                        "max_participants": self.settings.max_participants, **protocol_limits()},
             "agenda_templates": describe_templates(),
             "ice_servers": [*self.settings.ice_servers, *self.settings.fresh_ice_servers()],
-            "consent": {"text": self.settings.consent_text, "version": self.settings.consent_version},
+            "consent": {"text": consent_text, "version": consent_version},
             "support_text": self.settings.support_text,
             "starts_at": int(grant.starts_at * 1000) if getattr(grant, "starts_at", None) else None,
             "emergency_info_required": self._emergency_required(grant.role),
@@ -332,21 +344,24 @@ class Connection:
     async def _join(self, consent_version: str | None, emergency: Any = None) -> dict[str, Any]:
         if self.live is not None:
             raise ProtocolError("already-joined", "this connection has joined already")
-        if consent_version != self.settings.consent_version:
-            raise ProtocolError("consent-required", "accept the group's confidentiality agreement to join")
         grant = self.grant
         assert grant is not None
+        shown = self.settings.consent(grant.room)[1]
+        if consent_version != shown:
+            raise ProtocolError("consent-required", "accept the group's confidentiality agreement to join")
         info = EmergencyInfo.parse(emergency, time.time()) if emergency is not None else None
         if info is None and self._emergency_required(grant.role):
             raise ProtocolError("emergency-info-required",
                                 "confirm where you are and an emergency contact to join this group")
         participant = Participant(grant.sub, grant.name, grant.role, starts_at=getattr(grant, "starts_at", None),
-                                  emergency=info)
+                                  emergency=info, consent_version=shown)
         self.participant_id = grant.sub
         first_use = True
         jti = getattr(grant, "jti", None)
         if self._ledger is not None and jti:
             first_use = await self._ledger.spend(jti, float(getattr(grant, "expires_at", 0.0)))
+        if not first_use and self._resume_session is None and getattr(grant, "once", False):
+            raise ProtocolError("token-used", "this join link was used already; open your invite again for a new one")
         claim = Claim(resume_session=self._resume_session, reused=not first_use and self._resume_session is None)
         live, data = await self.sessions.join(grant.room, self, participant, claim)
         self.participant_id = participant.id  # a duplicate waits under an id of its own

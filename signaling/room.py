@@ -66,6 +66,7 @@ class Participant:
     joined_at: float = field(default_factory=time.time)
     waiting_since: float = field(default_factory=time.time)
     starts_at: float | None = None  # the scheduled start from the join token, shown while waiting
+    consent_version: str | None = None  # the agreement they accepted (None: the server's default)
     tracks: dict[str, Track] = field(default_factory=dict)
     # Confirmed at this join; hosts read it with emergency-info. Never in describe(), logs or storage.
     emergency: EmergencyInfo | None = field(default=None, repr=False)

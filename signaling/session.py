@@ -160,7 +160,8 @@ class Session:
                 raise SessionClosed(self.id)
             self.ctx.log.require_writable()  # fail closed: nobody enters unrecorded
             original = participant.id
-            self.ctx.log.audit("consent-accepted", participant, detail={"version": self.config.consent_version})
+            self.ctx.log.audit("consent-accepted", participant,
+                               detail={"version": participant.consent_version or self.config.consent_version})
             older = self.connections.get(original)
             resuming = claim.resumes(self.session_id)
             if older is not None and older is not connection and not resuming:

@@ -35,6 +35,7 @@ const FAILURE_TEXT = {
   "consent-required": "You need to accept the group agreement to join",
   "emergency-info-declined": "This group asks where you are and for an emergency contact before you join",
   "emergency-info-required": "This group asks where you are and for an emergency contact before you join",
+  "token-used": "This join link was used already — open your invite link again to join",
 };
 
 /** What the status shows while reconnecting, when the server said why it closed the socket. */

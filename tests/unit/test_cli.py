@@ -34,6 +34,7 @@ def config_file(tmp_path: Path) -> Path:
         f'[server]\npublic_url = "https://haven.example.org"\ndata_dir = "{tmp_path / "data"}"\n'
         '[auth]\nmax_ttl = "1d"\n'
     )
+    resolve_secret(load_config(path, env={}))  # the server's first start writes its secret
     return path
 
 
@@ -113,6 +114,44 @@ def test_token_with_an_empty_name_is_refused(run: Run, config_file: Path) -> Non
     code, out, err = run("token", "--room", "r1", "--name", "", "--role", "host", "--config", str(config_file))
     assert (code, out) == (2, "")
     assert "'name'" in err
+
+
+def test_token_refuses_to_run_without_the_servers_secret_and_creates_none(run: Run, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "other.toml"
+    elsewhere.write_text(f'[server]\ndata_dir = "{tmp_path / "empty"}"\n')
+    code, out, err = run(*token_args(elsewhere))
+    assert (code, out) == (1, "")
+    assert err.startswith("haven: config error: auth.secret: not set, and ")
+    assert "does not exist" in err
+    assert not (tmp_path / "empty" / "auth-secret").exists()
+
+
+def test_admin_create_user_reads_the_password_from_stdin_and_audits_without_the_email(
+        run: Run, config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from server.practice.passwords import check_password
+    from server.practice.store import PracticeDb, connect
+    from server.storage import Storage
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long enough password\n"))
+    code, out, err = run("admin", "create-user", "--email", "Admin@Clinic.example", "--role", "admin",
+                         "--require-totp", "--config", str(config_file))
+    assert (code, err) == (0, "")
+    assert out.startswith("ok: admin account a-")
+    database = str(load_config(config_file, env={}).database_path)
+    account = PracticeDb(connect(database)).account_by_email("admin@clinic.example")
+    assert account is not None and account["totp_required"] == 1
+    assert check_password(account["password_hash"], "a long enough password")
+    storage = Storage(database)
+    entries = storage.audit_entries()
+    storage.close()
+    assert [e["action"] for e in entries] == ["account-created"]
+    assert "clinic" not in str(entries).lower()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    code, _, err = run("admin", "create-user", "--email", "b@clinic.example", "--role", "clinician",
+                       "--config", str(config_file))
+    assert code == 1 and "password must be at least 12 characters" in err
 
 
 def test_token_with_an_unknown_role_is_a_usage_error(run: Run, config_file: Path) -> None:

@@ -551,3 +551,20 @@ def test_missing_turn_secret_names_the_variable_that_set_the_urls() -> None:
         load_config(None, env={"HAVEN_TURN_SECRET": "short"})
     assert info.value.variable == "HAVEN_TURN_SECRET"
     assert "short" not in info.value.problem
+
+
+def test_practice_keys_come_from_the_environment_and_bad_ones_name_the_key() -> None:
+    config = load_config(None, env={"HAVEN_PRACTICE_JOIN_WINDOW": "30m", "HAVEN_PRACTICE_INACTIVITY_TIMEOUT": "5m",
+                                    "HAVEN_PRACTICE_MAX_LOGIN_FAILURES": "3", "HAVEN_PRACTICE_CLINIC_NAME": "Lakeside"})
+    practice = config.practice
+    assert (practice.join_window, practice.inactivity_timeout, practice.max_login_failures,
+            practice.clinic_name) == (1800, 300, 3, "Lakeside")
+    for variable, value, key in (("HAVEN_PRACTICE_JOIN_WINDOW", "soon", "practice.join_window"),
+                                 ("HAVEN_PRACTICE_INACTIVITY_TIMEOUT", "10s", "practice.inactivity_timeout"),
+                                 ("HAVEN_PRACTICE_MAX_LOGIN_FAILURES", "0", "practice.max_login_failures"),
+                                 ("HAVEN_PRACTICE_LOCKOUT", "1s", "practice.lockout"),
+                                 ("HAVEN_PRACTICE_JOIN_TOKEN_TTL", "2h", "practice.join_token_ttl"),
+                                 ("HAVEN_PRACTICE_CLINIC_NAME", "", "practice.clinic_name")):
+        with pytest.raises(ConfigError) as refused:
+            load_config(None, env={variable: value})
+        assert refused.value.key == key and refused.value.variable == variable

@@ -1,0 +1,99 @@
+"""The practice's tables (accounts, groups, members, invites) and the ordered migrations that create them.
+
+They live in the same SQLite file as the records (server/storage.py). Each migration runs once, in order,
+inside one transaction, and is remembered in ``practice_migrations``; a migration is never edited after
+release, only followed by a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+# Ids are opaque random strings made by the store: an account ``a-…``, a group ``g-…``, a member ``m-…``.
+# A member's id is their stable identity: the ``sub`` of every join token they get, so attendance (issue
+# 10), bans and moods follow the person across sessions. Guests of a member are members with ``guest_of``.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, role TEXT NOT NULL CHECK (role IN ('admin', 'clinician')),
+        password_hash TEXT NOT NULL, display_name TEXT NOT NULL DEFAULT 'Facilitator', tz TEXT NOT NULL DEFAULT 'UTC',
+        totp_secret TEXT, totp_pending TEXT, totp_required INTEGER NOT NULL DEFAULT 0,
+        failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL,
+        disabled INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL
+    );
+    CREATE TABLE web_sessions (
+        token_hash TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL, created_at REAL NOT NULL, last_seen REAL NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        label TEXT NOT NULL, key_hash TEXT NOT NULL, created_at REAL NOT NULL, revoked_at REAL
+    );
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('psychoeducational', 'process', 'specialized', 'family-couples')),
+        focus TEXT NOT NULL DEFAULT '', agenda_template TEXT NOT NULL DEFAULT '',
+        capacity INTEGER NOT NULL DEFAULT 15, tz TEXT NOT NULL, consent_text TEXT NOT NULL,
+        schedule TEXT, created_at REAL NOT NULL
+    );
+    CREATE TABLE facilitators (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, account_id)
+    );
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY, group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        display_name TEXT NOT NULL, email TEXT, tz TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'discharged')),
+        guest_of TEXT REFERENCES members(id) ON DELETE CASCADE,
+        setup_passed_at REAL, created_at REAL NOT NULL
+    );
+    CREATE INDEX members_group ON members(group_id);
+    CREATE TABLE invites (
+        id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+        secret_hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL
+    );
+    CREATE INDEX invites_member ON invites(member_id);
+    """,
+    # A member's private calendar feed address is derived from their invite (invites.feed_secret), so it
+    # needs no secret of its own to keep; its hash finds the invite, and revoking the invite ends the feed.
+    """
+    ALTER TABLE invites ADD COLUMN feed_hash TEXT;
+    CREATE UNIQUE INDEX invites_feed ON invites(feed_hash);
+    """,
+    # Which reminders (occurrence key, seconds before it) each member has had, so none is sent twice.
+    """
+    CREATE TABLE reminders_sent (
+        member_id TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE, occurrence_key TEXT NOT NULL,
+        offset_s INTEGER NOT NULL, sent_at REAL NOT NULL, PRIMARY KEY (member_id, occurrence_key, offset_s)
+    );
+    """,
+)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply every migration not yet applied; return the schema version now in force."""
+    db.execute("CREATE TABLE IF NOT EXISTS practice_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    cursor = db.cursor()
+    cursor.row_factory = None  # plain tuples, whatever the connection's row factory
+    current = cursor.execute("SELECT MAX(version) FROM practice_migrations").fetchone()[0] or 0
+    for version, script in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        # executescript would commit on its own; one explicit transaction keeps each migration whole.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                db.execute(statement)
+            db.execute("INSERT INTO practice_migrations (version, applied_at) VALUES (?, ?)", (version, time.time()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        current = version
+    return current
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -1,0 +1,281 @@
+"""The practice's state in SQLite: accounts, web sessions, API keys, groups, members and invites.
+
+Practice has its own connection to the records' database file, on its own thread, in WAL mode. The records'
+thread (server/storage.py) must keep the audit chain's order and never wait behind a dashboard query, and
+WAL lets the two connections read while the other writes; writes to practice tables are short transactions
+that wait for SQLite's lock (``busy_timeout``) rather than fail. Audit entries about practice changes still go
+through ``Storage.audit``, the chain's only writer.
+
+``PracticeDb`` is the synchronous SQL, testable on its own; ``PracticeStore`` runs it on the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .migrations import migrate
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def new_id(prefix: str) -> str:
+    """Return a fresh opaque id such as ``m-3f9a…``: random, so it tells nothing about the person."""
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open the database file the way the practice uses it: WAL, foreign keys, autocommit, rows as dicts."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fresh = not os.path.exists(path)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    if fresh:
+        os.chmod(path, 0o600)
+    db.row_factory = lambda cursor, row: {c[0]: v for c, v in zip(cursor.description, row, strict=True)}
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA foreign_keys=ON")
+    migrate(db)
+    return db
+
+
+class PracticeDb:
+    """Every query of the practice, synchronous, on one connection."""
+
+    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    def _one(self, sql: str, params: tuple = ()) -> Row | None:
+        return self.db.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple = ()) -> list[Row]:
+        return self.db.execute(sql, params).fetchall()
+
+    # -- accounts ---------------------------------------------------------------------------------
+
+    def create_account(self, email: str, role: str, password_hash: str, *, totp_required: bool = False,
+                       tz: str = "UTC", display_name: str = "Facilitator") -> Row:
+        """Insert an account; sqlite3.IntegrityError if the email is taken."""
+        account_id = new_id("a")
+        self.db.execute(
+            "INSERT INTO accounts (id, email, role, password_hash, display_name, tz, totp_required, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (account_id, email, role, password_hash, display_name, tz, int(totp_required), self.clock()))
+        account = self.account(account_id)
+        assert account is not None
+        return account
+
+    def account(self, account_id: str) -> Row | None:
+        return self._one("SELECT * FROM accounts WHERE id = ?", (account_id,))
+
+    def account_by_email(self, email: str) -> Row | None:
+        return self._one("SELECT * FROM accounts WHERE email = ?", (email,))
+
+    def accounts(self) -> list[Row]:
+        return self._all("SELECT * FROM accounts ORDER BY created_at")
+
+    def update_account(self, account_id: str, **fields: Any) -> None:
+        """Set columns of one account (names come from code, never from a request)."""
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self.db.execute(f"UPDATE accounts SET {assignments} WHERE id = ?", (*fields.values(), account_id))
+
+    # -- web sessions (the dashboard's cookie) ----------------------------------------------------
+
+    def create_web_session(self, account_id: str, token_hash: str, csrf_token: str) -> None:
+        now = self.clock()
+        self.db.execute("INSERT INTO web_sessions VALUES (?,?,?,?,?)", (token_hash, account_id, csrf_token, now, now))
+
+    def web_session(self, token_hash: str) -> Row | None:
+        return self._one("SELECT * FROM web_sessions WHERE token_hash = ?", (token_hash,))
+
+    def touch_web_session(self, token_hash: str) -> None:
+        self.db.execute("UPDATE web_sessions SET last_seen = ? WHERE token_hash = ?", (self.clock(), token_hash))
+
+    def end_web_session(self, token_hash: str) -> None:
+        self.db.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,))
+
+    def end_idle_web_sessions(self, idle_before: float) -> int:
+        """Delete every web session last used before ``idle_before`` (logged off already by the rule)."""
+        return self.db.execute("DELETE FROM web_sessions WHERE last_seen < ?", (idle_before,)).rowcount
+
+    def end_web_sessions_of(self, account_id: str) -> None:
+        self.db.execute("DELETE FROM web_sessions WHERE account_id = ?", (account_id,))
+
+    # -- API keys ---------------------------------------------------------------------------------
+
+    def create_api_key(self, account_id: str, label: str, key_hash: str) -> Row:
+        key_id = new_id("k")
+        self.db.execute("INSERT INTO api_keys (id, account_id, label, key_hash, created_at) VALUES (?,?,?,?,?)",
+                        (key_id, account_id, label, key_hash, self.clock()))
+        return self._one("SELECT * FROM api_keys WHERE id = ?", (key_id,)) or {}
+
+    def api_key(self, key_id: str) -> Row | None:
+        return self._one("SELECT * FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,))
+
+    def api_keys_of(self, account_id: str) -> list[Row]:
+        return self._all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at", (account_id,))
+
+    def revoke_api_key(self, account_id: str, key_id: str) -> bool:
+        cursor = self.db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ? "
+                                 "AND revoked_at IS NULL", (self.clock(), key_id, account_id))
+        return cursor.rowcount == 1
+
+    # -- groups -----------------------------------------------------------------------------------
+
+    def create_group(self, fields: Row, facilitators: list[str]) -> Row:
+        group_id = new_id("g")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT INTO groups (id, name, kind, focus, agenda_template, capacity, tz, consent_text, schedule, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (group_id, fields["name"], fields["kind"], fields["focus"], fields["agenda_template"],
+                 fields["capacity"], fields["tz"], fields["consent_text"], fields.get("schedule"), self.clock()))
+            for account_id in facilitators:
+                self.db.execute("INSERT OR IGNORE INTO facilitators VALUES (?, ?)", (group_id, account_id))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        group = self.group(group_id)
+        assert group is not None
+        return group
+
+    def group(self, group_id: str) -> Row | None:
+        group = self._one("SELECT * FROM groups WHERE id = ?", (group_id,))
+        if group is not None:
+            group["facilitators"] = [r["account_id"] for r in self._all(
+                "SELECT account_id FROM facilitators WHERE group_id = ? ORDER BY account_id", (group_id,))]
+        return group
+
+    def groups(self) -> list[Row]:
+        """Return every group (for administrators)."""
+        rows = self._all("SELECT id FROM groups ORDER BY created_at")
+        return [g for g in (self.group(r["id"]) for r in rows) if g is not None]
+
+    def groups_of(self, account_id: str) -> list[Row]:
+        """Return the groups an account facilitates."""
+        rows = self._all("SELECT g.id FROM groups g JOIN facilitators f ON f.group_id = g.id "
+                         "WHERE f.account_id = ? ORDER BY g.created_at", (account_id,))
+        return [g for g in (self.group(r["id"]) for r in rows) if g is not None]
+
+    def update_group(self, group_id: str, fields: Row, facilitators: list[str] | None = None) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if fields:
+                assignments = ", ".join(f"{name} = ?" for name in fields)
+                self.db.execute(f"UPDATE groups SET {assignments} WHERE id = ?", (*fields.values(), group_id))
+            if facilitators is not None:
+                self.db.execute("DELETE FROM facilitators WHERE group_id = ?", (group_id,))
+                for account_id in facilitators:
+                    self.db.execute("INSERT INTO facilitators VALUES (?, ?)", (group_id, account_id))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # -- members and guests -----------------------------------------------------------------------
+
+    def create_member(self, group_id: str, display_name: str, email: str | None, tz: str,
+                      guest_of: str | None = None) -> Row:
+        member_id = new_id("m")
+        self.db.execute("INSERT INTO members (id, group_id, display_name, email, tz, guest_of, created_at) "
+                        "VALUES (?,?,?,?,?,?,?)", (member_id, group_id, display_name, email, tz, guest_of,
+                                                   self.clock()))
+        member = self.member(member_id)
+        assert member is not None
+        return member
+
+    def member(self, member_id: str) -> Row | None:
+        return self._one("SELECT * FROM members WHERE id = ?", (member_id,))
+
+    def members_of(self, group_id: str) -> list[Row]:
+        rows = self._all(
+            "SELECT m.*, (SELECT COUNT(*) FROM invites i WHERE i.member_id = m.id AND i.revoked_at IS NULL) "
+            "AS active_invites FROM members m WHERE m.group_id = ? ORDER BY m.created_at", (group_id,))
+        for row in rows:
+            row["has_invite"] = bool(row.pop("active_invites"))
+        return rows
+
+    def guests_of(self, member_id: str) -> list[Row]:
+        return self._all("SELECT * FROM members WHERE guest_of = ? ORDER BY created_at", (member_id,))
+
+    def update_member(self, member_id: str, **fields: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self.db.execute(f"UPDATE members SET {assignments} WHERE id = ?", (*fields.values(), member_id))
+
+    # -- invites ----------------------------------------------------------------------------------
+
+    def replace_invite(self, member_id: str, invite_id: str, secret_hash: str, feed_hash: str | None = None) -> Row:
+        """Revoke the member's current invite (if any) and store a new one: one live link per member."""
+        now = self.clock()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE invites SET revoked_at = ? WHERE member_id = ? AND revoked_at IS NULL",
+                            (now, member_id))
+            self.db.execute("INSERT INTO invites (id, member_id, secret_hash, feed_hash, created_at) "
+                            "VALUES (?,?,?,?,?)", (invite_id, member_id, secret_hash, feed_hash, now))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return self._one("SELECT * FROM invites WHERE id = ?", (invite_id,)) or {}
+
+    def revoke_invites(self, member_id: str) -> int:
+        cursor = self.db.execute("UPDATE invites SET revoked_at = ? WHERE member_id = ? AND revoked_at IS NULL",
+                                 (self.clock(), member_id))
+        return cursor.rowcount
+
+    def live_invite(self, member_id: str) -> Row | None:
+        return self._one("SELECT * FROM invites WHERE member_id = ? AND revoked_at IS NULL", (member_id,))
+
+    def reminders_sent(self, member_id: str) -> list[Row]:
+        return self._all("SELECT occurrence_key, offset_s FROM reminders_sent WHERE member_id = ?", (member_id,))
+
+    def record_reminder(self, member_id: str, key: str, offset_s: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO reminders_sent VALUES (?,?,?,?)", (member_id, key, offset_s,
+                                                                                 self.clock()))
+
+    def reminder_recipients(self) -> list[Row]:
+        """Return every active member with an email and a live invite, with their group's id."""
+        return self._all("SELECT m.*, i.id AS invite_id FROM members m JOIN invites i ON i.member_id = m.id "
+                         "AND i.revoked_at IS NULL WHERE m.status = 'active' AND m.email IS NOT NULL")
+
+    def invite_by_feed(self, feed_hash: str) -> Row | None:
+        """Return the live invite whose calendar feed has this hash, or None."""
+        return self._one("SELECT * FROM invites WHERE feed_hash = ? AND revoked_at IS NULL", (feed_hash,))
+
+    def invite(self, secret_hash: str) -> Row | None:
+        """Return the live invite with this hash, or None (unknown or revoked)."""
+        return self._one("SELECT * FROM invites WHERE secret_hash = ? AND revoked_at IS NULL", (secret_hash,))
+
+
+class PracticeStore:
+    """Runs ``PracticeDb`` calls on the practice's own thread, so the event loop never waits on the disk."""
+
+    def __init__(self, path: str) -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haven-practice")
+        self.db: PracticeDb = self._executor.submit(lambda: PracticeDb(connect(path))).result()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one PracticeDb method (or any function of it) on the practice thread."""
+        return await asyncio.wrap_future(self._executor.submit(fn, *args, **kwargs))
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one call and wait for it, from outside the event loop (the command line)."""
+        return self._executor.submit(fn, *args, **kwargs).result()
+
+    def close(self) -> None:
+        self._executor.submit(self.db.db.close).result()
+        self._executor.shutdown(wait=True)

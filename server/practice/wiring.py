@@ -1,0 +1,78 @@
+"""Builds the practice into the application: its store, services and routes, and the pages it serves."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from server.auth import TokenIssuer
+from server.config import Config
+from server.storage import Storage
+
+from .accounts import Accounts
+from .api import PracticeApi, practice_errors
+from .consents import GroupConsents
+from .groups import Groups, group_occurrences
+from .invites import Invites
+from .lockout import Lockout
+from .mailing import ReminderRecipients, SqliteSentStore
+from .reminders import Clinic, Mailer, ReminderLoop
+from .store import PracticeStore
+
+PRACTICE_STORE = web.AppKey("practice_store", PracticeStore)
+PRACTICE_API = web.AppKey("practice_api", PracticeApi)
+REMINDERS = web.AppKey("reminders", ReminderLoop)  # only when [smtp] is enabled
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def add_practice(app: web.Application, config: Config, storage: Storage, issuer: TokenIssuer, origins: set[str],
+                 client_address: Callable[[web.Request], str], pages: Path, consents: GroupConsents,
+                 clock: Callable[[], float] = time.time) -> PracticeApi:
+    """Register the practice's routes on ``app`` and close its store at cleanup."""
+    practice = config.practice
+    store = app[PRACTICE_STORE] = PracticeStore(config.database_path)
+    accounts = Accounts(store, storage, Lockout(practice.max_login_failures, practice.lockout),
+                        practice.inactivity_timeout, clock)
+    consents.load(store.run(store.db.groups))
+    groups = Groups(store, storage, config.session.consent_text, consents)
+    invites = Invites(store, storage, issuer, group_occurrences, public_url=config.public_url,
+                      join_window=practice.join_window, token_ttl=practice.join_token_ttl,
+                      max_ttl=config.auth.max_ttl, clock=clock)
+    api = app[PRACTICE_API] = PracticeApi(accounts, groups, invites, origins=origins,
+                                          support_text=config.session.support_text, client_address=client_address)
+    clinic = Clinic(practice.clinic_name, config.smtp.from_address, config.setup_check.support_contact)
+    mailer = Mailer(config.smtp) if config.smtp.enabled else None
+    api.mail = (mailer, clinic)
+    api.add_routes(app)
+    if mailer is not None:
+        reminders = app[REMINDERS] = ReminderLoop(
+            ReminderRecipients(store, issuer.invite_key(), config.public_url), SqliteSentStore(store), mailer.send,
+            clinic)
+
+        async def start_reminders(app: web.Application) -> None:
+            reminders.start()
+
+        async def stop_reminders(app: web.Application) -> None:
+            await reminders.stop()
+
+        app.on_startup.append(start_reminders)
+        app.on_shutdown.append(stop_reminders)
+    app.middlewares.append(practice_errors)
+
+    def page(name: str) -> Callable[[web.Request], Any]:
+        async def serve(request: web.Request) -> web.FileResponse:
+            return web.FileResponse(pages / name, headers=NO_STORE)
+        return serve
+
+    app.router.add_get("/dashboard", page("dashboard.html"))
+    app.router.add_get("/invite", page("invite.html"))
+
+    async def close_store(app: web.Application) -> None:
+        store.close()
+
+    app.on_cleanup.append(close_store)
+    return api
