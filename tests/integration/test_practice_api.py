@@ -350,9 +350,10 @@ async def test_a_groups_own_agreement_is_the_one_its_members_accept(practice) ->
         await other.connect()
         assert other.hello["consent"]["text"] == haven.app[CONFIG].session.consent_text
         with pytest.raises(ServerError) as refused:  # the server's default agreement is not this group's
-            await member.request("join", consent_version=other.hello["consent"]["version"])
+            await member.request("join", consent_version=other.hello["consent"]["version"],
+                                 emergency_info=member.emergency_info)
         assert refused.value.code == "consent-required"
-        await member.request("join", consent_version=hello["consent"]["version"])
+        await member.request("join", consent_version=hello["consent"]["version"], emergency_info=member.emergency_info)
         # A change to the group's text applies to the next hello.
         await admin.call("PATCH", f"/api/v1/groups/{group['id']}", {"consent_text": "Version 2."})
         later = ProtocolClient(haven.base_url, haven.token(room=room, name="Kai", sub="m-00000000000000bb"))
