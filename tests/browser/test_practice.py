@@ -195,6 +195,10 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
     await robin.get_by_test_id("join-button").click()
     await expect(robin.locator("#consent-text")).to_have_text(AGREEMENT)
     await robin.get_by_test_id("consent-accept").click()
+    # A member confirms where they are and an emergency contact at every join (issue 11, the default).
+    await robin.get_by_test_id("emergency-location").fill("At home, Leeds")
+    await robin.get_by_test_id("emergency-contact").fill("Sam, 555-0100")
+    await robin.get_by_test_id("emergency-confirm").click()
     await expect(robin.get_by_test_id("waiting-screen")).to_be_visible()
 
     # The facilitator starts the session from the dashboard and admits Robin.
