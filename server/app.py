@@ -32,7 +32,7 @@ from .config import Config, ConfigError, resolve_secret
 from .layers import compiled_send, connection_settings, ice_servers, media_settings, session_policy, turn_credentials
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
-from .practice.consents import GroupConsents
+from .practice.group_rooms import GroupRooms
 from .practice.setup_check import SetupChecks, add_setup_check_routes
 from .practice.wiring import add_practice
 from .proxies import Client, Network, parse_networks, resolve
@@ -151,8 +151,8 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
     app[HSTS] = uses_https(config)
     app[TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
-    consents = GroupConsents()  # each practice group's own agreement, kept current by server/practice
-    settings = connection_settings(config, policy, consents.for_room)
+    group_rooms = GroupRooms()  # each practice group's agreement and agenda, kept current by server/practice
+    settings = connection_settings(config, policy, group_rooms.for_room, group_rooms.agenda_for)
     origins = allowed_origins(config)
 
     def verify_token(token: str, room: str | None):
@@ -221,7 +221,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     practice = add_practice(app, config, storage, app[ISSUER], origins,
-                            lambda request: client_of(request).address or "", WEB_CLIENT_DIR, consents)
+                            lambda request: client_of(request).address or "", WEB_CLIENT_DIR, group_rooms)
     minter, (_, client_servers) = turn_credentials(config), ice_servers(config)
     add_setup_check_routes(app, SetupChecks(
         new_router, max_concurrent=config.setup_check.max_concurrent, time_limit=config.setup_check.time_limit,

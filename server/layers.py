@@ -70,8 +70,11 @@ def session_policy(config: Config) -> SessionPolicy:
 
 
 def connection_settings(config: Config, policy: SessionPolicy,
-                        consent_for: Callable[[str], str | None] = lambda room: None) -> ConnectionSettings:
-    """Return what every connection works with; ``consent_for`` gives a room's own agreement, if it has one."""
+                        consent_for: Callable[[str], str | None] = lambda room: None,
+                        agenda_for: Callable[[str], list[dict[str, Any]] | None] = lambda room: None,
+                        ) -> ConnectionSettings:
+    """Return what every connection works with; ``consent_for`` and ``agenda_for`` give a room's own
+    agreement and default agenda, where it has them (a practice group's rooms)."""
     limits = config.limits
     _, client_servers = ice_servers(config)
     minter = turn_credentials(config)
@@ -91,4 +94,5 @@ def connection_settings(config: Config, policy: SessionPolicy,
         # Each hello mints its own: a credential is good until its expiry whoever holds it, so none is shared.
         fresh_ice_servers=lambda: (minter.mint(),) if minter else (),
         consent_for=consent_for,
+        agenda_for=agenda_for,
     )

@@ -82,9 +82,11 @@ class ConnectionSettings:
     # Called once per hello for ICE servers whose credentials are minted per connection (TURN REST,
     # server/turn.py); they follow the static ice_servers in the result.
     fresh_ice_servers: Callable[[], tuple[dict[str, Any], ...]] = field(default=lambda: ())
-    # A room's own confidentiality agreement, when it has one (a practice group's, server/practice/consents.py);
+    # A room's own confidentiality agreement, when it has one (a practice group's, server/practice/group_rooms.py);
     # None: consent_text applies.
     consent_for: Callable[[str], str | None] = field(default=lambda room: None)
+    # A room's own default agenda (a practice group's phases), offered to its hosts at hello; None: none.
+    agenda_for: Callable[[str], list[dict[str, Any]] | None] = field(default=lambda room: None)
 
     def consent(self, room: str) -> tuple[str, str]:
         """Return the agreement shown in ``room`` and its version (the SHA-256 of its text)."""
@@ -330,6 +332,7 @@ class Connection:
                        "max_chat_chars": self.settings.max_chat_chars,
                        "max_participants": self.settings.max_participants, **protocol_limits()},
             "agenda_templates": describe_templates(),
+            "default_agenda": self.settings.agenda_for(grant.room) if grant.role == "host" else None,
             "ice_servers": [*self.settings.ice_servers, *self.settings.fresh_ice_servers()],
             "consent": {"text": consent_text, "version": consent_version},
             "support_text": self.settings.support_text,

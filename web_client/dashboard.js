@@ -299,7 +299,8 @@ function groupForm(group) {
     field("edit-name", "Name (members see it)", h("input", { name: "name", required: true, maxlength: 100, value: group.name, "data-testid": "edit-name" })),
     field("edit-focus", "Focus (never shown to members)", h("input", { name: "focus", maxlength: 100, value: group.focus, "data-testid": "edit-focus" })),
     field("edit-capacity", "Capacity", h("input", { name: "capacity", type: "number", min: 2, max: 100, value: group.capacity, "data-testid": "edit-capacity" })),
-    field("edit-agenda", "Default agenda", h("textarea", { name: "agenda_template", rows: 3, maxlength: 4000, "data-testid": "edit-agenda" }, group.agenda_template)),
+    field("edit-agenda", "Default agenda (one phase per line: title, then minutes, e.g. “Check-in 10”)",
+      h("textarea", { name: "agenda_template", rows: 5, maxlength: 4000, "data-testid": "edit-agenda" }, group.agenda_template)),
     field("edit-consent", "Confidentiality agreement (everyone accepts it before entering)", h("textarea", { name: "consent_text", rows: 5, maxlength: 4000, required: true, "data-testid": "edit-consent" }, group.consent_text)),
     h("div", { className: "button-row" }, h("button", { type: "submit", text: "Save details", "data-testid": "group-save" }))));
   form.addEventListener("submit", async (event) => {

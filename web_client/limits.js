@@ -37,13 +37,22 @@ export function readLimits(hello) {
   return Object.freeze(limits);
 }
 
+/** The id the group's own agenda has among the templates (agenda-start sends its phases, which win). */
+export const GROUP_AGENDA = "group";
+
 /**
- * Returns the agenda templates of a `hello` result in the server's order, skipping malformed entries.
+ * Returns the agenda templates of a `hello` result in the server's order, skipping malformed entries;
+ * a practice group's own agenda, when `hello` offers one, comes first.
  * @param {any} hello
  * @returns {ReadonlyArray<AgendaTemplate>}
  */
 export function readAgendaTemplates(hello) {
-  const raw = hello && Array.isArray(hello.agenda_templates) ? hello.agenda_templates : [];
+  const raw = hello && Array.isArray(hello.agenda_templates) ? [...hello.agenda_templates] : [];
+  // A practice group's own agenda (hello's `default_agenda`, hosts only) comes first: it is what the
+  // group's facilitators set as the way their sessions run, so the agenda editor starts from it.
+  if (hello && Array.isArray(hello.default_agenda) && hello.default_agenda.length) {
+    raw.unshift({ id: GROUP_AGENDA, name: "This group's agenda", phases: hello.default_agenda });
+  }
   /** @type {AgendaTemplate[]} */
   const templates = [];
   for (const template of raw) {

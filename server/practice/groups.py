@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from .accounts import Audit, Caller
-from .consents import GroupConsents
 from .errors import PracticeError
 from .fields import GROUP_KINDS, MAX_CAPACITY, MEMBER_STATUSES, bad, choice, integer, optional_email, text, time_zone
+from .group_rooms import GroupRooms, parse_agenda
 from .schedule import Occurrence, Schedule, ScheduleError, occurrence, occurrences, until_end_of
 from .store import PracticeStore, Row
 
@@ -51,11 +51,11 @@ def schedule_refused(error: ScheduleError) -> PracticeError:
 
 class Groups:
     def __init__(self, store: PracticeStore, audit: Audit, default_consent: str,
-                 consents: GroupConsents | None = None) -> None:
+                 rooms: GroupRooms | None = None) -> None:
         self.store = store
         self.audit = audit
         self.default_consent = default_consent
-        self.consents = consents or GroupConsents()
+        self.rooms = rooms or GroupRooms()  # what the group's rooms show at hello
 
     def _audit(self, caller: Caller, action: str, group_id: str, subject: str | None = None,
                detail: dict | None = None) -> None:
@@ -102,13 +102,17 @@ class Groups:
         }
         if fields["kind"] == "specialized" and not fields["focus"]:
             raise bad("focus", "is required for a specialized group (e.g. trauma, anxiety)")
+        try:  # the agenda the group's sessions start from: one phase per line, its title then its minutes
+            parse_agenda(str(fields["agenda_template"]))
+        except ValueError as error:
+            raise bad("agenda_template", str(error)) from None
         return fields
 
     async def create(self, caller: Caller, body: dict[str, Any]) -> Row:
         fields = self._group_fields(body, None)
         facilitators = await self._facilitators(body, [caller.account["id"]])
         group = await self.store.call(self.store.db.create_group, fields, facilitators)
-        self.consents.update(group)
+        self.rooms.update(group)
         self._audit(caller, "group-created", group["id"])
         return group
 
@@ -117,7 +121,7 @@ class Groups:
         fields = self._group_fields(body, group)
         facilitators = await self._facilitators(body, group["facilitators"]) if "facilitators" in body else None
         await self.store.call(self.store.db.update_group, group_id, fields, facilitators)
-        self.consents.update({"id": group_id, **fields})
+        self.rooms.update({"id": group_id, **fields})
         self._audit(caller, "group-changed", group_id, detail={"fields": sorted(k for k in body if k in fields or
                                                                                  k == "facilitators")})
         return await self.get(caller, group_id)

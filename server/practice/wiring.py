@@ -15,7 +15,7 @@ from server.storage import Storage
 
 from .accounts import Accounts
 from .api import PracticeApi, practice_errors
-from .consents import GroupConsents
+from .group_rooms import GroupRooms
 from .groups import Groups, group_occurrences
 from .invites import Invites
 from .lockout import Lockout
@@ -30,15 +30,15 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def add_practice(app: web.Application, config: Config, storage: Storage, issuer: TokenIssuer, origins: set[str],
-                 client_address: Callable[[web.Request], str], pages: Path, consents: GroupConsents,
+                 client_address: Callable[[web.Request], str], pages: Path, group_rooms: GroupRooms,
                  clock: Callable[[], float] = time.time) -> PracticeApi:
     """Register the practice's routes on ``app`` and close its store at cleanup."""
     practice = config.practice
     store = app[PRACTICE_STORE] = PracticeStore(config.database_path)
     accounts = Accounts(store, storage, Lockout(practice.max_login_failures, practice.lockout),
                         practice.inactivity_timeout, clock)
-    consents.load(store.run(store.db.groups))
-    groups = Groups(store, storage, config.session.consent_text, consents)
+    group_rooms.load(store.run(store.db.groups))
+    groups = Groups(store, storage, config.session.consent_text, group_rooms)
     invites = Invites(store, storage, issuer, group_occurrences, public_url=config.public_url,
                       join_window=practice.join_window, token_ttl=practice.join_token_ttl,
                       max_ttl=config.auth.max_ttl, clock=clock)

@@ -410,3 +410,35 @@ async def test_members_calendar_downloads_and_feed_parse_and_follow_the_schedule
         assert response.status == 404
     async with member.session.get(f"{haven.base_url}/calendar/{'0' * 64}.ics") as response:
         assert response.status == 404
+
+
+async def test_a_groups_default_agenda_is_offered_to_its_hosts_and_a_wrong_one_is_refused(practice) -> None:
+    haven, admin, _ = practice
+    status, refused = await admin.call("POST", "/api/v1/groups", {"name": "Anxiety", "kind": "process", "tz": "UTC",
+                                                                  "agenda_template": "Check-in\nTopic 20"})
+    assert (status, refused["field"]) == (400, "agenda_template")
+    _, group = await admin.call("POST", "/api/v1/groups", {
+        "name": "Anxiety", "kind": "process", "tz": "UTC",
+        "agenda_template": "Mindful arrival 5\nCheck-in, 15\nProcess group: 50 min\nClosing 10"})
+    room = f"{group['id']}-20270104T1800"
+    host = ProtocolClient(haven.base_url, haven.token(room=room, name="Dr. Lee", sub="lee", role="host"))
+    member = ProtocolClient(haven.base_url, haven.token(room=room, name="Robin", sub="m-00000000000000aa"))
+    ad_hoc = ProtocolClient(haven.base_url, haven.token(room="ad-hoc", name="Ana", sub="ana", role="host"))
+    try:
+        for client in (host, member, ad_hoc):
+            await client.open()
+            client.hello = await client.request("hello", version=1, token=client.token)
+        assert host.hello["default_agenda"] == [
+            {"title": "Mindful arrival", "minutes": 5}, {"title": "Check-in", "minutes": 15},
+            {"title": "Process group", "minutes": 50}, {"title": "Closing", "minutes": 10}]
+        assert member.hello["default_agenda"] is None  # members never run the agenda
+        assert ad_hoc.hello["default_agenda"] is None  # a room of no group: the server's templates
+        # The host starts the session's agenda with those phases, as the web client's editor sends them.
+        await host.request("join", consent_version=host.hello["consent"]["version"])
+        await host.request("agenda-start", template="group", phases=host.hello["default_agenda"])
+        state = [e for e in host.events if e.get("type") == "room-state"][-1]
+        assert [p["title"] for p in state["room"]["agenda"]["phases"]] == [
+            "Mindful arrival", "Check-in", "Process group", "Closing"]
+    finally:
+        for client in (host, member, ad_hoc):
+            await client.close()

@@ -184,6 +184,17 @@ test("limits keep only positive integers, and templates only well-formed entries
   assert.deepEqual(readAgendaTemplates({}), []);
 });
 
+test("a practice group's own agenda comes first among the templates, and none when it has none", () => {
+  const agenda_templates = [{ id: "default", name: "Default", phases: [{ title: "Check-in", minutes: 10 }] }];
+  const ours = [{ title: "Mindful arrival", minutes: 5 }, { title: "Process", minutes: 50 }];
+  assert.deepEqual(readAgendaTemplates({ agenda_templates, default_agenda: ours }), [
+    { id: "group", name: "This group's agenda", phases: ours },
+    { id: "default", name: "Default", phases: [{ title: "Check-in", minutes: 10 }] },
+  ]);
+  assert.deepEqual(readAgendaTemplates({ agenda_templates, default_agenda: null }).map((t) => t.id), ["default"]);
+  assert.deepEqual(readAgendaTemplates({ agenda_templates, default_agenda: [] }).map((t) => t.id), ["default"]);
+});
+
 test("the resume credential from join and its renewals goes into the next hello, stays private, and leave forgets it", async () => {
   /** @type {FakeSocket[]} */
   const sockets = [];
