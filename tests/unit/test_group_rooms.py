@@ -1,4 +1,4 @@
-"""A practice group's rooms show its own agreement and start from its default agenda (server/practice/group_rooms.py)."""
+"""A practice group's rooms show its own agreement and start from its default agenda (practice/group_rooms.py)."""
 
 from __future__ import annotations
 
