@@ -10,6 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import jwt
 
@@ -207,6 +208,11 @@ class TokenIssuer:
             raise TokenError("token-malformed", f"cannot decode the token: {exc}") from None
 
 
-def join_url(public_url: str, room: str, token: str) -> str:
-    """Return the link that opens a room with its token in the fragment, which browsers never send to servers."""
-    return f"{public_url.rstrip('/')}/r/{room}#token={token}"
+def join_url(public_url: str, room: str, token: str, title: str | None = None) -> str:
+    """Return the link that opens a room with its token in the fragment, which browsers never send to servers.
+
+    ``title`` is what the page calls the room instead of its id (a practice group's name); it is for
+    display only and rides in the fragment too, so it never reaches a server log.
+    """
+    link = f"{public_url.rstrip('/')}/r/{room}#token={token}"
+    return f"{link}&{urlencode({'title': title}, quote_via=quote)}" if title else link

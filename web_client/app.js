@@ -212,7 +212,7 @@ function start() {
     showScreen("noToken");
     return;
   }
-  const roomName = link.room || (typeof link.claims.room === "string" ? link.claims.room : "");
+  const roomName = link.title || link.room || (typeof link.claims.room === "string" ? link.claims.room : "");
   state.displayName = typeof link.claims.name === "string" && link.claims.name.trim() ? link.claims.name.trim() : "Guest";
   ui.roomName.textContent = roomName;
   ui.prejoinRoom.textContent = roomName || "—";

@@ -2,17 +2,19 @@
 
 /**
  * @typedef {{name?: string, room?: string, role?: string, exp?: number, sub?: string}} TokenClaims
- * @typedef {{token: string|null, room: string|null, claims: TokenClaims|null}} JoinLink
+ * @typedef {{token: string|null, room: string|null, title: string|null, claims: TokenClaims|null}} JoinLink
  */
 
 /**
- * Reads the token from `#token=…` and the room from `/r/<room>`.
+ * Reads the token from `#token=…`, the room from `/r/<room>`, and the room's display title (a practice
+ * group's name) from `&title=…` in the fragment, when the link has one.
  * @param {Location} location
  * @returns {JoinLink}
  */
 export function readJoinLink(location) {
   const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
   const token = fragment.get("token") || null;
+  const title = (fragment.get("title") || "").trim().slice(0, 100) || null;
   const match = location.pathname.match(/^\/r\/([^/]+)\/?$/);
   let room = null;
   if (match) {
@@ -22,7 +24,7 @@ export function readJoinLink(location) {
       room = match[1];
     }
   }
-  return { token, room, claims: token ? decodeTokenClaims(token) : null };
+  return { token, room, title, claims: token ? decodeTokenClaims(token) : null };
 }
 
 /**

@@ -124,7 +124,7 @@ class Invites:
                                   sub=caller.account["id"], starts_at=occurrence.start.timestamp(), once=True)
         self.audit.audit("session-start-link", actor=caller.account["id"], role=caller.account["role"],
                          room=room_for(group["id"], occurrence.key), detail={"group": group["id"]})
-        return {"join_url": join_url(self.public_url, room_for(group["id"], occurrence.key), token),
+        return {"join_url": join_url(self.public_url, room_for(group["id"], occurrence.key), token, group["name"]),
                 "occurrence": occurrence_json(occurrence, group["id"])}
 
     def _open_occurrence(self, group: Row, key: str | None) -> Any:
@@ -208,5 +208,5 @@ class Invites:
                                   starts_at=occurrence.start.timestamp(), once=True)
         self.audit.audit("invite-join", actor=member["id"], role="participant", room=room,
                          detail={"group": group["id"]})
-        return {"join_url": join_url(self.public_url, room, token), "occurrence": occurrence_json(occurrence,
-                                                                                                   group["id"])}
+        return {"join_url": join_url(self.public_url, room, token, group["name"]),
+                "occurrence": occurrence_json(occurrence, group["id"])}

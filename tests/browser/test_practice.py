@@ -192,6 +192,7 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
     await robin.route("**/api/v1/invite/join", keep_join_link)
     await robin.get_by_test_id("invite-join").click()
     await robin.wait_for_url("**/r/**")
+    await expect(robin.locator("#room-name")).to_have_text("Evening process group")  # not the room's id
     await robin.get_by_test_id("join-button").click()
     await expect(robin.locator("#consent-text")).to_have_text(AGREEMENT)
     await robin.get_by_test_id("consent-accept").click()

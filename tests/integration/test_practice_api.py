@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -18,6 +19,13 @@ from tests.support.client import ProtocolClient, ServerError
 from tests.support.practice_api import ApiClient
 
 PASSWORD = "a long admin password"
+
+
+def token_of(url: str) -> str:
+    """The join token of a join link (its fragment also names the group: ``&title=…``)."""
+    fragment = parse_qs(urlsplit(url).fragment)
+    assert fragment["title"], "a practice join link names the group it opens"
+    return fragment["token"][0]
 
 
 @pytest.fixture
@@ -259,13 +267,13 @@ async def test_a_schedule_gives_occurrences_and_a_join_window_that_mints_single_
     assert page["open"]["key"] == key
     status, joined = await member.call("POST", "/api/v1/invite/join", {"secret": secret})
     assert status == 200 and joined["occurrence"]["key"] == key
-    token = joined["join_url"].split("#token=", 1)[1]
+    token = token_of(joined["join_url"])
     grant = haven.app[ISSUER].verify(token, room=joined["occurrence"]["room"])
     assert (grant.sub, grant.name, grant.role, grant.once) == (robin["id"], "Robin", "participant", True)
     assert grant.expires_at <= datetime.datetime.now().timestamp() + 301  # practice.join_token_ttl
     status, started = await lee.call("POST", f"{base}/start", {"occurrence": key})
     assert status == 200 and started["occurrence"]["room"] == joined["occurrence"]["room"]
-    host = haven.app[ISSUER].verify(started["join_url"].split("#token=", 1)[1])
+    host = haven.app[ISSUER].verify(token_of(started["join_url"]))
     assert (host.role, host.name, host.once) == ("host", "Lee", True)
 
     status, cancelled = await lee.call("POST", f"{base}/occurrences", {"key": key, "action": "cancel"})

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 
 import { HavenClient, PROTOCOL_VERSION } from "../../web_client/protocol.js";
 import { readLimits, readAgendaTemplates } from "../../web_client/limits.js";
+import { readJoinLink } from "../../web_client/joinlink.js";
 import { FakeSocket, flush } from "./fakes.mjs";
 
 const HELLO = {
@@ -239,4 +240,17 @@ test("the resume credential from join and its renewals goes into the next hello,
   await reloaded.connect();
   assert.equal(sockets.at(-1).sent[0].resume, "cred-from-before-reload");
   await reloaded.leave();
+});
+
+test("a join link's fragment carries the token and, from an invite, the group's name to show", () => {
+  const token = "e30.eyJuYW1lIjoiUm9iaW4iLCJyb29tIjoiZy0xLTIwMjcifQ.sig";
+  const titled = readJoinLink(/** @type {any} */ ({
+    hash: `#token=${token}&title=Evening%20process%20group`, pathname: "/r/g-1-2027" }));
+  assert.equal(titled.token, token);
+  assert.equal(titled.room, "g-1-2027");
+  assert.equal(titled.title, "Evening process group");
+  assert.equal(titled.claims && titled.claims.name, "Robin");
+  const plain = readJoinLink(/** @type {any} */ ({ hash: `#token=${token}`, pathname: "/r/tuesday" }));
+  assert.equal(plain.title, null);
+  assert.equal(readJoinLink(/** @type {any} */ ({ hash: `#token=${token}&title=%20%20`, pathname: "/r/x" })).title, null);
 });

@@ -230,3 +230,8 @@ def test_join_url_puts_the_token_in_the_fragment() -> None:
     assert join_url("https://haven.example.org", "group-a", "abc.def.ghi") == (
         "https://haven.example.org/r/group-a#token=abc.def.ghi"
     )
+
+
+def test_a_join_links_display_title_rides_in_the_fragment_too() -> None:
+    assert join_url("https://haven.example.org/", "g-1-20270104T1800", "abc.def.ghi", "Evening group & co") == (
+        "https://haven.example.org/r/g-1-20270104T1800#token=abc.def.ghi&title=Evening%20group%20%26%20co")
