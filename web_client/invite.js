@@ -67,25 +67,7 @@ $("join").addEventListener("click", async () => {
     const { join_url: url } = await api("POST", "/invite/join", { secret });
     location.assign(url);
   } catch (err) {
-    if (err instanceof ApiError && err.code === "outside-window") await $("calendar-download").addEventListener("click", async () => {
-  $("join-error").textContent = "";
-  try {
-    const response = await fetch("/api/v1/invite/calendar", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ secret }),
-    });
-    if (!response.ok) throw new ApiError(response.status, await response.json());
-    const url = URL.createObjectURL(await response.blob());
-    const link = h("a", { href: url, download: "haven-sessions.ics", hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-  } catch (err) {
-    $("join-error").textContent = err instanceof Error ? err.message : String(err);
-  }
-});
-
-load();
+    if (err instanceof ApiError && err.code === "outside-window") await load();
     $("join-error").textContent = err instanceof Error ? err.message : String(err);
   }
 });

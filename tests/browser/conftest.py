@@ -35,6 +35,12 @@ async def haven_process(tmp_path):
 
 
 @pytest.fixture
+async def server(haven_process):
+    """The same server, by the name the room tests use; a test module needing other config defines its own."""
+    return haven_process
+
+
+@pytest.fixture
 async def browser():
     """One headless Chromium; each participant gets its own context (own camera, own peer connections)."""
     if CHROMIUM is None:

@@ -4,7 +4,6 @@ request are cleared once the rooms close, and the floor banner comes back for ev
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
@@ -13,12 +12,6 @@ from tests.support.server_process import ServerProcess
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 20000
-
-
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
 
 
 async def enter(browser, server: ServerProcess, name: str, role: str = "participant"):

@@ -3,21 +3,13 @@ quiet reactions on the tile, a check-in typed into the round; the choices stay i
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
 from tests.support.pages import open_page, press_join
-from tests.support.server_process import ServerProcess
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 20000
-
-
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
 
 
 async def test_a_member_joins_camera_off_hides_self_view_reacts_and_types_a_check_in(server, browser):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
@@ -25,12 +24,6 @@ async def audited_views(server: ServerProcess) -> list[tuple[str, str, str]]:
     with sqlite3.connect(server.data_dir / "haven.db") as db:
         rows = db.execute("SELECT actor, subject, detail FROM audit WHERE action = 'emergency-info-viewed'").fetchall()
     return rows if len(rows) >= 2 else []
-
-
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
 
 
 async def test_a_member_confirms_emergency_info_only_the_host_reads_it_and_it_is_audited(server, browser):

@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
-from tests.support.pages import join_in
+from tests.support.pages import enter_room
 from tests.support.server_process import ServerProcess
 
 ROOM = "tuesday-group"
@@ -22,10 +22,7 @@ async def server(tmp_path):
 
 
 async def enter(browser, url: str, width: int = 1280, height: int = 800):
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page = await join_in(context, url, UI_TIMEOUT_MS)
-    await expect(page.get_by_test_id("agenda-bar")).to_be_visible()
-    return page
+    return await enter_room(browser, url, width, height, UI_TIMEOUT_MS)
 
 
 async def test_a_host_who_steps_out_leaves_a_calm_paused_room_and_comes_back(server, browser):

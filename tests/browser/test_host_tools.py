@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
-from tests.support.pages import join_in
-from tests.support.server_process import ServerProcess
+from tests.support.pages import enter_room
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 20000
 
 
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
-
-
 async def enter(browser, url: str):
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    page = await join_in(context, url, UI_TIMEOUT_MS)
-    await expect(page.get_by_test_id("agenda-bar")).to_be_visible()
-    return page
+    return await enter_room(browser, url, timeout_ms=UI_TIMEOUT_MS)
 
 
 async def test_mute_everyone_and_ask_everyone_for_cameras_are_requests_members_answer(server, browser):

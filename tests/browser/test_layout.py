@@ -5,12 +5,10 @@ and a host's spotlight show one person large. Screenshots go to the test artifac
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
 from tests.support.pages import join_in
-from tests.support.server_process import ServerProcess
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 20000
@@ -66,12 +64,6 @@ async def assert_layout_sound(page, expected_tiles: int, phone: bool) -> dict:
                 f"{a['id']}'s tile is off the screen: {a['box']}"
         assert a["box"]["width"] >= 120, f"{a['id']}'s tile is only {a['box']['width']}px wide"
     return geometry
-
-
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
 
 
 async def enter(browser, url: str, size: tuple[int, int]):

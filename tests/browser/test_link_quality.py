@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from playwright.async_api import expect
 
 from media import adapter
@@ -21,12 +20,6 @@ from tests.support.waiting import eventually
 
 ROOM = "thursday-group"
 UI_TIMEOUT_MS = 30000
-
-
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
 
 
 def drop_every_fourth_rtp_packet(client: ProtocolClient) -> None:

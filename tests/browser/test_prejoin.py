@@ -8,7 +8,6 @@ from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
 from tests.support.pages import open_page, press_join
-from tests.support.server_process import ServerProcess
 from tests.support.waiting import eventually_async
 
 ROOM = "tuesday-group"
@@ -17,12 +16,6 @@ UI_TIMEOUT_MS = 20000
 # getUserMedia rejects with these DOMException names.
 REFUSE_MEDIA = """name => { navigator.mediaDevices.getUserMedia =
   () => Promise.reject(new DOMException('refused', name)); }"""
-
-
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
 
 
 async def test_the_microphone_meter_moves_and_the_speakers_can_be_tested(server, browser):

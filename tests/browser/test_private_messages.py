@@ -4,12 +4,10 @@ get a notice outside the chat, it opens as a conversation with that member, the 
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
-from tests.support.pages import join_in
-from tests.support.server_process import ServerProcess
+from tests.support.pages import enter_room
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 20000
@@ -23,17 +21,8 @@ FITS_IN_LIST = """t => {
 }"""
 
 
-@pytest.fixture
-async def server(tmp_path):
-    with ServerProcess(tmp_path).running() as server:
-        yield server
-
-
 async def enter(browser, url: str, width: int = 1280, height: int = 800):
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page = await join_in(context, url, UI_TIMEOUT_MS)
-    await expect(page.get_by_test_id("agenda-bar")).to_be_visible()
-    return page
+    return await enter_room(browser, url, width, height, UI_TIMEOUT_MS)
 
 
 async def test_a_private_message_to_the_hosts_is_noticed_read_in_full_and_answered_privately(server, browser):

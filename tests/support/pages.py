@@ -42,3 +42,14 @@ async def press_join(page: Any, location: str = "At home, Springfield", contact:
 async def join_in(context: Any, url: str, timeout_ms: int = PAGE_TIMEOUT_MS) -> Any:
     """Open a join link in the context and enter the room (the waiting room, if there is one)."""
     return await press_join(await open_page(context, url, timeout_ms))
+
+
+async def enter_room(browser: Any, url: str, width: int = 1280, height: int = 800,
+                     timeout_ms: int = PAGE_TIMEOUT_MS) -> Any:
+    """Open a join link in a new browser context of that size and enter the room, until its agenda bar shows."""
+    from playwright.async_api import expect
+
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    page = await join_in(context, url, timeout_ms)
+    await expect(page.get_by_test_id("agenda-bar")).to_be_visible()
+    return page
