@@ -237,7 +237,7 @@ def _unprotector_factory() -> Callable[[Any], Any]:
     unprotect_rtcp = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect_rtcp")))
 
     def new_step(session: Any) -> Any:
-        return _fastsend.Unprotector(unprotect, unprotect_rtcp, int(ffi.cast("uintptr_t", session._srtp[0])), session)
+        return _fastsend.Unprotector(unprotect, unprotect_rtcp, srtp_handles(session)[1], session)
 
     return new_step
 

@@ -303,7 +303,7 @@ class Session:
     def _report_quality(self) -> None:
         """Send hosts each admitted participant's connection quality when it changed (9.12)."""
         room = self.room
-        if not any(p.is_host and p.admitted for p in room.participants.values()):
+        if not room.host_present:
             return
         entries = []
         for participant in room.participants.values():
