@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 
 from tests.support.server_process import ServerProcess
 
@@ -25,6 +25,11 @@ WEBRTC_ARGS = [
 ]
 
 pytestmark = pytest.mark.browser
+
+# Playwright's 5 s default suits DOM updates. Here an assertion often waits for media: a renegotiation
+# (a screen share reaching three viewers) through a real SFU with four Chromium pages encoding fake video
+# on CI's two shared cores. A longer ceiling changes how long a failure takes to report, not what passes.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture
