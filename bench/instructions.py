@@ -592,7 +592,7 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
                     label="camera" if st["kind"] == "video" else "microphone", mime_type=st["mime_type"],
                     clock_rate=st["clock_rate"], extension_ids=meta["extensions"][st["kind"]],
                     rtcp_ssrc=0x10000 + 2 * p, send_rtcp=lambda data: True, drops=drops, ssrc=st["ssrc"],
-                    payload_type=st["payload_type"],
+                    payload_type=st["payload_type"], compiled=forwarding == "c",  # as media/transport.py builds it
                 )
                 by_ssrc[st["ssrc"]] = producer
                 producers.append(producer)
