@@ -481,6 +481,14 @@ def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParamet
     return [c for c in transceiver._codecs if not is_rtx(c)]
 
 
+def rtx_payload_type(transceiver: RTCRtpTransceiver, payload_type: int) -> int:
+    """Return the negotiated RTX payload type whose ``apt`` is ``payload_type`` (RFC 4588), or -1."""
+    for codec in transceiver._codecs:
+        if is_rtx(codec) and str(codec.parameters.get("apt")) == str(payload_type) and codec.payloadType is not None:
+            return int(codec.payloadType)
+    return -1
+
+
 def negotiated_extensions(transceiver: RTCRtpTransceiver) -> dict[str, int]:
     """Return the negotiated header extensions of a transceiver as ``{uri: id}``."""
     return {e.uri: e.id for e in transceiver._headerExtensions}

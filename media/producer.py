@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from .consumer import Consumer, flush_sends, settle_failed_sends
 from .packet_cache import PacketCache
 from .reasons import CloseReason, DropReason
-from .rtcp import build_pli, build_receiver_report
-from .rtp import HEADER, ExtensionTranslator, keyframe_detector
+from .repair import UpstreamRepair
+from .rtcp import build_nack, build_pli, build_receiver_report
+from .rtp import HEADER, ExtensionTranslator, keyframe_detector, payload_offset
 
 # Keyframe requests towards a publisher are throttled (a storm of PLIs from many subscribers makes an
 # encoder emit key frame after key frame, which costs far more bandwidth than it saves).
@@ -79,6 +81,12 @@ class Producer:
         self.translate = (self.translator.compiled() if compiled else None) or self.translator.translate
         self.is_key = keyframe_detector(mime_type)
         self.cache = PacketCache(CACHE_SIZE) if kind == "video" else None
+        # Video lost on the way in is asked for again (media/repair.py); audio relies on Opus FEC.
+        self.repair = UpstreamRepair() if kind == "video" else None
+        self._repair_timer: asyncio.TimerHandle | None = None
+        # The publisher's retransmission stream (RFC 4588), when it negotiated one: its payload type.
+        self.rtx_payload_type = -1
+        self.rtx_in = 0
         self.rtcp_ssrc = rtcp_ssrc
         self._send_rtcp = send_rtcp
         self.drops = drops
@@ -151,8 +159,12 @@ class Producer:
                     ext = self.cycles + seq
                     if not d:
                         self.repeated = ext  # the newest packet came again (see newest_unsent)
+                    elif d > 1 and self.repair is not None:
+                        self._missed(ext - d + 1, ext - 1)
                 else:
                     ext = self.cycles + seq - (0x10000 if seq > max_seq else 0)
+                    if self.repair is not None and self.repair.pending:
+                        self.repair.arrived(ext, time.monotonic())
             if self.cache is not None:
                 self.cache.put(seq, p)
             first, tail, level = self.translate(p)
@@ -189,6 +201,53 @@ class Producer:
             self.failures += 1
             if flush_sends():  # copies queued before the exception still go, now
                 settle_failed_sends(self.drops)
+
+    def receive_rtx(self, p: bytes) -> None:
+        """Unwrap one decrypted packet of the publisher's RTX stream (RFC 4588) and receive the original.
+
+        The original sequence number is the first two bytes of the RTX payload; payload type and SSRC
+        become the primary stream's. Padding-only packets (bandwidth probes) carry nothing to forward.
+        """
+        try:
+            off = payload_offset(p)
+            padding = p[-1] if p[0] & 0x20 and len(p) > 12 else 0
+            if off < 0 or (p[1] & 0x7F) != self.rtx_payload_type or self.ssrc is None:
+                self.drops[DropReason.MALFORMED] += 1
+                return
+            if len(p) - off - padding < 2:
+                self.drops[DropReason.RTX_PADDING] += 1
+                return
+            self.rtx_in += 1
+            self.receive(HEADER.pack(p[0], (p[1] & 0x80) | self.payload_type, (p[off] << 8) | p[off + 1],
+                                     (p[4] << 24) | (p[5] << 16) | (p[6] << 8) | p[7], self.ssrc)
+                         + p[12:off] + p[off + 2:])
+        except Exception:
+            self.drops[DropReason.HOOK_ERROR] += 1
+            self.failures += 1
+
+    # -- upstream repair (not per packet: only when a packet went missing) ---------------------------
+
+    def _missed(self, first: int, last: int) -> None:
+        assert self.repair is not None
+        self._nack(self.repair.lost(first, last, time.monotonic()))
+
+    def _repair_tick(self) -> None:
+        self._repair_timer = None
+        if self.repair is not None and not self.closed:
+            self._nack(self.repair.due(time.monotonic()))
+
+    def _nack(self, lost: list[int]) -> None:
+        repair = self.repair
+        if repair is None or self.ssrc is None or self.closed:
+            return
+        if lost:
+            self._send_rtcp(build_nack(self.rtcp_ssrc, self.ssrc, lost))
+        if repair.pending and self._repair_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # driven outside an event loop (bench/instructions.py): no retries
+                return
+            self._repair_timer = loop.call_later(repair.retry_interval(), self._repair_tick)
 
     def measure_bitrate(self, now: float) -> None:
         """Update ``bitrate`` from the bytes received since the last call (the Router's RTCP timer)."""
@@ -302,6 +361,11 @@ class Producer:
         if self.closed:
             return []
         self.closed = True
+        if self._repair_timer is not None:
+            self._repair_timer.cancel()
+            self._repair_timer = None
+        if self.repair is not None:
+            self.repair.clear()
         consumers = list(self.consumers)
         for c in consumers:
             c.detach(CloseReason.PRODUCER_CLOSED)

@@ -36,6 +36,7 @@ class DropReason(enum.Enum):
     UNWANTED_RTP = "unwanted-rtp"  # RTP on a subscribe connection, which receives none
     RATE_LIMITED = "rate-limited"  # past the publisher's packet-rate or bitrate cap
     NACK_LIMITED = "nack-limited"  # a NACK past the subscriber's per-second budget
+    RTX_PADDING = "rtx-padding"  # a padding-only packet of a publisher's RTX stream (a bandwidth probe)
     # On the shared media port (media/udp_mux.py), counted per server rather than per Router:
     UNKNOWN_SOURCE = "unknown-source"  # not STUN, from an address no live connection has authenticated
     UNKNOWN_UFRAG = "unknown-ufrag"  # a STUN check naming no live connection's username fragment

@@ -33,7 +33,8 @@ from .transport import (
 SPEAKER_TICK = 0.3
 RTCP_INTERVAL = 1.0
 # The lifetime counters of Router.totals(), by name (server/metrics.py exports each).
-COUNTERS = ("packets_in", "forwarded", "keyframe_requests", "bytes_forwarded", "nacks", "retransmissions")
+COUNTERS = ("packets_in", "forwarded", "keyframe_requests", "bytes_forwarded", "nacks", "retransmissions",
+            "upstream_nacks", "upstream_repaired")
 
 
 class RouterListener(Protocol):
@@ -318,6 +319,9 @@ class Router:
         retired["packets_in"] += producer.packets_in
         retired["forwarded"] += producer.forwarded
         retired["keyframe_requests"] += producer.keyframe_requests
+        if producer.repair is not None:
+            retired["upstream_nacks"] += producer.repair.nacked
+            retired["upstream_repaired"] += producer.repair.repaired
         self._drop_producer(producer)
 
     def _end_consumers(self, member: Member, reason: CloseReason) -> None:
@@ -464,6 +468,8 @@ class Router:
             "bytes_forwarded": retired["bytes_forwarded"] + sum(c.bytes_sent for c in consumers),
             "nacks": retired["nacks"] + sum(c.nacks for c in consumers),
             "retransmissions": retired["retransmissions"] + sum(c.retransmissions for c in consumers),
+            "upstream_nacks": retired["upstream_nacks"] + sum(p.repair.nacked for p in live if p.repair),
+            "upstream_repaired": retired["upstream_repaired"] + sum(p.repair.repaired for p in live if p.repair),
         }
 
     async def close(self) -> None:

@@ -38,6 +38,12 @@ def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
     return bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=sender_ssrc, media_ssrc=media_ssrc))
 
 
+def build_nack(sender_ssrc: int, media_ssrc: int, lost: list[int]) -> bytes:
+    """Build a Generic NACK (RFC 4585 section 6.2.1) for 16-bit sequence numbers ``lost``."""
+    return bytes(RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=sender_ssrc, media_ssrc=media_ssrc,
+                                 lost=sorted({seq & 0xFFFF for seq in lost})))
+
+
 def build_receiver_report(
     sender_ssrc: int,
     media_ssrc: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc.sdp import SessionDescription
@@ -89,6 +89,7 @@ class OfferedSection:
     sending: bool
     ssrcs: tuple[int, ...]  # primary SSRCs (RTX/FEC SSRCs of ssrc-groups excluded)
     msid_stream: str | None
+    rtx: dict[int, int] = field(default_factory=dict)  # primary SSRC -> its RTX SSRC (a=ssrc-group:FID)
 
 
 def parse_offer(sdp: str) -> list[OfferedSection]:
@@ -108,6 +109,8 @@ def parse_offer(sdp: str) -> list[OfferedSection]:
         secondary = {int(item) for group in media.ssrc_group if group.semantic in ("FID", "FEC-FR")
                      for item in group.items[1:]}
         primary = tuple(s.ssrc for s in media.ssrc if s.ssrc not in secondary)
+        rtx = {int(group.items[0]): int(group.items[1]) for group in media.ssrc_group
+               if group.semantic == "FID" and len(group.items) == 2}
         msid = (media.msid or "").split()  # "a=msid: " gives a blank msid, not an IndexError
         stream = msid[0] if msid else None
         sections.append(
@@ -116,6 +119,7 @@ def parse_offer(sdp: str) -> list[OfferedSection]:
                 kind=media.kind,
                 sending=media.port != 0 and media.direction in SENDING,
                 ssrcs=tuple(dict.fromkeys(primary)),
+                rtx=rtx,
                 msid_stream=stream,
             )
         )

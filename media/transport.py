@@ -93,6 +93,8 @@ class PublishTransport:
         self.pc = RTCPeerConnection(settings.configuration())
         self.producers: dict[str, Producer] = {}  # by mid
         self.by_ssrc: dict[int, Producer] = {}
+        # The publishers' retransmission streams (RFC 4588), by their own SSRC: looked up only on a miss.
+        self.rtx_by_ssrc: dict[int, Producer] = {}
         self.mid_ext_id: int | None = None
         self.dtls: Any = None
         self.path: adapter.SendPath | None = None
@@ -163,7 +165,7 @@ class PublishTransport:
             for mid, label in labels.items():
                 if mid in self.producers:
                     continue
-                producer = self._make_producer(transceivers[mid], label, sections[mid].ssrcs)
+                producer = self._make_producer(transceivers[mid], label, sections[mid].ssrcs, sections[mid].rtx)
                 self.producers[mid] = producer
                 started.append(producer)
             # Every offer lists all sending tracks: a producer whose mid is no longer listed has ended.
@@ -173,7 +175,8 @@ class PublishTransport:
             answer = add_opus_fec(self.pc.localDescription.sdp)
             return announce_address(answer, self.settings.announced_ip), started, ended
 
-    def _make_producer(self, transceiver: Any, label: str, ssrcs: tuple[int, ...]) -> Producer:
+    def _make_producer(self, transceiver: Any, label: str, ssrcs: tuple[int, ...],
+                       rtx: dict[int, int]) -> Producer:
         codec = adapter.negotiated_codecs(transceiver)[0]
         extensions = adapter.negotiated_extensions(transceiver)
         self.mid_ext_id = extensions.get(URI_MID, self.mid_ext_id)
@@ -195,6 +198,11 @@ class PublishTransport:
         )
         if producer.ssrc is not None:
             self.by_ssrc[producer.ssrc] = producer
+        if producer.repair is not None and producer.payload_type >= 0:
+            producer.rtx_payload_type = adapter.rtx_payload_type(transceiver, producer.payload_type)
+            rtx_ssrc = rtx.get(producer.ssrc) if producer.ssrc is not None else None
+            if producer.rtx_payload_type >= 0 and rtx_ssrc is not None and rtx_ssrc not in self.by_ssrc:
+                self.rtx_by_ssrc = {**self.rtx_by_ssrc, rtx_ssrc: producer}
         return producer
 
     @property
@@ -206,6 +214,7 @@ class PublishTransport:
         """Stop routing a producer's packets (it was unpublished); the Router closes it."""
         self.producers = {mid: p for mid, p in self.producers.items() if p is not producer}
         self.by_ssrc = {s: p for s, p in self.by_ssrc.items() if p is not producer}
+        self.rtx_by_ssrc = {s: p for s, p in self.rtx_by_ssrc.items() if p is not producer}
 
     # -- hot path ---------------------------------------------------------------------------------
 
@@ -215,6 +224,10 @@ class PublishTransport:
             return
         producer = self.by_ssrc.get((p[8] << 24) | (p[9] << 16) | (p[10] << 8) | p[11])
         if producer is None:
+            rtx = self.rtx_by_ssrc.get((p[8] << 24) | (p[9] << 16) | (p[10] << 8) | p[11])
+            if rtx is not None:
+                rtx.receive_rtx(p)
+                return
             producer = self._learn_ssrc(p)
             if producer is None:
                 self.drops[DropReason.UNKNOWN_SSRC] += 1

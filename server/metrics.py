@@ -188,6 +188,11 @@ class HavenCollector(Collector):
                        totals["nacks"])
         yield _counter("haven_retransmissions", "Packets resent to subscribers from the cache, answering NACKs",
                        totals["retransmissions"])
+        yield _counter("haven_upstream_nacks", "Video packets asked of publishers again (RTCP NACK), retries included",
+                       totals["upstream_nacks"])
+        yield _counter("haven_upstream_repaired",
+                       "Video packets lost on the way in that arrived after all (mostly as RTX retransmissions)",
+                       totals["upstream_repaired"])
         dropped = CounterMetricFamily("haven_packets_dropped", "Packets not forwarded, by reason",
                                       labels=["reason"])
         for reason in DropReason:

@@ -156,6 +156,8 @@ class RtpCounter:
         self._partial: dict[int, bytearray] = {}
         self.keep_frames = False
         self.tags: list[str] = []  # the publisher tag of each tagged packet, in arrival order
+        self.keep_seqs = False
+        self.seqs: dict[int, set[int]] = defaultdict(set)  # every sequence number seen per SSRC, if kept
 
     def install(self, pc: RTCPeerConnection) -> None:
         """Divert the connection's decrypted RTP into this counter (RTCP still reaches aiortc)."""
@@ -172,6 +174,8 @@ class RtpCounter:
         self.packets[ssrc] += 1
         self.newest[ssrc] = seq
         self.payload_types[ssrc] = b1 & 0x7F
+        if self.keep_seqs and len(self.seqs[ssrc]) < 100_000:
+            self.seqs[ssrc].add(seq)
         at = p.find(TAG_MAGIC, 12, 64)
         if at >= 0 and len(self.tags) < 200_000:
             self.tags.append(p[at + 5:at + 13].decode(errors="replace").strip())

@@ -47,7 +47,8 @@ class FakeRouter:
         return {"packets_in": self.retired[0] + sum(c[0] for c in live),
                 "forwarded": self.retired[1] + sum(c[1] for c in live),
                 "keyframe_requests": self.retired[2] + sum(c[2] for c in live),
-                "bytes_forwarded": self.sent[0], "nacks": self.sent[1], "retransmissions": self.sent[2]}
+                "bytes_forwarded": self.sent[0], "nacks": self.sent[1], "retransmissions": self.sent[2],
+                "upstream_nacks": 4, "upstream_repaired": 3}
 
 
 def participant(pid: str, name: str, admitted: bool) -> SimpleNamespace:
@@ -101,6 +102,8 @@ def test_collector_counts_sessions_media_records_and_resources() -> None:
     assert got[("haven_bytes_forwarded_total", ())] == 230_000
     assert got[("haven_nacks_received_total", ())] == 12
     assert got[("haven_retransmissions_total", ())] == 9
+    assert got[("haven_upstream_nacks_total", ())] == 4
+    assert got[("haven_upstream_repaired_total", ())] == 3
     assert got[("haven_records_write_failures_total", (("kind", "audit"),))] == 0
     assert got[("haven_records_write_seconds_count", (("kind", "attendance"),))] == 0
     assert got[("haven_packets_dropped_total", (("reason", "subscriber-congested"),))] == 5

@@ -114,7 +114,9 @@ def offer_with(old: str, new: str) -> str:
 def test_parse_offer_reads_mids_kinds_directions_and_primary_ssrcs_of_a_chrome_offer() -> None:
     assert parse_offer(CHROME_OFFER) == [
         OfferedSection(mid="0", kind="audio", sending=True, ssrcs=(2964373418,), msid_stream=STREAM),
-        OfferedSection(mid="1", kind="video", sending=True, ssrcs=(1842257419,), msid_stream=STREAM),
+        # The video's FID group pairs its primary SSRC with its retransmission (RTX) SSRC.
+        OfferedSection(mid="1", kind="video", sending=True, ssrcs=(1842257419,), msid_stream=STREAM,
+                       rtx={1842257419: 3316851520}),
     ]
 
 

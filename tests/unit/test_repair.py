@@ -1,0 +1,125 @@
+"""Upstream repair: gaps in a publisher's video are NACKed, retried a bounded number of times, and the
+publisher's RTX retransmissions (RFC 4588) are unwrapped into the original stream and forwarded."""
+
+from __future__ import annotations
+
+import struct
+
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpPacket, RtcpRtpfbPacket
+
+from media.reasons import DropReason
+from media.repair import MAX_AGE, MAX_ATTEMPTS, MAX_GAP, MAX_PENDING, UpstreamRepair
+from media.rtp import HEADER
+from tests.unit.test_consumer import PUBLISHER_SSRC, SFU_RTCP_SSRC, VP8_PT, drops, make_producer, subscribe, vp8
+
+RTX_PT = 97
+RTX_SSRC = 0x0E0E0E0E
+
+
+def nacked(rtcp: list[bytes]) -> list[list[int]]:
+    """The lost sequence numbers of each NACK sent, in order."""
+    out = []
+    for data in rtcp:
+        for packet in RtcpPacket.parse(data):
+            if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                assert packet.ssrc == SFU_RTCP_SSRC and packet.media_ssrc == PUBLISHER_SSRC
+                out.append(packet.lost)
+    return out
+
+
+def rtx(original: bytes, rtx_seq: int, padding: int = 0) -> bytes:
+    """Wrap a packet as its RTX retransmission: own PT, SSRC and numbering, the original seq first."""
+    b0, b1, seq, ts, _ = HEADER.unpack_from(original, 0)
+    body = struct.pack("!H", seq) + original[12:]
+    if padding:
+        b0 |= 0x20
+        body += b"\x00" * (padding - 1) + bytes([padding])
+    return HEADER.pack(b0, (b1 & 0x80) | RTX_PT, rtx_seq, ts, RTX_SSRC) + body
+
+
+# -- the state machine ------------------------------------------------------------------------------
+
+
+def test_a_gap_is_asked_for_at_once_and_its_arrival_counts_as_a_repair() -> None:
+    repair = UpstreamRepair()
+    assert repair.lost(11, 13, now=0.0) == [11, 12, 13]
+    assert repair.arrived(12, now=0.03) and not repair.arrived(12, now=0.03)
+    assert sorted(repair.pending) == [11, 13]
+    assert repair.repaired == 1 and repair.nacked == 3
+    assert repair.rtt == 0.03  # the first answer times a round trip
+
+
+def test_retries_wait_a_round_trip_stop_after_the_attempts_and_expire_with_age() -> None:
+    repair = UpstreamRepair()
+    repair.lost(5, 5, now=0.0)
+    assert repair.due(now=0.01) == []  # not yet a round trip
+    attempts = 1
+    now = 0.0
+    while repair.pending:
+        now += repair.retry_interval()
+        if repair.due(now):
+            attempts += 1
+    assert attempts == MAX_ATTEMPTS and repair.abandoned == 1
+    repair.lost(7, 7, now=10.0)
+    repair.pending[7][1] = 10.0 + MAX_AGE  # as if just retried: age alone ends it
+    assert repair.due(now=10.0 + MAX_AGE + 0.01) == [] and not repair.pending
+
+
+def test_a_jump_too_large_to_repair_and_a_full_table_stay_bounded() -> None:
+    repair = UpstreamRepair()
+    assert repair.lost(1, MAX_GAP + 1, now=0.0) == []  # a restart or an outage: the key frame repairs it
+    start = 0
+    while len(repair.pending) < MAX_PENDING:
+        repair.lost(start, start + MAX_GAP - 1, now=0.0)
+        start += MAX_GAP + 1
+    repair.lost(start, start + 9, now=0.0)
+    assert len(repair.pending) == MAX_PENDING and start + 9 in repair.pending
+    assert 0 not in repair.pending and repair.abandoned == 10
+
+
+# -- in the Producer --------------------------------------------------------------------------------
+
+
+def test_a_producer_nacks_what_went_missing_and_forwards_it_when_it_comes_back(clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
+    producer.rtx_payload_type = RTX_PT
+    consumer, slot, path = subscribe(producer)
+    rtcp.clear()  # the key frame request of the subscription
+    producer.receive(vp8(100, 9000, key=True))
+    producer.receive(vp8(101, 9000))
+    lost = vp8(102, 9000)
+    producer.receive(vp8(103, 9000, marker=True))
+    assert nacked(rtcp) == [[102]]
+    # The retransmission arrives on the RTX stream and goes out in its place in the subscriber's numbering.
+    producer.receive_rtx(rtx(lost, 5000))
+    assert path.seqs() == [1000, 1001, 1003, 1002]
+    assert path.sent[-1][12:] == lost[12:]
+    assert producer.repair is not None and producer.repair.repaired == 1 and producer.rtx_in == 1
+    # A subscriber's NACK for the repaired packet is answered from the cache.
+    assert consumer.retransmit(1002)
+    assert path.sent[-1][12:] == lost[12:]
+    assert drops(producer) == {}
+
+
+def test_rtx_padding_probes_and_foreign_payload_types_are_dropped_and_counted(clock) -> None:
+    producer = make_producer()
+    producer.rtx_payload_type = RTX_PT
+    _, _, path = subscribe(producer)
+    producer.receive(vp8(1, 0, key=True))
+    probe = HEADER.pack(0xA0, RTX_PT, 7, 0, RTX_SSRC) + b"\x00" * 199 + bytes([200])
+    producer.receive_rtx(probe)
+    producer.receive_rtx(rtx(vp8(2, 0), 8)[:1] + bytes([VP8_PT]) + rtx(vp8(2, 0), 8)[2:])
+    producer.receive_rtx(b"\x80")
+    assert drops(producer) == {DropReason.RTX_PADDING: 1, DropReason.MALFORMED: 2}
+    # A padded retransmission still carries its packet.
+    producer.receive_rtx(rtx(vp8(2, 0), 9, padding=4))
+    assert path.seqs() == [1000, 1001]
+
+
+def test_audio_is_not_nacked(clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(kind="audio", mime="audio/opus", rtcp=rtcp)
+    producer.receive(HEADER.pack(0x80, 111, 1, 0, PUBLISHER_SSRC) + b"x")
+    producer.receive(HEADER.pack(0x80, 111, 5, 960, PUBLISHER_SSRC) + b"x")
+    assert producer.repair is None and nacked(rtcp) == []
