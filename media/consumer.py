@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -212,7 +213,7 @@ class Consumer(SequenceMunger):
 
     __slots__ = (
         "id", "producer", "slot", "subscriber_id", "active", "packets", "octets", "remb", "closed",
-        "close_reason", "drops", "nacks", "retransmissions",
+        "close_reason", "drops", "nacks", "retransmissions", "created",
     )
 
     def __init__(self, consumer_id: str, producer: Producer, slot: Slot, subscriber_id: str) -> None:
@@ -230,6 +231,9 @@ class Consumer(SequenceMunger):
         self.closed = False
         self.close_reason: CloseReason | None = None
         self.drops = producer.drops
+        # When the subscriber was allowed this track: nothing the server received before may reach it
+        # (a replay from the cache starts at a key frame received after this moment).
+        self.created = time.monotonic()
         slot.consumer = self
 
     # -- hot path ---------------------------------------------------------------------------------

@@ -17,6 +17,13 @@ from .rtp import HEADER, ExtensionTranslator, keyframe_detector, payload_offset
 # Keyframe requests towards a publisher are throttled (a storm of PLIs from many subscribers makes an
 # encoder emit key frame after key frame, which costs far more bandwidth than it saves).
 KEYFRAME_INTERVAL = 0.5
+# A viewer who starts within this long of a key frame the server still holds, with every packet since, is
+# sent that key frame and what followed from the cache instead of asking the publisher again: opening
+# breakouts starts many viewers of each camera within moments (their consumers start as each subscriber's
+# renegotiation completes), and one key frame then serves them all. Only a key frame that arrived after
+# the viewer was let in is replayed, so the cache never shows anyone what came before (a waiting room,
+# another breakout).
+REPLAY_WINDOW = 0.5
 # Packets kept per video track to answer NACKs: 512 is 4.5 s of a 1 Mbit/s camera and still ~1.5 s of a
 # screen share's key-frame burst, while a retransmission older than a few round trips (the browser's
 # jitter buffer has moved on) is never asked for. Each entry holds a ~1.2 KB packet: 1024 entries made
@@ -96,6 +103,13 @@ class Producer:
         self.closed = False
         self.last_keyframe_request = -KEYFRAME_INTERVAL
         self.keyframe_requests = 0
+        # After a key-frame request, packets are checked for the key frame it brings (``watch_key``);
+        # where the latest one seen starts (extended number, RTP timestamp) and when it came.
+        self.watch_key = False
+        self.key_ext = -1
+        self.key_ts = 0
+        self.key_at = -REPLAY_WINDOW
+        self.replays = 0  # viewers started from the cache instead of a new request
         # Receive statistics for receiver reports (RFC 3550 appendix A.3).
         self.packets_in = 0
         self.octets_in = 0
@@ -179,12 +193,20 @@ class Producer:
                 return
             marker = b1 & 0x80
             key = None
+            if self.watch_key:
+                key = self.is_key(p)
+                if key:
+                    self._key_seen(ext, ts)
+            waiting = False
             for c in self.consumers:
                 if c.waiting_key:
                     if key is None:
                         key = self.is_key(p)
+                        if key:
+                            self._key_seen(ext, ts)
                     if not key:
                         self.drops[DropReason.WAITING_KEYFRAME] += 1
+                        waiting = True
                         continue
                     c.resume(ext, ts)
                 c.send(first, marker, seq, ts, tail, ext)
@@ -192,7 +214,7 @@ class Producer:
             if flush_sends():
                 settle_failed_sends(self.drops, self, ext)
             self.forwarded += len(self.consumers)
-            if key is False:
+            if waiting:
                 # Someone is still waiting for a key frame: the one asked for may have gone by before
                 # they started waiting, or been lost. Ask again (throttled to one per 500 ms).
                 self.request_keyframe()
@@ -276,7 +298,40 @@ class Producer:
         consumer.active = True
         # A new list, not append: the hot loop may be iterating the old one further up the stack.
         self.consumers = self.consumers + [consumer]
-        self.request_keyframe(force=True)
+        if not self._replay(consumer):
+            self.request_keyframe(force=True)
+
+    def _key_seen(self, ext: int, ts: int) -> None:
+        self.key_ext, self.key_ts, self.key_at = ext, ts, time.monotonic()
+        self.watch_key = False
+
+    def _replay(self, consumer: Consumer) -> bool:
+        """Start a new viewer from the latest key frame and everything after it, if the cache holds it all."""
+        cache, newest = self.cache, self.newest()
+        if (cache is None or newest is None or self.key_ext < 0 or self.paused or not consumer.waiting_key
+                or time.monotonic() - self.key_at > REPLAY_WINDOW or newest - self.key_ext >= CACHE_SIZE
+                or self.key_at < consumer.created):  # never show a viewer what came before they were let in
+            return False
+        packets = []
+        for ext in range(self.key_ext, newest + 1):
+            packet = cache.get(ext & 0xFFFF)
+            if packet is None:  # a hole (still being repaired): the viewer needs a fresh key frame
+                return False
+            packets.append((ext, packet))
+        try:
+            consumer.resume(self.key_ext, self.key_ts)
+            for ext, packet in packets:
+                first, tail, _ = self.translate(packet)
+                if first >= 0:
+                    _, b1, seq, ts, _ = HEADER.unpack_from(packet, 0)
+                    consumer.send(first, b1 & 0x80, seq, ts, tail, ext)
+            if flush_sends():
+                settle_failed_sends(self.drops)
+        except Exception:
+            self.drops[DropReason.HOOK_ERROR] += 1
+            return False
+        self.replays += 1
+        return True
 
     def remove_consumer(self, consumer: Consumer) -> None:
         """Stop forwarding to a consumer at once."""
@@ -314,15 +369,21 @@ class Producer:
         return ext if ext == newest and self.repeated != ext else newest + 1
 
     def request_keyframe(self, force: bool = False) -> bool:
-        """Send a PLI to the publisher (RFC 4585 section 6.3.1), at most once per 500 ms unless forced."""
+        """Send a PLI to the publisher (RFC 4585 section 6.3.1), at most once per 500 ms.
+
+        ``force`` (a viewer starts) skips that throttle, unless a key frame asked for less than 500 ms ago
+        has not come yet: it will start this viewer too.
+        """
         if self.kind != "video" or self.ssrc is None or self.closed:
             return False
         now = time.monotonic()
-        if not force and now - self.last_keyframe_request < KEYFRAME_INTERVAL:
+        since = now - self.last_keyframe_request
+        if not force and since < KEYFRAME_INTERVAL:
             return False
-        if force and now - self.last_keyframe_request < 0.05:
-            return False  # several consumers joining at once need one key frame
+        if force and self.watch_key and since < KEYFRAME_INTERVAL:
+            return False  # the key frame asked for moments ago serves every viewer starting meanwhile
         self.last_keyframe_request = now
+        self.watch_key = True
         self.keyframe_requests += 1
         return self._send_rtcp(build_pli(self.rtcp_ssrc, self.ssrc))
 

@@ -12,7 +12,7 @@ import pytest
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtcpRrPacket, unpack_remb_fci
 
 from media.consumer import CONGESTION_BYTES, NEXT_FRAME_TICKS, Consumer, Slot
-from media.producer import KEYFRAME_INTERVAL, Producer
+from media.producer import KEYFRAME_INTERVAL, REPLAY_WINDOW, Producer
 from media.reasons import CloseReason, DropReason
 from media.rtcp import build_pli
 from media.rtp import HEADER, URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, payload_offset
@@ -216,16 +216,63 @@ def test_every_consumer_gets_its_own_numbering(clock: Clock) -> None:
 
 
 def test_a_late_joiner_waits_for_the_next_key_frame_while_others_continue(clock: Clock) -> None:
-    producer = make_producer()
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
     _, _, early = subscribe(producer, next_seq=0, ssrc=1)
     producer.receive(vp8(1, 0, key=True))
     producer.receive(vp8(2, 3000))
+    clock.now += REPLAY_WINDOW + 0.01  # the key frame is too old to start a viewer from
     _, _, late = subscribe(producer, next_seq=500, ssrc=2)
     producer.receive(vp8(3, 6000))
     producer.receive(vp8(4, 9000, key=True))
     assert early.seqs() == [0, 1, 2, 3]
     assert late.seqs() == [500]
     assert drops(producer) == {DropReason.WAITING_KEYFRAME: 1}
+    assert len(rtcp) == 2 and producer.replays == 0
+
+
+def test_a_viewer_starting_just_after_a_key_frame_is_served_it_from_the_cache(clock: Clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
+    _, _, early = subscribe(producer, next_seq=0, ssrc=1)
+    # A second viewer is let in now, but its consumer starts only when its renegotiation completes.
+    slot, late = make_slot(ssrc=2, next_seq=500)
+    consumer = Consumer("c-late", producer, slot, "cy")
+    producer.receive(vp8(1, 0, key=True))  # the key frame the first viewer asked for
+    producer.receive(vp8(2, 3000, marker=True))
+    clock.now += REPLAY_WINDOW / 2
+    producer.add_consumer(consumer)
+    # The key frame and what followed it went out at once, in the viewer's numbering, then the live stream.
+    assert late.seqs() == [500, 501]
+    assert [p[12:] for p in late.sent] == [p[12:] for p in early.sent]
+    producer.receive(vp8(3, 6000))
+    assert late.seqs() == [500, 501, 502] and late.timestamps()[2] - late.timestamps()[0] == 6000
+    assert len(rtcp) == 1 and producer.replays == 1 and drops(producer) == {}
+
+
+def test_the_cache_never_shows_a_viewer_what_came_before_they_were_let_in(clock: Clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
+    subscribe(producer, next_seq=0, ssrc=1)
+    producer.receive(vp8(1, 0, key=True))
+    clock.now += 0.01
+    _, _, admitted = subscribe(producer, next_seq=500, ssrc=2)  # e.g. admitted from the waiting room
+    producer.receive(vp8(2, 3000))
+    assert admitted.sent == [] and producer.replays == 0
+    assert drops(producer) == {DropReason.WAITING_KEYFRAME: 1}
+    assert len(rtcp) == 2, "its own key frame was asked for at once"
+
+
+def test_a_hole_in_the_cache_means_a_fresh_key_frame_instead(clock: Clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
+    subscribe(producer, next_seq=0, ssrc=1)
+    producer.receive(vp8(1, 0, key=True))
+    producer.receive(vp8(3, 6000))  # 2 was lost on the way in (and NACKed)
+    clock.now += 0.1
+    _, _, late = subscribe(producer, next_seq=500, ssrc=2)
+    assert late.sent == [] and producer.replays == 0
+    assert sum(1 for data in rtcp if data == build_pli(SFU_RTCP_SSRC, PUBLISHER_SSRC)) == 2
 
 
 # -- pause / resume --------------------------------------------------------------------------------
@@ -606,17 +653,20 @@ def test_keyframe_requests_are_throttled_to_one_per_500_ms(clock: Clock) -> None
     assert producer.keyframe_requests == 3
 
 
-def test_forced_keyframe_requests_go_through_the_throttle_but_not_twice_in_50_ms(clock: Clock) -> None:
+def test_forced_requests_wait_for_the_key_frame_on_its_way_but_not_for_the_throttle(clock: Clock) -> None:
     rtcp: list[bytes] = []
     producer = make_producer(rtcp=rtcp)
     clock.now = 1000.0
     assert producer.request_keyframe() is True
     clock.now = 1000.1
-    assert producer.request_keyframe(force=True) is True
+    assert producer.request_keyframe(force=True) is False  # its key frame has not come yet: it serves both
+    producer.receive(vp8(1, 0, key=True))
     clock.now = 1000.12
+    assert producer.request_keyframe(force=True) is True  # answered: a new request goes past the throttle
+    clock.now = 1000.15
     assert producer.request_keyframe(force=True) is False
-    clock.now = 1000.2
-    assert producer.request_keyframe(force=True) is True
+    clock.now = 1000.7
+    assert producer.request_keyframe(force=True) is True  # the one asked for never came: ask again
     assert len(rtcp) == 3
 
 
@@ -627,8 +677,10 @@ def test_several_consumers_joining_at_once_cause_one_request(clock: Clock) -> No
         subscribe(producer, ssrc=ssrc)
     assert len(rtcp) == 1
     clock.now += 0.06
-    subscribe(producer, ssrc=4)
-    assert len(rtcp) == 2
+    subscribe(producer, ssrc=4)  # the key frame asked for is still on its way
+    assert len(rtcp) == 1
+    producer.receive(vp8(1, 0, key=True))
+    assert producer.consumers and all(not c.waiting_key for c in producer.consumers)
 
 
 def test_keyframe_requests_are_never_sent_for_audio_unknown_ssrc_or_a_closed_producer(clock: Clock) -> None:
@@ -767,13 +819,14 @@ def test_a_consumer_that_missed_the_requested_key_frame_gets_another_request(clo
     producer = make_producer(rtcp=rtcp)
     first, _, first_path = subscribe(producer)
     producer.receive(vp8(1, 0, key=True))  # the key frame asked for by the first consumer
+    clock.now += REPLAY_WINDOW + 0.01
+    second, _, second_path = subscribe(producer)  # joins later: the key frame is too old to replay
+    rtcp.clear()  # its own request, whose key frame is lost on the way
     clock.now += 0.02
-    second, _, second_path = subscribe(producer)  # joins 20 ms later: its forced request is merged
-    assert len(rtcp) == 1
     for seq in range(2, 10):
         clock.now += 0.1
         producer.receive(vp8(seq, seq * 3000))
-    assert len(rtcp) == 2, "the waiting consumer's publisher was asked for a key frame again"
+    assert len(rtcp) == 1, "the waiting consumer's publisher was asked for a key frame again"
     producer.receive(vp8(10, 30000, key=True))
     assert second_path.seqs()[:1] == [1000] and len(first_path.sent) == 10
 
