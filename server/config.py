@@ -344,6 +344,25 @@ class PracticeConfig:
 
 
 @dataclass(frozen=True)
+class RecordsConfig:
+    """A program's records (issue 10): attendance rules, retention, the audit anchor."""
+
+    # Hours of group a member of an intensive outpatient program owes per week (0 turns the target off).
+    weekly_hours_required: float = field(default=9.0, metadata=_bounded(0, 80))
+    # A first entry later than this after the scheduled start is a late arrival; a last leave this much
+    # before the scheduled end is an early leave.
+    late_after: float = field(default=300.0, metadata=_duration(0, 3600))
+    # Attendance, session records, moods and notes older than this are purged (a purge is audited).
+    retention: float = field(default=7 * 365 * 86400.0, metadata=_duration(86400, 100 * 365 * 86400))
+    # The audit log is kept at least six years (HIPAA 164.316(b)(2)); never less.
+    audit_retention: float = field(default=6 * 365 * 86400.0, metadata=_duration(6 * 365 * 86400, 100 * 365 * 86400))
+    # Where the signed head of the audit chain is written (empty: <data_dir>/audit-anchor.json), and how
+    # often; `haven audit verify --anchor FILE` then detects a truncated tail.
+    anchor_file: str = ""
+    anchor_interval: float = field(default=300.0, metadata=_duration(10, 86400))
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -359,6 +378,7 @@ class Config:
     practice: PracticeConfig = field(default_factory=PracticeConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     setup_check: SetupCheckConfig = field(default_factory=SetupCheckConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
 
     @property
     def database_path(self) -> str:
