@@ -28,6 +28,7 @@ from signaling.sessions import Sessions
 
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
+from .cipher import KEY_ENV, CipherError, Keyring, load_keyring
 from .config import Config, ConfigError, resolve_secret
 from .layers import compiled_send, connection_settings, ice_servers, media_settings, session_policy, turn_credentials
 from .logs import configure_logging
@@ -121,7 +122,7 @@ def disable_core_dumps() -> None:
             log.warning("prctl_dumpable_failed", errno=ctypes.get_errno())
 
 
-def create_app(config: Config, secret: bytes | None = None) -> web.Application:
+def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | None = None) -> web.Application:
     """Build the application for a validated config; no module-level state, so tests build many."""
     limits = config.limits
     # aiohttp cuts frames far over the limit itself (close 1009); those just over it get our error first.
@@ -137,7 +138,9 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
                               if config.ice.udp_port else None)
     media = media_settings(config, udp_mux)
     policy = session_policy(config)
-    storage = app[STORAGE] = Storage(config.database_path)
+    # The key that seals clinical fields at rest (server/cipher.py): HAVEN_RECORDS_KEY or records.key.
+    keyring = keyring if keyring is not None else load_keyring(config.server.data_dir)
+    storage = app[STORAGE] = Storage(config.database_path, keyring)
 
     routers = MediaTotals(udp_mux)  # every Router made, so the metrics' packet counters outlive a session
 
@@ -152,6 +155,7 @@ def create_app(config: Config, secret: bytes | None = None) -> web.Application:
     app[HSTS] = uses_https(config)
     app[TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
     group_rooms = GroupRooms()  # each practice group's agreement and agenda, kept current by server/practice
+    storage.keeps_moods = group_rooms.keeps_moods
     settings = connection_settings(config, policy, group_rooms.for_room, group_rooms.agenda_for)
     origins = allowed_origins(config)
 
@@ -431,7 +435,12 @@ def serve(config: Config, dev: bool = False) -> int:
         uvloop.install()
     os.makedirs(config.server.data_dir, mode=0o700, exist_ok=True)
     secret = resolve_secret(config)
-    app = create_app(config, secret)
+    try:
+        keyring = load_keyring(config.server.data_dir)
+    except CipherError as exc:
+        print(f"haven: cannot read the records key ({KEY_ENV} or the key file): {exc}", file=sys.stderr)
+        return 2
+    app = create_app(config, secret, keyring)
     app[DRAIN].hard_exit = True
     if dev:
         issuer = app[ISSUER]

@@ -30,6 +30,7 @@ from typing import Any
 
 import structlog
 
+from .cipher import CipherError, Keyring
 from .histogram import Histogram
 
 log = structlog.get_logger("haven.storage")
@@ -58,6 +59,33 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+
+# A session's record as it happens (signaling/records.py SESSION_EVENT_KINDS) and the check-in moods a group
+# keeps. Both clinical enough to seal: the detail and the rating are AES-GCM tokens (server/cipher.py), the
+# context binding each to its session (a token moved to another row does not open).
+RECORDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS session_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_events_session ON session_events(session_id, seq);
+CREATE TABLE IF NOT EXISTS moods (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, member_id TEXT NOT NULL, at REAL NOT NULL,
+    rating_sealed TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS moods_member ON moods(member_id, at);
+"""
+
+
+def event_context(session_id: str) -> str:
+    """The sealing context of a session event's detail."""
+    return f"session_events.detail:{session_id}"
+
+
+def mood_context(session_id: str, member_id: str) -> str:
+    """The sealing context of a mood rating."""
+    return f"moods.rating:{session_id}:{member_id}"
+
 
 # Kept apart from SCHEMA and created on first use, so the records' own schema stays as it is.
 USED_TOKENS_SCHEMA = "CREATE TABLE IF NOT EXISTS used_tokens (jti TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
@@ -93,7 +121,7 @@ class ChainCheck:
 GAP_ACTION = "records-lost"
 PROBE_BYTES = 4096
 # What a failed write loses, as counted in the gap marker.
-LOST_KINDS = ("audit", "attendance", "sessions")
+LOST_KINDS = ("audit", "attendance", "sessions", "session_records")
 # Seconds from a record's submission to its write being done (queue wait included): SQLite in WAL mode
 # takes about a millisecond; a slow or failing disk shows up in the upper buckets long before it fails.
 WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -102,8 +130,12 @@ WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 class Storage:
     """SQLite-backed Records with a single writer thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, keyring: Keyring | None = None) -> None:
         self.path = path
+        # Seals session events and moods; without one (tools that only read the audit log) none is written.
+        self.keyring = keyring
+        # Whether a room's group keeps its members' check-in moods (server/practice/group_rooms.py).
+        self.keeps_moods: Callable[[str], bool] = lambda room: False
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, mode=0o700, exist_ok=True)
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haven-storage")
@@ -129,6 +161,7 @@ class Storage:
             os.chmod(self.path, 0o600)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._db.executescript(RECORDS_SCHEMA)
         row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         if row is not None:
             self._next_seq, self._last_hash = row[0] + 1, row[1]
@@ -277,6 +310,38 @@ class Storage:
         self._submit("attendance", self._execute,
                      "INSERT INTO attendance (session_id, participant_id, name, role, event, at) VALUES (?,?,?,?,?,?)",
                      (session_id, participant_id, name, role, event, at))
+
+    # --- session records and moods (issue 10) ----------------------------------------------------
+
+    def session_event(self, session_id: str, kind: str, at: float, detail: dict[str, Any]) -> None:
+        """Record a step of a session's structure, its detail sealed (ids and agenda text only, never names)."""
+        if self.keyring is None:
+            return
+        text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        self._submit("session_records", self._execute,
+                     "INSERT INTO session_events (session_id, kind, at, detail) VALUES (?,?,?,?)",
+                     (session_id, kind, at, self.keyring.seal(text, event_context(session_id))))
+
+    def mood(self, session_id: str, room: str, participant_id: str, rating: int, at: float) -> None:
+        """Keep a member's check-in mood rating, sealed, when their group keeps moods; otherwise drop it."""
+        if self.keyring is None or not participant_id.startswith("m-") or not self.keeps_moods(room):
+            return
+        sealed = self.keyring.seal(str(int(rating)), mood_context(session_id, participant_id))
+        self._submit("session_records", self._execute,
+                     "INSERT INTO moods (session_id, member_id, at, rating_sealed) VALUES (?,?,?,?)",
+                     (session_id, participant_id, at, sealed))
+
+    def open_event(self, session_id: str, sealed: str) -> dict[str, Any]:
+        """Return a session event's detail ({} when it cannot be opened: a lost key is not a crash)."""
+        if self.keyring is None:
+            return {}
+        try:
+            detail = json.loads(self.keyring.open(sealed, event_context(session_id)))
+        except (CipherError, ValueError):
+            return {}
+        return detail if isinstance(detail, dict) else {}
+
+    # --- end of session records and moods ---------------------------------------------------------
 
     def _execute(self, sql: str, params: tuple) -> None:
         assert self._db is not None

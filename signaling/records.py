@@ -34,6 +34,20 @@ class Records(Protocol):
     def attendance(self, session_id: str, participant_id: str, name: str, role: str, event: str,
                    at: float) -> None: ...
 
+    def session_event(self, session_id: str, kind: str, at: float, detail: dict[str, Any]) -> None: ...
+
+    def mood(self, session_id: str, room: str, participant_id: str, rating: int, at: float) -> None: ...
+
+
+# What a session's record keeps as it happens (docs/protocol.md section 3): the structure that ran, by
+# participant id only. Never chat, never media, never names.
+PHASE_STARTED = "phase-started"  # {"index", "title"}
+CHECKIN_TURN = "checkin-turn"  # {"participant", "outcome": "took-part" | "passed"}
+HOMEWORK = "homework"  # {"text"}
+BREAKOUTS_OPENED = "breakouts-opened"  # {"rooms": [{"name", "participants": [ids]}]}
+BREAKOUTS_CLOSED = "breakouts-closed"  # {}
+SESSION_EVENT_KINDS = (PHASE_STARTED, CHECKIN_TURN, HOMEWORK, BREAKOUTS_OPENED, BREAKOUTS_CLOSED)
+
 
 def require_writable(records: Records) -> None:
     """Refuse to let anyone new in while records cannot be written: their entry would go unrecorded."""
@@ -60,6 +74,12 @@ class NullRecords:
                    at: float) -> None:
         return None
 
+    def session_event(self, session_id: str, kind: str, at: float, detail: dict[str, Any]) -> None:
+        return None
+
+    def mood(self, session_id: str, room: str, participant_id: str, rating: int, at: float) -> None:
+        return None
+
 
 class SessionLog:
     """The records of one session: audit entries and attendance events, stamped with its room and id."""
@@ -82,3 +102,11 @@ class SessionLog:
     def attend(self, participant: Participant, event: str, at: float) -> None:
         """Record an attendance event."""
         self.records.attendance(self.session_id, participant.id, participant.name, participant.role, event, at)
+
+    def event(self, kind: str, at: float, **detail: Any) -> None:
+        """Record a step of the session's structure (one of SESSION_EVENT_KINDS) for its session record."""
+        self.records.session_event(self.session_id, kind, at, detail)
+
+    def mood(self, participant: Participant, rating: int, at: float) -> None:
+        """Offer a check-in mood rating to the records; the server keeps it only where the group asked to."""
+        self.records.mood(self.session_id, self.room_id, participant.id, rating, at)

@@ -23,6 +23,8 @@ from .errors import PracticeError
 from .groups import Groups, public_group, public_member
 from .invites import Invites, invite_url, occurrence_json
 from .mailing import invite_message
+from .records import FORMATS, ProgramRecords
+from .records_export import attendance_csv, attendance_html
 from .reminders import Clinic, Mailer
 
 log = structlog.get_logger("haven.practice")
@@ -85,6 +87,7 @@ class PracticeApi:
         self.support_text = support_text
         self.client_address = client_address
         self.mail: tuple[Mailer | None, Clinic] | None = None  # set by wiring: the mailer ([smtp]) and sender
+        self.records: ProgramRecords | None = None  # set by wiring: attendance history, session records, progress
 
     # -- who is asking ----------------------------------------------------------------------------
 
@@ -343,6 +346,59 @@ class PracticeApi:
         body = await json_body(request)
         return web.json_response(await self.invites.join(body.get("secret")), headers=NO_STORE)
 
+    # -- records (issue 10) -----------------------------------------------------------------------
+
+    def _records(self) -> ProgramRecords:
+        assert self.records is not None, "wiring sets the records"
+        return self.records
+
+    async def attendance(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        query = dict(request.query)
+        fmt = query.get("format", "json")
+        if fmt not in FORMATS:
+            raise PracticeError(400, "bad-request", f"format must be one of {', '.join(FORMATS)}", field="format")
+        found = await self._records().attendance(caller, request.match_info["group_id"], query)
+        name = f"attendance-{found['group']['id']}-{found['from']}-{found['to']}"
+        if fmt == "csv":
+            return web.Response(text=attendance_csv(found), content_type="text/csv", headers={
+                **NO_STORE, "Content-Disposition": f'attachment; filename="{name}.csv"'})
+        if fmt == "html":
+            clinic = self.mail[1].name if self.mail else "Haven"
+            return web.Response(text=attendance_html(found, clinic), content_type="text/html", headers={
+                **NO_STORE, "Content-Disposition": f'inline; filename="{name}.html"',
+                # A printable page: nothing runs, nothing loads from elsewhere.
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+        return web.json_response({k: v for k, v in found.items() if not k.startswith("_")}, headers=NO_STORE)
+
+    async def excuse(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        answer = await self._records().excuse(caller, request.match_info["group_id"], await json_body(request))
+        return web.json_response(answer, headers=NO_STORE)
+
+    async def unexcuse(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        await self._records().unexcuse(caller, request.match_info["group_id"], await json_body(request))
+        return web.Response(status=204, headers=NO_STORE)
+
+    async def session_record(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        info = request.match_info
+        return web.json_response(await self._records().session_record(caller, info["group_id"], info["session_id"]),
+                                 headers=NO_STORE)
+
+    async def session_note(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        info = request.match_info
+        note = await self._records().set_note(caller, info["group_id"], info["session_id"], await json_body(request))
+        return web.json_response({"note": note}, headers=NO_STORE)
+
+    async def progress(self, request: web.Request) -> web.Response:
+        caller = await self.caller(request)
+        info = request.match_info
+        return web.json_response(await self._records().progress(caller, info["group_id"], info["member_id"],
+                                                                 dict(request.query)), headers=NO_STORE)
+
     async def record_setup_check(self, invite: str | None, result: dict[str, Any]) -> None:
         """setup_check.RecordResult: a check run from a member's invite page counts for that member."""
         if invite is not None:
@@ -365,6 +421,13 @@ class PracticeApi:
         router.add_get("/api/v1/groups", self.list_groups)
         router.add_post("/api/v1/groups", self.create_group)
         router.add_get(group, self.get_group)
+        session = group + r"/sessions/{session_id:s-[0-9a-f]{12}}"
+        router.add_get(group + "/attendance", self.attendance)
+        router.add_put(group + "/excusals", self.excuse)
+        router.add_delete(group + "/excusals", self.unexcuse)
+        router.add_get(session, self.session_record)
+        router.add_put(session + "/note", self.session_note)
+        router.add_get(member + "/progress", self.progress)
         router.add_patch(group, self.update_group)
         router.add_post(group + "/start", self.start_session)
         router.add_put(group + "/schedule", self.set_schedule)

@@ -63,3 +63,11 @@ def optional_email(body: dict[str, Any], field: str = "email") -> str | None:
     if not isinstance(value, str) or "@" not in value or not 3 <= len(value.strip()) <= 254:
         raise bad(field, "must be an email address or empty")
     return value.strip()
+
+
+def flag(body: dict[str, Any], field: str, default: bool) -> bool:
+    """Return a boolean field (JSON true/false only: 0, 1 or "yes" are refused)."""
+    value = body.get(field, default)
+    if not isinstance(value, bool):
+        raise bad(field, "must be true or false")
+    return value

@@ -46,14 +46,17 @@ class GroupRooms:
     def __init__(self) -> None:
         self._texts: dict[str, str] = {}
         self._agendas: dict[str, list[dict[str, Any]]] = {}
+        self._keep_moods: set[str] = set()
 
     def load(self, groups: Iterable[Row]) -> None:
-        self._texts, self._agendas = {}, {}
+        self._texts, self._agendas, self._keep_moods = {}, {}, set()
         for group in groups:
             self.update(group)
 
     def update(self, group: Row) -> None:
         self._texts[group["id"]] = group["consent_text"]
+        if "keep_moods" in group:
+            (self._keep_moods.add if group["keep_moods"] else self._keep_moods.discard)(group["id"])
         try:
             self._agendas[group["id"]] = parse_agenda(group.get("agenda_template") or "")
         except ValueError:  # stored before agendas were checked: offered as none
@@ -72,3 +75,8 @@ class GroupRooms:
         """Return the default agenda of the group whose room this is (None: no group, or it has none)."""
         group = self._group(room)
         return (self._agendas.get(group) or None) if group else None
+
+    def keeps_moods(self, room: str) -> bool:
+        """Whether the group whose room this is keeps its members' check-in mood ratings (False: no group)."""
+        group = self._group(room)
+        return group is not None and group in self._keep_moods

@@ -9,7 +9,18 @@ from typing import Any
 
 from .accounts import Audit, Caller
 from .errors import PracticeError
-from .fields import GROUP_KINDS, MAX_CAPACITY, MEMBER_STATUSES, bad, choice, integer, optional_email, text, time_zone
+from .fields import (
+    GROUP_KINDS,
+    MAX_CAPACITY,
+    MEMBER_STATUSES,
+    bad,
+    choice,
+    flag,
+    integer,
+    optional_email,
+    text,
+    time_zone,
+)
 from .group_rooms import GroupRooms, parse_agenda
 from .schedule import Occurrence, Schedule, ScheduleError, occurrence, occurrences, until_end_of
 from .store import PracticeStore, Row
@@ -90,7 +101,7 @@ class Groups:
 
     def _group_fields(self, body: dict[str, Any], current: Row | None) -> dict[str, Any]:
         old = current or {"name": None, "kind": None, "focus": "", "agenda_template": "", "capacity": DEFAULT_CAPACITY,
-                          "tz": None, "consent_text": self.default_consent}
+                          "tz": None, "consent_text": self.default_consent, "keep_moods": 0}
         fields = {
             "name": text(body, "name", high=100, default=old["name"]),
             "kind": choice(body, "kind", GROUP_KINDS, default=old["kind"]),
@@ -99,6 +110,8 @@ class Groups:
             "capacity": integer(body, "capacity", 2, MAX_CAPACITY, default=old["capacity"]),
             "tz": time_zone(body, "tz", default=old["tz"]),
             "consent_text": text(body, "consent_text", high=4000, default=old["consent_text"]),
+            # Off unless the group asks: members' check-in moods are then kept, sealed, for its facilitators.
+            "keep_moods": int(flag(body, "keep_moods", default=bool(old["keep_moods"]))),
         }
         if fields["kind"] == "specialized" and not fields["focus"]:
             raise bad("focus", "is required for a specialized group (e.g. trauma, anxiety)")
@@ -229,6 +242,7 @@ class Groups:
 def public_group(group: Row) -> dict[str, Any]:
     shown = {key: group[key] for key in ("id", "name", "kind", "focus", "agenda_template", "capacity", "tz",
                                          "consent_text", "facilitators")}
+    shown["keep_moods"] = bool(group.get("keep_moods", 0))
     schedule = schedule_of(group)
     return {**shown, "schedule": None if schedule is None else schedule.to_json()}
 

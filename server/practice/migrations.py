@@ -69,6 +69,20 @@ MIGRATIONS: tuple[str, ...] = (
         offset_s INTEGER NOT NULL, sent_at REAL NOT NULL, PRIMARY KEY (member_id, occurrence_key, offset_s)
     );
     """,
+    # A program's records (issue 10): absences a facilitator excused, the facilitator's note on a session
+    # (sealed: server/cipher.py), and whether a group keeps its members' check-in moods (off unless asked).
+    """
+    ALTER TABLE groups ADD COLUMN keep_moods INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE excusals (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE, occurrence_key TEXT NOT NULL,
+        member_id TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE, reason_sealed TEXT NOT NULL,
+        by_account TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (group_id, occurrence_key, member_id)
+    );
+    CREATE TABLE session_notes (
+        session_id TEXT PRIMARY KEY, group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        note_sealed TEXT NOT NULL, by_account TEXT NOT NULL, at REAL NOT NULL
+    );
+    """,
 )
 
 

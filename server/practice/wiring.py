@@ -20,6 +20,7 @@ from .groups import Groups, group_occurrences
 from .invites import Invites
 from .lockout import Lockout
 from .mailing import ReminderRecipients, SqliteSentStore
+from .records import ProgramRecords, Rules
 from .reminders import Clinic, Mailer, ReminderLoop
 from .store import PracticeStore
 
@@ -47,6 +48,8 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
     clinic = Clinic(practice.clinic_name, config.smtp.from_address, config.setup_check.support_contact)
     mailer = Mailer(config.smtp) if config.smtp.enabled else None
     api.mail = (mailer, clinic)
+    api.records = ProgramRecords(store, groups, storage.keyring, storage,
+                                 Rules(config.records.late_after, config.records.weekly_hours_required), clock)
     api.add_routes(app)
     if mailer is not None:
         reminders = app[REMINDERS] = ReminderLoop(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..codes import LeaveReason
 from ..errors import ProtocolError
 from ..placement import MAIN
+from ..records import BREAKOUTS_CLOSED, BREAKOUTS_OPENED
 from ..room import Participant
 from .context import Context
 from .screenshare import ScreenShare
@@ -83,6 +84,9 @@ class BreakoutControl:
                 participant = ctx.room.participants.get(participant_id)
                 if participant is not None and participant.admitted:
                     self.move(participant, breakout.name)
+        ctx.log.event(BREAKOUTS_OPENED, ctx.clock(), rooms=[
+            {"name": name, "participants": sorted(p.id for p in ctx.room.in_location(name))}
+            for name in ctx.breakouts.rooms])
         ctx.events.room_state()
 
     def settings(self, self_select: bool) -> None:
@@ -129,7 +133,10 @@ class BreakoutControl:
         for participant in ctx.room.admitted():
             if participant.location != MAIN:
                 self.move(participant, MAIN)
+        was_open = ctx.breakouts.open
         ctx.breakouts.close_all()
+        if was_open:
+            ctx.log.event(BREAKOUTS_CLOSED, ctx.clock())
         for name in [n for n in ctx.placement.routers if n != MAIN]:
             await ctx.placement.drop_router(name)
         ctx.events.room_state()

@@ -7,6 +7,7 @@ from typing import Any
 from ..agenda import Agenda, parse_phases
 from ..errors import ProtocolError
 from ..limits import MAX_CHECKIN_TEXT_CHARS
+from ..records import CHECKIN_TURN, HOMEWORK, PHASE_STARTED
 from ..room import Participant
 from .context import Context
 
@@ -27,7 +28,15 @@ class Structure:
         else:
             self.ctx.room.agenda = Agenda.from_template(template, now)
         self.ctx.log.audit("agenda-start", host)
+        self._phase_started(None)
         self.ctx.events.room_state()
+
+    def _phase_started(self, before: int | None) -> None:
+        # The session record keeps each phase actually run, with its time (a move to the same phase is none).
+        agenda = self.ctx.room.agenda
+        if agenda is not None and agenda.current != before:
+            phase = agenda.phases[agenda.current]
+            self.ctx.log.event(PHASE_STARTED, agenda.phase_started_at, index=agenda.current, title=phase.title)
 
     def _agenda(self) -> Agenda:
         if self.ctx.room.agenda is None:
@@ -36,12 +45,18 @@ class Structure:
 
     def agenda_next(self) -> None:
         """Move to the next phase."""
-        self._agenda().next(self.ctx.clock())
+        agenda = self._agenda()
+        before = agenda.current
+        agenda.next(self.ctx.clock())
+        self._phase_started(before)
         self.ctx.events.room_state()
 
     def agenda_set_phase(self, index: int) -> None:
         """Move to a phase."""
-        self._agenda().set_phase(index, self.ctx.clock())
+        agenda = self._agenda()
+        before = agenda.current
+        agenda.set_phase(index, self.ctx.clock())
+        self._phase_started(before)
         self.ctx.events.room_state()
 
     def agenda_update(self, phases: Any) -> None:
@@ -58,12 +73,17 @@ class Structure:
 
     def checkin_next(self) -> None:
         """The current speaker is done; the next one speaks."""
-        self.ctx.room.advance_checkin(passed=False)
+        room = self.ctx.room
+        speaker = room.checkin.current if room.checkin is not None else None
+        room.advance_checkin(passed=False)
+        if speaker is not None:
+            self.ctx.log.event(CHECKIN_TURN, self.ctx.clock(), participant=speaker, outcome="took-part")
         self.ctx.events.room_state()
 
     def checkin_pass(self, participant: Participant) -> None:
         """The current speaker passes."""
         self.ctx.room.pass_turn(participant.id)
+        self.ctx.log.event(CHECKIN_TURN, self.ctx.clock(), participant=participant.id, outcome="passed")
         self.ctx.events.room_state()
 
     def checkin_text(self, participant: Participant, text: str) -> None:
@@ -91,8 +111,10 @@ class Structure:
         self.ctx.events.room_state()
 
     def checkin_mood(self, participant: Participant, rating: int) -> None:
-        """Share a private mood rating with the hosts; it is neither stored nor logged."""
+        """Share a private mood rating with the hosts. Never logged; kept (sealed, for the group's facilitators)
+        only when the participant is a member of a practice group that keeps moods: the server decides."""
         self.ctx.events.to_hosts({"type": "checkin-mood", "participant_id": participant.id, "rating": rating})
+        self.ctx.log.mood(participant, rating, self.ctx.clock())
 
     # hands and the floor
 
@@ -134,4 +156,5 @@ class Structure:
             raise ProtocolError("bad-request", "the homework note is empty")
         self.ctx.room.homework = (text, self.ctx.clock())
         self.ctx.log.audit("homework", host)
+        self.ctx.log.event(HOMEWORK, self.ctx.clock(), text=text)
         self.ctx.events.room_state()

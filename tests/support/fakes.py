@@ -131,6 +131,8 @@ class MemoryRecords:
         self.audits: list[dict[str, Any]] = []
         self.attendance_events: list[tuple[str, str]] = []
         self.ended: list[str] = []
+        self.steps: list[tuple[str, dict[str, Any]]] = []
+        self.moods: list[tuple[str, str, int]] = []
         self.writable = True
 
     def audit(self, action: str, **fields: Any) -> None:
@@ -145,3 +147,9 @@ class MemoryRecords:
     def attendance(self, session_id: str, participant_id: str, name: str, role: str, event: str,
                    at: float) -> None:
         self.attendance_events.append((participant_id, event))
+
+    def session_event(self, session_id: str, kind: str, at: float, detail: dict[str, Any]) -> None:
+        self.steps.append((kind, detail))
+
+    def mood(self, session_id: str, room: str, participant_id: str, rating: int, at: float) -> None:
+        self.moods.append((room, participant_id, rating))
