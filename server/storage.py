@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 
-from .cipher import CipherError, Keyring
+from .cipher import CipherError, Keyring, is_sealed
 from .histogram import Histogram
 
 log = structlog.get_logger("haven.storage")
@@ -80,6 +80,11 @@ CREATE INDEX IF NOT EXISTS moods_member ON moods(member_id, at);
 def event_context(session_id: str) -> str:
     """The sealing context of a session event's detail."""
     return f"session_events.detail:{session_id}"
+
+
+def snapshot_context(room: str) -> str:
+    """The sealing context of a live session's snapshot."""
+    return f"live_sessions.snapshot:{room}"
 
 
 def mood_context(session_id: str, member_id: str) -> str:
@@ -168,8 +173,12 @@ class Storage:
         self._db.execute(SNAPSHOTS_SCHEMA)
         for room, text in self._db.execute("SELECT room, snapshot FROM live_sessions").fetchall():
             try:
+                if is_sealed(text):
+                    if self.keyring is None:
+                        continue
+                    text = self.keyring.open(text, snapshot_context(room))
                 self._snapshots[room] = json.loads(text)
-            except ValueError:
+            except (ValueError, CipherError):
                 log.warning("snapshot_unreadable")
 
     # -- snapshots of live sessions (signaling.snapshot.SnapshotStore) -------------------------------
@@ -177,6 +186,8 @@ class Storage:
     def save_snapshot(self, room: str, snapshot: dict[str, Any]) -> None:
         """Keep the latest structure of a live session (written in order on the storage thread)."""
         text = json.dumps(snapshot, separators=(",", ":"), sort_keys=True)
+        if self.keyring is not None:  # it holds the homework and the agenda's own words: sealed like them
+            text = self.keyring.seal(text, snapshot_context(room))
         self._executor.submit(self._snapshot_write, "INSERT OR REPLACE INTO live_sessions VALUES (?,?,?)",
                               (room, text, time.time()))
 
