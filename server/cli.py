@@ -1,4 +1,5 @@
-"""Owns the `haven` command line: serve, token, admin create-user, check-config, audit verify, backup, --version."""
+"""Owns the `haven` command line: serve, token, admin create-user, check-config, audit verify, backup,
+report attendance, --version."""
 
 from __future__ import annotations
 
@@ -223,6 +224,20 @@ def _create_user(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_attendance(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    from server.practice.report import ReportError, attendance_report
+
+    try:
+        sys.stdout.write(attendance_report(config, args.group, getattr(args, "from"), args.to, args.tz, args.format))
+    except ReportError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    return EXIT_OK
+
+
 def installed_version() -> str:
     """Return the version pip recorded for the installed `haven` distribution."""
     try:
@@ -266,6 +281,18 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--to", required=True, metavar="DIR", help="a new directory to write the backup into")
     backup.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     backup.set_defaults(handler=_backup)
+
+    report = commands.add_parser("report", help="print a program's records")
+    report_commands = report.add_subparsers(dest="report_command", required=True, metavar="REPORT")
+    attendance = report_commands.add_parser(
+        "attendance", help="a group's attendance and weekly hours (the dashboard's History) to standard output")
+    attendance.add_argument("--group", required=True, metavar="ID", help="the group's id (g-…)")
+    attendance.add_argument("--from", metavar="YYYY-MM-DD", help="first day (default: this week's Monday)")
+    attendance.add_argument("--to", metavar="YYYY-MM-DD", help="last day, included (default: six days on)")
+    attendance.add_argument("--tz", metavar="ZONE", help="time zone of days and weeks (default: the group's)")
+    attendance.add_argument("--format", choices=("csv", "json", "html"), default="csv")
+    attendance.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    attendance.set_defaults(handler=_report_attendance)
 
     admin = commands.add_parser("admin", help="manage dashboard accounts")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")

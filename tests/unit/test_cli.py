@@ -259,3 +259,49 @@ def test_backup_copies_the_generated_secret_so_issued_links_still_verify(run: Ru
 def test_backup_without_a_database_says_so(run: Run, config_file: Path, tmp_path: Path) -> None:
     code, _, err = run("backup", "--to", str(tmp_path / "b"), "--config", str(config_file))
     assert code == 1 and "no database at" in err and not (tmp_path / "b").exists()
+
+
+def test_report_attendance_prints_a_groups_history_and_audits_the_read(run: Run, config_file: Path) -> None:
+    import json
+
+    from server.cipher import load_keyring
+    from server.practice.store import PracticeDb, connect
+    from server.storage import Storage
+
+    config = load_config(config_file, env={})
+    database = str(config.database_path)
+    code, _, err = run("report", "attendance", "--group", "g-0000000000000000", "--config", str(config_file))
+    assert code == 1 and "no records at" in err
+    keyring = load_keyring(config.server.data_dir)  # the server's first start makes the key
+    storage = Storage(database, keyring)
+    db = PracticeDb(connect(database))
+    group = db.create_group({"name": "Evenings", "kind": "process", "focus": "", "agenda_template": "",
+                             "capacity": 15, "tz": "America/Chicago", "consent_text": "ok",
+                             "schedule": json.dumps({"tz": "America/Chicago", "start": "2026-11-02T18:00",
+                                                     "duration": 60})}, [])
+    member = db.create_member(group["id"], "=Robin", None, "America/Chicago")
+    db.db.execute("UPDATE members SET created_at = 0")
+    start = 1793664000.0  # 2026-11-02T18:00-06:00
+    storage.session_started("s-00000000000a", f"{group['id']}-20261102T1800", start)
+    storage.attendance("s-00000000000a", member["id"], "=Robin", "participant", "admitted", start)
+    storage.attendance("s-00000000000a", member["id"], "=Robin", "participant", "left", start + 45 * 60)
+    storage.close()
+
+    args = ["report", "attendance", "--group", group["id"], "--from", "2026-11-02", "--to", "2026-11-08",
+            "--config", str(config_file)]
+    code, out, err = run(*args)
+    assert (code, err) == (0, "")
+    assert f"occurrence,{member['id']},'=Robin,active,20261102T1800" in out  # a formula is defused
+    assert ",present,45.0," in out and "2026-11-02,0.75,9.0,False" in out
+    code, out, _ = run(*args, "--format", "json", "--tz", "UTC")
+    assert code == 0 and json.loads(out)["members"][0]["attendance"][0]["minutes_present"] == 45.0
+    code, out, _ = run(*args, "--format", "html")
+    assert code == 0 and "<script" not in out and "&#x27;" not in out and "=Robin" in out
+    for bad, message in ((["--tz", "Nowhere/City"], "unknown time zone"), (["--to", "2026-10-01"], "--to"),
+                         (["--group", "g-ffffffffffffffff"], "no group")):
+        code, _, err = run(*args, *bad)
+        assert code == 1 and message in err, bad
+    storage = Storage(database)
+    reads = [e for e in storage.audit_entries() if e["action"] == "records-read"]
+    storage.close()
+    assert len(reads) == 3 and {e["actor"] for e in reads} == {"cli"} and "Robin" not in str(reads)
