@@ -546,7 +546,10 @@ $("logout").addEventListener("click", async () => {
   showLogin("You are logged out.");
 });
 for (const button of document.querySelectorAll("nav button")) {
-  button.addEventListener("click", () => show(/** @type {HTMLElement} */ (button).dataset.view || "sessions"));
+  button.addEventListener("click", () => {
+    notify(""); // a message about the last view's action does not belong on the next one
+    show(/** @type {HTMLElement} */ (button).dataset.view || "sessions");
+  });
 }
 api("GET", "/me").then(signedIn, (err) => {
   if (err instanceof ApiError && (err.code === "not-logged-in" || err.code === "session-expired")) showLogin("");
