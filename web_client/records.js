@@ -126,6 +126,26 @@ export function occurrenceStatusText(status) {
 }
 
 /**
+ * Breakout rooms in words: how many, with their sizes when the record lists who was in each.
+ * @param {any} rooms a count, or a list of rooms (each a list of participant ids, or {participants: [...]})
+ */
+export function breakoutRoomsText(rooms) {
+  if (Array.isArray(rooms)) {
+    const sizes = rooms.map((r) => (Array.isArray(r) ? r.length : Array.isArray(r?.participants) ? r.participants.length : null));
+    const count = plural(rooms.length, "room");
+    if (!rooms.length || sizes.some((n) => n === null)) return count;
+    return `${count}: ${sizes.map((n) => plural(/** @type {number} */ (n), "person", "people")).join(", ")}`;
+  }
+  return typeof rooms === "number" ? plural(rooms, "room") : "—";
+}
+
+/** An audit entry's detail for the table: text as it is, anything else as compact JSON. @param {unknown} detail */
+export function detailText(detail) {
+  if (detail === null || detail === undefined) return "";
+  return typeof detail === "string" ? detail : JSON.stringify(detail);
+}
+
+/**
  * @typedef {{ok: boolean, complete: boolean, entries: number, first_bad_seq: number|null, problem: string|null,
  *   gaps?: any, lost?: number}} ChainState
  * @typedef {{seq: number, hash: string, at: string, matches: boolean}} AnchorState

@@ -11,7 +11,7 @@ import { h } from "./dom.js";
 import { moodChart, renderMoodChart } from "./mood_chart.js";
 import { api, formatLocal, localDate } from "./practice_api.js";
 import {
-  QUICK_RANGES, attendanceText, chainText, formatDay, hoursText, occurrenceStatusText, query, quickRange,
+  QUICK_RANGES, attendanceText, breakoutRoomsText, chainText, detailText, formatDay, hoursText, occurrenceStatusText, query, quickRange,
   rangeProblem, weeklyHoursText,
 } from "./records.js";
 
@@ -200,21 +200,12 @@ export async function sessionView(ctx, groupId, params) {
     table("Phases run", ["#", "Phase", "Started", "Ended"], s.phases.map((/** @type {any} */ p) => [p.index + 1, p.title, at(p.started_at), at(p.ended_at)]), "session-phases"),
     table("Check-in", ["Member", "Outcome"], s.checkin.map((/** @type {any} */ c) => [c.display_name, c.outcome === "passed" ? "Passed" : "Took part"]), "session-checkin"),
     table("Homework", ["Posted", "Homework"], s.homework.map((/** @type {any} */ w) => [at(w.at), w.text]), "session-homework"),
-    table("Breakouts", ["Opened", "Closed", "Rooms"], s.breakouts.map((/** @type {any} */ b) => [at(b.opened_at), at(b.closed_at), roomsText(b.rooms)]), "session-breakouts"),
+    table("Breakouts", ["Opened", "Closed", "Rooms"], s.breakouts.map((/** @type {any} */ b) => [at(b.opened_at), at(b.closed_at), breakoutRoomsText(b.rooms)]), "session-breakouts"),
     noteForm(ctx, groupId, s));
   return h("div", { "data-testid": "session-view" },
     back("Back to the history", () => ctx.show("history", groupId, params.back)),
     h("h1", { text: `Session record: ${params.start ? formatLocal(params.start, tz) : params.occurrence}` }),
     ...records.map(one));
-}
-
-/** Breakout rooms in words: a count, or the rooms' sizes. @param {any} rooms */
-function roomsText(rooms) {
-  if (Array.isArray(rooms)) {
-    const sizes = rooms.map((r) => (Array.isArray(r) ? r.length : Array.isArray(r?.participants) ? r.participants.length : null));
-    return sizes.every((n) => n !== null) ? `${rooms.length} (${sizes.join(", ")} people)` : String(rooms.length);
-  }
-  return String(rooms ?? "—");
 }
 
 /** The facilitator's note on a session: kept sealed by the server; empty deletes it. @param {Context} ctx @param {string} groupId @param {any} s */
@@ -326,11 +317,10 @@ export async function auditView(ctx, params = {}) {
     }
     ctx.show("audit", null, chosen);
   });
-  const detail = (/** @type {any} */ d) => (d === null || d === undefined ? "" : typeof d === "string" ? d : JSON.stringify(d));
   const rows = data.entries.map((/** @type {any} */ e) => h("tr", { "data-testid": "audit-row", dataset: { seq: String(e.seq), action: e.action } },
     h("th", { scope: "row", text: String(e.seq) }), h("td", { text: formatLocal(e.at, ctx.account.tz) }), h("td", { text: e.action }),
     h("td", { text: e.actor || "" }), h("td", { text: e.role || "" }), h("td", { text: e.room || "" }), h("td", { text: e.session_id || "" }),
-    h("td", { text: e.subject || "" }), h("td", { text: detail(e.detail), className: "audit-detail" })));
+    h("td", { text: e.subject || "" }), h("td", { text: detailText(e.detail), className: "audit-detail" })));
   const page = (/** @type {number|undefined} */ before, /** @type {number[]} */ stack) => ctx.show("audit", null, { ...filters, before, newer: stack });
   return h("div", { "data-testid": "audit-view" },
     h("h1", { text: "Audit log" }),

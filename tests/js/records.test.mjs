@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
-  addDays, attendanceText, chainText, formatDay, isDay, mondayOf, query, quickRange, rangeProblem, weeklyHoursText,
+  addDays, attendanceText, breakoutRoomsText, chainText, detailText, formatDay, isDay, mondayOf, query, quickRange, rangeProblem, weeklyHoursText,
 } from "../../web_client/records.js";
 
 test("weeks start on Monday, across month and year ends", () => {
@@ -85,4 +85,14 @@ test("query strings carry only the values that are set", () => {
   assert.equal(query({ from: "2026-11-30", to: "2026-12-06", format: "csv" }), "?from=2026-11-30&to=2026-12-06&format=csv");
   assert.equal(query({ actor: "", group: null, before: 42 }), "?before=42");
   assert.equal(query({}), "");
+});
+
+test("breakout rooms and audit details read plainly", () => {
+  assert.equal(breakoutRoomsText([["m-1", "m-2"], ["m-3"]]), "2 rooms: 2 people, 1 person");
+  assert.equal(breakoutRoomsText([{ participants: ["m-1"] }]), "1 room: 1 person");
+  assert.equal(breakoutRoomsText(3), "3 rooms");
+  assert.equal(breakoutRoomsText(null), "—");
+  assert.equal(detailText({ count: 2 }), '{"count":2}');
+  assert.equal(detailText("records-read"), "records-read");
+  assert.equal(detailText(null), "");
 });
