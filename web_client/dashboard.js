@@ -8,6 +8,7 @@
 
 import { h } from "./dom.js";
 import { api, ApiError, formatLocal, localDate, setCsrfToken } from "./practice_api.js";
+import { auditView, historyView, keepMoodsForm, progressView, sessionView } from "./records_view.js";
 
 const KINDS = [["process", "Process"], ["psychoeducational", "Psychoeducational"], ["specialized", "Specialized"],
   ["family-couples", "Family & couples"]];
@@ -15,6 +16,8 @@ const ZONES = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
 
 /** @type {{account: any, view: string, groupId: string|null}} */
 const state = { account: null, view: "sessions", groupId: null };
+// The views a group's records open from: the Groups button stays the current one while they show.
+const GROUP_VIEWS = ["group", "history", "session", "progress"];
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -65,7 +68,9 @@ function signedIn(session) {
   $("logout").hidden = false;
   $("who").textContent = `${session.account.display_name} (${session.account.email}) · ${session.account.tz}`;
   $("who").dataset.role = session.account.role;
-  /** @type {HTMLElement} */ (document.querySelector('[data-view="accounts"]')).hidden = session.account.role !== "admin";
+  for (const adminOnly of ["accounts", "audit"]) {
+    /** @type {HTMLElement} */ (document.querySelector(`[data-view="${adminOnly}"]`)).hidden = session.account.role !== "admin";
+  }
   show("sessions");
 }
 
@@ -95,12 +100,12 @@ async function submitLogin(/** @type {Event} */ event) {
 
 // -- views -----------------------------------------------------------------------------------------
 
-/** @param {string} view @param {string|null} [groupId] */
-async function show(view, groupId = null) {
+/** @param {string} view @param {string|null} [groupId] @param {Record<string, any>} [params] a records view's range, member, session */
+async function show(view, groupId = null, params = {}) {
   state.view = view;
   state.groupId = groupId;
   for (const button of document.querySelectorAll("nav button")) {
-    const current = /** @type {HTMLElement} */ (button).dataset.view === view || (view === "group" &&
+    const current = /** @type {HTMLElement} */ (button).dataset.view === view || (GROUP_VIEWS.includes(view) &&
       /** @type {HTMLElement} */ (button).dataset.view === "groups");
     if (current) button.setAttribute("aria-current", "page"); else button.removeAttribute("aria-current");
   }
@@ -108,12 +113,21 @@ async function show(view, groupId = null) {
   try {
     const content = view === "sessions" ? await sessionsView() : view === "groups" ? await groupsView()
       : view === "group" && groupId ? await groupView(groupId) : view === "accounts" ? await accountsView()
-        : await keysView();
+        : view === "history" && groupId ? await historyView(records, groupId, params)
+          : view === "session" && groupId ? await sessionView(records, groupId, params)
+            : view === "progress" && groupId ? await progressView(records, groupId, params)
+              : view === "audit" ? await auditView(records, params) : await keysView();
     container.replaceChildren(content);
   } catch (err) {
     failed(err);
   }
 }
+
+/** What the records views (records_view.js) use of the dashboard. @type {import("./records_view.js").Context} */
+const records = {
+  get account() { return state.account; },
+  notify, failed, show,
+};
 
 /** @param {Record<string, any>} props @param {Array<[string, string]>} options @param {string} [selected] */
 function select(props, options, selected) {
@@ -285,8 +299,11 @@ async function groupView(groupId) {
   return h("div", { "data-testid": "group-view", dataset: { group: group.id } },
     h("h1", { text: group.name, "data-testid": "group-title" }),
     h("p", { text: `${KINDS.find(([k]) => k === group.kind)?.[1] || group.kind}${group.focus ? ` · ${group.focus}` : ""} · capacity ${group.capacity} · home time zone ${group.tz}` }),
+    h("div", { className: "button-row" }, h("button", { type: "button", text: "History and attendance", "data-testid": "open-history",
+      onclick: () => show("history", group.id) })),
     h("h2", { text: "Upcoming sessions" }), h("p", { className: "hint", text: `Times in your time zone, ${tz}.` }), upcoming,
     scheduleForm(group), facilitatorsForm(group, clinicians), groupForm(group),
+    "keep_moods" in group ? keepMoodsForm(records, group) : "",
     h("h2", { text: "Members" }), linkBox,
     group.members.length ? h("table", {}, h("tbody", {}, ...group.members.map(memberRow))) : h("p", { text: "No members yet." }),
     form);
@@ -529,7 +546,10 @@ $("logout").addEventListener("click", async () => {
   showLogin("You are logged out.");
 });
 for (const button of document.querySelectorAll("nav button")) {
-  button.addEventListener("click", () => show(/** @type {HTMLElement} */ (button).dataset.view || "sessions"));
+  button.addEventListener("click", () => {
+    notify(""); // a message about the last view's action does not belong on the next one
+    show(/** @type {HTMLElement} */ (button).dataset.view || "sessions");
+  });
 }
 api("GET", "/me").then(signedIn, (err) => {
   if (err instanceof ApiError && (err.code === "not-logged-in" || err.code === "session-expired")) showLogin("");

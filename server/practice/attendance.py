@@ -11,7 +11,8 @@ The rules, as a program reports them:
 - Late: the first admission came more than ``late_after`` after the scheduled start; early leave: the last
   leave came more than ``late_after`` before the scheduled end (a session the host ended is not an early leave).
 - A member never admitted to an occurrence that was held is absent, or excused when a facilitator said so.
-  An occurrence not yet over is upcoming; one that was cancelled, or not held at all, counts against nobody.
+  While its session runs, a member not yet come is upcoming (once every session of it has ended, absent);
+  an occurrence not yet over is upcoming; one that was cancelled, or not held at all, counts against nobody.
 - Weekly hours are the present minutes of the occurrences whose scheduled start falls in the week, Monday to
   Sunday in the reader's time zone (zoneinfo: correct across DST changes and midnight).
 """
@@ -133,7 +134,7 @@ def member_attendance(slot: Slot, sessions: Sequence[SessionRecord], member_id: 
     seen = presence(sessions, member_id, now) if sessions else Presence()
     if seen.first_entry is not None:
         standing = PRESENT
-    elif status == HELD and slot.end > now:
+    elif status == HELD and slot.end > now and any(s.ended_at is None for s in sessions):
         standing = UPCOMING  # the session is on and the member may still come
     elif status == HELD:
         standing = EXCUSED if excuse is not None else ABSENT

@@ -190,7 +190,7 @@ async def test_a_live_session_leaves_its_record_moods_and_progress_for_its_facil
                for m in found["members"]}
     assert entries["Robin"]["status"] == "present" and entries["Robin"]["removed"]
     assert entries["Kai"]["status"] == "present" and entries["Kai"]["reconnects"] == 1
-    assert entries["Asha"]["status"] == "upcoming"  # the occurrence has not ended: she may still come
+    assert entries["Asha"]["status"] == "absent"  # the session was ended: she did not come
     moods = {m["display_name"]: [x["rating"] for x in m["moods"]] for m in found["members"]}
     assert moods == {"Robin": [6], "Kai": [3], "Asha": []}
 

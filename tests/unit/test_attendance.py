@@ -86,7 +86,9 @@ def test_absent_excused_upcoming_and_not_held():
     waited = attend(session(("m-a", "join", T0), ("m-a", "denied", T0 + 4 * MIN)))
     assert waited["status"] == "absent" and waited["minutes_waiting"] == 4.0
     assert attend(now=T0 - 60 * MIN)["status"] == "upcoming"
-    assert attend(held, now=T0 + 10 * MIN)["status"] == "upcoming"  # on now: they may still come
+    live = session(("m-b", "join", T0), ("m-b", "admitted", T0), end=None)
+    assert attend(live, now=T0 + 10 * MIN)["status"] == "upcoming"  # on now: they may still come
+    assert attend(held, now=T0 + 10 * MIN)["status"] == "absent"  # ended early: they did not come
     assert attend()["status"] == "not-held"
     assert occurrence_status(Slot("k", T0, T0 + 1, cancelled=True), [], T0 + 10) == "cancelled"
     # Someone added to the group after the occurrence did not miss it.
