@@ -145,3 +145,6 @@ class MemoryRecords:
     def attendance(self, session_id: str, participant_id: str, name: str, role: str, event: str,
                    at: float) -> None:
         self.attendance_events.append((participant_id, event))
+
+    async def committed(self) -> bool:
+        return self.writable
