@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +157,8 @@ class Storage:
         self._listeners_lock = threading.Lock()
         # Read once at start; afterwards the event loop only writes (through the storage thread).
         self._snapshots: dict[str, dict[str, Any]] = {}
+        # The audit viewer's and the anchor's reads (its thread starts on first use): see read_audit.
+        self._read_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haven-audit-read")
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -165,6 +167,9 @@ class Storage:
         if fresh:
             os.chmod(self.path, 0o600)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: each commit is fsynced before it returns, so a write reported done survives a power cut or
+        # kill -9 (WAL's default NORMAL may lose the last commits on power loss).
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._db.executescript(RECORDS_SCHEMA)
         row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
@@ -394,12 +399,13 @@ class Storage:
         """Recompute every link of the audit chain; report the first entry that does not match."""
         return self._executor.submit(self._verify_chain).result()
 
-    def _verify_chain(self) -> ChainCheck:
-        assert self._db is not None
+    def _verify_chain(self, db: sqlite3.Connection | None = None) -> ChainCheck:
+        db = db or self._db  # another connection: the audit viewer's reader (see read_audit)
+        assert db is not None
         previous, count, expected_seq = GENESIS, 0, 1
         gaps: list[int] = []
         lost = 0
-        for row in self._db.execute("SELECT * FROM audit ORDER BY seq"):
+        for row in db.execute("SELECT * FROM audit ORDER BY seq"):
             *fields, prev_hash, digest = row
             if fields[0] != expected_seq:
                 return ChainCheck(False, count, fields[0], f"entry {expected_seq} is missing")
@@ -422,6 +428,45 @@ class Storage:
             names = [c[0] for c in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor]
         return self._executor.submit(read).result()
+
+    # --- audit viewer and anchor (issue 10) ---------------------------------------------------------
+    # Reads run on a thread and a read-only connection of their own (WAL lets them read while the storage
+    # thread writes), so verifying a long chain for the viewer delays neither the event loop nor a record.
+
+    def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future:
+        def run() -> Any:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                db.execute("BEGIN")  # one snapshot for everything this read looks at
+                return fn(db)
+            finally:
+                db.close()
+        return self._read_executor.submit(run)
+
+    async def read_audit(self, sql: str, params: list[Any]) -> list[tuple]:
+        """Run one query of the audit viewer (server/audit_view.py builds it) on the reader."""
+        return await asyncio.wrap_future(self._read(lambda db: db.execute(sql, params).fetchall()))
+
+    async def check_chain(self) -> ChainCheck:
+        """Verify the whole chain on the reader: the event loop and the writes go on meanwhile."""
+        return await asyncio.wrap_future(self._read(self._verify_chain))
+
+    def chain_head(self) -> tuple[int, str, int]:
+        """Return the last entry's (seq, hash) and the count of entries, as committed (for the anchor)."""
+        def head(db: sqlite3.Connection) -> tuple[int, str, int]:
+            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            count = db.execute("SELECT count(*) FROM audit").fetchone()[0]
+            return (0, GENESIS, 0) if row is None else (row[0], row[1], count)
+        return self._read(head).result()
+
+    def entry_hash(self, seq: int) -> str | None:
+        """Return the stored hash of entry ``seq``, or None when there is no such entry."""
+        def find(db: sqlite3.Connection) -> str | None:
+            row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+            return None if row is None else str(row[0])
+        return self._read(find).result()
+
+    # --- end of audit viewer and anchor -----------------------------------------------------------
 
     # -- used join tokens (single use: docs/protocol.md section 5.4) ---------------------------------
 
@@ -446,6 +491,14 @@ class Storage:
                                   (jti, expires_at))
         return cursor.rowcount == 1
 
+    def committed(self) -> Awaitable[bool]:
+        """Resolve once every write queued before this call is committed (on disk: synchronous=FULL).
+
+        True when they all were written; False when the records are unwritable (a write was lost and is
+        counted for the `records-lost` gap marker). Call from the event loop.
+        """
+        return asyncio.wrap_future(self._executor.submit(lambda: self._writable))
+
     def flush(self) -> None:
         """Wait until every queued write is on disk."""
         self._executor.submit(lambda: None).result()
@@ -463,6 +516,7 @@ class Storage:
                 self._db = None
         self._executor.submit(close).result()
         self._executor.shutdown(wait=True)
+        self._read_executor.shutdown(wait=True)
 
 
 def summarize_attendance(rows: list[tuple], end: float) -> list[dict]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
 
 from .errors import ProtocolError
 
@@ -10,7 +14,12 @@ if TYPE_CHECKING:
     from .room import Participant
 
 
+log = structlog.get_logger("haven.records")
+
 RECORDS_UNAVAILABLE = "records-unavailable"
+# How long an admission waits for its attendance to reach the disk before the person is told anyway: a
+# commit takes milliseconds; a disk slower than this is failing, and a failed write is counted as lost.
+COMMIT_WAIT = 5.0
 
 
 class Records(Protocol):
@@ -37,6 +46,10 @@ class Records(Protocol):
     def session_event(self, session_id: str, kind: str, at: float, detail: dict[str, Any]) -> None: ...
 
     def mood(self, session_id: str, room: str, participant_id: str, rating: int, at: float) -> None: ...
+
+    def committed(self) -> Awaitable[bool]:
+        """Resolve once every record passed in before is on disk: True if all were written."""
+        ...
 
 
 # What a session's record keeps as it happens (docs/protocol.md section 3): the structure that ran, by
@@ -80,6 +93,9 @@ class NullRecords:
     def mood(self, session_id: str, room: str, participant_id: str, rating: int, at: float) -> None:
         return None
 
+    async def committed(self) -> bool:
+        return True
+
 
 class SessionLog:
     """The records of one session: audit entries and attendance events, stamped with its room and id."""
@@ -110,3 +126,18 @@ class SessionLog:
     def mood(self, participant: Participant, rating: int, at: float) -> None:
         """Offer a check-in mood rating to the records; the server keeps it only where the group asked to."""
         self.records.mood(self.session_id, self.room_id, participant.id, rating, at)
+
+    async def committed(self, timeout: float = COMMIT_WAIT) -> bool:
+        """Wait (at most ``timeout``) until what this session recorded so far is on disk.
+
+        Admission awaits it before telling someone they are in, so an acknowledged admission survives a
+        crash. True when written; False when a write failed or the disk is too slow (logged, never raised:
+        the person is admitted anyway, and a failed write is counted as lost in the audit chain).
+        """
+        try:
+            done = await asyncio.wait_for(asyncio.shield(self.records.committed()), timeout)
+        except TimeoutError:
+            done = False
+        if not done:
+            log.warning("records_not_committed", room=self.room_id)
+        return done

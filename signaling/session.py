@@ -194,6 +194,7 @@ class Session:
             log.info("participant_joined", room=self.id, participant=pid, role=participant.role,
                      state=participant.state, size=len(self.room.participants))
             self.save()
+            await self.parts.admission.recorded()  # nothing acknowledged is lost: the entry is on disk first
             return data
 
     def save(self) -> None:

@@ -43,6 +43,8 @@ def connect(path: str) -> sqlite3.Connection:
         os.chmod(path, 0o600)
     db.row_factory = lambda cursor, row: {c[0]: v for c, v in zip(cursor.description, row, strict=True)}
     db.execute("PRAGMA journal_mode=WAL")
+    # Each commit is fsynced before the API answers (WAL's default NORMAL may lose the last ones on power loss).
+    db.execute("PRAGMA synchronous=FULL")
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA foreign_keys=ON")
     migrate(db)

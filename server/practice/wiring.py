@@ -15,6 +15,7 @@ from server.storage import Storage
 
 from .accounts import Accounts
 from .api import PracticeApi, practice_errors
+from .audit_api import AuditApi
 from .group_rooms import GroupRooms
 from .groups import Groups, group_occurrences
 from .invites import Invites
@@ -26,6 +27,7 @@ from .store import PracticeStore
 
 PRACTICE_STORE = web.AppKey("practice_store", PracticeStore)
 PRACTICE_API = web.AppKey("practice_api", PracticeApi)
+AUDIT_API = web.AppKey("audit_api", AuditApi)
 REMINDERS = web.AppKey("reminders", ReminderLoop)  # only when [smtp] is enabled
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -51,6 +53,8 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
     api.records = ProgramRecords(store, groups, storage.keyring, storage,
                                  Rules(config.records.late_after, config.records.weekly_hours_required), clock)
     api.add_routes(app)
+    app[AUDIT_API] = AuditApi(api, storage)
+    app[AUDIT_API].add_routes(app)
     if mailer is not None:
         reminders = app[REMINDERS] = ReminderLoop(
             ReminderRecipients(store, issuer.invite_key(), config.public_url), SqliteSentStore(store), mailer.send,

@@ -49,6 +49,10 @@ class Admission:
             data["host_absence"] = absence
         return data
 
+    async def recorded(self) -> None:
+        """Wait until an entry's attendance and audit are on disk, before its ``join`` result is sent."""
+        await self.ctx.log.committed()
+
     def entry(self, participant: Participant) -> dict[str, Any]:
         """Return what a participant sees of the session as they are now."""
         ctx = self.ctx
@@ -63,24 +67,37 @@ class Admission:
             events.room_state()
             events.waiting_views()
 
-    def admit(self, host: Participant, participant_id: str) -> None:
-        """Admit one waiting participant."""
+    async def admit(self, host: Participant, participant_id: str) -> None:
+        """Admit one waiting participant; they are told once their admission is on disk."""
         self.ctx.log.require_writable()
-        self._admit(host, self.ctx.room.admit(participant_id))
+        participant = self.ctx.room.admit(participant_id)
+        self._record_admission(host, participant)
+        await self.ctx.log.committed()
+        self._tell_admitted([participant])
 
-    def admit_all(self, host: Participant) -> None:
-        """Admit everyone who waits, in arrival order."""
+    async def admit_all(self, host: Participant) -> None:
+        """Admit everyone who waits, in arrival order; they are told once their admissions are on disk."""
         self.ctx.log.require_writable()
+        admitted = []
         for participant in self.ctx.room.waiting():
-            self._admit(host, self.ctx.room.admit(participant.id))
+            admitted.append(self.ctx.room.admit(participant.id))
+            self._record_admission(host, admitted[-1])
+        await self.ctx.log.committed()  # one wait (one fsync) for the whole group
+        self._tell_admitted(admitted)
 
-    def _admit(self, host: Participant, participant: Participant) -> None:
+    def _record_admission(self, host: Participant, participant: Participant) -> None:
         ctx = self.ctx
         ctx.place(participant)
         ctx.attend(participant, "admitted")
         ctx.log.audit("admit", host, subject=participant.id)
-        ctx.events.send_to(participant.id, {"type": "admitted", **self.entry(participant)})
-        self._announce(participant)
+
+    def _tell_admitted(self, participants: list[Participant]) -> None:
+        # Whoever left (or was sent back) while the records were written is no longer told.
+        ctx = self.ctx
+        for participant in participants:
+            if ctx.room.participants.get(participant.id) is participant and participant.admitted:
+                ctx.events.send_to(participant.id, {"type": "admitted", **self.entry(participant)})
+                self._announce(participant)
         ctx.events.waiting_list()
 
     def deny(self, host: Participant, participant_id: str) -> None:

@@ -153,3 +153,6 @@ class MemoryRecords:
 
     def mood(self, session_id: str, room: str, participant_id: str, rating: int, at: float) -> None:
         self.moods.append((room, participant_id, rating))
+
+    async def committed(self) -> bool:
+        return self.writable
