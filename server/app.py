@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 import structlog
@@ -28,8 +29,9 @@ from signaling.sessions import Sessions
 
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
-from .cipher import KEY_ENV, CipherError, Keyring, load_keyring
+from .cipher import Keyring
 from .config import Config, ConfigError, resolve_secret
+from .instance_lock import Busy, hold_shared
 from .layers import compiled_send, connection_settings, ice_servers, media_settings, session_policy, turn_credentials
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
@@ -37,6 +39,7 @@ from .practice.group_rooms import GroupRooms
 from .practice.setup_check import SetupChecks, add_setup_check_routes
 from .practice.wiring import add_practice
 from .proxies import Client, Network, parse_networks, resolve
+from .records_key import records_keyring
 from .storage import Storage
 from .websocket import AiohttpSocket
 
@@ -70,6 +73,7 @@ class Drain:
 
 
 DRAIN = web.AppKey("drain", Drain)
+IN_USE: web.AppKey[IO[str]] = web.AppKey("in_use")  # the shared lock on the database (instance_lock.py)
 UDP_MUX: web.AppKey[UdpMux | None] = web.AppKey("udp_mux")  # the shared media port (None: ice.udp_port = 0)
 
 WEB_CLIENT_DIR = Path(web_client.__file__).parent
@@ -138,8 +142,9 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
                               if config.ice.udp_port else None)
     media = media_settings(config, udp_mux)
     policy = session_policy(config)
-    # The key that seals clinical fields at rest (server/cipher.py): HAVEN_RECORDS_KEY or records.key.
-    keyring = keyring if keyring is not None else load_keyring(config.server.data_dir)
+    # Before the database: a missing or malformed records key stops the start here, naming where it is read.
+    if keyring is None:
+        keyring = records_keyring(config.server.data_dir, create=True)
     storage = app[STORAGE] = Storage(config.database_path, keyring)
 
     routers = MediaTotals(udp_mux)  # every Router made, so the metrics' packet counters outlive a session
@@ -225,7 +230,7 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
     practice = add_practice(app, config, storage, app[ISSUER], origins,
-                            lambda request: client_of(request).address or "", WEB_CLIENT_DIR, group_rooms)
+                            lambda request: client_of(request).address or "", WEB_CLIENT_DIR, group_rooms, keyring)
     minter, (_, client_servers) = turn_credentials(config), ice_servers(config)
     add_setup_check_routes(app, SetupChecks(
         new_router, max_concurrent=config.setup_check.max_concurrent, time_limit=config.setup_check.time_limit,
@@ -434,14 +439,16 @@ def serve(config: Config, dev: bool = False) -> int:
 
         uvloop.install()
     os.makedirs(config.server.data_dir, mode=0o700, exist_ok=True)
-    secret = resolve_secret(config)
     try:
-        keyring = load_keyring(config.server.data_dir)
-    except CipherError as exc:
-        print(f"haven: cannot read the records key ({KEY_ENV} or the key file): {exc}", file=sys.stderr)
-        return 2
-    app = create_app(config, secret, keyring)
+        # Held until the process ends: `haven restore` and `haven records rotate-key` refuse while it is.
+        in_use = hold_shared(config.database_path)
+    except Busy as exc:
+        raise ConfigError("storage.path", f"a restore or key rotation is replacing these records ({exc}); "
+                          "start the server when it has finished") from None
+    secret = resolve_secret(config)
+    app = create_app(config, secret)
     app[DRAIN].hard_exit = True
+    app[IN_USE] = in_use
     if dev:
         issuer = app[ISSUER]
         ttl = config.auth.default_ttl

@@ -1,5 +1,5 @@
-"""Owns the `haven` command line: serve, token, admin create-user, check-config, audit verify, backup,
-report attendance, --version."""
+"""Owns the `haven` command line: serve, token, admin create-user, check-config, audit verify, backup, restore,
+records, report attendance, --version."""
 
 from __future__ import annotations
 
@@ -142,6 +142,69 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    """Back up the records while Haven runs: into one FILE (``--with-key``: and its key), or ``--to DIR``."""
+    if (args.file is None) == (args.to is None):
+        return _fail("backup: give one FILE to write (or --to DIR)")
+    if args.to is not None:
+        return _backup_to_dir(args)
+    try:
+        config = _load(args.config)
+        from server.backup import BackupError, backup
+        from server.records_key import key_source, records_keyring
+
+        keyring = records_keyring(config.server.data_dir, create=False) if args.with_key else None
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    try:
+        made = backup(config.database_path, Path(args.file), keyring)
+    except BackupError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    print(f"ok: {made.path} ({made.entries} audit entries, hash chain intact)")
+    if made.key_path is not None:
+        print(f"the records key is in {made.key_path}: whoever holds both files can read the sealed records; "
+              "keep them somewhere safe")
+    else:
+        print(f"sealed fields (members' contact details, clinical notes) stay sealed in it: keep a copy of the "
+              f"records key ({key_source(config.server.data_dir)}) apart from it, or it cannot be read")
+    return EXIT_OK
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """Replace the records with a checked backup; refuses while a server uses them."""
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    from server.backup import BackupError, restore
+    from server.cipher import KEY_ENV, key_file
+    from server.instance_lock import Busy, hold_exclusive
+    from server.records_key import records_keyring
+
+    data_dir = config.server.data_dir
+    try:
+        lock = hold_exclusive(config.database_path)
+    except Busy as exc:
+        return _fail(f"a Haven server is using these records ({exc} is held): stop it first, then restore",
+                     EXIT_FAILURE)
+    try:
+        has_key = bool(os.environ.get(KEY_ENV)) or key_file(data_dir).exists()
+        keyring = records_keyring(data_dir, create=False) if has_key else None
+        done = restore(Path(args.file), config.database_path, keyring, data_dir)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    except BackupError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    finally:
+        lock.close()
+    print(f"ok: restored {config.database_path} from {args.file} ({done.entries} audit entries, hash chain intact)")
+    if done.previous is not None:
+        print(f"the previous database is kept as {done.previous}")
+    if done.key_installed:
+        print(f"the records key saved with the backup is now {key_file(data_dir)}")
+    return EXIT_OK
+
+
+def _backup_to_dir(args: argparse.Namespace) -> int:
     """Copy the records (and the generated secret) into a new directory, consistently, while Haven runs."""
     try:
         config = _load(args.config)
@@ -177,6 +240,89 @@ def _backup(args: argparse.Namespace) -> int:
         return _fail(f"backup written to {target}, but its audit chain does not verify: entry "
                      f"{check.first_bad_seq} {check.problem}", EXIT_FAILURE)
     print(f"ok: {target} ({check.entries} audit entries, hash chain intact)")
+    return EXIT_OK
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    """Seal every sealed value with a new key, then drop the old ones; refuses while a server runs."""
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    from server.cipher import KEY_ENV, CipherError, Keyring, format_keys, new_key, write_keyring
+    from server.instance_lock import Busy, hold_exclusive
+    from server.practice.store import connect
+    from server.records_key import records_keyring, wrong_key
+    from server.sealed_fields import check_opens, reseal_all, stale_keys
+    from server.storage import Storage
+
+    data_dir = config.server.data_dir
+    try:
+        lock = hold_exclusive(config.database_path)
+    except Busy as exc:
+        # The server caches nothing sealed, but it would seal new values with the old key mid-rotation.
+        return _fail(f"a Haven server is using these records ({exc} is held): stop it first, then rotate",
+                     EXIT_FAILURE)
+    try:
+        old = records_keyring(data_dir, create=False)
+        from_env = bool(os.environ.get(KEY_ENV))
+        db = connect(config.database_path)
+        try:
+            check_opens(db, old)
+            rotated = Keyring([new_key(), *old.keys])
+            if not from_env:
+                write_keyring(data_dir, rotated.keys)  # both keys first: a crash part-way loses nothing
+            count = reseal_all(db, rotated)
+            left = stale_keys(db, rotated)
+        finally:
+            db.close()
+        if left:
+            return _fail(f"values sealed with {', '.join(sorted(left))} remain; the old keys were kept", EXIT_FAILURE)
+        final = Keyring([rotated.current])
+        if not from_env:
+            write_keyring(data_dir, final.keys)
+        storage = Storage(config.database_path)
+        storage.audit("records-key-rotated", role="operator", detail={"resealed": count, "key": final.current.id})
+        storage.close()
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    except CipherError as exc:
+        return _fail(f"config error: {wrong_key(data_dir, exc)}")
+    finally:
+        lock.close()
+    print(f"ok: {count} sealed values re-sealed with key {final.current.id}; the old key is no longer needed")
+    if from_env:
+        print(f"set {KEY_ENV} to this new keyring before starting the server:")
+        print(format_keys(final.keys), end="")
+    return EXIT_OK
+
+
+def _purge(args: argparse.Namespace) -> int:
+    """Delete the records older than records.retention now (``--dry-run``: only count them)."""
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    from server.practice.store import connect
+    from server.retention import cutoff_for, purge
+    from server.storage import Storage
+
+    if not os.path.exists(config.database_path):
+        return _fail(f"no database at {config.database_path}", EXIT_FAILURE)
+    storage = Storage(config.database_path)  # first, so the records' tables exist
+    try:
+        db = connect(config.database_path)
+        try:
+            counts = purge(db, cutoff_for(config.records.retention), dry_run=args.dry_run)
+        finally:
+            db.close()
+        if not args.dry_run and any(counts.values()):
+            storage.audit("records-purged", role="operator", detail=counts)
+    finally:
+        storage.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    listed = ", ".join(f"{count} {table}" for table, count in counts.items())
+    print(f"ok: {verb} {listed} (older than {format_duration(config.records.retention)})")
     return EXIT_OK
 
 
@@ -277,8 +423,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     verify.set_defaults(handler=_audit_verify)
 
-    backup = commands.add_parser("backup", help="copy the records and the generated secret, while running")
-    backup.add_argument("--to", required=True, metavar="DIR", help="a new directory to write the backup into")
+    backup = commands.add_parser("backup", help="copy the records consistently, while the server runs")
+    backup.add_argument("file", nargs="?", metavar="FILE", help="a new file to write the backup into")
+    backup.add_argument("--with-key", action="store_true",
+                        help="also write the records key beside it, as FILE.key (0600)")
+    backup.add_argument("--to", metavar="DIR",
+                        help="instead: a new directory for the database and the generated auth secret")
     backup.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     backup.set_defaults(handler=_backup)
 
@@ -293,6 +443,23 @@ def _parser() -> argparse.ArgumentParser:
     attendance.add_argument("--format", choices=("csv", "json", "html"), default="csv")
     attendance.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
     attendance.set_defaults(handler=_report_attendance)
+
+    restore = commands.add_parser(
+        "restore", help="replace the records with a backup, once checked (the server must be stopped)")
+    restore.add_argument("file", metavar="FILE", help="a file written by `haven backup FILE`")
+    restore.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    restore.set_defaults(handler=_restore)
+
+    records = commands.add_parser("records", help="operate on the records")
+    records_commands = records.add_subparsers(dest="records_command", required=True, metavar="ACTION")
+    rotate = records_commands.add_parser(
+        "rotate-key", help="re-seal every sealed value with a new records key (the server must be stopped)")
+    rotate.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    rotate.set_defaults(handler=_rotate_key)
+    purge = records_commands.add_parser("purge", help="delete the records older than records.retention now")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    purge.set_defaults(handler=_purge)
 
     admin = commands.add_parser("admin", help="manage dashboard accounts")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")

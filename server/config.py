@@ -22,6 +22,9 @@ from urllib.parse import urlsplit
 from .proxies import parse_networks
 
 ENV_PREFIX = "HAVEN_"
+# HAVEN_* variables that look like a [section]_key override but are not settings: the records key
+# (server/cipher.py KEY_ENV) would otherwise read as an unknown key `records.key`.
+NOT_SETTINGS = frozenset({"HAVEN_RECORDS_KEY"})
 SECRET_FILE_NAME = "auth-secret"
 MIN_SECRET_CHARS = 32
 
@@ -498,7 +501,7 @@ def _collect(
     for variable, text in env.items():
         rest = variable[len(ENV_PREFIX):].lower() if variable.startswith(ENV_PREFIX) else ""
         env_section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
-        if env_section is None:
+        if env_section is None or variable in NOT_SETTINGS:
             continue  # other HAVEN_* variables, such as HAVEN_CONFIG, belong to the CLI
         key, known = rest[len(env_section) + 1 :], _fields(env_section)
         if key not in known:

@@ -69,6 +69,13 @@ MIGRATIONS: tuple[str, ...] = (
         offset_s INTEGER NOT NULL, sent_at REAL NOT NULL, PRIMARY KEY (member_id, occurrence_key, offset_s)
     );
     """,
+    # Sealed members' contact details (issue 10): a member's email is kept sealed (server/cipher.py, context
+    # ``members.email:<member id>``) in email_sealed. SQL cannot encrypt, so plain values already in
+    # members.email are moved there, sealed, by a pass at start (server/sealed_fields.py seal_plain), which
+    # leaves members.email NULL.
+    """
+    ALTER TABLE members ADD COLUMN email_sealed TEXT;
+    """,
     # A program's records (issue 10): absences a facilitator excused, the facilitator's note on a session
     # (sealed: server/cipher.py), and whether a group keeps its members' check-in moods (off unless asked).
     """

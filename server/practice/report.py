@@ -39,7 +39,7 @@ def attendance_report(config: Config, group_id: str, first: str | None, last: st
     except CipherError as exc:
         raise ReportError(f"cannot read the records key: {exc}") from None
     storage = Storage(config.database_path, keyring)
-    store = PracticeStore(config.database_path)
+    store = PracticeStore(config.database_path, keyring)
     try:
         group = store.run(store.db.group, group_id)
         if group is None:

@@ -20,12 +20,16 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from server.cipher import CipherError, Keyring
+from server.sealed_fields import SEALED_FIELDS, check_opens, seal_plain
+
 from .migrations import migrate
 
 T = TypeVar("T")
 Row = dict[str, Any]
 
 BUSY_TIMEOUT_MS = 5000
+MEMBER_EMAIL = SEALED_FIELDS[0]  # members.email_sealed
 
 
 def new_id(prefix: str) -> str:
@@ -54,9 +58,29 @@ def connect(path: str) -> sqlite3.Connection:
 class PracticeDb:
     """Every query of the practice, synchronous, on one connection."""
 
-    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float] = time.time,
+                 keyring: Keyring | None = None) -> None:
         self.db = db
         self.clock = clock
+        # Seals and opens members' emails; without one (account-only tools) a member's email cannot be touched.
+        self.keyring = keyring
+
+    def _keys(self) -> Keyring:
+        if self.keyring is None:
+            raise CipherError("members' emails are sealed and this store was opened without the records key")
+        return self.keyring
+
+    def _seal_email(self, member_id: str, email: str | None) -> str | None:
+        return None if email is None else self._keys().seal(email, MEMBER_EMAIL.context(member_id))
+
+    def _opened(self, row: Row | None) -> Row | None:
+        """A member's row as its readers see it: ``email`` opened, the sealed column gone."""
+        if row is None:
+            return None
+        sealed = row.pop("email_sealed", None)
+        if sealed is not None:
+            row["email"] = self._keys().open(sealed, MEMBER_EMAIL.context(row["id"]))
+        return row
 
     def _one(self, sql: str, params: tuple = ()) -> Row | None:
         return self.db.execute(sql, params).fetchone()
@@ -193,15 +217,15 @@ class PracticeDb:
     def create_member(self, group_id: str, display_name: str, email: str | None, tz: str,
                       guest_of: str | None = None) -> Row:
         member_id = new_id("m")
-        self.db.execute("INSERT INTO members (id, group_id, display_name, email, tz, guest_of, created_at) "
-                        "VALUES (?,?,?,?,?,?,?)", (member_id, group_id, display_name, email, tz, guest_of,
-                                                   self.clock()))
+        self.db.execute("INSERT INTO members (id, group_id, display_name, email_sealed, tz, guest_of, created_at) "
+                        "VALUES (?,?,?,?,?,?,?)", (member_id, group_id, display_name,
+                                                   self._seal_email(member_id, email), tz, guest_of, self.clock()))
         member = self.member(member_id)
         assert member is not None
         return member
 
     def member(self, member_id: str) -> Row | None:
-        return self._one("SELECT * FROM members WHERE id = ?", (member_id,))
+        return self._opened(self._one("SELECT * FROM members WHERE id = ?", (member_id,)))
 
     def members_of(self, group_id: str) -> list[Row]:
         rows = self._all(
@@ -209,12 +233,16 @@ class PracticeDb:
             "AS active_invites FROM members m WHERE m.group_id = ? ORDER BY m.created_at", (group_id,))
         for row in rows:
             row["has_invite"] = bool(row.pop("active_invites"))
+            self._opened(row)
         return rows
 
     def guests_of(self, member_id: str) -> list[Row]:
-        return self._all("SELECT * FROM members WHERE guest_of = ? ORDER BY created_at", (member_id,))
+        rows = self._all("SELECT * FROM members WHERE guest_of = ? ORDER BY created_at", (member_id,))
+        return [row for row in map(self._opened, rows) if row is not None]
 
     def update_member(self, member_id: str, **fields: Any) -> None:
+        if "email" in fields:
+            fields["email_sealed"] = self._seal_email(member_id, fields.pop("email"))
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self.db.execute(f"UPDATE members SET {assignments} WHERE id = ?", (*fields.values(), member_id))
 
@@ -252,8 +280,9 @@ class PracticeDb:
 
     def reminder_recipients(self) -> list[Row]:
         """Return every active member with an email and a live invite, with their group's id."""
-        return self._all("SELECT m.*, i.id AS invite_id FROM members m JOIN invites i ON i.member_id = m.id "
-                         "AND i.revoked_at IS NULL WHERE m.status = 'active' AND m.email IS NOT NULL")
+        rows = self._all("SELECT m.*, i.id AS invite_id FROM members m JOIN invites i ON i.member_id = m.id "
+                         "AND i.revoked_at IS NULL WHERE m.status = 'active' AND m.email_sealed IS NOT NULL")
+        return [row for row in map(self._opened, rows) if row is not None]
 
     def invite_by_feed(self, feed_hash: str) -> Row | None:
         """Return the live invite whose calendar feed has this hash, or None."""
@@ -265,11 +294,37 @@ class PracticeDb:
 
 
 class PracticeStore:
-    """Runs ``PracticeDb`` calls on the practice's own thread, so the event loop never waits on the disk."""
+    """Runs ``PracticeDb`` calls on the practice's own thread, so the event loop never waits on the disk.
 
-    def __init__(self, path: str) -> None:
+    With a ``keyring`` (the server, and commands that read members), opening the store proves the key opens
+    the sealed values already stored (CipherError if not) and seals any plain value left from before sealing.
+    ``keyring`` is also how other parts of the practice reach the records key.
+    """
+
+    def __init__(self, path: str, keyring: Keyring | None = None) -> None:
+        self.keyring = keyring
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haven-practice")
-        self.db: PracticeDb = self._executor.submit(lambda: PracticeDb(connect(path))).result()
+        try:
+            self.db: PracticeDb = self._executor.submit(self._open, path, keyring).result()
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+
+    @staticmethod
+    def _open(path: str, keyring: Keyring | None) -> PracticeDb:
+        db = connect(path)
+        if keyring is not None:
+            try:
+                check_opens(db, keyring)
+                # Overwrite the plain values' old bytes rather than leave them in free space, then move the
+                # sealed pages out of the WAL into the file, over the plain ones (best effort while others read).
+                db.execute("PRAGMA secure_delete=ON")
+                if seal_plain(db, keyring):
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except BaseException:
+                db.close()
+                raise
+        return PracticeDb(db, keyring=keyring)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one PracticeDb method (or any function of it) on the practice thread."""

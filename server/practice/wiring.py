@@ -10,7 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from server.auth import TokenIssuer
+from server.cipher import CipherError, Keyring
 from server.config import Config
+from server.records_key import wrong_key
+from server.retention import RetentionLoop, cutoff_for, purge
 from server.storage import Storage
 
 from .accounts import Accounts
@@ -34,10 +37,17 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def add_practice(app: web.Application, config: Config, storage: Storage, issuer: TokenIssuer, origins: set[str],
                  client_address: Callable[[web.Request], str], pages: Path, group_rooms: GroupRooms,
-                 clock: Callable[[], float] = time.time) -> PracticeApi:
-    """Register the practice's routes on ``app`` and close its store at cleanup."""
+                 keyring: Keyring, clock: Callable[[], float] = time.time) -> PracticeApi:
+    """Register the practice's routes on ``app`` and close its store at cleanup.
+
+    The store holds ``keyring`` (``app[PRACTICE_STORE].keyring``) for every part that seals or opens records;
+    ConfigError when the key does not open the sealed values already stored.
+    """
     practice = config.practice
-    store = app[PRACTICE_STORE] = PracticeStore(config.database_path)
+    try:
+        store = app[PRACTICE_STORE] = PracticeStore(config.database_path, keyring)
+    except CipherError as exc:
+        raise wrong_key(config.server.data_dir, exc) from None
     accounts = Accounts(store, storage, Lockout(practice.max_login_failures, practice.lockout),
                         practice.inactivity_timeout, clock)
     group_rooms.load(store.run(store.db.groups))
@@ -68,6 +78,22 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
 
         app.on_startup.append(start_reminders)
         app.on_shutdown.append(stop_reminders)
+    # The daily retention purge (server/retention.py), on the practice's thread; audited when it deletes.
+    async def purge_once() -> None:
+        counts = await store.call(lambda: purge(store.db.db, cutoff_for(config.records.retention, clock())))
+        if any(counts.values()):
+            storage.audit("records-purged", role="server", detail=counts)
+
+    retention = RetentionLoop(purge_once)
+
+    async def start_retention(app: web.Application) -> None:
+        retention.start()
+
+    async def stop_retention(app: web.Application) -> None:
+        await retention.stop()
+
+    app.on_startup.append(start_retention)
+    app.on_shutdown.append(stop_retention)
     app.middlewares.append(practice_errors)
 
     def page(name: str) -> Callable[[web.Request], Any]:

@@ -1,0 +1,88 @@
+"""The retention purge: records older than ``records.retention`` are deleted, daily and by command.
+
+``RETAINED`` names every table the purge covers and the column holding each row's time (seconds since the
+epoch): attendance and sessions, the session records' steps, kept moods, session notes and excusals. Every
+purge that deletes anything is audited as ``records-purged`` with the count per table (never a row's content).
+The audit log itself is not purged here (records.audit_retention is at least six years; see the status notes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+log = structlog.get_logger("haven.retention")
+
+RETAINED: tuple[tuple[str, str], ...] = (
+    ("attendance", "at"),
+    ("sessions", "started_at"),
+    ("session_events", "at"),
+    ("moods", "at"),
+    ("session_notes", "at"),
+    ("excusals", "at"),
+)
+DAY = 86400.0
+
+
+def _present(db: sqlite3.Connection, table: str, column: str) -> bool:
+    cursor = db.cursor()
+    cursor.row_factory = None
+    return column in [row[1] for row in cursor.execute(f"PRAGMA table_info({table})")]
+
+
+def purge(db: sqlite3.Connection, cutoff: float, *, dry_run: bool = False) -> dict[str, int]:
+    """Delete (or with ``dry_run`` only count) every retained row older than ``cutoff``, in one transaction."""
+    counts: dict[str, int] = {}
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column in RETAINED:
+            if not _present(db, table, column):
+                continue  # a table made later (or never, in this deployment)
+            cursor = db.cursor()
+            cursor.row_factory = None
+            if dry_run:
+                counts[table] = cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} < ?",
+                                               (cutoff,)).fetchone()[0]
+            else:
+                counts[table] = cursor.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)).rowcount
+        db.execute("ROLLBACK" if dry_run else "COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return counts
+
+
+class RetentionLoop:
+    """Runs ``run_once`` at start and then every day, until stopped; a failure is logged and retried next day."""
+
+    def __init__(self, run_once: Callable[[], Awaitable[object]], interval: float = DAY) -> None:
+        self.run_once = run_once
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("retention_purge_failed")
+            await asyncio.sleep(self.interval)
+
+
+def cutoff_for(retention: float, now: float | None = None) -> float:
+    """The time before which retained records are purged."""
+    return (time.time() if now is None else now) - retention
