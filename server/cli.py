@@ -1,5 +1,5 @@
-"""Owns the `haven` command line: serve, token, admin create-user, check-config, audit verify, backup, restore,
-records, report attendance, --version."""
+"""Owns the `haven` command line: serve, token, admin create-user, check-config, audit verify and anchor,
+backup, restore, records, report attendance, --version."""
 
 from __future__ import annotations
 
@@ -106,18 +106,21 @@ def _check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verify_chain(path: str) -> ChainCheck:
-    """Open the records at ``path`` and check the audit log's hash chain."""
+def _verify_chain(path: str, anchored_seq: int | None = None) -> tuple[ChainCheck, str | None]:
+    """Open the records at ``path``, check the audit log's hash chain and read entry ``anchored_seq``'s hash."""
     from server.storage import Storage  # here, so `token` and `check-config` need no database
 
     storage = Storage(path)
     try:
-        return storage.verify_chain()
+        stored = storage.entry_hash(anchored_seq) if anchored_seq else None
+        return storage.verify_chain(), stored
     finally:
         storage.close()
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    from server.anchor import AnchorError, fingerprint, load_key, mismatch, public_bytes, read
+
     try:
         config = _load(args.config)
     except ConfigError as exc:
@@ -125,20 +128,74 @@ def _audit_verify(args: argparse.Namespace) -> int:
     path = config.database_path
     if not os.path.exists(path):
         return _fail(f"no audit log at {path}", EXIT_FAILURE)
-    check = _verify_chain(path)
-    if check.ok and check.gaps:
+    anchor = None
+    if args.anchor is not None:
+        try:
+            anchor = read(args.anchor)
+            key = load_key(config.server.data_dir, create=False)
+        except AnchorError as exc:
+            return _fail(f"anchor {args.anchor}: {exc}", EXIT_FAILURE)
+    check, stored = _verify_chain(path, anchor.seq if anchor else None)
+    if not check.ok:
+        print(f"haven: audit log TAMPERED: entry {check.first_bad_seq} {check.problem} "
+              f"({check.entries} entries verified before it; {path})", file=sys.stderr)
+        return EXIT_FAILURE
+    anchored = ""
+    if anchor is not None:
+        problem = mismatch(anchor, stored, public_bytes(key) if key is not None else None)
+        if problem is not None:
+            print(f"haven: audit log CUT OR REWRITTEN: {problem} (the chain itself is intact over "
+                  f"{check.entries} entries; {path})", file=sys.stderr)
+            return EXIT_FAILURE
+        anchored = (f"; holds the anchor of {anchor.written_at()} (entry {anchor.seq}, "
+                    f"key {fingerprint(anchor.key)})")
+    if check.gaps:
         where = ", ".join(str(seq) for seq in check.gaps)
-        print(f"haven: audit log INCOMPLETE: hash chain intact over {check.entries} entries, but "
+        print(f"haven: audit log INCOMPLETE: hash chain intact over {check.entries} entries{anchored}, but "
               f"{check.lost} records were lost while the database could not be written: {len(check.gaps)} "
               f"gap{'s' if len(check.gaps) != 1 else ''}, recorded at entr{'ies' if len(check.gaps) != 1 else 'y'} "
               f"{where} ({path})", file=sys.stderr)
         return EXIT_INCOMPLETE
-    if check.ok:
-        print(f"ok: {check.entries} audit entries, hash chain intact, no records lost ({path})")
+    print(f"ok: {check.entries} audit entries, hash chain intact, no records lost{anchored} ({path})")
+    return EXIT_OK
+
+
+def _audit_anchor(args: argparse.Namespace) -> int:
+    """Sign the audit chain's current head and print it (``--output FILE``: write it there instead)."""
+    from server.anchor import AnchorError, load_key, sign, write
+    from server.storage import Storage
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    path = config.database_path
+    if not os.path.exists(path):
+        return _fail(f"no audit log at {path}", EXIT_FAILURE)
+    try:
+        key = load_key(config.server.data_dir, create=True)
+    except (AnchorError, OSError) as exc:
+        return _fail(f"anchor key: {exc}", EXIT_FAILURE)
+    assert key is not None  # made when missing
+    storage = Storage(path)
+    try:
+        check = storage.verify_chain()
+        seq, digest, entries = storage.chain_head()
+    finally:
+        storage.close()
+    if not check.ok:  # never sign a head that does not verify: the anchor would vouch for tampering
+        return _fail(f"audit log TAMPERED at entry {check.first_bad_seq}: {check.problem}; not anchored",
+                     EXIT_FAILURE)
+    anchor = sign(key, seq, digest, entries, time.time())
+    if args.output is None:
+        sys.stdout.write(anchor.to_json())
         return EXIT_OK
-    print(f"haven: audit log TAMPERED: entry {check.first_bad_seq} {check.problem} "
-          f"({check.entries} entries verified before it; {path})", file=sys.stderr)
-    return EXIT_FAILURE
+    try:
+        write(args.output, anchor)
+    except OSError as exc:
+        return _fail(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_FAILURE)
+    print(f"ok: anchored entry {seq} of {entries} in {args.output}")
+    return EXIT_OK
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -233,9 +290,15 @@ def _backup_to_dir(args: argparse.Namespace) -> int:
             # Without it every join link and resume credential issued so far stops verifying.
             shutil.copyfile(secret, target / SECRET_FILE_NAME)
             os.chmod(target / SECRET_FILE_NAME, 0o600)
+        from server.anchor import KEY_FILE_NAME as ANCHOR_KEY
+
+        anchor_key = Path(config.server.data_dir) / ANCHOR_KEY
+        if anchor_key.exists():  # so anchors kept elsewhere still name this server's key after a move
+            shutil.copyfile(anchor_key, target / ANCHOR_KEY)
+            os.chmod(target / ANCHOR_KEY, 0o600)
     except (OSError, sqlite3.Error) as exc:
         return _fail(f"backup failed: {exc}", EXIT_FAILURE)
-    check = _verify_chain(str(copy))
+    check, _ = _verify_chain(str(copy))
     if not check.ok:
         return _fail(f"backup written to {target}, but its audit chain does not verify: entry "
                      f"{check.first_bad_seq} {check.problem}", EXIT_FAILURE)
@@ -421,7 +484,14 @@ def _parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser(
         "verify", help="check that the audit log's hash chain is intact (exit 1) and no records were lost (exit 3)")
     verify.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    verify.add_argument("--anchor", metavar="FILE",
+                        help="an anchor (from `haven audit anchor` or records.anchor_file) the log must still hold")
     verify.set_defaults(handler=_audit_verify)
+    anchor = audit_commands.add_parser(
+        "anchor", help="print the audit chain's current head, signed, to keep outside the server")
+    anchor.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    anchor.add_argument("--output", metavar="FILE", help="write the anchor to FILE instead of printing it")
+    anchor.set_defaults(handler=_audit_anchor)
 
     backup = commands.add_parser("backup", help="copy the records consistently, while the server runs")
     backup.add_argument("file", nargs="?", metavar="FILE", help="a new file to write the backup into")

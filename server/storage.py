@@ -99,6 +99,17 @@ SNAPSHOTS_SCHEMA = ("CREATE TABLE IF NOT EXISTS live_sessions "
                     "(room TEXT PRIMARY KEY, snapshot TEXT NOT NULL, saved_at REAL NOT NULL)")
 
 
+def _chain_head(db: sqlite3.Connection) -> tuple[int, str, int]:
+    row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    count = db.execute("SELECT count(*) FROM audit").fetchone()[0]
+    return (0, GENESIS, 0) if row is None else (row[0], row[1], count)
+
+
+def _entry_hash(db: sqlite3.Connection, seq: int) -> str | None:
+    row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def audit_hash(prev_hash: str, row: tuple) -> str:
     """Hash one audit row together with the previous row's hash (the chain link)."""
     canonical = json.dumps(list(row), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
@@ -453,18 +464,19 @@ class Storage:
 
     def chain_head(self) -> tuple[int, str, int]:
         """Return the last entry's (seq, hash) and the count of entries, as committed (for the anchor)."""
-        def head(db: sqlite3.Connection) -> tuple[int, str, int]:
-            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            count = db.execute("SELECT count(*) FROM audit").fetchone()[0]
-            return (0, GENESIS, 0) if row is None else (row[0], row[1], count)
-        return self._read(head).result()
+        return self._read(_chain_head).result()
+
+    async def read_chain_head(self) -> tuple[int, str, int]:
+        """chain_head, awaited on the reader (the server's anchor writer)."""
+        return await asyncio.wrap_future(self._read(_chain_head))
 
     def entry_hash(self, seq: int) -> str | None:
         """Return the stored hash of entry ``seq``, or None when there is no such entry."""
-        def find(db: sqlite3.Connection) -> str | None:
-            row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
-            return None if row is None else str(row[0])
-        return self._read(find).result()
+        return self._read(lambda db: _entry_hash(db, seq)).result()
+
+    async def read_entry_hash(self, seq: int) -> str | None:
+        """entry_hash, awaited on the reader."""
+        return await asyncio.wrap_future(self._read(lambda db: _entry_hash(db, seq)))
 
     # --- end of audit viewer and anchor -----------------------------------------------------------
 

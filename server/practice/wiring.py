@@ -9,9 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
+from server.anchor import AnchorError, AnchorWriter, anchor_path, load_key
 from server.auth import TokenIssuer
 from server.cipher import CipherError, Keyring
-from server.config import Config
+from server.config import Config, ConfigError
 from server.records_key import wrong_key
 from server.retention import RetentionLoop, cutoff_for, purge
 from server.storage import Storage
@@ -31,8 +32,21 @@ from .store import PracticeStore
 PRACTICE_STORE = web.AppKey("practice_store", PracticeStore)
 PRACTICE_API = web.AppKey("practice_api", PracticeApi)
 AUDIT_API = web.AppKey("audit_api", AuditApi)
+ANCHOR = web.AppKey("anchor", AnchorWriter)
 REMINDERS = web.AppKey("reminders", ReminderLoop)  # only when [smtp] is enabled
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _anchor_writer(config: Config, storage: Storage, clock: Callable[[], float]) -> AnchorWriter:
+    """The writer of the audit chain's signed head (server/anchor.py); its key is made on first start."""
+    try:
+        key = load_key(config.server.data_dir, create=True)
+    except AnchorError as exc:
+        raise ConfigError("records.anchor_file", f"the anchor's signing key cannot be used: {exc}") from None
+    assert key is not None  # made when missing
+    return AnchorWriter(anchor_path(config.server.data_dir, config.records.anchor_file), key,
+                        storage.read_chain_head, storage.read_entry_hash, storage.audit,
+                        storage.committed, config.records.anchor_interval, clock)
 
 
 def add_practice(app: web.Application, config: Config, storage: Storage, issuer: TokenIssuer, origins: set[str],
@@ -63,7 +77,8 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
     api.records = ProgramRecords(store, groups, storage.keyring, storage,
                                  Rules(config.records.late_after, config.records.weekly_hours_required), clock)
     api.add_routes(app)
-    app[AUDIT_API] = AuditApi(api, storage)
+    anchor = app[ANCHOR] = _anchor_writer(config, storage, clock)
+    app[AUDIT_API] = AuditApi(api, storage, anchor.status)
     app[AUDIT_API].add_routes(app)
     if mailer is not None:
         reminders = app[REMINDERS] = ReminderLoop(
@@ -94,6 +109,15 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
 
     app.on_startup.append(start_retention)
     app.on_shutdown.append(stop_retention)
+
+    async def start_anchor(app: web.Application) -> None:
+        await anchor.start()
+
+    async def stop_anchor(app: web.Application) -> None:
+        await anchor.stop()
+
+    app.on_startup.append(start_anchor)
+    app.on_shutdown.append(stop_anchor)
     app.middlewares.append(practice_errors)
 
     def page(name: str) -> Callable[[web.Request], Any]:

@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
+from server.anchor import parse
 from server.app import STORAGE
-from server.practice.wiring import PRACTICE_API
+from server.practice.wiring import ANCHOR, PRACTICE_API
 from tests.support.practice_api import ApiClient
 
 PASSWORD = "a long admin password"
@@ -56,6 +57,13 @@ async def test_admins_read_filter_page_and_export_the_audit_log(admin) -> None:
     await asyncio.to_thread(storage.flush)
     reads = [e for e in storage.audit_entries() if e["action"] == "audit-read"]
     assert len(reads) >= 4 and all(r["actor"] == body["entries"][0]["actor"] or r["role"] == "admin" for r in reads)
+
+    # The server's anchor (written every records.anchor_interval; here at once): the viewer says it holds.
+    anchor = await haven.app[ANCHOR].write_once()
+    assert anchor is not None and parse(haven.app[ANCHOR].path.read_text()) == anchor
+    status, body = await client.call("GET", "/api/v1/audit?limit=1")
+    assert status == 200 and body["anchor"] == {"seq": anchor.seq, "hash": anchor.hash, "at": anchor.written_at(),
+                                                "matches": True}
 
 
 async def test_clinicians_are_refused_and_bad_filters_are_json_errors(admin) -> None:
