@@ -182,17 +182,17 @@ def write(path: str | os.PathLike[str], anchor: Anchor) -> None:
     os.replace(temporary, target)
 
 
-def mismatch(anchor: Anchor, stored_hash: str | None, trusted: bytes | None = None) -> str | None:
+def mismatch(anchor: Anchor, stored_hash: str | None, trusted: bytes | None = None, purged: int = 0) -> str | None:
     """Why the chain does not hold ``anchor`` (None: it does).
 
     ``stored_hash`` is the chain's hash of entry ``anchor.seq`` (None: no such entry); ``trusted`` the public
-    key anchors must be signed with, when known.
+    key anchors must be signed with, when known; ``purged`` the last entry the audit retention removed.
     """
     if trusted is not None and anchor.key != trusted:
         return (f"the anchor was signed by key {fingerprint(anchor.key)}, not by this server's key "
                 f"{fingerprint(trusted)}")
-    if anchor.seq == 0:
-        return None  # an anchor of the empty log holds nothing that could be cut
+    if anchor.seq == 0 or (anchor.seq < purged and stored_hash is None):
+        return None  # the empty log, or an entry the retention removed (the chain starts at its base)
     if stored_hash is None:
         return (f"entry {anchor.seq}, the chain's head when anchored at {anchor.written_at()}, is missing: "
                 "entries were removed from the end of the log")

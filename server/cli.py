@@ -142,7 +142,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     anchored = ""
     if anchor is not None:
-        problem = mismatch(anchor, stored, public_bytes(key) if key is not None else None)
+        problem = mismatch(anchor, stored, public_bytes(key) if key is not None else None, check.purged)
         if problem is not None:
             print(f"haven: audit log CUT OR REWRITTEN: {problem} (the chain itself is intact over "
                   f"{check.entries} entries; {path})", file=sys.stderr)
@@ -156,6 +156,8 @@ def _audit_verify(args: argparse.Namespace) -> int:
               f"gap{'s' if len(check.gaps) != 1 else ''}, recorded at entr{'ies' if len(check.gaps) != 1 else 'y'} "
               f"{where} ({path})", file=sys.stderr)
         return EXIT_INCOMPLETE
+    if check.purged:
+        anchored += f"; entries up to {check.purged} were purged by the audit retention"
     print(f"ok: {check.entries} audit entries, hash chain intact, no records lost{anchored} ({path})")
     return EXIT_OK
 
@@ -381,11 +383,14 @@ def _purge(args: argparse.Namespace) -> int:
             db.close()
         if not args.dry_run and any(counts.values()):
             storage.audit("records-purged", role="operator", detail=counts)
+        # The audit log's own, longer retention; the purge audits itself (audit-purged).
+        audit = storage.purge_audit(cutoff_for(config.records.audit_retention), dry_run=args.dry_run)
     finally:
         storage.close()
     verb = "would delete" if args.dry_run else "deleted"
     listed = ", ".join(f"{count} {table}" for table, count in counts.items())
-    print(f"ok: {verb} {listed} (older than {format_duration(config.records.retention)})")
+    print(f"ok: {verb} {listed} (older than {format_duration(config.records.retention)}) and {audit} audit "
+          f"entries (older than {format_duration(config.records.audit_retention)})")
     return EXIT_OK
 
 

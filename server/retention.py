@@ -3,7 +3,8 @@
 ``RETAINED`` names every table the purge covers and the column holding each row's time (seconds since the
 epoch): attendance and sessions, the session records' steps, kept moods, session notes and excusals. Every
 purge that deletes anything is audited as ``records-purged`` with the count per table (never a row's content).
-The audit log itself is not purged here (records.audit_retention is at least six years; see the status notes).
+The audit log has its own, longer retention (records.audit_retention, at least six years): Storage.purge_audit
+drops only the oldest entries, keeps the chain verifiable from a recorded base, and audits the purge.
 """
 
 from __future__ import annotations

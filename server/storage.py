@@ -56,9 +56,27 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+"""
+
+# The audit log's retention (records.audit_retention, at least six years): the oldest entries may go, but
+# only from the start of the chain and only by Storage.purge_audit, which first records the last purged
+# entry's seq and hash here; verification starts from that base. The delete trigger allows exactly that
+# (an older database's unconditional trigger is replaced when it is opened).
+AUDIT_BASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_base (
+    seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, before REAL NOT NULL, at REAL NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_base_no_update BEFORE UPDATE ON audit_base
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_base_no_delete BEFORE DELETE ON audit_base
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+AUDIT_DELETE_TRIGGER = """
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    WHEN OLD.seq > (SELECT coalesce(max(seq), 0) FROM audit_base)
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+AUDIT_PURGED = "audit-purged"
 
 # A session's record as it happens (signaling/records.py SESSION_EVENT_KINDS) and the check-in moods a group
 # keeps. Both clinical enough to seal: the detail and the rating are AES-GCM tokens (server/cipher.py), the
@@ -107,6 +125,8 @@ def _chain_head(db: sqlite3.Connection) -> tuple[int, str, int]:
 
 def _entry_hash(db: sqlite3.Connection, seq: int) -> str | None:
     row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+    if row is None:  # the last entry purged by retention is still known by its hash
+        row = db.execute("SELECT hash FROM audit_base WHERE seq = ?", (seq,)).fetchone()
     return None if row is None else str(row[0])
 
 
@@ -127,6 +147,8 @@ class ChainCheck:
     # The `records-lost` entries of an intact chain: where records could not be written, and how many.
     gaps: tuple[int, ...] = field(default=())
     lost: int = 0
+    # Entries up to this seq were purged by the audit retention (records.audit_retention); 0: none.
+    purged: int = 0
 
     @property
     def complete(self) -> bool:
@@ -182,6 +204,11 @@ class Storage:
         # kill -9 (WAL's default NORMAL may lose the last commits on power loss).
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._db.executescript(AUDIT_BASE_SCHEMA)
+        trigger = self._db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_no_delete'"
+                                   ).fetchone()
+        if trigger is None or "audit_base" not in trigger[0]:
+            self._db.executescript(f"BEGIN; DROP TRIGGER IF EXISTS audit_no_delete; {AUDIT_DELETE_TRIGGER} COMMIT;")
         self._db.executescript(RECORDS_SCHEMA)
         row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         if row is not None:
@@ -413,7 +440,9 @@ class Storage:
     def _verify_chain(self, db: sqlite3.Connection | None = None) -> ChainCheck:
         db = db or self._db  # another connection: the audit viewer's reader (see read_audit)
         assert db is not None
-        previous, count, expected_seq = GENESIS, 0, 1
+        base = db.execute("SELECT seq, hash FROM audit_base ORDER BY seq DESC LIMIT 1").fetchone()
+        purged = 0 if base is None else int(base[0])
+        previous, count, expected_seq = (GENESIS, 0, 1) if base is None else (base[1], 0, purged + 1)
         gaps: list[int] = []
         lost = 0
         for row in db.execute("SELECT * FROM audit ORDER BY seq"):
@@ -429,7 +458,50 @@ class Storage:
                 gaps.append(fields[0])
                 lost += missing
             previous, count, expected_seq = digest, count + 1, expected_seq + 1
-        return ChainCheck(True, count, gaps=tuple(gaps), lost=lost)
+        return ChainCheck(True, count, gaps=tuple(gaps), lost=lost, purged=purged)
+
+    def purge_audit(self, before: float, *, dry_run: bool = False, role: str = "operator") -> int:
+        """Drop the audit entries older than ``before`` from the start of the chain; return how many.
+
+        Only a prefix goes (the first entry at or after ``before`` stays, and everything after it) and never
+        the chain's head. The last purged entry's seq and hash become the chain's base in the same
+        transaction as the delete, and an ``audit-purged`` entry records the purge (counts and seqs only).
+        """
+        return int(self._executor.submit(self._purge_audit, before, dry_run, role, time.time()).result())
+
+    async def purge_audit_async(self, before: float) -> int:
+        """purge_audit, awaited (the server's daily retention run)."""
+        return int(await asyncio.wrap_future(
+            self._executor.submit(self._purge_audit, before, False, "server", time.time())))
+
+    def _purge_audit(self, before: float, dry_run: bool, role: str, now: float) -> int:
+        assert self._db is not None
+        db = self._db
+        head = db.execute("SELECT max(seq) FROM audit").fetchone()[0]
+        if head is None:
+            return 0
+        first_kept = db.execute("SELECT min(seq) FROM audit WHERE at >= ?", (before,)).fetchone()[0]
+        through = min(head if first_kept is None else first_kept, head) - 1
+        start = db.execute("SELECT min(seq) FROM audit").fetchone()[0]
+        count = max(0, through - start + 1)
+        if dry_run or count == 0:
+            return count
+        digest = db.execute("SELECT hash FROM audit WHERE seq = ?", (through,)).fetchone()[0]
+        saved = (self._next_seq, self._last_hash)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT INTO audit_base (seq, hash, before, at) VALUES (?,?,?,?)",
+                       (through, digest, before, now))
+            db.execute("DELETE FROM audit WHERE seq <= ?", (through,))
+            self._append_audit(now, AUDIT_PURGED, None, role, None, None, None,
+                               json.dumps({"entries": count, "from": start, "through": through}, sort_keys=True,
+                                          separators=(",", ":")))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._next_seq, self._last_hash = saved
+            raise
+        return count
 
     def audit_entries(self) -> list[dict]:
         """Return every audit entry (for tests and exports)."""

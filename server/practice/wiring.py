@@ -98,6 +98,7 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
         counts = await store.call(lambda: purge(store.db.db, cutoff_for(config.records.retention, clock())))
         if any(counts.values()):
             storage.audit("records-purged", role="server", detail=counts)
+        await storage.purge_audit_async(cutoff_for(config.records.audit_retention, clock()))  # audits itself
 
     retention = RetentionLoop(purge_once)
 

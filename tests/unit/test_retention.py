@@ -51,3 +51,67 @@ def test_purge_deletes_old_records_only_and_is_audited(tmp_path: Path, capsys) -
     check = Storage(str(data / "haven.db"))
     assert check.verify_chain().ok
     check.close()
+
+
+def test_the_audit_retention_purges_the_oldest_entries_and_the_chain_still_verifies(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "haven.toml"
+    config.write_text(f'[server]\ndata_dir = "{data}"\n')
+    path = str(data / "haven.db")
+    storage = Storage(path)
+    seven_years = time.time() - 7 * 365 * 86400
+    for number in range(3):  # written seven years ago (as the clock said then)
+        storage._submit("audit", storage._append_audit, seven_years + number, "admit", f"p-{number}", None, None,
+                        None, None, "{}")
+    storage.audit("admit", actor="p-new")
+    storage.close()
+
+    assert main(["records", "purge", "--dry-run", "--config", str(config)]) == 0
+    assert "and 3 audit entries (older than 2190d)" in capsys.readouterr().out
+    assert main(["records", "purge", "--config", str(config)]) == 0
+    assert "and 3 audit entries" in capsys.readouterr().out
+    db = sqlite3.connect(path)
+    assert [row[0] for row in db.execute("SELECT seq FROM audit ORDER BY seq")] == [4, 5]
+    assert db.execute("SELECT action, role, detail FROM audit WHERE seq = 5").fetchone() == (
+        "audit-purged", "operator", '{"entries":3,"from":1,"through":3}')
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):  # kept entries stay protected
+        db.execute("DELETE FROM audit WHERE seq = 4")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):  # and so does the base
+        db.execute("DELETE FROM audit_base")
+    db.close()
+    check = Storage(path)
+    verified = check.verify_chain()
+    assert verified.ok and verified.entries == 2 and verified.purged == 3
+    assert check.purge_audit(time.time() + 86400) == 1  # never the head, whatever the cutoff
+    assert check.verify_chain().ok
+    check.close()
+    assert main(["audit", "verify", "--config", str(config)]) == 0
+    assert "purged by the audit retention" in capsys.readouterr().out
+
+
+def test_an_anchor_of_purged_entries_still_verifies_and_a_cut_after_the_purge_is_still_caught(
+        tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "haven.toml"
+    config.write_text(f'[server]\ndata_dir = "{data}"\n')
+    path = str(data / "haven.db")
+    storage = Storage(path)
+    for number in range(3):
+        storage.audit("admit", actor=f"p-{number}")
+    storage.close()
+    old_anchor, new_anchor = tmp_path / "old.json", tmp_path / "new.json"
+    assert main(["audit", "anchor", "--config", str(config), "--output", str(old_anchor)]) == 0
+    storage = Storage(path)
+    assert storage.purge_audit(time.time() + 1) == 2  # entries 1 and 2 (the head, 3, stays)
+    storage.audit("admit", actor="p-3")
+    storage.close()
+    assert main(["audit", "anchor", "--config", str(config), "--output", str(new_anchor)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", "--config", str(config), "--anchor", str(old_anchor)]) == 0
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER audit_no_delete")
+    db.execute("DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)")
+    db.commit()
+    db.close()
+    assert main(["audit", "verify", "--config", str(config), "--anchor", str(new_anchor)]) == 1
+    assert "removed from the end" in capsys.readouterr().err
