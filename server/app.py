@@ -161,7 +161,8 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
     app[TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
     group_rooms = GroupRooms()  # each practice group's agreement and agenda, kept current by server/practice
     storage.keeps_moods = group_rooms.keeps_moods
-    settings = connection_settings(config, policy, group_rooms.for_room, group_rooms.agenda_for)
+    settings = connection_settings(config, policy, group_rooms.for_room, group_rooms.agenda_for,
+                                   group_rooms.emergency_for)
     origins = allowed_origins(config)
 
     def verify_token(token: str, room: str | None):

@@ -72,9 +72,11 @@ def session_policy(config: Config) -> SessionPolicy:
 def connection_settings(config: Config, policy: SessionPolicy,
                         consent_for: Callable[[str], str | None] = lambda room: None,
                         agenda_for: Callable[[str], list[dict[str, Any]] | None] = lambda room: None,
+                        emergency_for: Callable[[str], bool | None] = lambda room: None,
                         ) -> ConnectionSettings:
-    """Return what every connection works with; ``consent_for`` and ``agenda_for`` give a room's own
-    agreement and default agenda, where it has them (a practice group's rooms)."""
+    """Return what every connection works with; ``consent_for``, ``agenda_for`` and ``emergency_for`` give a
+    room's own agreement, default agenda and emergency-information rule, where it has them (a practice
+    group's rooms)."""
     limits = config.limits
     _, client_servers = ice_servers(config)
     minter = turn_credentials(config)
@@ -95,4 +97,5 @@ def connection_settings(config: Config, policy: SessionPolicy,
         fresh_ice_servers=lambda: (minter.mint(),) if minter else (),
         consent_for=consent_for,
         agenda_for=agenda_for,
+        emergency_for=emergency_for,
     )

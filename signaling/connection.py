@@ -87,6 +87,9 @@ class ConnectionSettings:
     consent_for: Callable[[str], str | None] = field(default=lambda room: None)
     # A room's own default agenda (a practice group's phases), offered to its hosts at hello; None: none.
     agenda_for: Callable[[str], list[dict[str, Any]] | None] = field(default=lambda room: None)
+    # Whether a room's members confirm emergency information (a practice group's own setting); None:
+    # require_emergency_info applies.
+    emergency_for: Callable[[str], bool | None] = field(default=lambda room: None)
 
     def consent(self, room: str) -> tuple[str, str]:
         """Return the agreement shown in ``room`` and its version (the SHA-256 of its text)."""
@@ -341,8 +344,12 @@ class Connection:
         }
 
     def _emergency_required(self, role: str) -> bool:
-        """Members confirm their emergency information at each join; hosts from a join link do not."""
-        return self.settings.require_emergency_info and role != "host"
+        """Members confirm their emergency information at each join where their group (or, outside the
+        practice, the server) asks for it; hosts from a join link do not."""
+        if role == "host" or self.grant is None:
+            return False
+        required = self.settings.emergency_for(self.grant.room)
+        return self.settings.require_emergency_info if required is None else required
 
     async def _join(self, consent_version: str | None, emergency: Any = None) -> dict[str, Any]:
         if self.live is not None:

@@ -309,7 +309,16 @@ async function groupView(groupId) {
     form);
 }
 
-/** The group's own details: name, focus, capacity, agenda template and confidentiality agreement. @param {any} group */
+/**
+ * Whether members confirm where they are and an emergency contact at every join (only hosts see it).
+ * @param {string} id @param {boolean} checked
+ */
+function emergencyBox(id, checked) {
+  return h("div", {}, h("label", { for: id }, h("input", { type: "checkbox", id, name: "emergency_info", checked, "data-testid": id }),
+    " Members confirm their current location and an emergency contact at every join"));
+}
+
+/** The group's own details: name, focus, capacity, agenda template, agreement and emergency information. @param {any} group */
 function groupForm(group) {
   const form = /** @type {HTMLFormElement} */ (h("form", { className: "card", "data-testid": "group-edit" },
     h("h2", { text: "Group details" }),
@@ -319,6 +328,7 @@ function groupForm(group) {
     field("edit-agenda", "Default agenda (one phase per line: title, then minutes, e.g. “Check-in 10”)",
       h("textarea", { name: "agenda_template", rows: 5, maxlength: 4000, "data-testid": "edit-agenda" }, group.agenda_template)),
     field("edit-consent", "Confidentiality agreement (everyone accepts it before entering)", h("textarea", { name: "consent_text", rows: 5, maxlength: 4000, required: true, "data-testid": "edit-consent" }, group.consent_text)),
+    emergencyBox("edit-emergency", group.emergency_info),
     h("div", { className: "button-row" }, h("button", { type: "submit", text: "Save details", "data-testid": "group-save" }))));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

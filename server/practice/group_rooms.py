@@ -1,4 +1,5 @@
-"""What a practice group's rooms show at ``hello``: the group's own agreement and its default agenda.
+"""What a practice group's rooms show at ``hello``: the group's own agreement, its default agenda and
+whether its members confirm emergency information.
 
 Kept in memory (loaded at start, updated by every change to a group) because signaling asks for both
 synchronously on every hello; a group's rooms are named ``<group id>-<occurrence key>`` (windows.room_for).
@@ -47,9 +48,10 @@ class GroupRooms:
         self._texts: dict[str, str] = {}
         self._agendas: dict[str, list[dict[str, Any]]] = {}
         self._keep_moods: set[str] = set()
+        self._emergency: dict[str, bool] = {}
 
     def load(self, groups: Iterable[Row]) -> None:
-        self._texts, self._agendas, self._keep_moods = {}, {}, set()
+        self._texts, self._agendas, self._keep_moods, self._emergency = {}, {}, set(), {}
         for group in groups:
             self.update(group)
 
@@ -57,6 +59,8 @@ class GroupRooms:
         self._texts[group["id"]] = group["consent_text"]
         if "keep_moods" in group:
             (self._keep_moods.add if group["keep_moods"] else self._keep_moods.discard)(group["id"])
+        if "emergency_info" in group:
+            self._emergency[group["id"]] = bool(group["emergency_info"])
         try:
             self._agendas[group["id"]] = parse_agenda(group.get("agenda_template") or "")
         except ValueError:  # stored before agendas were checked: offered as none
@@ -75,6 +79,11 @@ class GroupRooms:
         """Return the default agenda of the group whose room this is (None: no group, or it has none)."""
         group = self._group(room)
         return (self._agendas.get(group) or None) if group else None
+
+    def emergency_for(self, room: str) -> bool | None:
+        """Whether the group whose room this is asks its members for emergency information (None: no group)."""
+        group = self._group(room)
+        return self._emergency.get(group) if group else None
 
     def keeps_moods(self, room: str) -> bool:
         """Whether the group whose room this is keeps its members' check-in mood ratings (False: no group)."""

@@ -62,10 +62,11 @@ def schedule_refused(error: ScheduleError) -> PracticeError:
 
 class Groups:
     def __init__(self, store: PracticeStore, audit: Audit, default_consent: str,
-                 rooms: GroupRooms | None = None) -> None:
+                 rooms: GroupRooms | None = None, default_emergency_info: bool = True) -> None:
         self.store = store
         self.audit = audit
         self.default_consent = default_consent
+        self.default_emergency_info = default_emergency_info
         self.rooms = rooms or GroupRooms()  # what the group's rooms show at hello
 
     def _audit(self, caller: Caller, action: str, group_id: str, subject: str | None = None,
@@ -101,7 +102,8 @@ class Groups:
 
     def _group_fields(self, body: dict[str, Any], current: Row | None) -> dict[str, Any]:
         old = current or {"name": None, "kind": None, "focus": "", "agenda_template": "", "capacity": DEFAULT_CAPACITY,
-                          "tz": None, "consent_text": self.default_consent, "keep_moods": 0}
+                          "tz": None, "consent_text": self.default_consent, "keep_moods": 0,
+                          "emergency_info": int(self.default_emergency_info)}
         fields = {
             "name": text(body, "name", high=100, default=old["name"]),
             "kind": choice(body, "kind", GROUP_KINDS, default=old["kind"]),
@@ -112,6 +114,8 @@ class Groups:
             "consent_text": text(body, "consent_text", high=4000, default=old["consent_text"]),
             # Off unless the group asks: members' check-in moods are then kept, sealed, for its facilitators.
             "keep_moods": int(flag(body, "keep_moods", default=bool(old["keep_moods"]))),
+            # Members confirm where they are and an emergency contact at every join (hosts see it).
+            "emergency_info": int(flag(body, "emergency_info", default=bool(old["emergency_info"]))),
         }
         if fields["kind"] == "specialized" and not fields["focus"]:
             raise bad("focus", "is required for a specialized group (e.g. trauma, anxiety)")
@@ -243,6 +247,7 @@ def public_group(group: Row) -> dict[str, Any]:
     shown = {key: group[key] for key in ("id", "name", "kind", "focus", "agenda_template", "capacity", "tz",
                                          "consent_text", "facilitators")}
     shown["keep_moods"] = bool(group.get("keep_moods", 0))
+    shown["emergency_info"] = bool(group.get("emergency_info", 1))
     schedule = schedule_of(group)
     return {**shown, "schedule": None if schedule is None else schedule.to_json()}
 

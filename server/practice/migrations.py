@@ -90,6 +90,12 @@ MIGRATIONS: tuple[str, ...] = (
         note_sealed TEXT NOT NULL, by_account TEXT NOT NULL, at REAL NOT NULL
     );
     """,
+    # Whether a group's members confirm their location and an emergency contact at every join (issue 11):
+    # on unless the group turns it off (every group here meets by telehealth); session.require_emergency_info
+    # is the default for new groups and the rule for rooms outside the practice.
+    """
+    ALTER TABLE groups ADD COLUMN emergency_info INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 

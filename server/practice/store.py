@@ -165,10 +165,10 @@ class PracticeDb:
         try:
             self.db.execute(
                 "INSERT INTO groups (id, name, kind, focus, agenda_template, capacity, tz, consent_text, schedule, "
-                "keep_moods, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "keep_moods, emergency_info, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (group_id, fields["name"], fields["kind"], fields["focus"], fields["agenda_template"],
                  fields["capacity"], fields["tz"], fields["consent_text"], fields.get("schedule"),
-                 int(fields.get("keep_moods", 0)), self.clock()))
+                 int(fields.get("keep_moods", 0)), int(fields.get("emergency_info", 1)), self.clock()))
             for account_id in facilitators:
                 self.db.execute("INSERT OR IGNORE INTO facilitators VALUES (?, ?)", (group_id, account_id))
             self.db.execute("COMMIT")

@@ -65,7 +65,8 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
     accounts = Accounts(store, storage, Lockout(practice.max_login_failures, practice.lockout),
                         practice.inactivity_timeout, clock)
     group_rooms.load(store.run(store.db.groups))
-    groups = Groups(store, storage, config.session.consent_text, group_rooms)
+    groups = Groups(store, storage, config.session.consent_text, group_rooms,
+                    default_emergency_info=config.session.require_emergency_info)
     invites = Invites(store, storage, issuer, group_occurrences, public_url=config.public_url,
                       join_window=practice.join_window, token_ttl=practice.join_token_ttl,
                       max_ttl=config.auth.max_ttl, clock=clock)

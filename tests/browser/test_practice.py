@@ -168,7 +168,9 @@ async def test_a_clinician_runs_a_scheduled_group_from_the_dashboard(browser, pr
     await expect(robin.get_by_test_id("invite-setup-status")).to_have_text(
         "You have checked your camera, microphone and connection.")
 
-    # The facilitator writes the group's own agreement, which is what members accept when they enter.
+    # The facilitator writes the group's own agreement, which is what members accept when they enter, and
+    # keeps the group asking members for their location and an emergency contact (on by default).
+    await expect(dashboard.get_by_test_id("edit-emergency")).to_be_checked()
     await dashboard.get_by_test_id("edit-consent").fill(AGREEMENT)
     await dashboard.get_by_test_id("group-save").click()
     await expect(dashboard.get_by_test_id("notice")).to_have_text("Group saved.")

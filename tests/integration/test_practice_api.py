@@ -376,6 +376,40 @@ async def test_a_groups_own_agreement_is_the_one_its_members_accept(practice) ->
     assert versions["m-00000000000000aa"] == hashlib.sha256(b"Our own agreement, version 1.").hexdigest()
 
 
+async def test_a_group_decides_whether_its_members_confirm_emergency_information(practice) -> None:
+    haven, admin, _ = practice
+    _, group = await admin.call("POST", "/api/v1/groups", {"name": "Psychoeducation", "kind": "psychoeducational",
+                                                           "tz": "UTC"})
+    assert group["emergency_info"] is True  # session.require_emergency_info: every group meets by telehealth
+    status, changed = await admin.call("PATCH", f"/api/v1/groups/{group['id']}", {"emergency_info": False})
+    assert status == 200 and changed["emergency_info"] is False
+    status, refused = await admin.call("PATCH", f"/api/v1/groups/{group['id']}", {"emergency_info": "no"})
+    assert (status, refused["field"]) == (400, "emergency_info")
+    room = f"{group['id']}-20270104T1800"
+    member = ProtocolClient(haven.base_url, haven.token(room=room, name="Robin", sub="m-00000000000000aa"))
+    elsewhere = ProtocolClient(haven.base_url, haven.token(room="ad-hoc", name="Ana", sub="ana"))
+    try:
+        await member.open()
+        hello = await member.request("hello", version=1, token=member.token)
+        assert hello["emergency_info_required"] is False
+        joined = await member.request("join", consent_version=hello["consent"]["version"])  # none asked, none given
+        assert joined["state"] in ("waiting", "admitted")
+        await elsewhere.open()  # a room outside the practice keeps the server's rule
+        assert (await elsewhere.request("hello", version=1, token=elsewhere.token))["emergency_info_required"] is True
+        await admin.call("PATCH", f"/api/v1/groups/{group['id']}", {"emergency_info": True})
+        later = ProtocolClient(haven.base_url, haven.token(room=room, name="Kai", sub="m-00000000000000bb"))
+        await later.open()
+        hello = await later.request("hello", version=1, token=later.token)
+        assert hello["emergency_info_required"] is True  # the change applies to the next hello
+        with pytest.raises(ServerError) as refused_join:
+            await later.request("join", consent_version=hello["consent"]["version"])
+        assert refused_join.value.code == "emergency-info-required"
+        await later.close()
+    finally:
+        await member.close()
+        await elsewhere.close()
+
+
 async def test_members_calendar_downloads_and_feed_parse_and_follow_the_schedule(practice) -> None:
     haven, admin, client = practice
     lee, group, robin, secret = await clinician_with_group(haven, admin, client)

@@ -38,3 +38,12 @@ def test_only_the_groups_own_rooms_show_its_agreement_and_agenda() -> None:
     assert rooms.for_room("tuesday-group") is None and rooms.agenda_for("tuesday-group") is None
     rooms.update({"id": GROUP, "consent_text": "Ours.", "agenda_template": ""})
     assert rooms.agenda_for(f"{GROUP}-20270104T1800") is None  # none set: the server's templates apply
+
+
+def test_a_groups_rooms_follow_its_emergency_information_rule() -> None:
+    rooms = GroupRooms()
+    rooms.load([{"id": GROUP, "consent_text": "Ours.", "agenda_template": "", "emergency_info": 0}])
+    assert rooms.emergency_for(f"{GROUP}-20270104T1800") is False
+    rooms.update({"id": GROUP, "consent_text": "Ours.", "agenda_template": "", "emergency_info": 1})
+    assert rooms.emergency_for(f"{GROUP}-20270104T1800") is True
+    assert rooms.emergency_for("tuesday-group") is None  # not a group's room: the server's rule applies
