@@ -75,19 +75,62 @@ export function markTile(tile, { turn, floor, hand }) {
 /** What a host reads on a tile for each connection quality (docs/protocol.md 9.12); good says nothing. */
 export const QUALITY_WORDS = { weak: "Weak connection", poor: "Poor connection" };
 
+/** A round trip from which it is what makes a link weak (signaling/quality.py), and so worth showing. */
+const SLOW_RTT_MS = 250;
+
 /**
- * Shows a participant's connection quality, as the server measures it, on their tile (hosts only): words
- * for a weak or poor link, with the figures in the tooltip; nothing on a good or not yet measured one.
+ * Words a bitrate in bits per second: "180 kbit/s", "1.2 Mbit/s".
+ * @param {number} bps
+ */
+export function bitrateText(bps) {
+  return bps >= 1_000_000 ? `${(bps / 1_000_000).toFixed(1)} Mbit/s` : `${Math.round(bps / 1000)} kbit/s`;
+}
+
+/**
+ * What a host reads on a tile of a weak or poor link, in words and figures (null: nothing to show): the loss
+ * (the larger of the two directions), the round trip when it is slow, and what the participant publishes.
+ * `detail` is the same, direction by direction, for the tooltip.
+ * @param {{quality?: unknown, loss_in?: unknown, loss_out?: unknown, rtt_ms?: unknown, bitrate_in?: unknown}|undefined} entry
+ * @returns {{quality: string, words: string, figures: string[], detail: string}|null}
+ */
+export function describeQuality(entry) {
+  const quality = entry && typeof entry.quality === "string" ? entry.quality : "unknown";
+  const words = /** @type {Record<string, string>} */ (QUALITY_WORDS)[quality];
+  if (!entry || !words) return null;
+  /** @param {unknown} v */
+  const number = (v) => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : null);
+  const lossIn = number(entry.loss_in);
+  const lossOut = number(entry.loss_out);
+  const rtt = number(entry.rtt_ms);
+  const bitrate = number(entry.bitrate_in);
+  /** @param {number} v */
+  const percent = (v) => `${Math.round(v * 100)}%`;
+  const figures = [];
+  if (lossIn !== null || lossOut !== null) figures.push(`${percent(Math.max(lossIn || 0, lossOut || 0))} lost`);
+  if (rtt !== null && rtt >= SLOW_RTT_MS) figures.push(`${Math.round(rtt)} ms round trip`);
+  if (bitrate !== null) figures.push(bitrateText(bitrate));
+  /** @param {number|null} v */
+  const measured = (v) => (v === null ? "not measured" : percent(v));
+  const detail = `Lost on the way in: ${measured(lossIn)}; on the way to them: ${measured(lossOut)}; ` +
+    `round trip: ${rtt === null ? "not measured" : `${Math.round(rtt)} ms`}; ` +
+    `they send: ${bitrate === null ? "not measured" : bitrateText(bitrate)}`;
+  return { quality, words, figures, detail };
+}
+
+/**
+ * Shows a participant's connection quality, as the server measures it, on their tile (hosts only): for a weak
+ * or poor link the words and the figures as visible text in the name row ("Weak connection · 4% lost ·
+ * 180 kbit/s"; readable on a touch screen, where a tooltip is not), the figures by direction in the
+ * tooltip; nothing on a good or not yet measured one.
  * @param {HTMLElement} tile
- * @param {{quality?: unknown, loss_in?: unknown, loss_out?: unknown, rtt_ms?: unknown}|undefined} entry
+ * @param {{quality?: unknown, loss_in?: unknown, loss_out?: unknown, rtt_ms?: unknown, bitrate_in?: unknown}|undefined} entry
  */
 export function showQuality(tile, entry) {
   const label = tile.querySelector(".tile-label");
   if (!label) return;
   let badge = /** @type {HTMLElement|null} */ (label.querySelector(".tile-quality"));
-  const quality = entry && typeof entry.quality === "string" ? entry.quality : "unknown";
-  const words = /** @type {Record<string, string>} */ (QUALITY_WORDS)[quality];
-  if (!words) {
+  const shown = describeQuality(entry);
+  if (!shown) {
     if (badge) badge.remove();
     delete tile.dataset.quality;
     return;
@@ -98,14 +141,20 @@ export function showQuality(tile, entry) {
     badge.dataset.testid = "tile-quality";
     label.append(badge);
   }
-  tile.dataset.quality = quality;
-  badge.dataset.quality = quality;
-  badge.textContent = words;
-  /** @param {unknown} v */
-  const percent = (v) => (typeof v === "number" ? `${Math.round(v * 100)} %` : "not measured");
-  const rtt = entry && typeof entry.rtt_ms === "number" ? `${entry.rtt_ms} ms` : "not measured";
-  badge.title = `Lost on the way in: ${percent(entry && entry.loss_in)}; on the way to them: ` +
-    `${percent(entry && entry.loss_out)}; round trip: ${rtt}`;
+  tile.dataset.quality = shown.quality;
+  badge.dataset.quality = shown.quality;
+  // Each part stays whole; a narrow tile wraps between them, never inside a figure.
+  const parts = [shown.words, ...shown.figures];
+  const text = parts.join(" · ");
+  if (badge.textContent !== text) {
+    badge.replaceChildren(...parts.flatMap((part, i) => {
+      const span = document.createElement("span");
+      span.className = i === 0 ? "quality-words" : "quality-figure";
+      span.textContent = part;
+      return i === 0 ? [span] : [" · ", span];
+    }));
+  }
+  badge.title = shown.detail;
 }
 
 /** The grid of remote tiles, kept in step with the roster and the received tracks. */
