@@ -231,8 +231,8 @@ class Router:
 
     def _update(self, member: Member) -> None:
         """Make a member's consumers match what it may receive: tear down first, then add."""
-        if member.closed or self.closed:
-            return
+        if member.closed or self.closed or (member.subscribe is not None and member.subscribe.closed):
+            return  # a failed subscribe connection: the member is being removed (media_failed)
         desired = {p.id: p for p in consumable_tracks(member.id, self.members, self.producers.values())
                    if not p.closed}
         for producer_id in [pid for pid in member.consumers if pid not in desired]:
@@ -246,7 +246,10 @@ class Router:
                 subscribe = member.subscribe = self._subscribe_transport(member)
             slot = self._free_slot(subscribe, producer)
             if slot is None:
-                slot = subscribe.add_slot(producer.kind, producer.codec_key, producer.owner_id)
+                try:
+                    slot = subscribe.add_slot(producer.kind, producer.codec_key, producer.owner_id)
+                except MediaError:
+                    break  # its connection closed under it: the member is being removed (media_failed)
                 needs_offer = True
             consumer = Consumer(_new_id("c"), producer, slot, member.id)
             member.consumers[producer.id] = consumer

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -105,6 +106,7 @@ class PublishTransport:
         self._deadline: asyncio.TimerHandle | None = None
         self._closing: asyncio.Future[None] | None = None
         self.pc.on("connectionstatechange", self._on_state)
+        self.pc.on("signalingstatechange", self._on_signaling)
 
     async def negotiate(
         self, offer: str, labels: dict[str, str]
@@ -314,11 +316,18 @@ class PublishTransport:
             self._fail_soon()
 
     def _fail_soon(self) -> None:
-        """Tell the Router the connection failed and close it (once)."""
+        """Tell the Router the connection failed and close it (once); it counts as closed from now on."""
         if self.closed or self._closing is not None:
             return
         self._on_failed()
+        self.closed = True  # close() below runs on the next turn; no offer may be applied meanwhile
         self._closing = asyncio.ensure_future(self.close())
+
+    def _on_signaling(self) -> None:
+        # aiortc closes a connection by itself once the client's DTLS has closed, before any state
+        # change reaches _on_state: from that moment it must count as closed (see SubscribeTransport).
+        if self.pc.signalingState == "closed" and not self.closed:
+            self._fail_soon()
 
     async def _on_state(self) -> None:
         state = self.pc.connectionState
@@ -387,10 +396,21 @@ class SubscribeTransport:
         self._nack_left = 0
         self._resend_left = 0
         self.pc.on("connectionstatechange", self._on_state)
+        self.pc.on("signalingstatechange", self._on_signaling)
 
     def add_slot(self, kind: str, codec_key: tuple[str, str, str], stream_id: str) -> Slot:
-        """Add a sendonly m-line for a codec; it is offered at the next negotiation."""
-        transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+        """Add a sendonly m-line for a codec; it is offered at the next negotiation.
+
+        MediaError ``transport-closed`` when the client's side has already gone (its DTLS closed, which aiortc
+        notices before any state change reaches us): the connection is then failed, once.
+        """
+        if self.closed:
+            raise MediaError("transport-closed", "the subscribe connection is closed")
+        try:
+            transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+        except InvalidStateError:
+            self._fail_soon("media-failed")
+            raise MediaError("transport-closed", "the subscribe connection is closed") from None
         mime = codec_key[1]
         capabilities = RTCRtpSender.getCapabilities(kind).codecs
         # Offer exactly the publisher's codec, so payloads never need translation (plus RTX, which
@@ -492,7 +512,9 @@ class SubscribeTransport:
                 self._deadline = None
             self._slots_negotiated()
         elif state in ("failed", "closed") and not self.closed:
-            self._on_failed("media-failed")
+            # Closed now, not when the Router removes the member: until then another member's publish
+            # updates every subscriber, and this one's connection takes no new slot.
+            self._fail_soon("media-failed")
 
     def _count_drop(self, code: int) -> None:
         self.drops[GUARD_DROPS[code]] += 1
@@ -503,11 +525,19 @@ class SubscribeTransport:
             self._fail_soon("connect-timeout")
 
     def _fail_soon(self, reason: str) -> None:
-        """Tell the Router the connection failed and close it (once)."""
+        """Tell the Router the connection failed and close it (once); it counts as closed from now on."""
         if self.closed or self._closing is not None:
             return
         self._on_failed(reason)
+        self.closed = True  # close() below runs on the next turn; nothing may add to it meanwhile
         self._closing = asyncio.ensure_future(self.close())
+
+    def _on_signaling(self) -> None:
+        # aiortc closes a connection by itself once the client's DTLS has closed (signaling state
+        # "closed" at once, connection state later): from that moment the Router must not add a slot
+        # to it, which another member's publish would otherwise do before this member is removed.
+        if self.pc.signalingState == "closed" and not self.closed:
+            self._fail_soon("media-failed")
 
     def _on_rtcp(self, data: bytes) -> None:
         """Act on a subscriber's feedback within its per-second budget; never raises."""
@@ -608,8 +638,11 @@ class SubscribeSide(Protocol):
     """What the Router needs of a subscribe connection (SubscribeTransport; fakes in the tests)."""
 
     slots: list[Slot]
+    closed: bool  # failed or closed: it takes no new slot
 
-    def add_slot(self, kind: str, codec_key: tuple[str, str, str], stream_id: str) -> Slot: ...
+    def add_slot(self, kind: str, codec_key: tuple[str, str, str], stream_id: str) -> Slot:
+        """A new m-line; MediaError ``transport-closed`` when the connection is gone."""
+        ...
 
     def request_negotiation(self) -> None: ...
 

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 from media.consumer import Slot
+from media.errors import MediaError
 from media.producer import Producer
 from media.reasons import DropReason
 from media.transport import LABEL_KINDS, TransportSettings
@@ -118,6 +119,8 @@ class FakeSubscribeTransport:
         self.closed = False
 
     def add_slot(self, kind: str, codec_key: tuple[str, str, str], stream_id: str) -> Slot:
+        if self.closed:  # as the real one on a closed connection
+            raise MediaError("transport-closed", "the subscribe connection is closed")
         slot = Slot(None, kind, codec_key, next(_ssrcs), "fake-cname")
         self.slots.append(slot)
         return slot
@@ -147,7 +150,9 @@ class FakeSubscribeTransport:
         return path
 
     def fail(self, reason: str = "media-failed") -> None:
+        """The connection failed or the client closed it: reported, and closed at once (as the real one)."""
         self._on_failed(reason)
+        self.closed = True
 
     async def close(self) -> None:
         self.closed = True

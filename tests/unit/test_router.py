@@ -107,6 +107,22 @@ async def test_members_receive_each_others_tracks_but_not_their_own(router: Rout
     assert router.stats()["consumers"] == 4
 
 
+async def test_a_publish_while_another_members_connection_is_failing_skips_that_member(
+        router: Router, fakes: FakeTransports, listener: FakeListener) -> None:
+    """Between a subscriber's connection failing and signaling removing the member, others still publish."""
+    for pid in ("ann", "bob"):
+        router.add_member(pid)
+    ann_cam = await add_track(router, fakes, "ann")
+    fakes.subscribers["bob"].fail()  # the client closed its connections; its leave is on the way
+    assert listener.failures == [("bob", "media-failed")]
+    router.add_member("cat")
+    cat_mic = await add_track(router, fakes, "cat", kind="audio")  # must not touch bob's closed connection
+    assert consumed(fakes, "ann") == {cat_mic.id} and consumed(fakes, "cat") == {ann_cam.id}
+    assert consumed(fakes, "bob") == {ann_cam.id}
+    await router.remove_member("bob")
+    assert "bob" not in router.members
+
+
 async def test_a_member_who_joins_later_receives_existing_tracks(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
     ann_cam = await add_track(router, fakes, "ann")
