@@ -83,7 +83,8 @@ const SLOW_RTT_MS = 250;
  * @param {number} bps
  */
 export function bitrateText(bps) {
-  return bps >= 1_000_000 ? `${(bps / 1_000_000).toFixed(1)} Mbit/s` : `${Math.round(bps / 1000)} kbit/s`;
+  const kbit = Math.round(bps / 1000);
+  return kbit >= 1000 ? `${(bps / 1_000_000).toFixed(1)} Mbit/s` : `${kbit} kbit/s`;
 }
 
 /**

@@ -61,3 +61,52 @@ async def test_mute_everyone_and_ask_everyone_for_cameras_are_requests_members_a
     finally:
         for page in pages:
             await page.context.close()
+
+
+async def test_lower_all_hands_lowers_every_members_hand_and_empties_the_hosts_list(server, browser):
+    pages = []
+    try:
+        ana = await enter(browser, server.join_url(ROOM, "Ana", "host", sub="ana"))
+        ben = await enter(browser, server.join_url(ROOM, "Ben", sub="ben"))
+        cal = await enter(browser, server.join_url(ROOM, "Cal", sub="cal"))
+        pages = [ana, ben, cal]
+
+        # Two members raise their hands; the host sees both, in order, in the list and on their tiles.
+        for page in (ben, cal):
+            await page.get_by_test_id("raise-hand").click()
+            await expect(page.get_by_test_id("raise-hand")).to_have_attribute("aria-pressed", "true")
+            await expect(page.get_by_test_id("raise-hand")).to_have_text("Lower hand")
+        queue = ana.get_by_test_id("hand-queue-item")
+        await expect(queue).to_have_count(2)
+        await expect(queue.nth(0)).to_have_attribute("data-participant-name", "Ben")
+        await expect(queue.nth(1)).to_have_attribute("data-participant-name", "Cal")
+        await expect(ana.get_by_test_id("hands-status")).to_have_text("2 hands are raised, in order:")
+        await expect(ana.locator('.tile[data-participant-id="cal"] .tile-badges')).to_have_text("Hand raised")
+
+        # One press in the Host tab lowers them all.
+        await ana.get_by_test_id("tab-host").click()
+        await ana.get_by_test_id("host-lower-all-hands").click()
+        await expect(ana.get_by_test_id("everyone-status")).to_have_text("All hands are lowered.")
+        for page in (ben, cal):
+            await expect(page.get_by_test_id("raise-hand")).to_have_attribute("aria-pressed", "false")
+            await expect(page.get_by_test_id("raise-hand")).to_have_text("Raise hand")
+            await expect(page.get_by_test_id("hands-status")).to_have_text(
+                "Raise your hand to let the therapist know you'd like to speak.")
+        await ana.get_by_test_id("tab-session").click()
+        await expect(queue).to_have_count(0)
+        await expect(ana.get_by_test_id("hands-status")).to_have_text("No hands are raised.")
+        await expect(ana.get_by_test_id("lower-all-hands")).to_be_hidden()
+        for member in ("ben", "cal"):
+            await expect(ana.locator(f'.tile[data-participant-id="{member}"] .tile-badges')).to_be_hidden()
+        await screenshot(ana, "hands-all-lowered-1280x800")
+
+        # The same tool sits beside the list in the Session tab once a hand is up again.
+        await ben.get_by_test_id("raise-hand").click()
+        await expect(queue).to_have_count(1)
+        await ana.get_by_test_id("lower-all-hands").click()
+        await expect(ben.get_by_test_id("raise-hand")).to_have_attribute("aria-pressed", "false")
+        await expect(queue).to_have_count(0)
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        for page in pages:
+            await page.context.close()

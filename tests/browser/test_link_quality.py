@@ -27,7 +27,10 @@ UI_TIMEOUT_MS = 30000
 POOR_TEXT = re.compile(r"^Poor connection · (\d+)% lost · (\d+(?:\.\d)?) (kbit|Mbit)/s$")
 # One tile's box, its name row's box, its quality text's box, and whether the name or that text is cut short.
 TILE_GEOMETRY = """t => {
-  const box = (el) => { const r = el.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; };
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return {x: r.x, y: r.y, width: r.width, height: r.height};
+  };
   const name = t.querySelector('.tile-name'), quality = t.querySelector('.tile-quality');
   const cut = (el) => el.scrollWidth > el.clientWidth + 1
     || [...el.querySelectorAll('span')].some((s) => s.getBoundingClientRect().right > t.getBoundingClientRect().right);
@@ -82,7 +85,8 @@ async def assert_quality_readable(tile, phone: bool) -> None:
     if phone:
         # A small tile gives the label more rows, but never past the middle of the picture.
         tile_box = geometry["tile"]
-        assert geometry["label"]["y"] >= tile_box["y"] + tile_box["height"] * 0.5, f"the label covers the face: {geometry}"
+        assert geometry["label"]["y"] >= tile_box["y"] + tile_box["height"] * 0.5, \
+            f"the label covers the face: {geometry}"
     else:
         assert not covers_face(geometry["label"], geometry["tile"]), f"the label covers the face: {geometry}"
 
@@ -113,6 +117,8 @@ async def test_the_host_sees_a_poor_connection_on_the_lossy_members_tile_only(se
 
         # The same host on a phone: the tile is small, the text still whole and readable.
         await host.set_viewport_size({"width": 390, "height": 844})
+        await host.wait_for_function("""() => [...document.querySelectorAll('#tiles > .tile')]
+          .every((t) => t.getBoundingClientRect().right <= innerWidth)""")
         await expect(quality).to_have_text(POOR_TEXT)
         await assert_quality_readable(ben, phone=True)
         await screenshot(host, "link-quality-host-390x844")
