@@ -34,6 +34,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .periodic import Periodic
+
 log = structlog.get_logger("haven.anchor")
 
 KEY_FILE_NAME = "audit-anchor.key"
@@ -222,23 +224,22 @@ class AnchorWriter:
         self.entry_hash = entry_hash
         self.audit = audit
         self.committed = committed
-        self.interval = interval
         self.clock = clock
         self.last: Anchor | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.write_once, interval, "audit_anchor_write_failed", wait_first=True)
+        self._started = False
 
     async def start(self) -> None:
         if not await self._check_existing():
             await self.committed()  # the new anchor covers the audited mismatch
         await self.write_once()
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._periodic.start()
+        self._started = True
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._started:
+            self._started = False
+            await self._periodic.stop()
             with contextlib.suppress(Exception):
                 await self.write_once()  # the head at shutdown: what a restart is checked against
 
@@ -276,14 +277,6 @@ class AnchorWriter:
         await asyncio.to_thread(write, self.path, anchor)
         self.last = anchor
         return anchor
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.write_once()
-            except Exception as exc:  # a full disk must not end the anchoring for good
-                log.error("audit_anchor_write_failed", error=type(exc).__name__)
 
     async def status(self) -> dict[str, Any] | None:
         """The anchor's state for the audit viewer (docs/openapi.yaml AuditAnchor); None before the first."""

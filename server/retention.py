@@ -9,15 +9,8 @@ drops only the oldest entries, keeps the chain verifiable from a recorded base, 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
-
-import structlog
-
-log = structlog.get_logger("haven.retention")
 
 RETAINED: tuple[tuple[str, str], ...] = (
     ("attendance", "at"),
@@ -56,32 +49,6 @@ def purge(db: sqlite3.Connection, cutoff: float, *, dry_run: bool = False) -> di
         db.execute("ROLLBACK")
         raise
     return counts
-
-
-class RetentionLoop:
-    """Runs ``run_once`` at start and then every day, until stopped; a failure is logged and retried next day."""
-
-    def __init__(self, run_once: Callable[[], Awaitable[object]], interval: float = DAY) -> None:
-        self.run_once = run_once
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("retention_purge_failed")
-            await asyncio.sleep(self.interval)
 
 
 def cutoff_for(retention: float, now: float | None = None) -> float:

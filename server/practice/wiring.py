@@ -13,8 +13,9 @@ from server.anchor import AnchorError, AnchorWriter, anchor_path, load_key
 from server.auth import TokenIssuer
 from server.cipher import CipherError, Keyring
 from server.config import Config, ConfigError
+from server.periodic import Periodic
 from server.records_key import wrong_key
-from server.retention import RetentionLoop, cutoff_for, purge
+from server.retention import DAY, cutoff_for, purge
 from server.storage import Storage
 
 from .accounts import Accounts
@@ -101,7 +102,7 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
             storage.audit("records-purged", role="server", detail=counts)
         await storage.purge_audit_async(cutoff_for(config.records.audit_retention, clock()))  # audits itself
 
-    retention = RetentionLoop(purge_once)
+    retention = Periodic(purge_once, DAY, "retention_purge_failed")
 
     async def start_retention(app: web.Application) -> None:
         retention.start()
