@@ -153,9 +153,11 @@ export class HostPanel {
     const host = isHost(client);
     this.room = room;
     this.renderWaitingList();
-    for (const input of this.el.settings.querySelectorAll("input[data-setting]")) {
-      const name = /** @type {HTMLInputElement} */ (input).dataset.setting || "";
-      if (name in room) /** @type {HTMLInputElement} */ (input).checked = !!room[name];
+    for (const input of /** @type {NodeListOf<HTMLInputElement>} */ (this.el.settings.querySelectorAll("input[data-setting]"))) {
+      // A switch whose change is still on its way (disabled until answered) keeps what the host chose: the
+      // room state rendered meanwhile predates it, and would flip the switch back for a moment.
+      const name = input.dataset.setting || "";
+      if (name in room && !input.disabled) input.checked = !!room[name];
     }
     // Attendance needs a host join token: a promoted co-host's token is refused by the API.
     const tokenRole = client && client.server && client.server.participant ? client.server.participant.role : null;

@@ -3,20 +3,23 @@ quiet reactions on the tile, a check-in typed into the round; the choices stay i
 
 from __future__ import annotations
 
+import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
-from tests.support.pages import open_page, press_join
+from tests.support.pages import enter_room, open_page, press_join
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 20000
 
 
-async def test_a_member_joins_camera_off_hides_self_view_reacts_and_types_a_check_in(server, browser):
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+async def test_a_member_joins_camera_off_hides_self_view_reacts_and_types_a_check_in(server, browser, size):
     contexts = []
+    shown = f"{size[0]}x{size[1]}"
     try:
         ana_context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        ben_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        ben_context = await browser.new_context(viewport={"width": size[0], "height": size[1]})
         contexts = [ana_context, ben_context]
         ana = await press_join(await open_page(ana_context, server.join_url(ROOM, "Ana", "host", sub="ana")))
         await expect(ana.get_by_test_id("agenda-bar")).to_be_visible()
@@ -48,7 +51,7 @@ async def test_a_member_joins_camera_off_hides_self_view_reacts_and_types_a_chec
         await ben.get_by_test_id("checkin-text-send").click()
         typed = ana.locator('[data-testid="checkin-person"][data-participant-name="Ben"] [data-testid="checkin-typed"]')
         await expect(typed).to_have_text("Tired today, but I want to be here.")
-        await screenshot(ben, "typed-check-in-1280x800")
+        await screenshot(ben, f"typed-check-in-{shown}")
 
         # Next time, in the same browser, his choices are still his.
         await ben.get_by_test_id("leave-button").click()
@@ -63,3 +66,44 @@ async def test_a_member_joins_camera_off_hides_self_view_reacts_and_types_a_chec
     finally:
         for context in contexts:
             await context.close()
+
+
+async def test_when_the_host_allows_it_the_group_reads_a_typed_check_in_on_a_phone_too(server, browser):
+    pages = []
+    try:
+        ana = await enter_room(browser, server.join_url(ROOM, "Ana", "host", sub="ana"), timeout_ms=UI_TIMEOUT_MS)
+        ben = await enter_room(browser, server.join_url(ROOM, "Ben", sub="ben"), 390, 844, UI_TIMEOUT_MS)
+        cal = await enter_room(browser, server.join_url(ROOM, "Cal", sub="cal"), 390, 844, UI_TIMEOUT_MS)
+        pages = [ana, ben, cal]
+
+        # The host lets everyone read typed check-ins, in the Host tab.
+        await ana.get_by_test_id("tab-host").click()
+        await ana.get_by_test_id("room-checkin-text-visible").check()
+        await ana.get_by_test_id("tab-session").click()
+        await ana.get_by_test_id("checkin-start").click()
+
+        # Ben, on his phone, is told before he types that the group will read it, and sends it.
+        await expect(ben.get_by_test_id("checkin-text-hint")).to_have_text(
+            "Everyone in the group reads it, as if you had said it. It is not saved.")
+        await ben.get_by_test_id("checkin-text-input").fill("Slept badly, a bit anxious, glad to be here.")
+        await ben.get_by_test_id("checkin-text-send").click()
+        ben_typed = '[data-testid="checkin-person"][data-participant-name="Ben"] [data-testid="checkin-typed"]'
+        for page in (ana, cal):
+            await expect(page.locator(ben_typed)).to_have_text("Slept badly, a bit anxious, glad to be here.")
+        await screenshot(cal, "typed-check-in-read-by-member-390x844")
+
+        # Switched back off, the next typed check-in reaches the hosts only.
+        await ana.get_by_test_id("tab-host").click()
+        await ana.get_by_test_id("room-checkin-text-visible").uncheck()
+        await ana.get_by_test_id("tab-session").click()
+        await ana.get_by_test_id("checkin-next").click()
+        await expect(cal.get_by_test_id("checkin-text-hint")).to_have_text("Only the hosts read it. It is not saved.")
+        await cal.get_by_test_id("checkin-text-input").fill("Okay today.")
+        await cal.get_by_test_id("checkin-text-send").click()
+        cal_typed = '[data-testid="checkin-person"][data-participant-name="Cal"] [data-testid="checkin-typed"]'
+        await expect(ana.locator(cal_typed)).to_have_text("Okay today.")
+        await expect(ben.locator(cal_typed)).to_be_hidden()
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        for page in pages:
+            await page.context.close()

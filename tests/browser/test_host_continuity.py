@@ -4,11 +4,18 @@ and learns how long the group was alone. Driven by clicks in real browsers again
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import uuid
+
 import pytest
 from playwright.async_api import expect
 
+from tests.browser.conftest import CHROMIUM, WEBRTC_ARGS
 from tests.support.artifacts import screenshot
-from tests.support.pages import enter_room
+from tests.support.pages import enter_room, join_in
 from tests.support.server_process import ServerProcess
 
 ROOM = "tuesday-group"
@@ -119,3 +126,87 @@ async def test_with_another_host_present_leave_says_who_keeps_running_the_sessio
     finally:
         for page in pages:
             await page.context.close()
+
+
+async def test_a_member_made_cohost_ahead_of_time_runs_the_session_when_the_therapist_steps_out(server, browser):
+    pages = []
+    try:
+        ana = await enter(browser, server.join_url(ROOM, "Ana", "host", sub="ana"))
+        ben = await enter(browser, server.join_url(ROOM, "Ben", sub="ben"))
+        cal = await enter(browser, server.join_url(ROOM, "Cal", sub="cal"), 390, 844)
+        pages = [ana, ben, cal]
+
+        # Early in the session Ana makes Ben her co-host from his menu; he gets the host tools at once.
+        await ana.locator('[data-testid="participant-menu"][data-participant-name="Ben"]').click()
+        await expect(ana.get_by_test_id("set-role")).to_have_text("Make co-host")
+        await ana.get_by_test_id("set-role").click()
+        await expect(ben.get_by_test_id("tab-host")).to_be_visible()
+        await expect(cal.get_by_test_id("tab-host")).to_be_hidden()
+        await ana.locator('[data-testid="participant-menu"][data-participant-name="Ben"]').click()
+        await expect(ana.get_by_test_id("set-role")).to_have_text("Remove co-host")
+        await ana.get_by_test_id("participant-dialog-close").click()
+
+        # When she steps out, Leave names him as the one who keeps it running, and nothing pauses for Cal.
+        await ana.get_by_test_id("leave-button").click()
+        await expect(ana.get_by_test_id("leave-dialog-text")).to_have_text(
+            "Ben keeps running the session while you are away.")
+        await screenshot(ana, "host-leave-with-cohost-1280x800")
+        await ana.get_by_test_id("leave-confirm").click()
+        await expect(ana.get_by_test_id("ended-title")).to_have_text("You left the session")
+        await expect(cal.locator('.tile[data-participant-id="ana"]')).to_have_count(0)
+        await expect(cal.get_by_test_id("host-away")).to_be_hidden()
+        await expect(ben.get_by_test_id("host-away")).to_be_hidden()
+        await expect(ben.get_by_test_id("tab-host")).to_be_visible()
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        for page in pages:
+            await page.context.close()
+
+
+async def test_when_the_last_hosts_connection_drops_members_are_told_calmly_at_once(server, browser):
+    # Ana gets a Chromium of her own, so that it can die the way a laptop does: SIGKILL, no Leave, no pagehide.
+    tag = f"--haven-test-browser={uuid.uuid4().hex}"
+    ana_browser = await browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=[*WEBRTC_ARGS, tag])
+    pages = []
+    try:
+        ana_context = await ana_browser.new_context(viewport={"width": 1280, "height": 800})
+        ana = await join_in(ana_context, server.join_url(ROOM, "Ana", "host", sub="ana"), UI_TIMEOUT_MS)
+        await expect(ana.get_by_test_id("agenda-bar")).to_be_visible()
+        ben = await enter(browser, server.join_url(ROOM, "Ben", sub="ben"), 390, 844)
+        cal = await enter(browser, server.join_url(ROOM, "Cal", sub="cal"))
+        pages = [ben, cal]
+        await expect(ben.locator('.tile[data-participant-id="ana"]')).to_have_count(1)
+
+        killed = kill_processes_tagged(tag)
+        assert killed, "Ana's Chromium was not found"
+        for page in (ben, cal):
+            await expect(page.get_by_test_id("host-away")).to_be_visible()
+            await expect(page.get_by_test_id("host-away-title")).to_have_text(
+                "Your therapist's connection dropped. They will probably be back in a moment.")
+            await expect(page.get_by_test_id("host-away-text")).to_contain_text("If no host is back by")
+        await screenshot(ben, "member-host-connection-dropped-390x844")
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        kill_processes_tagged(tag)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ana_browser.close(), 10)
+        for page in pages:
+            await page.context.close()
+
+
+def kill_processes_tagged(tag: str) -> list[int]:
+    """SIGKILL every process whose command line carries ``tag`` (one test's own Chromium); return their PIDs."""
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                arguments = f.read().split(b"\0")
+        except OSError:
+            continue
+        if tag.encode() in arguments:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+    return killed

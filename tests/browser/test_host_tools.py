@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from playwright.async_api import expect
 
 from tests.support.artifacts import screenshot
@@ -14,16 +15,19 @@ ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 20000
 
 
-async def enter(browser, url: str):
-    return await enter_room(browser, url, timeout_ms=UI_TIMEOUT_MS)
+async def enter(browser, url: str, size: tuple[int, int] = (1280, 800)):
+    return await enter_room(browser, url, size[0], size[1], timeout_ms=UI_TIMEOUT_MS)
 
 
-async def test_mute_everyone_and_ask_everyone_for_cameras_are_requests_members_answer(server, browser):
+# The therapist's tools work the same from a phone, and a member on a phone gets the same requests.
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+async def test_mute_everyone_and_ask_everyone_for_cameras_are_requests_members_answer(server, browser, size):
     pages = []
+    shown = f"{size[0]}x{size[1]}"
     try:
-        ana = await enter(browser, server.join_url(ROOM, "Ana", "host", sub="ana"))
+        ana = await enter(browser, server.join_url(ROOM, "Ana", "host", sub="ana"), size)
         ben = await enter(browser, server.join_url(ROOM, "Ben", sub="ben"))
-        cal = await enter(browser, server.join_url(ROOM, "Cal", sub="cal"))
+        cal = await enter(browser, server.join_url(ROOM, "Cal", sub="cal"), size)
         pages = [ana, ben, cal]
         for page in (ben, cal):
             await expect(page.get_by_test_id("toggle-audio")).to_be_enabled()
@@ -52,7 +56,8 @@ async def test_mute_everyone_and_ask_everyone_for_cameras_are_requests_members_a
         await expect(cal.get_by_test_id("unmute-prompt")).to_be_visible()
         await expect(cal.get_by_test_id("unmute-prompt")).to_contain_text("invites you to turn your camera on")
         await expect(ben.get_by_test_id("unmute-prompt")).to_be_hidden()
-        await screenshot(cal, "ask-camera-on-1280x800")
+        await screenshot(cal, f"ask-camera-on-{shown}")
+        await screenshot(ana, f"host-everyone-tools-{shown}")
         await asyncio.sleep(1)
         await expect(cal.get_by_test_id("toggle-video")).to_have_text("Turn camera on")
         await cal.get_by_test_id("unmute-decline").click()

@@ -5,8 +5,13 @@ and a host's spotlight show one person large. Screenshots go to the test artifac
 
 from __future__ import annotations
 
+import math
+import struct
+import wave
+
 from playwright.async_api import expect
 
+from tests.browser.conftest import CHROMIUM, WEBRTC_ARGS
 from tests.support.artifacts import screenshot
 from tests.support.pages import join_in
 
@@ -166,3 +171,60 @@ async def test_a_shared_screen_is_large_with_a_strip_of_readable_tiles_beside_or
     finally:
         for page in pages:
             await page.context.close()
+
+
+def write_tone(path) -> str:
+    """A steady 440 Hz tone at -12 dBFS, 4 s (Chromium loops it): a fake microphone that is clearly speaking.
+    Chromium's default fake microphone only beeps briefly each second, below the speaking threshold on average."""
+    rate = 48000
+    amplitude = int(32767 * 10 ** (-12 / 20))
+    frames = b"".join(struct.pack("<h", int(amplitude * math.sin(2 * math.pi * 440 * i / rate)))
+                      for i in range(rate * 4))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return str(path)
+
+
+async def test_speaker_view_with_no_pin_shows_whoever_is_speaking_large(server, browser, tmp_path):
+    tone = write_tone(tmp_path / "tone.wav")
+    speaking = await browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True, args=[*WEBRTC_ARGS, f"--use-file-for-fake-audio-capture={tone}"])
+    pages = []
+    try:
+        ana = await enter(speaking, server.join_url(ROOM, "Ana", "host", sub="ana"), DESKTOP)
+        ben = await enter(speaking, server.join_url(ROOM, "Ben", sub="ben"), DESKTOP)
+        cal = await enter(speaking, server.join_url(ROOM, "Cal", sub="cal"), DESKTOP)
+        pages = [ana, ben, cal]
+        for page in pages:
+            await expect(page.locator("#tiles > .tile")).to_have_count(3)
+
+        # Only Cal's microphone is on.
+        for page in (ana, ben):
+            await page.get_by_test_id("toggle-audio").click()
+            await expect(page.get_by_test_id("toggle-audio")).to_have_text("Unmute")
+        await ana.get_by_test_id("view-mode").click()
+        await expect(ana.get_by_test_id("view-mode")).to_have_attribute("aria-pressed", "true")
+        await expect(ana.locator('.tile[data-participant-id="cal"]')).to_have_attribute("data-focused", "true")
+        geometry = await assert_layout_sound(ana, 3, phone=False)
+        focused = next(t for t in geometry["tiles"] if t["focused"])
+        assert all(focused["box"]["width"] > 2 * t["box"]["width"] for t in geometry["tiles"] if not t["focused"])
+        await screenshot(ana, "layout-speaker-view-1280x800")
+
+        # Cal falls silent and Ben speaks: the large tile follows, with nobody pinned.
+        await ben.get_by_test_id("toggle-audio").click()
+        await cal.get_by_test_id("toggle-audio").click()
+        await expect(ana.locator('.tile[data-participant-id="ben"]')).to_have_attribute("data-focused", "true")
+        await expect(ana.locator('.tile[data-participant-id="cal"]')).to_have_attribute("data-focused", "false")
+        await assert_layout_sound(ana, 3, phone=False)
+
+        # Grid view again: nobody large.
+        await ana.get_by_test_id("view-mode").click()
+        await expect(ana.locator('#tiles > .tile[data-focused="true"]')).to_have_count(0)
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        for page in pages:
+            await page.context.close()
+        await speaking.close()

@@ -111,3 +111,47 @@ async def test_reading_a_private_message_in_the_chat_tab_points_the_reply_at_it(
     finally:
         for page in pages:
             await page.context.close()
+
+
+async def test_on_a_phone_the_notice_can_wait_for_later_and_the_chat_still_answers_privately(server, browser):
+    pages = []
+    try:
+        ana = await enter(browser, server.join_url(ROOM, "Ana", "host", sub="ana"), 390, 844)
+        ben = await enter(browser, server.join_url(ROOM, "Ben", sub="ben"), 390, 844)
+        pages = [ana, ben]
+
+        await ben.get_by_test_id("tab-chat").click()
+        await ben.get_by_test_id("chat-recipient").select_option("hosts")
+        await expect(ben.get_by_test_id("chat-to-line")).to_have_text("Private: only the hosts see it.")
+        await ben.get_by_test_id("chat-input").fill(HARD_DAY)
+        await ben.get_by_test_id("chat-send").click()
+
+        # On Ana's phone the notice shows on the first screen, above the control bar.
+        notice = ana.get_by_test_id("private-notice")
+        await expect(notice).to_be_visible()
+        await expect(notice).to_contain_text("Ben sent you a private message")
+        box = await notice.bounding_box()
+        controls = await ana.locator(".controls").bounding_box()
+        assert box is not None and controls is not None
+        assert box["y"] >= 0 and box["y"] + box["height"] <= controls["y"] + 1, (box, controls)
+        await screenshot(ana, "private-message-notice-390x844")
+
+        # "Later" puts it away; the Chat tab still counts the message as unread.
+        await ana.get_by_test_id("private-notice-dismiss").click()
+        await expect(notice).to_be_hidden()
+        await expect(ana.get_by_test_id("chat-unread")).to_have_text("1")
+
+        # Opened later, the chat shows the whole message and the reply is private to Ben, never "Everyone".
+        await ana.get_by_test_id("tab-chat").click()
+        await expect(ana.get_by_test_id("chat-text").filter(has_text="hard day")).to_have_text(HARD_DAY)
+        await expect(ana.get_by_test_id("chat-recipient")).to_have_value("ben")
+        await expect(ana.get_by_test_id("chat-to-line")).to_contain_text("Private: only Ben")
+        await ana.get_by_test_id("chat-input").fill("I'm here. Just listen today if you like.")
+        await ana.get_by_test_id("chat-send").click()
+        await expect(ben.get_by_test_id("chat-message").filter(has_text="Just listen")).to_contain_text(
+            "private to you")
+        await screenshot(ana, "private-conversation-390x844")
+        assert not any(p.errors for p in pages), [p.errors for p in pages]
+    finally:
+        for page in pages:
+            await page.context.close()
