@@ -31,6 +31,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* libsrtp 2: srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr); */
 typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
@@ -352,12 +353,19 @@ static PyTypeObject UnprotectorType = {
  * hold this to byte for byte): the publisher's one-byte header extensions (RFC 8285 4.2) rewritten
  * into the ids every subscriber negotiated, CSRCs dropped. table[publisher id] is the subscriber id,
  * 0 to drop the element. Any other extension profile goes to ``general(p, end)`` in Python.
+ *
+ * A kept 3-byte element of the publisher's abs-send-time id gets this hop's send time instead of the
+ * publisher's: CLOCK_MONOTONIC (what Python's time.monotonic_ns reads) as 6.18 fixed-point seconds,
+ * 24 bits. The copies leave in the same event-loop turn, so that is the send time of every copy.
+ * ``clock``, when given (tests only), is called for the time in ns instead.
  */
 typedef struct {
     PyObject_HEAD
     unsigned char table[16];
     int level_id; /* the publisher's audio-level id, -1 if none */
+    int abs_id;   /* the publisher's abs-send-time id, -1 if none */
     PyObject *general;
+    PyObject *clock; /* NULL: CLOCK_MONOTONIC */
 } Translator;
 
 static PyObject *refused_translation;  /* (-1, b"", -1), shared */
@@ -365,9 +373,9 @@ static PyObject *refused_translation;  /* (-1, b"", -1), shared */
 static PyObject *Translator_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     Py_buffer table;
-    int level_id;
-    PyObject *general;
-    if (!PyArg_ParseTuple(args, "y*iO", &table, &level_id, &general))
+    int level_id, abs_id;
+    PyObject *general, *clock = Py_None;
+    if (!PyArg_ParseTuple(args, "y*iiO|O", &table, &level_id, &abs_id, &general, &clock))
         return NULL;
     if (table.len != 16) {
         PyBuffer_Release(&table);
@@ -382,8 +390,10 @@ static PyObject *Translator_new(PyTypeObject *type, PyObject *args, PyObject *kw
     memcpy(self->table, table.buf, 16);
     PyBuffer_Release(&table);
     self->level_id = level_id;
+    self->abs_id = abs_id;
     Py_INCREF(general);
     self->general = general;
+    self->clock = clock == Py_None ? NULL : Py_NewRef(clock);
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -391,12 +401,14 @@ static PyObject *Translator_new(PyTypeObject *type, PyObject *args, PyObject *kw
 static int Translator_traverse(Translator *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->general);
+    Py_VISIT(self->clock);
     return 0;
 }
 
 static int Translator_clear(Translator *self)
 {
     Py_CLEAR(self->general);
+    Py_CLEAR(self->clock);
     return 0;
 }
 
@@ -425,6 +437,34 @@ static PyObject *translation(long first, const unsigned char *tail, Py_ssize_t l
         return NULL;
     }
     return result;
+}
+
+/* Write this hop's abs-send-time, floor(ns * 2^18 / 1e9) mod 2^24, big-endian into out[0..2]. */
+static int write_send_time(Translator *self, unsigned char *out)
+{
+    unsigned long long sec, nsec;
+    if (self->clock == NULL) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        sec = (unsigned long long)now.tv_sec;
+        nsec = (unsigned long long)now.tv_nsec;
+    } else {
+        PyObject *value = PyObject_CallNoArgs(self->clock);
+        if (value == NULL)
+            return -1;
+        unsigned long long ns = PyLong_AsUnsignedLongLong(value);
+        Py_DECREF(value);
+        if (ns == (unsigned long long)-1 && PyErr_Occurred())
+            return -1;
+        sec = ns / 1000000000ULL;
+        nsec = ns % 1000000000ULL;
+    }
+    /* Split so that nothing overflows: sec * 2^18 wraps only in bits the mask drops. */
+    unsigned long stamp = (unsigned long)(((sec << 18) + (nsec << 18) / 1000000000ULL) & 0xFFFFFF);
+    out[0] = (unsigned char)(stamp >> 16);
+    out[1] = (unsigned char)(stamp >> 8);
+    out[2] = (unsigned char)stamp;
+    return 0;
 }
 
 /* translate(p) -> (first byte, tail, audio level); first byte -1 for a packet that must not be forwarded. */
@@ -475,7 +515,12 @@ static PyObject *Translator_translate(Translator *self, PyObject *arg)
         unsigned char new_id = self->table[xid];
         if (new_id) {
             body[4 + kept] = (unsigned char)((new_id << 4) | (b & 0x0F));
-            memcpy(body + 4 + kept + 1, p + i + 1, (size_t)(j - i - 1));
+            if (xid == self->abs_id && j - i == 4) {
+                if (write_send_time(self, body + 4 + kept + 1) < 0)
+                    return NULL;
+            } else {
+                memcpy(body + 4 + kept + 1, p + i + 1, (size_t)(j - i - 1));
+            }
             kept += j - i;
         }
         i = j;

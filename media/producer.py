@@ -321,6 +321,7 @@ class Producer:
         try:
             consumer.resume(self.key_ext, self.key_ts)
             for ext, packet in packets:
+                # Translated again from the publisher's bytes: abs-send-time carries this send's time.
                 first, tail, _ = self.translate(packet)
                 if first >= 0:
                     _, b1, seq, ts, _ = HEADER.unpack_from(packet, 0)

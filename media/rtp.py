@@ -8,6 +8,7 @@ they return a neutral value (``False``, ``None``) so the hot path stays exceptio
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Iterator
 
 # V/P/X/CC, M/PT, sequence number, timestamp, SSRC (RFC 3550 section 5.1).
@@ -20,8 +21,22 @@ URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 # The ids aiortc puts in every offer it makes (aiortc.codecs.HEADER_EXTENSIONS); our subscribe
 # connections are offered by aiortc, so these are the ids every subscriber negotiates. MID is never
-# forwarded: subscribers demultiplex by the SSRC signalled in the offer.
+# forwarded: subscribers demultiplex by the SSRC signalled in the offer. Nothing else is either:
+# transport-wide-cc (its sequence numbers count one hop's packets) and any other element the publisher
+# sends are dropped; aiortc negotiates transport-cc with neither side anyway.
 FORWARDED_EXTENSION_IDS = {URI_AUDIO_LEVEL: 2, URI_ABS_SEND_TIME: 3}
+
+# abs-send-time is rewritten per hop: each subscriber gets the SFU's own send time, not the publisher's.
+# A receiver's delay-based estimate (REMB) compares send-time deltas with arrival-time deltas; a
+# forwarded publisher stamp would put the publisher->SFU jitter and the SFU's queueing on the
+# SFU->subscriber path. 6.18 fixed-point seconds of CLOCK_MONOTONIC, 24 bits (wraps every 64 s).
+ABS_SEND_TIME_SIZE = 3
+_NS_PER_S = 1_000_000_000
+
+
+def abs_send_time(ns: int) -> int:
+    """Return the 24-bit abs-send-time value (6.18 fixed-point seconds, wrapped) of a clock in ns."""
+    return ((ns << 18) // _NS_PER_S) & 0xFFFFFF
 
 ONE_BYTE_PROFILE = 0xBEDE
 _EXTENSION_HEADER = struct.Struct("!HH")
@@ -115,19 +130,34 @@ class ExtensionTranslator:
 
     Built once per Producer from the publisher's negotiated ``{uri: id}``. ``translate`` runs once per
     incoming packet (not per subscriber): it returns the new first byte and the bytes that follow the
-    fixed 12-byte header (extension block + payload), CSRCs dropped.
+    fixed 12-byte header (extension block + payload), CSRCs dropped, and a 3-byte abs-send-time element
+    restamped with ``clock()`` (ns; CLOCK_MONOTONIC, which media/_fastsend.c reads too). The copies of
+    a packet leave in the same event-loop turn as its translation (one sendmmsg), so that is the SFU's
+    send time for all of them, at one clock read per incoming packet rather than per copy.
+
+    A packet sent again from the Producer's cache (a NACK answer, the key-frame replay to a new viewer)
+    is translated again from the publisher's bytes the cache holds, so it too carries the time it is
+    sent, as libwebrtc's own sender stamps every packet it sends, retransmissions included
+    (RtpSenderEgress::SendPacket). A stale stamp would be no better: the receiver's InterArrival would
+    take it for a reordered packet and leave it out of the estimate.
+
+    ``clock`` is for tests: a translator with another clock gets the same one in its compiled form.
     """
 
-    __slots__ = ("id_map", "audio_level_id", "identity")
+    __slots__ = ("id_map", "audio_level_id", "abs_send_time_id", "identity", "clock")
 
-    def __init__(self, publisher_ids: dict[str, int]) -> None:
+    def __init__(self, publisher_ids: dict[str, int], clock: Callable[[], int] = time.monotonic_ns) -> None:
         self.id_map = {
             pub_id: FORWARDED_EXTENSION_IDS[uri]
             for uri, pub_id in publisher_ids.items()
             if uri in FORWARDED_EXTENSION_IDS and 1 <= pub_id <= 14
         }
         self.audio_level_id = publisher_ids.get(URI_AUDIO_LEVEL)
+        # The publisher id whose elements subscribers read as abs-send-time (None if it sends none).
+        abs_id = FORWARDED_EXTENSION_IDS[URI_ABS_SEND_TIME]
+        self.abs_send_time_id = next((k for k, v in self.id_map.items() if v == abs_id), None)
         self.identity = all(k == v for k, v in self.id_map.items())
+        self.clock = clock
 
     def compiled(self) -> Callable[[bytes], tuple[int, bytes, int]] | None:
         """Return media/_fastsend.c's form of ``translate`` (same results), or None if it was not built."""
@@ -137,7 +167,10 @@ class ExtensionTranslator:
             return None
         table = bytes(self.id_map.get(i, 0) for i in range(16))
         level_id = -1 if self.audio_level_id is None else self.audio_level_id
-        return _fastsend.Translator(table, level_id, self._translate_general).translate
+        abs_id = -1 if self.abs_send_time_id is None else self.abs_send_time_id
+        # The compiled step reads CLOCK_MONOTONIC itself, which is what time.monotonic_ns reads.
+        clock = None if self.clock is time.monotonic_ns else self.clock
+        return _fastsend.Translator(table, level_id, abs_id, self._translate_general, clock).translate
 
     def translate(self, p: bytes) -> tuple[int, bytes, int]:
         """Return ``(first_byte, tail, audio_level)``; audio_level is -1 when absent.
@@ -166,6 +199,7 @@ class ExtensionTranslator:
         level = -1
         id_map = self.id_map
         level_id = self.audio_level_id
+        abs_id = self.abs_send_time_id
         kept = []
         i = off + 4
         while i < end:
@@ -183,7 +217,11 @@ class ExtensionTranslator:
                 level = p[i + 1] & 0x7F
             new_id = id_map.get(xid)
             if new_id is not None:
-                kept.append(p[i:j] if new_id == xid else bytes(((new_id << 4) | (b & 0x0F),)) + p[i + 1:j])
+                if xid == abs_id and j - i == 1 + ABS_SEND_TIME_SIZE:  # this hop's send time (abs_send_time)
+                    stamp = (self.clock() << 18) // 1_000_000_000 & 0xFFFFFF
+                    kept.append(((((new_id << 4) | 2) << 24) | stamp).to_bytes(4, "big"))
+                else:
+                    kept.append(p[i:j] if new_id == xid else bytes(((new_id << 4) | (b & 0x0F),)) + p[i + 1:j])
             i = j
         if not kept:
             return b0 & 0xE0, p[end:], level
@@ -201,6 +239,8 @@ class ExtensionTranslator:
                 level = value[0] & 0x7F
             new_id = self.id_map.get(xid)
             if new_id is not None and 1 <= len(value) <= 16:
+                if xid == self.abs_send_time_id and len(value) == ABS_SEND_TIME_SIZE:
+                    value = abs_send_time(self.clock()).to_bytes(3, "big")
                 kept.append((new_id, value))
         if not kept:
             return p[0] & 0xE0, p[end:], level

@@ -11,6 +11,7 @@ must agree with aiortc's parser.
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 from aiortc.rtp import RtpPacket
@@ -26,6 +27,7 @@ from media.rtp import (
     URI_AUDIO_LEVEL,
     URI_MID,
     ExtensionTranslator,
+    abs_send_time,
     always_keyframe,
     build_extension_block,
     h264_keyframe_start,
@@ -169,10 +171,13 @@ def test_translation_keeps_exactly_the_forwarded_extensions(ids: dict[str, int],
 
 
 @FUZZ
-@given(PUBLISHER_IDS, PACKETS)
-def test_the_compiled_translation_is_the_python_one_byte_for_byte(ids: dict[str, int], p: bytes) -> None:
-    translator = ExtensionTranslator(ids)
-    compiled = translator.compiled()
+@given(PUBLISHER_IDS, PACKETS, st.integers(0, 1 << 63), st.integers(0, 1 << 40))
+def test_the_compiled_translation_is_the_python_one_byte_for_byte(ids: dict[str, int], p: bytes, now: int,
+                                                                   step: int) -> None:
+    # Each side gets its own clock, ticking the same way per read: the abs-send-time stamps must agree,
+    # and so must the number and order of clock reads.
+    translator = ExtensionTranslator(ids, clock=itertools.count(now, step).__next__)
+    compiled = ExtensionTranslator(ids, clock=itertools.count(now, step).__next__).compiled()
     if compiled is None:  # media/_fastsend.c was not built: the Python translation is the only one
         return
     assert compiled(p) == translator.translate(p)
@@ -203,8 +208,9 @@ def test_an_extension_block_parses_back_to_its_elements(elements: list[tuple[int
 @given(ONE_BYTE_ELEMENTS, st.binary(max_size=16), st.integers(0, 15))
 def test_identity_translation_keeps_the_packet_without_csrcs(elements: list[tuple[int, bytes]], payload: bytes,
                                                             csrcs: int) -> None:
-    translator = ExtensionTranslator({URI_AUDIO_LEVEL: 2, URI_ABS_SEND_TIME: 3})
-    kept = [(xid, value) for xid, value in elements if xid in (2, 3)]
+    translator = ExtensionTranslator({URI_AUDIO_LEVEL: 2, URI_ABS_SEND_TIME: 3}, clock=lambda: 70_000_000_000)
+    stamp = abs_send_time(70_000_000_000).to_bytes(3, "big")  # 3-byte abs-send-time values are restamped
+    kept = [(xid, stamp if xid == 3 and len(value) == 3 else value) for xid, value in elements if xid in (2, 3)]
     first, tail, _ = translator.translate(one_byte_packet(elements, payload, csrcs))
     assert HEADER.pack(first, 96, 1, 2, 3) + tail == one_byte_packet(kept, payload)
 

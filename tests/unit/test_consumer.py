@@ -7,6 +7,7 @@ what would have gone to the socket, so every test sees exactly the bytes a subsc
 from __future__ import annotations
 
 import struct
+import time
 
 import pytest
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtcpRrPacket, unpack_remb_fci
@@ -15,7 +16,7 @@ from media.consumer import CONGESTION_BYTES, NEXT_FRAME_TICKS, Consumer, Slot
 from media.producer import KEYFRAME_INTERVAL, REPLAY_WINDOW, Producer
 from media.reasons import CloseReason, DropReason
 from media.rtcp import build_pli
-from media.rtp import HEADER, URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, payload_offset
+from media.rtp import HEADER, URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, abs_send_time, payload_offset
 from tests.support.fake_transports import Clock
 
 PUBLISHER_SSRC = 0x0A0B0C0D
@@ -197,10 +198,16 @@ def test_extensions_are_translated_and_csrcs_dropped_before_forwarding(clock: Cl
     # Chrome ids: abs-send-time 2 and mid 4; forwarded as abs-send-time 3, mid dropped.
     extension = struct.pack("!HH", 0xBEDE, 2) + bytes([0x22, 1, 2, 3, 0x40, ord("1"), 0, 0])
     packet = vp8(10, 9000, key=True, extension=extension, csrcs=(77,))
+    before = time.monotonic_ns()
     producer.receive(packet)
+    after = time.monotonic_ns()
     [sent] = path.sent
     assert sent[0] == 0x90
-    assert sent[12:] == struct.pack("!HH", 0xBEDE, 1) + bytes([0x32, 1, 2, 3]) + packet[12 + 4 + 12:]
+    # abs-send-time carries the SFU's send time, not the publisher's 1, 2, 3.
+    assert sent[12:17] == struct.pack("!HH", 0xBEDE, 1) + b"\x32"
+    assert (int.from_bytes(sent[17:20], "big") - abs_send_time(before)) % (1 << 24) <= \
+        (abs_send_time(after) - abs_send_time(before)) % (1 << 24)
+    assert sent[20:] == packet[12 + 4 + 12:]
 
 
 def test_every_consumer_gets_its_own_numbering(clock: Clock) -> None:

@@ -296,12 +296,13 @@ def test_translator_maps_chrome_ids_to_the_forwarded_layout() -> None:
 
 
 def test_translator_forwards_audio_level_and_abs_send_time_and_drops_mid_transport_cc_and_csrcs() -> None:
-    translator = ExtensionTranslator(CHROME_IDS)
+    # abs-send-time is restamped with the SFU's clock: 2.5 s is 0x0A0000 in 6.18 fixed point.
+    translator = ExtensionTranslator(CHROME_IDS, clock=lambda: 2_500_000_000)
     block = one_byte_block([(1, b"\x85"), (2, b"\x01\x02\x03"), (3, b"\x00\x07"), (4, b"0")])
     packet = rtp(b"opus-payload", marker=True, csrcs=(0xAAAAAAAA, 0xBBBBBBBB), extension=block)
     first, tail, level = translator.translate(packet)
     assert first == 0x90  # V=2, X=1, CC=0
-    assert tail == b"\xbe\xde\x00\x02\x20\x85\x32\x01\x02\x03\x00\x00opus-payload"
+    assert tail == b"\xbe\xde\x00\x02\x20\x85\x32\x0a\x00\x00\x00\x00opus-payload"
     assert level == 5
 
 
@@ -337,9 +338,9 @@ def test_translator_fast_path_returns_the_bytes_after_the_header_unchanged() -> 
 
 
 def test_translator_rewrites_two_byte_elements_into_one_byte_form() -> None:
-    translator = ExtensionTranslator({URI_AUDIO_LEVEL: 10, URI_ABS_SEND_TIME: 13})
+    translator = ExtensionTranslator({URI_AUDIO_LEVEL: 10, URI_ABS_SEND_TIME: 13}, clock=lambda: 2_500_000_000)
     packet = rtp(b"p", extension=two_byte_block([(10, b"\x90"), (13, b"\x01\x02\x03"), (31, b"")]))
-    assert translator.translate(packet) == (0x90, b"\xbe\xde\x00\x02\x20\x90\x32\x01\x02\x03\x00\x00p", 16)
+    assert translator.translate(packet) == (0x90, b"\xbe\xde\x00\x02\x20\x90\x32\x0a\x00\x00\x00\x00p", 16)
 
 
 def test_translator_ignores_publisher_ids_outside_the_one_byte_range() -> None:
