@@ -6,13 +6,14 @@ import asyncio
 import ctypes
 import os
 import resource
+import socket
 import ssl
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -21,8 +22,8 @@ from aiohttp.typedefs import Handler
 
 import web_client
 from media.api import Router, RouterListener, UdpMux, host_addresses, set_host_addresses
-from signaling.codes import SERVER_RESTARTING, CloseCode
-from signaling.connection import Connection
+from signaling.codes import NODE_UNAVAILABLE, SERVER_RESTARTING, CloseCode
+from signaling.connection import HELLO_TIMEOUT, Connection
 from signaling.errors import ProtocolError
 from signaling.resume import ResumeKeys
 from signaling.sessions import Sessions
@@ -30,14 +31,17 @@ from signaling.sessions import Sessions
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
 from .cipher import Keyring
+from .cluster import ONCE_JOBS, RELAYED_HEADER, Cluster, OnceJobs, hello_room, hello_token, node_id_of
 from .config import Config, ConfigError, resolve_secret
-from .instance_lock import Busy, hold_shared
+from .instance_lock import Busy, hold
 from .layers import compiled_send, connection_settings, ice_servers, media_settings, session_policy, turn_credentials
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, MediaTotals, Metrics
+from .nodes import open_redis
 from .practice.group_rooms import GroupRooms
 from .practice.setup_check import SetupChecks, add_setup_check_routes
-from .practice.wiring import add_practice
+from .practice.store import PracticeStore
+from .practice.wiring import PRACTICE_STORE, add_practice
 from .proxies import Client, Network, parse_networks, resolve
 from .records_key import records_keyring
 from .storage import Storage
@@ -73,8 +77,9 @@ class Drain:
 
 
 DRAIN = web.AppKey("drain", Drain)
-IN_USE: web.AppKey[IO[str]] = web.AppKey("in_use")  # the shared lock on the database (instance_lock.py)
+IN_USE: web.AppKey[Any] = web.AppKey("in_use")  # the shared lock on the records (instance_lock.py)
 UDP_MUX: web.AppKey[UdpMux | None] = web.AppKey("udp_mux")  # the shared media port (None: ice.udp_port = 0)
+CLUSTER: web.AppKey[Cluster | None] = web.AppKey("cluster")  # None: this server is the only node
 
 WEB_CLIENT_DIR = Path(web_client.__file__).parent
 # What /static/ serves: the browser client's own files, never the Python package around them
@@ -145,7 +150,7 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
     # Before the database: a missing or malformed records key stops the start here, naming where it is read.
     if keyring is None:
         keyring = records_keyring(config.server.data_dir, create=True)
-    storage = app[STORAGE] = Storage(config.database_path, keyring)
+    storage = app[STORAGE] = Storage(config.records_target, keyring)
 
     routers = MediaTotals(udp_mux)  # every Router made, so the metrics' packet counters outlive a session
 
@@ -153,7 +158,8 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
         return routers.track(Router(name, media, listener))
 
     sessions = app[SESSIONS] = Sessions(policy, new_router, storage, snapshots=storage)
-    metrics = app[METRICS] = Metrics(sessions, storage, routers=routers)
+    metrics = app[METRICS] = Metrics(sessions, storage, routers=routers,
+                                     node=node_id_of(config) if config.nodes.redis_url else None)
     app[CONNECTIONS] = set()
     app[STARTED] = time.time()
     app[CONTENT_SECURITY_POLICY] = content_security_policy(config)
@@ -177,9 +183,14 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
         if origin is not None and origin not in origins:
             log.info("origin_refused")
             raise web.HTTPForbidden(text="origin not allowed")
-        ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes * 4, heartbeat=None)
+        max_msg_size = limits.max_message_bytes * 4
+        ws = web.WebSocketResponse(max_msg_size=max_msg_size, heartbeat=None)
         await ws.prepare(request)
-        connection = Connection(AiohttpSocket(ws), app[SESSIONS], settings, verify_token,
+        client_socket = AiohttpSocket(ws)
+        cluster = app[CLUSTER]
+        if cluster is not None and not await _route(cluster, ws, client_socket, request, app[ISSUER], max_msg_size):
+            return ws
+        connection = Connection(client_socket, app[SESSIONS], settings, verify_token,
                                 ledger=storage, resume=resume_keys)
         app[CONNECTIONS].add(connection)
         try:
@@ -230,6 +241,7 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
 
     app.router.add_get("/static/{name}", static)
     add_api_routes(app, storage, app[ISSUER], config.admin.api_key)
+    jobs = app[ONCE_JOBS] = OnceJobs()
     practice = add_practice(app, config, storage, app[ISSUER], origins,
                             lambda request: client_of(request).address or "", WEB_CLIENT_DIR, group_rooms, keyring)
     minter, (_, client_servers) = turn_credentials(config), ice_servers(config)
@@ -289,9 +301,32 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
             udp_mux.close()  # after _close_sessions: every connection on it has closed
             await udp_mux.wait_closed()  # a restart in the same process can bind the port again
 
+    app[CLUSTER] = _cluster(config, sessions, routers, storage, jobs, group_rooms, app[PRACTICE_STORE],
+                            app[CONNECTIONS])
+
+    async def start_node(app: web.Application) -> None:
+        cluster = app[CLUSTER]
+        if cluster is None:
+            await jobs.start()
+        else:
+            await cluster.start()
+
+    async def leave_nodes(app: web.Application) -> None:
+        cluster = app[CLUSTER]
+        if cluster is None:
+            await jobs.stop()
+            return
+        # Before the sockets close: what the rooms look like now is in the database, then the rooms are
+        # let go, so that the clients reconnecting after 1001 are placed on the other nodes and go on there.
+        sessions.freeze()
+        await asyncio.to_thread(storage.flush)
+        await cluster.stop()
+
     app.on_startup.append(open_media_port)
     app.on_startup.append(watch_records)
     app.on_startup.append(start_metrics)
+    app.on_startup.append(start_node)
+    app.on_shutdown.append(leave_nodes)
     app[DRAIN] = Drain(config.server.drain_timeout)
     app.middlewares.append(_refuse_while_draining)
     app.on_shutdown.append(_close_connections)
@@ -299,6 +334,41 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
     app.on_cleanup.append(_close_sessions)
     app.on_cleanup.append(close_media_port)
     return app
+
+
+def _cluster(config: Config, sessions: Sessions, routers: MediaTotals, storage: Storage, jobs: OnceJobs,
+             group_rooms: GroupRooms, practice_store: PracticeStore, connections: set[Connection]) -> Cluster | None:
+    """This node's part among several (nodes.redis_url), or None when it is the only one."""
+    if not config.nodes.redis_url:
+        return None
+    client = open_redis(config.nodes.redis_url, config.nodes.lease / 3)
+
+    def live_rooms() -> list[str]:
+        return [room for room, live in sessions.live.items() if not live.ended]
+
+    async def close_room(room: str) -> None:
+        # The room went to another node while this one had lost its lease: its clients reconnect (1001)
+        # and reach it there; this node writes nothing more for it (frozen keeps the snapshot as it is).
+        live = sessions.live.get(room)
+        if live is None:
+            return
+        live.frozen = True
+        for connection in list(connections):
+            if connection.live is live:
+                connection.close_soon(CloseCode.GOING_AWAY, SERVER_RESTARTING)
+
+    async def prepare_room(room: str) -> None:
+        # The room may have run on another node until a moment ago: its snapshot and its group's settings
+        # are read from the shared database now, not from what this node read at its start.
+        if room in sessions.live:
+            return
+        await asyncio.wrap_future(storage.reload_snapshot(room))
+        group_rooms.load(await practice_store.call(practice_store.db.groups))
+
+    def forwarded() -> int:
+        return routers.read()[0]["forwarded"]
+
+    return Cluster(config, client, live_rooms, sessions.participant_count, forwarded, close_room, jobs, prepare_room)
 
 
 def _metrics_app(metrics: Metrics) -> web.Application:
@@ -350,6 +420,45 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     if request.app[HSTS] or client_of(request).scheme == "https":
         response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+
+
+async def _route(cluster: Cluster, ws: web.WebSocketResponse, socket: AiohttpSocket, request: web.Request,
+                 issuer: TokenIssuer, max_msg_size: int) -> bool:
+    """Among nodes: True to serve this WebSocket here (its room is placed here), else relay it to its node.
+
+    The first frame must be ``hello``, which names the room. Anything else, or a token that does not
+    verify, is served here too, where the Connection answers it with the protocol's own error; a room is
+    only ever placed for a caller whose token is valid for it.
+    """
+    try:
+        first = await asyncio.wait_for(socket.receive(), HELLO_TIMEOUT)
+    except TimeoutError:
+        await ws.close(code=CloseCode.NOT_AUTHENTICATED, message=b"hello not received in time")
+        return False
+    if first is None:
+        return False
+    socket.unread(first)
+    room = hello_room(first) if isinstance(first, str) else None
+    if room is None or isinstance(first, bytes):
+        return True
+    try:
+        issuer.verify(hello_token(first) or "", room=room)
+    except TokenError:
+        return True
+    try:
+        owner = await cluster.owner_of(room)
+    except Exception as exc:  # Redis unreachable: no node may guess, or two could serve the room
+        log.warning("placement_failed", error=type(exc).__name__)
+        owner = None
+    if owner == cluster.node_id:
+        return True
+    if owner is None or request.headers.get(RELAYED_HEADER):
+        # No node can take it now, or it was relayed here by a node that saw an older placement:
+        # the client reconnects (section 4) and is placed afresh, never relayed round in circles.
+        await ws.close(code=CloseCode.TRY_AGAIN, message=NODE_UNAVAILABLE.encode())
+        return False
+    await cluster.relay(ws, owner, first, max_msg_size)
+    return False
 
 
 @web.middleware
@@ -427,6 +536,25 @@ def _tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+def _listeners(config: Config) -> list[socket.socket]:
+    """The listening sockets: server.port (shared with other nodes when server.reuse_port), and the
+    relay-only nodes.internal_port when set. A port that cannot be bound stops the start, naming its key."""
+    server = config.server
+    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+    listeners = []
+    for key, port, reuse in (("server.port", server.port, server.reuse_port),
+                             ("nodes.internal_port", config.nodes.internal_port, False)):
+        if not port:
+            continue
+        try:
+            listeners.append(socket.create_server((server.host, port), family=family, reuse_port=reuse, backlog=512))
+        except OSError as exc:
+            for listener in listeners:
+                listener.close()
+            raise ConfigError(key, f"cannot listen on {server.host}:{port}: {exc.strerror or exc}") from None
+    return listeners
+
+
 def serve(config: Config, dev: bool = False) -> int:
     """Run the server until interrupted; in dev mode bind 127.0.0.1 and print demo join links."""
     if dev:
@@ -442,10 +570,13 @@ def serve(config: Config, dev: bool = False) -> int:
     os.makedirs(config.server.data_dir, mode=0o700, exist_ok=True)
     try:
         # Held until the process ends: `haven restore` and `haven records rotate-key` refuse while it is.
-        in_use = hold_shared(config.database_path)
+        in_use = hold(config.records_target)
     except Busy as exc:
-        raise ConfigError("storage.path", f"a restore or key rotation is replacing these records ({exc}); "
+        key = "storage.backend" if config.records_target.postgresql else "storage.path"
+        raise ConfigError(key, f"a restore or key rotation is replacing these records ({exc}); "
                           "start the server when it has finished") from None
+    except ConnectionError as exc:  # PostgreSQL unreachable, or the login refused
+        raise ConfigError("storage.postgresql_url", str(exc)) from None
     secret = resolve_secret(config)
     app = create_app(config, secret)
     app[DRAIN].hard_exit = True
@@ -463,7 +594,7 @@ def serve(config: Config, dev: bool = False) -> int:
              public_url=config.public_url, tls=bool(config.server.tls_cert))
     # SIGTERM and SIGINT start the drain (aiohttp stops listening, then runs _close_connections); what
     # handlers are still running after it get the rest of the reserve before _close_sessions.
-    web.run_app(app, host=config.server.host, port=config.server.port, ssl_context=_tls_context(config),
+    web.run_app(app, sock=_listeners(config), ssl_context=_tls_context(config),
                 print=None, access_log=None, handle_signals=True,
                 shutdown_timeout=config.server.drain_timeout * DRAIN_RESERVE / 2)
     log.info("server_stopped")

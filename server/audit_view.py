@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .database import SQLITE_DIALECT, Dialect
+
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 FORMATS = ("json", "csv")
@@ -108,7 +110,8 @@ def _integer(params: Mapping[str, str], name: str, low: int, high: int) -> int |
     return int(value)
 
 
-def where_clause(query: AuditQuery, member_ids: Iterable[str] = ()) -> tuple[str, list[Any]]:
+def where_clause(query: AuditQuery, member_ids: Iterable[str] = (),
+                 dialect: Dialect = SQLITE_DIALECT) -> tuple[str, list[Any]]:
     """Return the SQL condition (``WHERE …`` or empty) and its parameters for ``query``.
 
     ``group`` matches entries of the group's rooms (named ``<group id>-<occurrence>``), entries about the
@@ -136,7 +139,7 @@ def where_clause(query: AuditQuery, member_ids: Iterable[str] = ()) -> tuple[str
         members = sorted(set(member_ids))
         marks = ",".join("?" * len(members))
         parts = ["room = ?", "substr(room, 1, ?) = ?", "subject = ?",
-                 "(json_valid(detail) AND json_extract(detail, '$.group') = ?)"]
+                 dialect.json_key_is("detail", "group")]
         params.extend([query.group, len(prefix), prefix, query.group, query.group])
         if members:
             parts.append(f"subject IN ({marks})")
@@ -147,9 +150,10 @@ def where_clause(query: AuditQuery, member_ids: Iterable[str] = ()) -> tuple[str
     return ("WHERE " + " AND ".join(conditions)) if conditions else "", params
 
 
-def page_sql(query: AuditQuery, member_ids: Iterable[str] = ()) -> tuple[str, list[Any]]:
+def page_sql(query: AuditQuery, member_ids: Iterable[str] = (),
+             dialect: Dialect = SQLITE_DIALECT) -> tuple[str, list[Any]]:
     """The newest entries first, one more than the page so the caller knows whether more remain."""
-    where, params = where_clause(query, member_ids)
+    where, params = where_clause(query, member_ids, dialect)
     sql = f"SELECT {', '.join(COLUMNS)} FROM audit {where} ORDER BY seq DESC LIMIT ?"
     return sql, [*params, query.limit + 1]
 

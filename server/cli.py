@@ -4,15 +4,17 @@ backup, restore, records, report attendance, --version."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import getpass
 import importlib.metadata
+import json
 import os
 import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,7 @@ from server.config import (
 )
 
 if TYPE_CHECKING:
+    from server.database import Target
     from server.storage import ChainCheck
 
 EXIT_OK = 0
@@ -41,8 +44,52 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
+# What stays SQLite-only: PostgreSQL has its own tools for consistent copies of a live database.
+SQLITE_ONLY_BACKUP = ('haven backup copies the SQLite file; with storage.backend = "postgresql" back up the '
+                      "database with pg_dump and restore it with pg_restore (and keep the records key apart)")
+SQLITE_ONLY_RESTORE = ('haven restore replaces the SQLite file; with storage.backend = "postgresql" restore a '
+                       "pg_dump of the database with pg_restore")
+
+
 def _load(path: str | None) -> Config:
     return load_config(path or os.environ.get("HAVEN_CONFIG") or None)
+
+
+def _on_records(args: argparse.Namespace, work: Callable[[Config], int], *, stopped_to: str | None = None,
+                failures: tuple[type[Exception], ...] = ()) -> int:
+    """Run a command that works on the records: load the config, then ``work(config)`` for the exit status.
+
+    ``stopped_to`` (what the command does, for the message) means no server may run meanwhile: the instance
+    lock (server/instance_lock.py) is held exclusively around ``work``, and refused while a server holds it.
+    A ConfigError, when loading or from ``work``, is a config error (exit 2); one of ``failures`` an ordinary
+    failure (exit 1), its message as it is.
+    """
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    lock = None
+    if stopped_to is not None:
+        from server.instance_lock import Busy, hold
+
+        try:
+            lock = hold(config.records_target, exclusive=True)
+        except Busy as exc:
+            return _fail(f"a Haven server is using these records ({exc} is held): stop it first, then {stopped_to}",
+                         EXIT_FAILURE)
+        except ConnectionError as exc:
+            return _fail(f"{exc} (storage.postgresql_url)", EXIT_FAILURE)
+    try:
+        return work(config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    except ConnectionError as exc:  # PostgreSQL unreachable (a refused connection, a wrong password)
+        return _fail(f"{exc} (storage.postgresql_url)", EXIT_FAILURE)
+    except failures as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    finally:
+        if lock is not None:
+            lock.close()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -50,6 +97,19 @@ def _serve(args: argparse.Namespace) -> int:
         config = _load(args.config)
     except ConfigError as exc:
         return _fail(f"config error: {exc}")
+    if args.workers is not None:
+        from server.logs import configure_logging
+        from server.workers import run_workers, worker_count
+
+        try:
+            count = worker_count(args.workers)
+        except ValueError as exc:
+            return _fail(str(exc))
+        configure_logging(config.logging.level, config.logging.format)
+        try:
+            return run_workers(config, count, args.config)
+        except ConfigError as exc:
+            return _fail(f"config error: {exc}")
     # Imported here so `token` and `check-config` work without loading the media stack.
     from server.app import serve
 
@@ -57,6 +117,59 @@ def _serve(args: argparse.Namespace) -> int:
         return serve(config, dev=args.dev)
     except ConfigError as exc:  # checks that need the running stack (e.g. media.forwarding = "c")
         return _fail(f"config error: {exc}")
+
+
+def _nodes_config(path: str | None) -> tuple[Config | None, int]:
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        return None, _fail(f"config error: {exc}")
+    if not config.nodes.redis_url:
+        return None, _fail("config error: nodes.redis_url: not set, so this server is the only node")
+    return config, 0
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    """List the live nodes with their load (counts only: no room or participant names)."""
+    from server.nodes import list_nodes
+
+    config, code = _nodes_config(args.config)
+    if config is None:
+        return code
+    try:
+        nodes = asyncio.run(list_nodes(config.nodes.redis_url))
+    except Exception as exc:
+        return _fail(f"cannot read the nodes from Redis: {type(exc).__name__}", EXIT_FAILURE)
+    if args.json:
+        print(json.dumps([node.as_dict() for node in nodes], indent=2))
+        return 0
+    print(f"{'node':<28} {'state':<9} {'rooms':>5} {'placed':>6} {'people':>6} {'capacity':>8} {'pkt/s':>8} "
+          f"{'cpu':>5}  udp")
+    for node in nodes:
+        state = "draining" if node.draining else "leader" if node.leader else "live"
+        print(f"{node.node_id:<28} {state:<9} {node.load.rooms:>5} {node.placed_rooms:>6} "
+              f"{node.load.participants:>6} {node.capacity:>8} {node.load.packets_per_s:>8.0f} "
+              f"{node.load.cpu * 100:>4.0f}%  {node.udp_port}")
+    if not nodes:
+        print("(no live node)")
+    return 0
+
+
+def _node_drain(args: argparse.Namespace) -> int:
+    """Mark a node drained: it takes no new rooms; its rooms finish."""
+    from server.nodes import drain_node
+
+    config, code = _nodes_config(args.config)
+    if config is None:
+        return code
+    try:
+        found = asyncio.run(drain_node(config.nodes.redis_url, args.node))
+    except Exception as exc:
+        return _fail(f"cannot reach Redis: {type(exc).__name__}", EXIT_FAILURE)
+    if not found:
+        return _fail(f"no live node is called {args.node!r} (see `haven nodes`)", EXIT_FAILURE)
+    print(f"{args.node} is drained: it takes no new rooms, and its rooms go on until they end.")
+    return 0
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -106,11 +219,12 @@ def _check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verify_chain(path: str, anchored_seq: int | None = None) -> tuple[ChainCheck, str | None]:
-    """Open the records at ``path``, check the audit log's hash chain and read entry ``anchored_seq``'s hash."""
+def _verify_chain(where: str | Target, anchored_seq: int | None = None) -> tuple[ChainCheck, str | None]:
+    """Open the records (a SQLite file's path or a Target), check the audit log's hash chain and read entry
+    ``anchored_seq``'s hash."""
     from server.storage import Storage  # here, so `token` and `check-config` need no database
 
-    storage = Storage(path)
+    storage = Storage(where)
     try:
         stored = storage.entry_hash(anchored_seq) if anchored_seq else None
         return storage.verify_chain(), stored
@@ -125,8 +239,9 @@ def _audit_verify(args: argparse.Namespace) -> int:
         config = _load(args.config)
     except ConfigError as exc:
         return _fail(f"config error: {exc}")
-    path = config.database_path
-    if not os.path.exists(path):
+    target = config.records_target
+    path = target.describe()
+    if not target.postgresql and not os.path.exists(target.path):
         return _fail(f"no audit log at {path}", EXIT_FAILURE)
     anchor = None
     if args.anchor is not None:
@@ -135,7 +250,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
             key = load_key(config.server.data_dir, create=False)
         except AnchorError as exc:
             return _fail(f"anchor {args.anchor}: {exc}", EXIT_FAILURE)
-    check, stored = _verify_chain(path, anchor.seq if anchor else None)
+    try:
+        check, stored = _verify_chain(target, anchor.seq if anchor else None)
+    except ConnectionError as exc:
+        return _fail(f"{exc} (storage.postgresql_url)", EXIT_FAILURE)
     if not check.ok:
         print(f"haven: audit log TAMPERED: entry {check.first_bad_seq} {check.problem} "
               f"({check.entries} entries verified before it; {path})", file=sys.stderr)
@@ -171,15 +289,18 @@ def _audit_anchor(args: argparse.Namespace) -> int:
         config = _load(args.config)
     except ConfigError as exc:
         return _fail(f"config error: {exc}")
-    path = config.database_path
-    if not os.path.exists(path):
-        return _fail(f"no audit log at {path}", EXIT_FAILURE)
+    target = config.records_target
+    if not target.postgresql and not os.path.exists(target.path):
+        return _fail(f"no audit log at {target.path}", EXIT_FAILURE)
     try:
         key = load_key(config.server.data_dir, create=True)
     except (AnchorError, OSError) as exc:
         return _fail(f"anchor key: {exc}", EXIT_FAILURE)
     assert key is not None  # made when missing
-    storage = Storage(path)
+    try:
+        storage = Storage(target)
+    except ConnectionError as exc:
+        return _fail(f"{exc} (storage.postgresql_url)", EXIT_FAILURE)
     try:
         check = storage.verify_chain()
         seq, digest, entries = storage.chain_head()
@@ -208,6 +329,8 @@ def _backup(args: argparse.Namespace) -> int:
         return _backup_to_dir(args)
     try:
         config = _load(args.config)
+        if config.records_target.postgresql:
+            return _fail(SQLITE_ONLY_BACKUP, EXIT_FAILURE)
         from server.backup import BackupError, backup
         from server.records_key import key_source, records_keyring
 
@@ -215,10 +338,13 @@ def _backup(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(f"config error: {exc}")
     try:
-        made = backup(config.database_path, Path(args.file), keyring)
+        made = backup(config.database_path, Path(args.file), keyring, config.server.data_dir)
     except BackupError as exc:
         return _fail(str(exc), EXIT_FAILURE)
     print(f"ok: {made.path} ({made.entries} audit entries, hash chain intact)")
+    if made.anchor_key_path is not None:
+        print(f"the audit anchor key is in {made.anchor_key_path}, so anchors kept elsewhere still verify after a "
+              "restore")
     if made.key_path is not None:
         print(f"the records key is in {made.key_path}: whoever holds both files can read the sealed records; "
               "keep them somewhere safe")
@@ -230,37 +356,31 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     """Replace the records with a checked backup; refuses while a server uses them."""
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}")
+    from server.anchor import key_path as anchor_key_path
     from server.backup import BackupError, restore
     from server.cipher import KEY_ENV, key_file
-    from server.instance_lock import Busy, hold_exclusive
     from server.records_key import records_keyring
 
-    data_dir = config.server.data_dir
-    try:
-        lock = hold_exclusive(config.database_path)
-    except Busy as exc:
-        return _fail(f"a Haven server is using these records ({exc} is held): stop it first, then restore",
-                     EXIT_FAILURE)
-    try:
+    def work(config: Config) -> int:
+        if config.records_target.postgresql:
+            return _fail(SQLITE_ONLY_RESTORE, EXIT_FAILURE)
+        data_dir = config.server.data_dir
         has_key = bool(os.environ.get(KEY_ENV)) or key_file(data_dir).exists()
         keyring = records_keyring(data_dir, create=False) if has_key else None
         done = restore(Path(args.file), config.database_path, keyring, data_dir)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}")
-    except BackupError as exc:
-        return _fail(str(exc), EXIT_FAILURE)
-    finally:
-        lock.close()
-    print(f"ok: restored {config.database_path} from {args.file} ({done.entries} audit entries, hash chain intact)")
-    if done.previous is not None:
-        print(f"the previous database is kept as {done.previous}")
-    if done.key_installed:
-        print(f"the records key saved with the backup is now {key_file(data_dir)}")
-    return EXIT_OK
+        print(f"ok: restored {config.database_path} from {args.file} ({done.entries} audit entries, hash chain "
+              "intact)")
+        if done.previous is not None:
+            print(f"the previous database is kept as {done.previous}")
+        if done.key_installed:
+            print(f"the records key saved with the backup is now {key_file(data_dir)}")
+        if done.anchor_key in ("installed", "replaced"):
+            print(f"the audit anchor key saved with the backup is now {anchor_key_path(data_dir)}")
+        if done.previous_anchor_key is not None:
+            print(f"the previous audit anchor key is kept as {done.previous_anchor_key}")
+        return EXIT_OK
+
+    return _on_records(args, work, stopped_to="restore", failures=(BackupError,))
 
 
 def _backup_to_dir(args: argparse.Namespace) -> int:
@@ -269,6 +389,8 @@ def _backup_to_dir(args: argparse.Namespace) -> int:
         config = _load(args.config)
     except ConfigError as exc:
         return _fail(f"config error: {exc}")
+    if config.records_target.postgresql:
+        return _fail(SQLITE_ONLY_BACKUP, EXIT_FAILURE)
     source = config.database_path
     if not os.path.exists(source):
         return _fail(f"no database at {source}", EXIT_FAILURE)
@@ -310,88 +432,79 @@ def _backup_to_dir(args: argparse.Namespace) -> int:
 
 def _rotate_key(args: argparse.Namespace) -> int:
     """Seal every sealed value with a new key, then drop the old ones; refuses while a server runs."""
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}")
     from server.cipher import KEY_ENV, CipherError, Keyring, format_keys, new_key, write_keyring
-    from server.instance_lock import Busy, hold_exclusive
     from server.practice.store import connect
     from server.records_key import records_keyring, wrong_key
     from server.sealed_fields import check_opens, reseal_all, stale_keys
     from server.storage import Storage
 
-    data_dir = config.server.data_dir
-    try:
-        lock = hold_exclusive(config.database_path)
-    except Busy as exc:
-        # The server caches nothing sealed, but it would seal new values with the old key mid-rotation.
-        return _fail(f"a Haven server is using these records ({exc} is held): stop it first, then rotate",
-                     EXIT_FAILURE)
-    try:
-        old = records_keyring(data_dir, create=False)
-        from_env = bool(os.environ.get(KEY_ENV))
-        db = connect(config.database_path)
+    def work(config: Config) -> int:
+        data_dir = config.server.data_dir
         try:
-            check_opens(db, old)
-            rotated = Keyring([new_key(), *old.keys])
+            old = records_keyring(data_dir, create=False)
+            from_env = bool(os.environ.get(KEY_ENV))
+            db = connect(config.records_target)
+            try:
+                check_opens(db, old)
+                rotated = Keyring([new_key(), *old.keys])
+                if not from_env:
+                    write_keyring(data_dir, rotated.keys)  # both keys first: a crash part-way loses nothing
+                count = reseal_all(db, rotated)
+                left = stale_keys(db, rotated)
+            finally:
+                db.close()
+            if left:
+                return _fail(f"values sealed with {', '.join(sorted(left))} remain; the old keys were kept",
+                             EXIT_FAILURE)
+            final = Keyring([rotated.current])
             if not from_env:
-                write_keyring(data_dir, rotated.keys)  # both keys first: a crash part-way loses nothing
-            count = reseal_all(db, rotated)
-            left = stale_keys(db, rotated)
-        finally:
-            db.close()
-        if left:
-            return _fail(f"values sealed with {', '.join(sorted(left))} remain; the old keys were kept", EXIT_FAILURE)
-        final = Keyring([rotated.current])
-        if not from_env:
-            write_keyring(data_dir, final.keys)
-        storage = Storage(config.database_path)
-        storage.audit("records-key-rotated", role="operator", detail={"resealed": count, "key": final.current.id})
-        storage.close()
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}")
-    except CipherError as exc:
-        return _fail(f"config error: {wrong_key(data_dir, exc)}")
-    finally:
-        lock.close()
-    print(f"ok: {count} sealed values re-sealed with key {final.current.id}; the old key is no longer needed")
-    if from_env:
-        print(f"set {KEY_ENV} to this new keyring before starting the server:")
-        print(format_keys(final.keys), end="")
-    return EXIT_OK
+                write_keyring(data_dir, final.keys)
+            storage = Storage(config.records_target)
+            storage.audit("records-key-rotated", role="operator", detail={"resealed": count, "key": final.current.id})
+            storage.close()
+        except CipherError as exc:
+            raise wrong_key(data_dir, exc) from None  # a config error: the key in place does not open the records
+        print(f"ok: {count} sealed values re-sealed with key {final.current.id}; the old key is no longer needed")
+        if from_env:
+            print(f"set {KEY_ENV} to this new keyring before starting the server:")
+            print(format_keys(final.keys), end="")
+        return EXIT_OK
+
+    # The server caches nothing sealed, but it would seal new values with the old key mid-rotation.
+    return _on_records(args, work, stopped_to="rotate")
 
 
 def _purge(args: argparse.Namespace) -> int:
     """Delete the records older than records.retention now (``--dry-run``: only count them)."""
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}")
     from server.practice.store import connect
     from server.retention import cutoff_for, purge
     from server.storage import Storage
 
-    if not os.path.exists(config.database_path):
-        return _fail(f"no database at {config.database_path}", EXIT_FAILURE)
-    storage = Storage(config.database_path)  # first, so the records' tables exist
-    try:
-        db = connect(config.database_path)
+    def work(config: Config) -> int:
+        target = config.records_target
+        if not target.postgresql and not os.path.exists(target.path):
+            return _fail(f"no database at {target.path}", EXIT_FAILURE)
+        storage = Storage(target)  # first, so the records' tables exist
         try:
-            counts = purge(db, cutoff_for(config.records.retention), dry_run=args.dry_run)
+            db = connect(target)
+            try:
+                counts = purge(db, cutoff_for(config.records.retention), dry_run=args.dry_run)
+            finally:
+                db.close()
+            if not args.dry_run and any(counts.values()):
+                storage.audit("records-purged", role="operator", detail=counts)
+            # The audit log's own, longer retention; the purge audits itself (audit-purged).
+            audit = storage.purge_audit(cutoff_for(config.records.audit_retention), dry_run=args.dry_run)
         finally:
-            db.close()
-        if not args.dry_run and any(counts.values()):
-            storage.audit("records-purged", role="operator", detail=counts)
-        # The audit log's own, longer retention; the purge audits itself (audit-purged).
-        audit = storage.purge_audit(cutoff_for(config.records.audit_retention), dry_run=args.dry_run)
-    finally:
-        storage.close()
-    verb = "would delete" if args.dry_run else "deleted"
-    listed = ", ".join(f"{count} {table}" for table, count in counts.items())
-    print(f"ok: {verb} {listed} (older than {format_duration(config.records.retention)}) and {audit} audit "
-          f"entries (older than {format_duration(config.records.audit_retention)})")
-    return EXIT_OK
+            storage.close()
+        verb = "would delete" if args.dry_run else "deleted"
+        listed = ", ".join(f"{count} {table}" for table, count in counts.items())
+        print(f"ok: {verb} {listed} (older than {format_duration(config.records.retention)}) and {audit} audit "
+              f"entries (older than {format_duration(config.records.audit_retention)})")
+        return EXIT_OK
+
+    # Safe beside a running server (which purges daily itself): no instance lock.
+    return _on_records(args, work)
 
 
 def _read_password() -> str | None:
@@ -421,8 +534,8 @@ def _create_user(args: argparse.Namespace) -> int:
     from server.practice.store import PracticeStore
     from server.storage import Storage
 
-    storage = Storage(config.database_path)
-    store = PracticeStore(config.database_path)
+    storage = Storage(config.records_target)
+    store = PracticeStore(config.records_target)
     practice = config.practice
     accounts = Accounts(store, storage, Lockout(practice.max_login_failures, practice.lockout),
                         practice.inactivity_timeout, time.time)
@@ -471,7 +584,20 @@ def _parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG, else built-in defaults)"
     )
     serve.add_argument("--dev", action="store_true", help="development mode")
+    serve.add_argument("--workers", metavar="N", help="run N node processes (auto: one per core); needs "
+                       "nodes.redis_url (docs/scaling.md)")
     serve.set_defaults(handler=_serve)
+
+    nodes = commands.add_parser("nodes", help="list the nodes sharing the rooms, with their load")
+    nodes.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    nodes.add_argument("--json", action="store_true", help="print JSON")
+    nodes.set_defaults(handler=_nodes)
+    node = commands.add_parser("node", help="act on one node")
+    node_commands = node.add_subparsers(dest="node_command", required=True, metavar="ACTION")
+    drain = node_commands.add_parser("drain", help="take no new rooms; let this node's rooms finish")
+    drain.add_argument("node", help="the node's id, as `haven nodes` lists it")
+    drain.add_argument("--config", metavar="FILE", help="TOML config file (default: $HAVEN_CONFIG)")
+    drain.set_defaults(handler=_node_drain)
 
     token = commands.add_parser("token", help="print a join link for one person")
     token.add_argument("--room", required=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .database import Target
 from .proxies import parse_networks
 
 ENV_PREFIX = "HAVEN_"
@@ -197,6 +198,8 @@ class ServerConfig:
     drain_timeout: float = field(default=10.0, metadata=_duration(1, 300))
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (server/proxies.py).
     trusted_proxies: tuple[str, ...] = field(default=(), metadata=_check(_network_list))
+    # Share server.port with other Haven processes (SO_REUSEPORT; `haven serve --workers` sets it).
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,11 @@ class SessionConfig:
 
 @dataclass(frozen=True)
 class StorageConfig:
+    # Where the records and the practice's data live: "sqlite" (a file, the default) or "postgresql"
+    # (server/database.py), the latter at postgresql_url, a libpq conninfo or URL (it may hold a password).
+    backend: str = field(default="sqlite", metadata=_one_of("sqlite", "postgresql"))
     path: str = ""
+    postgresql_url: str = field(default="", metadata=_HIDDEN)
     probe_interval: float = field(default=5.0, metadata=_duration(0.1, 3600))
 
 
@@ -365,6 +372,41 @@ class RecordsConfig:
     anchor_interval: float = field(default=300.0, metadata=_duration(10, 86400))
 
 
+def _redis_url(value: str) -> str | None:
+    if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        return f"must be a redis://, rediss:// or unix:// URL (got {_show(value)})"
+    return None
+
+
+def _internal_url(value: str) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return f"must be http(s)://host:port with no path (got {_show(value)})"
+    return None
+
+
+@dataclass(frozen=True)
+class NodesConfig:
+    """Several Haven processes ("nodes") sharing rooms through Redis (docs/scaling.md)."""
+
+    # Where the nodes meet: empty means this process is the only node and nothing uses Redis.
+    redis_url: str = field(default="", metadata=_check(_redis_url))
+    # This node's name among the nodes (empty: <hostname>-<server.port>); unique per node.
+    node_id: str = ""
+    # Where the other nodes reach this one to relay a WebSocket for a room placed here (empty: this
+    # server's own address, or 127.0.0.1 when it listens on every address).
+    internal_url: str = field(default="", metadata=_check(_internal_url))
+    # A second listener for those relays alone (0: none, they come to server.port). Needed when several
+    # nodes share server.port (server.reuse_port), so that a relay reaches this node and not another.
+    internal_port: int = field(default=0, metadata=_bounded(0, 65535))
+    # Participants this node takes before new rooms go elsewhere.
+    capacity: int = field(default=300, metadata=_bounded(1, 100000))
+    # How long a node counts as alive after its last renewal (renewed every third of it).
+    lease: float = field(default=6.0, metadata=_duration(2, 60))
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -382,11 +424,19 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     setup_check: SetupCheckConfig = field(default_factory=SetupCheckConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
+    nodes: NodesConfig = field(default_factory=NodesConfig)
 
     @property
     def database_path(self) -> str:
         """Return the SQLite file for attendance and the audit log (default: in the data directory)."""
         return self.storage.path or os.path.join(self.server.data_dir, "haven.db")
+
+    @property
+    def records_target(self) -> Target:
+        """Where the records are (storage.backend): the SQLite file, or the PostgreSQL database."""
+        if self.storage.backend == "postgresql":
+            return Target("postgresql", url=self.storage.postgresql_url)
+        return Target("sqlite", path=self.database_path)
 
     @property
     def public_url(self) -> str:
@@ -538,6 +588,26 @@ def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | No
 
 def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) -> None:
     """Check the rules that span more than one key."""
+    storage = config.storage
+    if storage.backend == "postgresql":
+        if not storage.postgresql_url.strip():
+            raise fail("storage.postgresql_url", 'must be set when storage.backend is "postgresql" (a libpq '
+                       'conninfo such as "host=db.internal dbname=haven user=haven" or a postgresql:// URL)')
+        if storage.path:
+            raise fail("storage.path", 'is the SQLite file; it cannot be set when storage.backend is "postgresql"')
+        try:
+            from psycopg.conninfo import conninfo_to_dict  # only for this backend: SQLite never imports it
+        except ImportError:
+            raise fail("storage.backend", '"postgresql" needs the psycopg driver: pip install "haven[postgresql]"'
+                       ) from None
+        try:
+            conninfo_to_dict(storage.postgresql_url)
+        except Exception:
+            raise fail("storage.postgresql_url", "is not a libpq conninfo (key=value pairs) or a postgresql:// URL "
+                       "(value hidden)") from None
+    elif storage.postgresql_url:
+        raise fail("storage.postgresql_url", 'is set but storage.backend is "sqlite" (set storage.backend = '
+                   '"postgresql" to use it)')
     server, auth, ice, limits = config.server, config.auth, config.ice, config.limits
     if bool(server.tls_cert) != bool(server.tls_key):
         missing = "server.tls_key" if server.tls_cert else "server.tls_cert"
@@ -585,6 +655,12 @@ def _check_relations(config: Config, fail: Callable[[str, str], ConfigError]) ->
         raise fail("smtp.password_file", f"file does not exist or is not readable (got {_show(smtp.password_file)})")
     if smtp.ca_file and not (os.path.isfile(smtp.ca_file) and os.access(smtp.ca_file, os.R_OK)):
         raise fail("smtp.ca_file", f"file does not exist or is not readable (got {_show(smtp.ca_file)})")
+    nodes = config.nodes
+    if server.reuse_port and nodes.redis_url and not nodes.internal_port and not nodes.internal_url:
+        raise fail("nodes.internal_port", "must be set when nodes share server.port (server.reuse_port): a relay "
+                   "to this node would otherwise reach whichever node the kernel picks")
+    if nodes.internal_port and nodes.internal_port == server.port:
+        raise fail("nodes.internal_port", f"must differ from server.port ({server.port})")
     if limits.heartbeat_timeout <= limits.heartbeat_interval:
         raise fail(
             "limits.heartbeat_timeout",

@@ -12,6 +12,8 @@ import fcntl
 import os
 from typing import IO
 
+from .database import INSTANCE_LOCK, PgConnection, Target
+
 
 class Busy(Exception):
     """The lock is held the other way: a server is running, or a command is replacing the records."""
@@ -42,3 +44,25 @@ def hold_shared(database_path: str) -> IO[str]:
 def hold_exclusive(database_path: str) -> IO[str]:
     """Take the database for a command that must run with no server; Busy while one runs."""
     return _take(database_path, fcntl.LOCK_EX)
+
+
+def hold(target: Target, *, exclusive: bool = False) -> IO[str] | PgConnection:
+    """``hold_shared`` or ``hold_exclusive`` for the records wherever they are (Config.records_target).
+
+    On PostgreSQL, where servers on several machines share the records, the lock is a session-level advisory
+    lock of the database instead of a file: held while the returned connection is open, dropped by PostgreSQL
+    when the holder's connection ends (its process died, even by kill -9). ``close()`` releases either kind.
+    """
+    if not target.postgresql:
+        return _take(target.path, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    db = PgConnection(target.url)
+    try:
+        how = "pg_try_advisory_lock" if exclusive else "pg_try_advisory_lock_shared"
+        held = db.execute(f"SELECT {how}(?)", (INSTANCE_LOCK,)).fetchone()[0]
+    except BaseException:
+        db.close()
+        raise
+    if not held:
+        db.close()
+        raise Busy(f"the instance lock of {target.describe()}")
+    return db

@@ -6,7 +6,8 @@ Every app has its own ``CollectorRegistry`` (tests build many apps in one proces
 
 Confidentiality: metrics carry no names or ids. Every series is a process-wide count; the only labels
 are ``reason``, whose values are the fixed ``DropReason`` enum, and ``kind``, the fixed kinds of record
-(audit, attendance, sessions). Rooms, sessions and participants are counted, never named.
+(audit, attendance, sessions). Rooms, sessions and participants are counted, never named. Among several
+nodes (server/cluster.py) every series also carries ``node``, the operator's name for the process.
 """
 
 from __future__ import annotations
@@ -272,16 +273,35 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
     return CounterMetricFamily(name, documentation, value=value)
 
 
+class NodeLabelled(Collector):
+    """Another collector's series, each with the ``node`` label added (one of several nodes)."""
+
+    def __init__(self, collector: Collector, node: str) -> None:
+        self.collector = collector
+        self.node = node
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.collector.collect():
+            metric.samples = [sample._replace(labels={**sample.labels, "node": self.node})
+                              for sample in metric.samples]
+            yield metric
+
+
 class Metrics:
     """One app's metrics: its registry, its collector and the parts the collector reads."""
 
     def __init__(self, sessions: Any, storage: Any, resources: Callable[[], dict[str, int]] = resource_counts,
-                 lag: LoopLagMonitor | None = None, routers: MediaTotals | None = None) -> None:
+                 lag: LoopLagMonitor | None = None, routers: MediaTotals | None = None,
+                 node: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.media = routers if routers is not None else MediaTotals()
         self.lag = lag or LoopLagMonitor(tick=self.media.fold)
         self.records = RecordsWatch()
-        self.registry.register(HavenCollector(sessions, storage, self.media, self.lag, self.records, resources))
+        collector: Collector = HavenCollector(sessions, storage, self.media, self.lag, self.records, resources)
+        self.registry.register(collector if node is None else NodeLabelled(collector, node))
 
     def exposition(self) -> bytes:
         """Return the text exposition format of every metric, read now."""

@@ -9,8 +9,10 @@ drops only the oldest entries, keeps the chain verifiable from a recorded base, 
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from typing import Any
+
+from .database import dialect_of
 
 RETAINED: tuple[tuple[str, str], ...] = (
     ("attendance", "at"),
@@ -23,16 +25,14 @@ RETAINED: tuple[tuple[str, str], ...] = (
 DAY = 86400.0
 
 
-def _present(db: sqlite3.Connection, table: str, column: str) -> bool:
-    cursor = db.cursor()
-    cursor.row_factory = None
-    return column in [row[1] for row in cursor.execute(f"PRAGMA table_info({table})")]
+def _present(db: Any, table: str, column: str) -> bool:
+    return column in dialect_of(db).columns(db, table)
 
 
-def purge(db: sqlite3.Connection, cutoff: float, *, dry_run: bool = False) -> dict[str, int]:
+def purge(db: Any, cutoff: float, *, dry_run: bool = False) -> dict[str, int]:
     """Delete (or with ``dry_run`` only count) every retained row older than ``cutoff``, in one transaction."""
     counts: dict[str, int] = {}
-    db.execute("BEGIN IMMEDIATE")
+    db.execute(dialect_of(db).begin)
     try:
         for table, column in RETAINED:
             if not _present(db, table, column):

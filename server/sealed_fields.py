@@ -10,11 +10,12 @@ Everything here is synchronous SQL on a connection the caller owns (the practice
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .cipher import CipherError, Keyring, is_sealed
+from .database import dialect_of
 
 
 @dataclass(frozen=True)
@@ -61,28 +62,27 @@ PLAIN_COLUMNS: tuple[tuple[SealedField, str], ...] = (
 )
 
 
-def _exists(db: sqlite3.Connection, field: SealedField) -> bool:
-    cursor = db.cursor()
-    cursor.row_factory = None
-    columns = {row[1] for row in cursor.execute(f"PRAGMA table_info({field.table})")} | {"rowid"}
+def _exists(db: Any, field: SealedField) -> bool:
+    columns = set(dialect_of(db).columns(db, field.table)) | {"rowid"}  # rowid: PostgreSQL's ctid stands in
     return {field.column, field.key_column, *field.parts} <= columns
 
 
-def _rows(db: sqlite3.Connection, field: SealedField, limit: str = "") -> Iterator[tuple[object, str, str]]:
+def _rows(db: Any, field: SealedField, limit: str = "") -> Iterator[tuple[object, str, str]]:
     """(row key, sealed value, context) of every row holding a value."""
     cursor = db.cursor()
     cursor.row_factory = None  # plain tuples, whatever the connection's row factory
-    for row in cursor.execute(f"SELECT {field.key_column}, {field.column}, {', '.join(field.parts)} "
+    key = dialect_of(db).row_key(field.key_column)
+    for row in cursor.execute(f"SELECT {key}, {field.column}, {', '.join(field.parts)} "
                               f"FROM {field.table} WHERE {field.column} IS NOT NULL {limit}").fetchall():
         yield row[0], row[1], field.context(*row[2:])
 
 
-def present_fields(db: sqlite3.Connection, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> list[SealedField]:
+def present_fields(db: Any, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> list[SealedField]:
     """The registered fields whose table and column exist in this database (a table may come later)."""
     return [field for field in fields if _exists(db, field)]
 
 
-def check_opens(db: sqlite3.Connection, keyring: Keyring, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> None:
+def check_opens(db: Any, keyring: Keyring, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> None:
     """Raise CipherError unless the keyring opens one sealed value of every field that has any.
 
     Run at start and before rotation: a wrong key must stop the server at once, not fail one read later.
@@ -97,21 +97,22 @@ def check_opens(db: sqlite3.Connection, keyring: Keyring, fields: tuple[SealedFi
                 raise CipherError(f"{field.table}.{field.column}: {exc}") from None
 
 
-def seal_plain(db: sqlite3.Connection, keyring: Keyring) -> int:
+def seal_plain(db: Any, keyring: Keyring) -> int:
     """Seal every plain value left in an old plain column into its sealed column, in one transaction.
 
     Runs at every start and usually finds nothing; returns how many values it sealed.
     """
     sealed = 0
-    db.execute("BEGIN IMMEDIATE")
+    db.execute(dialect_of(db).begin)
     try:
         for field, plain in PLAIN_COLUMNS:
             cursor = db.cursor()
             cursor.row_factory = None
-            rows = cursor.execute(f"SELECT {field.key_column}, {plain}, {', '.join(field.parts)} "
-                                  f"FROM {field.table} WHERE {plain} IS NOT NULL").fetchall()
+            rows = cursor.execute(f"SELECT {dialect_of(db).row_key(field.key_column)}, {plain}, "
+                                  f"{', '.join(field.parts)} FROM {field.table} WHERE {plain} IS NOT NULL").fetchall()
             for row_key, value, *context in rows:
-                db.execute(f"UPDATE {field.table} SET {field.column} = ?, {plain} = NULL WHERE {field.key_column} = ?",
+                db.execute(f"UPDATE {field.table} SET {field.column} = ?, {plain} = NULL "
+                           f"WHERE {dialect_of(db).row_key_match(field.key_column)}",
                            (keyring.seal(str(value), field.context(*context)), row_key))
                 sealed += 1
         db.execute("COMMIT")
@@ -121,14 +122,14 @@ def seal_plain(db: sqlite3.Connection, keyring: Keyring) -> int:
     return sealed
 
 
-def reseal_all(db: sqlite3.Connection, keyring: Keyring, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> int:
+def reseal_all(db: Any, keyring: Keyring, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> int:
     """Re-seal with the keyring's current key every value sealed with another key, in one transaction.
 
     A value that does not open aborts the whole rotation (CipherError), so nothing is left half re-sealed.
     Plain values (not sealed) are left as they are. Returns how many values were re-sealed.
     """
     count = 0
-    db.execute("BEGIN IMMEDIATE")
+    db.execute(dialect_of(db).begin)
     try:
         for field in present_fields(db, fields):
             for row_key, value, context in list(_rows(db, field)):
@@ -138,7 +139,8 @@ def reseal_all(db: sqlite3.Connection, keyring: Keyring, fields: tuple[SealedFie
                     plain = keyring.open(value, context)
                 except CipherError as exc:
                     raise CipherError(f"{field.table}.{field.column} row {row_key}: {exc}") from None
-                db.execute(f"UPDATE {field.table} SET {field.column} = ? WHERE {field.key_column} = ?",
+                db.execute(f"UPDATE {field.table} SET {field.column} = ? "
+                           f"WHERE {dialect_of(db).row_key_match(field.key_column)}",
                            (keyring.seal(plain, context), row_key))
                 count += 1
         db.execute("COMMIT")
@@ -148,7 +150,7 @@ def reseal_all(db: sqlite3.Connection, keyring: Keyring, fields: tuple[SealedFie
     return count
 
 
-def stale_keys(db: sqlite3.Connection, keyring: Keyring, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> set[str]:
+def stale_keys(db: Any, keyring: Keyring, fields: tuple[SealedField, ...] = SEALED_FIELDS) -> set[str]:
     """The key ids, other than the current one, that some sealed value still needs."""
     needed: set[str] = set()
     for field in present_fields(db, fields):

@@ -2,7 +2,10 @@
 
 All SQLite work happens on one dedicated thread, so the event loop never waits on the disk and writes
 keep their order (which the hash chain needs). Media, chat text, SDP and tokens are never stored.
-The class implements signaling.records.Records; PostgreSQL can replace it behind the same methods.
+The class implements signaling.records.Records, on SQLite (the default) or PostgreSQL (storage.backend,
+server/database.py): one set of queries, the few differences in the dialect. On PostgreSQL several server
+processes may append to one audit chain: each append reads the chain's head and writes the next entry in one
+transaction holding an advisory lock, so the chain stays single and verifiable whoever writes it.
 
 No write is lost silently. A write that fails (disk full, read-only filesystem, I/O error) makes the
 store *unwritable*: `writable` turns false, listeners are told (signaling then lets nobody new in), and
@@ -31,6 +34,18 @@ from typing import Any
 import structlog
 
 from .cipher import CipherError, Keyring, is_sealed
+from .database import (
+    AUDIT_LOCK,
+    NUL_STORED_AS,
+    POSTGRESQL_FUNCTIONS,
+    SCHEMA_LOCK,
+    DbConnection,
+    Dialect,
+    PgConnection,
+    Target,
+    as_target,
+    dialect_of,
+)
 from .histogram import Histogram
 
 log = structlog.get_logger("haven.storage")
@@ -40,7 +55,8 @@ GENESIS = "0" * 64
 PRESENCE_START = {"admitted"}
 PRESENCE_END = {"left", "removed", "denied", "replaced", "sent-to-waiting", "session-ended", "disconnected"}
 
-SCHEMA = """
+# The tables, in SQLite's dialect (Dialect.ddl gives PostgreSQL's); the triggers of each backend follow.
+TABLES = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, room TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL, end_reason TEXT
 );
@@ -54,6 +70,8 @@ CREATE TABLE IF NOT EXISTS audit (
     session_id TEXT, subject TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+"""
+SCHEMA = TABLES + """
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
@@ -62,10 +80,12 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 # only from the start of the chain and only by Storage.purge_audit, which first records the last purged
 # entry's seq and hash here; verification starts from that base. The delete trigger allows exactly that
 # (an older database's unconditional trigger is replaced when it is opened).
-AUDIT_BASE_SCHEMA = """
+AUDIT_BASE_TABLE = """
 CREATE TABLE IF NOT EXISTS audit_base (
     seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, before REAL NOT NULL, at REAL NOT NULL
 );
+"""
+AUDIT_BASE_SCHEMA = AUDIT_BASE_TABLE + """
 CREATE TRIGGER IF NOT EXISTS audit_base_no_update BEFORE UPDATE ON audit_base
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_base_no_delete BEFORE DELETE ON audit_base
@@ -77,6 +97,39 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 AUDIT_PURGED = "audit-purged"
+
+# The same protection on PostgreSQL: row triggers calling plpgsql functions (RAISE EXCEPTION where SQLite has
+# RAISE(ABORT)), and statement triggers refusing TRUNCATE, which row triggers do not see.
+POSTGRESQL_TRIGGERS = """
+CREATE OR REPLACE FUNCTION haven_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END $$;
+CREATE OR REPLACE FUNCTION haven_audit_no_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.seq > (SELECT coalesce(max(seq), 0) FROM audit_base) THEN
+        RAISE EXCEPTION 'the audit log is append-only';
+    END IF;
+    RETURN OLD;
+END $$;
+"""
+
+
+def _postgresql_trigger(name: str, table: str, when: str, each: str, function: str) -> str:
+    # Created when missing, like SQLite's CREATE TRIGGER IF NOT EXISTS (and on PostgreSQL before 14, which has
+    # no CREATE OR REPLACE TRIGGER); a present trigger is left alone, so a node starting takes no table lock.
+    return (f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{name}' AND tgrelid = "
+            f"'{table}'::regclass) THEN CREATE TRIGGER {name} {when} ON {table} FOR EACH {each} EXECUTE FUNCTION "
+            f"{function}(); END IF; END $$;\n")
+
+
+POSTGRESQL_TRIGGERS += "".join(_postgresql_trigger(*trigger) for trigger in (
+    ("audit_no_update", "audit", "BEFORE UPDATE", "ROW", "haven_audit_append_only"),
+    ("audit_no_delete", "audit", "BEFORE DELETE", "ROW", "haven_audit_no_delete"),
+    ("audit_no_truncate", "audit", "BEFORE TRUNCATE", "STATEMENT", "haven_audit_append_only"),
+    ("audit_base_no_update", "audit_base", "BEFORE UPDATE OR DELETE", "ROW", "haven_audit_append_only"),
+    ("audit_base_no_truncate", "audit_base", "BEFORE TRUNCATE", "STATEMENT", "haven_audit_append_only"),
+))
 
 # A session's record as it happens (signaling/records.py SESSION_EVENT_KINDS) and the check-in moods a group
 # keeps. Both clinical enough to seal: the detail and the rating are AES-GCM tokens (server/cipher.py), the
@@ -117,13 +170,13 @@ SNAPSHOTS_SCHEMA = ("CREATE TABLE IF NOT EXISTS live_sessions "
                     "(room TEXT PRIMARY KEY, snapshot TEXT NOT NULL, saved_at REAL NOT NULL)")
 
 
-def _chain_head(db: sqlite3.Connection) -> tuple[int, str, int]:
+def _chain_head(db: DbConnection) -> tuple[int, str, int]:
     row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     count = db.execute("SELECT count(*) FROM audit").fetchone()[0]
     return (0, GENESIS, 0) if row is None else (row[0], row[1], count)
 
 
-def _entry_hash(db: sqlite3.Connection, seq: int) -> str | None:
+def _entry_hash(db: DbConnection, seq: int) -> str | None:
     row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
     if row is None:  # the last entry purged by retention is still known by its hash
         row = db.execute("SELECT hash FROM audit_base WHERE seq = ?", (seq,)).fetchone()
@@ -166,20 +219,26 @@ WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 
 
 class Storage:
-    """SQLite-backed Records with a single writer thread."""
+    """Records on SQLite or PostgreSQL with a single writer thread.
 
-    def __init__(self, path: str, keyring: Keyring | None = None) -> None:
-        self.path = path
+    ``where`` is a SQLite file's path, or a Target (Config.records_target) naming either backend.
+    """
+
+    def __init__(self, where: str | Target, keyring: Keyring | None = None) -> None:
+        self.target = as_target(where)
+        self.path = self.target.path  # "" on PostgreSQL
         # Seals session events and moods; without one (tools that only read the audit log) none is written.
         self.keyring = keyring
         # Whether a room's group keeps its members' check-in moods (server/practice/group_rooms.py).
         self.keeps_moods: Callable[[str], bool] = lambda room: False
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not self.target.postgresql:
+            directory = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(directory, mode=0o700, exist_ok=True)
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haven-storage")
-        self._db: sqlite3.Connection | None = None
-        self._last_hash = GENESIS
-        self._next_seq = 1
+        self._db: DbConnection | None = None
+        self._dialect: Dialect = dialect_of(None)
+        # The audit reader's own PostgreSQL connection (SQLite opens a read-only one per read).
+        self._reader: PgConnection | None = None
         self._writable = True
         self._lost: Counter[str] = Counter()
         self._lost_since: float | None = None
@@ -192,9 +251,56 @@ class Storage:
         self._snapshots: dict[str, dict[str, Any]] = {}
         # The audit viewer's and the anchor's reads (its thread starts on first use): see read_audit.
         self._read_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haven-audit-read")
-        self._executor.submit(self._open).result()
+        try:
+            self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._read_executor.shutdown(wait=False)
+            raise
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the records' database (the audit viewer's queries need it)."""
+        return self._dialect
 
     def _open(self) -> None:
+        if self.target.postgresql:
+            self._open_postgresql()
+        else:
+            self._open_sqlite()
+        assert self._db is not None
+        for room, text in self._db.execute("SELECT room, snapshot FROM live_sessions").fetchall():
+            self._keep_snapshot(room, text)
+
+    def _keep_snapshot(self, room: str, text: str) -> None:
+        """Open a stored snapshot (sealed with the records key) for ``load_snapshot``; skip an unreadable one."""
+        try:
+            if is_sealed(text):
+                if self.keyring is None:
+                    return
+                text = self.keyring.open(text, snapshot_context(room))
+            self._snapshots[room] = json.loads(text)
+        except (ValueError, CipherError):
+            log.warning("snapshot_unreadable")
+
+    def _open_postgresql(self) -> None:
+        db = PgConnection(self.target.url)
+        self._db, self._dialect = db, db.dialect
+        # Every node runs this at start: one at a time, each statement idempotent.
+        db.execute("BEGIN")
+        try:
+            db.dialect.lock(db, SCHEMA_LOCK)
+            for script in (TABLES, AUDIT_BASE_TABLE, RECORDS_SCHEMA, USED_TOKENS_SCHEMA, SNAPSHOTS_SCHEMA):
+                db.executescript(db.dialect.ddl(script))
+            db.executescript(POSTGRESQL_TRIGGERS)
+            db.executescript(POSTGRESQL_FUNCTIONS)
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            db.close()
+            raise
+
+    def _open_sqlite(self) -> None:
         fresh = not os.path.exists(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         if fresh:
@@ -210,19 +316,7 @@ class Storage:
         if trigger is None or "audit_base" not in trigger[0]:
             self._db.executescript(f"BEGIN; DROP TRIGGER IF EXISTS audit_no_delete; {AUDIT_DELETE_TRIGGER} COMMIT;")
         self._db.executescript(RECORDS_SCHEMA)
-        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        if row is not None:
-            self._next_seq, self._last_hash = row[0] + 1, row[1]
         self._db.execute(SNAPSHOTS_SCHEMA)
-        for room, text in self._db.execute("SELECT room, snapshot FROM live_sessions").fetchall():
-            try:
-                if is_sealed(text):
-                    if self.keyring is None:
-                        continue
-                    text = self.keyring.open(text, snapshot_context(room))
-                self._snapshots[room] = json.loads(text)
-            except (ValueError, CipherError):
-                log.warning("snapshot_unreadable")
 
     # -- snapshots of live sessions (signaling.snapshot.SnapshotStore) -------------------------------
 
@@ -231,7 +325,9 @@ class Storage:
         text = json.dumps(snapshot, separators=(",", ":"), sort_keys=True)
         if self.keyring is not None:  # it holds the homework and the agenda's own words: sealed like them
             text = self.keyring.seal(text, snapshot_context(room))
-        self._executor.submit(self._snapshot_write, "INSERT OR REPLACE INTO live_sessions VALUES (?,?,?)",
+        self._executor.submit(self._snapshot_write,
+                              "INSERT INTO live_sessions (room, snapshot, saved_at) VALUES (?,?,?) ON CONFLICT (room) "
+                              "DO UPDATE SET snapshot = excluded.snapshot, saved_at = excluded.saved_at",
                               (room, text, time.time()))
 
     def load_snapshot(self, room: str) -> dict[str, Any] | None:
@@ -242,6 +338,19 @@ class Storage:
         """Forget a session's snapshot: it ended or emptied."""
         self._snapshots.pop(room, None)
         self._executor.submit(self._snapshot_write, "DELETE FROM live_sessions WHERE room = ?", (room,))
+
+    def reload_snapshot(self, room: str) -> concurrent.futures.Future:
+        """Read the room's snapshot afresh (one of several nodes: the room may have run on another one).
+
+        Resolves once ``load_snapshot(room)`` returns what the database holds now. Writes queued before it
+        on this node's storage thread are in the database first."""
+        def read() -> None:
+            assert self._db is not None
+            row = self._db.execute("SELECT snapshot FROM live_sessions WHERE room = ?", (room,)).fetchone()
+            self._snapshots.pop(room, None)
+            if row is not None:
+                self._keep_snapshot(room, row[0])
+        return self._executor.submit(read)
 
     def _snapshot_write(self, sql: str, params: tuple) -> None:
         # A lost snapshot costs a restart its structure, not a record: it never makes the records unwritable.
@@ -269,17 +378,19 @@ class Storage:
 
     def _probe(self) -> None:
         try:
-            scratch = f"{self.path}.probe"
-            # A real allocation on the data filesystem: SQLite's WAL can reuse space and hide a full disk.
-            fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, b"\0" * PROBE_BYTES)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-                os.unlink(scratch)
+            if not self.target.postgresql:  # PostgreSQL's disk is its server's: the write below tells
+                scratch = f"{self.path}.probe"
+                # A real allocation on the data filesystem: SQLite's WAL can reuse space and hide a full disk.
+                fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    os.write(fd, b"\0" * PROBE_BYTES)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                    os.unlink(scratch)
             assert self._db is not None
-            self._db.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (time.time(),))
+            self._db.execute("INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                             (time.time(),))
             if not self._writable:
                 self._recover()
         except Exception as exc:
@@ -340,17 +451,34 @@ class Storage:
                      json.dumps(detail or {}, sort_keys=True, separators=(",", ":")))
 
     def _append_audit(self, at: float, action: str, actor: Any, role: Any, room: Any, session_id: Any,
-                      subject: Any, detail: str) -> None:
-        assert self._db is not None
-        seq = self._next_seq
-        row = (seq, at, action, actor, role, room, session_id, subject, detail)
-        digest = audit_hash(self._last_hash, row)
-        self._db.execute("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)", (*row, self._last_hash, digest))
-        self._next_seq, self._last_hash = seq + 1, digest
+                      subject: Any, detail: str, *, in_transaction: bool = False) -> None:
+        # The head is read in the transaction that appends, under the audit lock, never remembered: another
+        # node (PostgreSQL) or a command beside the server (`haven records purge`) may have appended since.
+        db = self._db
+        assert db is not None
+        if not in_transaction:
+            db.execute(self._dialect.begin)
+        try:
+            self._dialect.lock(db, AUDIT_LOCK)
+            last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            if last is None:  # empty: the genesis, or the base a purge of the whole chain left
+                last = db.execute("SELECT seq, hash FROM audit_base ORDER BY seq DESC LIMIT 1").fetchone()
+            previous_seq, previous = (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
+            row: tuple[Any, ...] = (previous_seq + 1, at, action, actor, role, room, session_id, subject, detail)
+            if self.target.postgresql:  # hashed as PostgreSQL stores it (a NUL cannot be: database.py)
+                row = tuple(v.replace("\0", NUL_STORED_AS) if isinstance(v, str) else v for v in row)
+            db.execute("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)", (*row, previous, audit_hash(previous, row)))
+            if not in_transaction:
+                db.execute("COMMIT")
+        except BaseException:
+            if not in_transaction:
+                _rollback(db)
+            raise
 
     def session_started(self, session_id: str, room: str, at: float) -> None:
         """Record the start of a session of a room."""
-        self._submit("sessions", self._execute, "INSERT OR IGNORE INTO sessions (id, room, started_at) VALUES (?,?,?)",
+        self._submit("sessions", self._execute,
+                     "INSERT INTO sessions (id, room, started_at) VALUES (?,?,?) ON CONFLICT DO NOTHING",
                      (session_id, room, at))
 
     def session_ended(self, session_id: str, at: float, reason: str) -> None:
@@ -437,7 +565,7 @@ class Storage:
         """Recompute every link of the audit chain; report the first entry that does not match."""
         return self._executor.submit(self._verify_chain).result()
 
-    def _verify_chain(self, db: sqlite3.Connection | None = None) -> ChainCheck:
+    def _verify_chain(self, db: DbConnection | None = None) -> ChainCheck:
         db = db or self._db  # another connection: the audit viewer's reader (see read_audit)
         assert db is not None
         base = db.execute("SELECT seq, hash FROM audit_base ORDER BY seq DESC LIMIT 1").fetchone()
@@ -477,31 +605,33 @@ class Storage:
     def _purge_audit(self, before: float, dry_run: bool, role: str, now: float) -> int:
         assert self._db is not None
         db = self._db
-        head = db.execute("SELECT max(seq) FROM audit").fetchone()[0]
-        if head is None:
-            return 0
-        first_kept = db.execute("SELECT min(seq) FROM audit WHERE at >= ?", (before,)).fetchone()[0]
-        through = min(head if first_kept is None else first_kept, head) - 1
-        start = db.execute("SELECT min(seq) FROM audit").fetchone()[0]
-        count = max(0, through - start + 1)
-        if dry_run or count == 0:
-            return count
-        digest = db.execute("SELECT hash FROM audit WHERE seq = ?", (through,)).fetchone()[0]
-        saved = (self._next_seq, self._last_hash)
-        db.execute("BEGIN IMMEDIATE")
+        # Under the audit lock from the first read: another node may append or purge meanwhile (PostgreSQL).
+        db.execute(self._dialect.begin)
         try:
+            self._dialect.lock(db, AUDIT_LOCK)
+            head = db.execute("SELECT max(seq) FROM audit").fetchone()[0]
+            if head is None:
+                db.execute("ROLLBACK")
+                return 0
+            first_kept = db.execute("SELECT min(seq) FROM audit WHERE at >= ?", (before,)).fetchone()[0]
+            through = min(head if first_kept is None else first_kept, head) - 1
+            start = db.execute("SELECT min(seq) FROM audit").fetchone()[0]
+            count = max(0, through - start + 1)
+            if dry_run or count == 0:
+                db.execute("ROLLBACK")
+                return count
+            digest = db.execute("SELECT hash FROM audit WHERE seq = ?", (through,)).fetchone()[0]
             db.execute("INSERT INTO audit_base (seq, hash, before, at) VALUES (?,?,?,?)",
                        (through, digest, before, now))
             db.execute("DELETE FROM audit WHERE seq <= ?", (through,))
             self._append_audit(now, AUDIT_PURGED, None, role, None, None, None,
                                json.dumps({"entries": count, "from": start, "through": through}, sort_keys=True,
-                                          separators=(",", ":")))
+                                          separators=(",", ":")), in_transaction=True)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
-            self._next_seq, self._last_hash = saved
+            _rollback(db)
             raise
-        return count
+        return int(count)
 
     def audit_entries(self) -> list[dict]:
         """Return every audit entry (for tests and exports)."""
@@ -516,8 +646,17 @@ class Storage:
     # Reads run on a thread and a read-only connection of their own (WAL lets them read while the storage
     # thread writes), so verifying a long chain for the viewer delays neither the event loop nor a record.
 
-    def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future:
+    def _read(self, fn: Callable[[DbConnection], Any]) -> concurrent.futures.Future:
         def run() -> Any:
+            if self.target.postgresql:
+                if self._reader is None:
+                    self._reader = PgConnection(self.target.url, read_only=True)
+                reader = self._reader
+                reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot, as below
+                try:
+                    return fn(reader)
+                finally:
+                    _rollback(reader)
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             try:
                 db.execute("BEGIN")  # one snapshot for everything this read looks at
@@ -569,9 +708,11 @@ class Storage:
 
     def _record_spent(self, jti: str, expires_at: float, now: float) -> bool:
         assert self._db is not None
-        self._db.execute(USED_TOKENS_SCHEMA)
+        if not self.target.postgresql:  # PostgreSQL's is made at open, with the other tables
+            self._db.execute(USED_TOKENS_SCHEMA)
         self._db.execute("DELETE FROM used_tokens WHERE expires_at < ?", (now,))
-        cursor = self._db.execute("INSERT OR IGNORE INTO used_tokens (jti, expires_at) VALUES (?, ?)",
+        # One statement, atomic on both backends: of two nodes spending the same token, one inserts the row.
+        cursor = self._db.execute("INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                   (jti, expires_at))
         return cursor.rowcount == 1
 
@@ -598,9 +739,24 @@ class Storage:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+        def close_reader() -> None:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         self._executor.submit(close).result()
         self._executor.shutdown(wait=True)
+        self._read_executor.submit(close_reader).result()
         self._read_executor.shutdown(wait=True)
+
+
+def _rollback(db: DbConnection) -> None:
+    """Roll back, when a transaction is open (a failed write may have ended it already)."""
+    try:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    except Exception:
+        log.warning("rollback_failed")
 
 
 def summarize_attendance(rows: list[tuple], end: float) -> list[dict]:

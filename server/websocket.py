@@ -12,9 +12,17 @@ class AiohttpSocket:
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
+        self._unread: str | bytes | None = None
+
+    def unread(self, frame: str | bytes) -> None:
+        """Give back a frame read before the Connection began (a node reads ``hello`` to find the room)."""
+        self._unread = frame
 
     async def receive(self) -> str | bytes | None:
         """Return the next text or binary frame; None once the socket closed or broke."""
+        if self._unread is not None:
+            frame, self._unread = self._unread, None
+            return frame
         while True:
             message = await self.ws.receive()
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):

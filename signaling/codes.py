@@ -11,6 +11,7 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is draining for a restart: reconnect with backoff (reason below)
     TOO_LARGE = 1009
+    TRY_AGAIN = 1013  # among nodes: no node can take the room now (reason below); reconnect with backoff
     SESSION_ENDED = 4000
     BAD_CLIENT = 4400
     NOT_AUTHENTICATED = 4401
@@ -20,6 +21,9 @@ class CloseCode(IntEnum):
     MEDIA_FAILED = 4410
     RATE_LIMITED = 4429
 
+
+# The reason sent with TRY_AGAIN (docs/scaling.md).
+NODE_UNAVAILABLE = "node-unavailable"
 
 # The reason sent with GOING_AWAY, which clients show ("the service is restarting") before reconnecting.
 SERVER_RESTARTING = "server-restarting"

@@ -8,6 +8,8 @@ from aiohttp.test_utils import TestServer
 from media.api import compiled_available
 from server.app import ISSUER, SESSIONS, create_app
 from server.config import load_config
+from tests.support.backends import records_where  # noqa: F401 (a fixture: the records on each backend)
+from tests.support.postgres import postgres_server, postgresql_url  # noqa: F401 (fixtures: a real PostgreSQL)
 from tests.support.server_process import free_udp_port
 
 TEST_SECRET = b"test-secret-that-is-long-enough-for-hs256-0123456789"

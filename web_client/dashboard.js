@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * The clinician dashboard: log in (with two-factor), today's and upcoming sessions across the clinician's
- * groups in their own time zone, starting a session, groups and members, invites, accounts (administrators)
- * and API keys. Everything goes through /api/v1 (practice_api.js); nothing here decides a rule the server
+ * groups in their own time zone, starting a session, groups and members, invites, accounts (administrators),
+ * API keys and the clinician's own account (changing their password). Everything goes through /api/v1 (practice_api.js); nothing here decides a rule the server
  * does not check again.
  */
 
@@ -116,7 +116,8 @@ async function show(view, groupId = null, params = {}) {
         : view === "history" && groupId ? await historyView(records, groupId, params)
           : view === "session" && groupId ? await sessionView(records, groupId, params)
             : view === "progress" && groupId ? await progressView(records, groupId, params)
-              : view === "audit" ? await auditView(records, params) : await keysView();
+              : view === "audit" ? await auditView(records, params)
+                : view === "account" ? accountView() : await keysView();
     container.replaceChildren(content);
   } catch (err) {
     failed(err);
@@ -545,6 +546,76 @@ async function keysView() {
     } })));
   return h("div", {}, h("h1", { text: "API keys" }), h("div", { "data-testid": "key-shown" }, shown),
     keys.length ? h("table", {}, h("tbody", {}, ...keys.map(row))) : h("p", { text: "No keys yet." }), form);
+}
+
+// -- my account --------------------------------------------------------------------------------------
+
+/** @param {string} text */
+const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".");
+
+/** The logged-in clinician's own account: who they are, two-factor, and changing their password. */
+function accountView() {
+  const account = state.account;
+  const input = (/** @type {string} */ name, /** @type {string} */ autocomplete, /** @type {string} */ testid) => /** @type {HTMLInputElement} */ (
+    h("input", { name, type: "password", required: true, autocomplete, maxlength: 1024, "data-testid": testid,
+      "aria-describedby": "password-error" }));
+  const current = input("current_password", "current-password", "password-current");
+  const fresh = input("new_password", "new-password", "password-new");
+  const again = input("new_password_again", "new-password", "password-again");
+  fresh.minLength = 12;
+  again.minLength = 12;
+  const error = h("p", { id: "password-error", className: "error", role: "alert", "data-testid": "password-error" });
+  const done = h("p", { className: "ok", role: "status", "data-testid": "password-done" });
+  /** @param {string} text @param {HTMLInputElement|null} [wrong] the field the problem is about */
+  const problem = (text, wrong = null) => {
+    done.textContent = "";
+    error.textContent = text;
+    for (const control of [current, fresh, again]) control.removeAttribute("aria-invalid");
+    if (wrong) { wrong.setAttribute("aria-invalid", "true"); wrong.focus(); }
+  };
+  const form = /** @type {HTMLFormElement} */ (h("form", { className: "card", "data-testid": "password-form", "aria-labelledby": "password-heading" },
+    h("h2", { id: "password-heading", text: "Change password" }),
+    // The browser's password manager files the new password under this account.
+    h("input", { type: "text", name: "username", autocomplete: "username", value: account.email, hidden: true, readonly: true }),
+    field("password-current", "Current password", current),
+    field("password-new", "New password (at least 12 characters)", fresh),
+    field("password-again", "New password again", again),
+    h("p", { className: "hint", text: "Changing it logs you out everywhere else; this browser stays logged in." }),
+    error, done,
+    h("div", { className: "button-row" }, h("button", { type: "submit", text: "Change password", "data-testid": "password-submit" }))));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (fresh.value !== again.value) {
+      problem("The two new passwords are not the same. Type the new one twice.", again);
+      return;
+    }
+    const button = /** @type {HTMLButtonElement} */ (form.querySelector('button[type="submit"]'));
+    button.disabled = true;
+    try {
+      await api("POST", "/me/password", { current_password: current.value, new_password: fresh.value });
+      form.reset();
+      problem("");
+      done.textContent = "Your password was changed. You were logged out everywhere else.";
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (["not-logged-in", "session-expired"].includes(err.code)) {
+        failed(err);
+        return;
+      }
+      const wrong = err.body.field === "current_password" ? current : err.body.field === "new_password" ? fresh : null;
+      problem(err.code === "wrong-password" ? "Your current password is not right. Nothing was changed."
+        : sentence(err.message), wrong);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  const twoFactor = account.totp_enabled ? "on (an authenticator app)" : account.totp_required ? "required at your next login" : "off";
+  return h("div", {}, h("h1", { text: "My account" }),
+    h("dl", { className: "account-facts", "data-testid": "my-account" },
+      h("dt", { text: "Email" }), h("dd", { text: account.email }),
+      h("dt", { text: "Time zone" }), h("dd", { text: account.tz }),
+      h("dt", { text: "Two-factor sign-in" }), h("dd", { text: twoFactor, "data-testid": "my-totp" })),
+    form);
 }
 
 // -- start -------------------------------------------------------------------------------------------

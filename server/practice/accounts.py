@@ -20,7 +20,7 @@ from .fields import is_time_zone
 from .lockout import Lockout, LockState, LoginThrottle
 from .passwords import check_password, hash_password, password_problem
 from .store import PracticeStore, Row
-from .totp import check_code, enrollment_uri, new_totp_secret
+from .totp import code_step, enrollment_uri, new_totp_secret
 
 ROLES = ("admin", "clinician")
 API_KEY_PREFIX = "hk"
@@ -84,8 +84,10 @@ class Accounts:
         address = normalize_email(email)
         if role not in ROLES:
             raise PracticeError(400, "bad-request", "role must be admin or clinician", field="role")
-        if not isinstance(password, str) or (problem := password_problem(password)):
-            raise PracticeError(400, "bad-request", f"password {problem or 'must be a string'}", field="password")
+        if not isinstance(password, str):
+            raise PracticeError(400, "bad-request", "password must be a string", field="password")
+        if problem := password_problem(password):
+            raise PracticeError(400, "bad-request", f"password {problem}", field="password")
         if not is_time_zone(tz):
             raise PracticeError(400, "bad-request", "tz must be an IANA time zone such as America/Chicago", field="tz")
         hashed = hash_password(password)
@@ -126,9 +128,11 @@ class Accounts:
         if account["totp_secret"] is not None:
             if not code:
                 raise PracticeError(401, "totp-required", "enter the 6-digit code from your authenticator app")
-            if not check_code(account["totp_secret"], code, now):
+            step = code_step(account["totp_secret"], code, now, after=account["totp_last_step"])
+            # A code used already (its step is not after the last one accepted) is refused like a wrong one.
+            if step is None or not await self.store.call(self.store.db.claim_totp_step, account["id"], step):
                 await self._failed(account, state, "totp")
-                raise PracticeError(401, "totp-invalid", "that code is not right; enter the current one")
+                raise _totp_invalid()
         return await self._succeeded(account)
 
     async def _enroll(self, account: Row, state: LockState, code: object) -> Login:
@@ -137,8 +141,11 @@ class Accounts:
         if pending is None:
             pending = new_totp_secret()
             await self.store.call(self.store.db.update_account, account["id"], totp_pending=pending)
-        if isinstance(code, str) and code and check_code(pending, code, self.clock()):
-            await self.store.call(self.store.db.update_account, account["id"], totp_secret=pending, totp_pending=None)
+        step = code_step(pending, code, self.clock()) if isinstance(code, str) and code else None
+        if step is not None:
+            if not await self.store.call(self.store.db.enroll_totp, account["id"], pending, step):
+                await self._failed(account, state, "totp")  # a racing login with the same code enrolled first
+                raise _totp_invalid()
             self.audit.audit("totp-enrolled", actor=account["id"], role=account["role"])
             return await self._succeeded(account)
         if code:
@@ -147,11 +154,11 @@ class Accounts:
                             "two-factor sign-in is required: add this account to an authenticator app, then enter "
                             "its code", totp_secret=pending, otpauth_uri=enrollment_uri(pending, account["email"]))
 
-    async def _failed(self, account: Row, state: LockState, reason: str) -> None:
+    async def _failed(self, account: Row, state: LockState, reason: str, action: str = "login-failed") -> None:
         after = self.lockout.failed(state, self.clock())
         await self.store.call(self.store.db.update_account, account["id"], failed_logins=after.failures,
                               locked_until=after.locked_until)
-        self.audit.audit("login-failed", actor=account["id"], role=account["role"], detail={"reason": reason})
+        self.audit.audit(action, actor=account["id"], role=account["role"], detail={"reason": reason})
         if after.locked_until is not None:
             self.audit.audit("account-locked", actor=account["id"], role=account["role"],
                              detail={"failures": after.failures})
@@ -171,6 +178,41 @@ class Accounts:
         if caller.cookie_hash is not None:
             await self.store.call(self.store.db.end_web_session, caller.cookie_hash)
         self.audit.audit("logout", actor=caller.account["id"], role=caller.account["role"])
+
+    async def change_password(self, caller: Caller, current: object, new: object) -> None:
+        """Replace the caller's password after checking the current one; end the account's other web sessions.
+
+        Only from a web session (an API key is for integrations, not for taking over the account). A wrong
+        current password counts towards the lockout exactly as a wrong password at login does, so a session
+        left open cannot be used to guess it; while locked, the change is refused like a login.
+        """
+        if caller.cookie_hash is None:
+            raise PracticeError(403, "not-permitted", "change the password from the dashboard, not with an API key")
+        if not isinstance(current, str) or not current:
+            raise PracticeError(400, "bad-request", "current_password is required", field="current_password")
+        if not isinstance(new, str):
+            raise PracticeError(400, "bad-request", "new_password must be a string", field="new_password")
+        if problem := password_problem(new):
+            raise PracticeError(400, "bad-request", f"the new password {problem}", field="new_password")
+        db = self.store.db
+        account = await self.store.call(db.account, caller.account["id"])
+        if account is None:
+            raise PracticeError(401, "not-logged-in", "log in first")
+        state = LockState(account["failed_logins"], account["locked_until"])
+        if state.locked(self.clock()):
+            self.audit.audit("password-change-refused-locked", actor=account["id"], role=account["role"])
+            raise PracticeError(403, "account-locked", "this account is locked after too many failed attempts; "
+                                "try again later or ask an administrator")
+        if not check_password(account["password_hash"], current):
+            await self._failed(account, state, "password", action="password-change-failed")
+            raise PracticeError(401, "wrong-password", "your current password is not right", field="current_password")
+        if check_password(account["password_hash"], new):
+            raise PracticeError(400, "bad-request", "the new password must differ from the current one",
+                                field="new_password")
+        await self.store.call(db.update_account, account["id"], password_hash=hash_password(new), failed_logins=0,
+                              locked_until=None)
+        await self.store.call(db.end_other_web_sessions, account["id"], caller.cookie_hash)
+        self.audit.audit("password-changed", actor=account["id"], role=account["role"])
 
     async def by_cookie(self, cookie: str) -> Caller:
         """Return the caller of a web session; PracticeError when there is none or it timed out."""
@@ -237,7 +279,9 @@ class Accounts:
         if account_id == caller.account["id"] and (changes.get("disabled") or changes.get("role") == "clinician"):
             raise PracticeError(409, "would-lock-out", "you cannot disable yourself or drop your own admin role")
         if changes:
-            await self.store.call(db.update_account, account_id, **changes)
+            # A new secret starts with no code used (the step belongs to the secret; not a field of its own).
+            forget = {"totp_last_step": None} if "totp_secret" in changes else {}
+            await self.store.call(db.update_account, account_id, **changes, **forget)
             if changes.get("disabled"):
                 await self.store.call(db.end_web_sessions_of, account_id)
             self.audit.audit("account-changed", actor=caller.account["id"], role=caller.account["role"],
@@ -245,6 +289,11 @@ class Accounts:
         updated = await self.store.call(db.account, account_id)
         assert updated is not None
         return updated
+
+
+def _totp_invalid() -> PracticeError:
+    """A wrong code, or a right one used already: the same answer, so a replay learns nothing."""
+    return PracticeError(401, "totp-invalid", "that code is not right; enter the current one")
 
 
 def public_account(account: Row, now: float) -> dict[str, Any]:

@@ -143,6 +143,13 @@ class PracticeApi:
         return web.json_response({"account": public_account(caller.account, self.accounts.clock()),
                                   "csrf_token": caller.csrf_token}, headers=NO_STORE)
 
+    async def change_password(self, request: web.Request) -> web.Response:
+        """The caller's own password: the current one and the new one; other web sessions end, this one stays."""
+        caller = await self.caller(request)
+        body = await json_body(request)
+        await self.accounts.change_password(caller, body.get("current_password"), body.get("new_password"))
+        return web.Response(status=204, headers=NO_STORE)
+
     # -- accounts (administrators) ----------------------------------------------------------------
 
     async def list_accounts(self, request: web.Request) -> web.Response:
@@ -409,6 +416,7 @@ class PracticeApi:
         router.add_post("/api/v1/login", self.login)
         router.add_post("/api/v1/logout", self.logout)
         router.add_get("/api/v1/me", self.me)
+        router.add_post("/api/v1/me/password", self.change_password)
         router.add_get("/api/v1/accounts", self.list_accounts)
         router.add_post("/api/v1/accounts", self.create_account)
         router.add_patch(r"/api/v1/accounts/{account_id:a-[0-9a-f]{16}}", self.update_account)

@@ -55,7 +55,7 @@ class AuditApi:
             store = self.api.accounts.store
             members = [m["id"] for m in await store.call(store.db.members_of, query.group)]
         await self.storage.committed()  # what was recorded before this request is in what it shows
-        sql, params = page_sql(query, members)
+        sql, params = page_sql(query, members, self.storage.dialect)
         entries, next_before = page(await self.storage.read_audit(sql, params), query.limit)
         check = await self.storage.check_chain()
         anchor = await self.anchor()

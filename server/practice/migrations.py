@@ -1,14 +1,21 @@
 """The practice's tables (accounts, groups, members, invites) and the ordered migrations that create them.
 
-They live in the same SQLite file as the records (server/storage.py). Each migration runs once, in order,
-inside one transaction, and is remembered in ``practice_migrations``; a migration is never edited after
-release, only followed by a new one.
+They live in the same database as the records (server/storage.py): the SQLite file, or PostgreSQL. Each
+migration runs once, in order, inside one transaction, and is remembered in ``practice_migrations``; a
+migration is never edited after release, only followed by a new one.
+
+A migration is written in SQLite's dialect. Its PostgreSQL form is the PostgreSQL dialect's ``ddl`` of the text
+(REAL becomes DOUBLE PRECISION, INTEGER BIGINT: server/database.py) unless ``POSTGRESQL_MIGRATIONS`` holds
+one written out for that version, next to it here, for SQL the translation cannot carry; the two forms end
+at the same tables and columns (tests/unit/test_database.py checks it).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from typing import Any
+
+from server.database import POSTGRESQL, SCHEMA_LOCK, dialect_of
 
 # Ids are opaque random strings made by the store: an account ``a-…``, a group ``g-…``, a member ``m-…``.
 # A member's id is their stable identity: the ``sub`` of every join token they get, so attendance (issue
@@ -96,24 +103,64 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE groups ADD COLUMN emergency_info INTEGER NOT NULL DEFAULT 1;
     """,
+    # The time step (RFC 6238 counter) of the last two-factor code an account logged in with, so that code
+    # cannot be used again within its window (server/practice/totp.py code_step); NULL until the first one,
+    # and again after an administrator resets the account's two-factor.
+    """
+    ALTER TABLE accounts ADD COLUMN totp_last_step INTEGER;
+    """,
 )
 
 
-def migrate(db: sqlite3.Connection) -> int:
-    """Apply every migration not yet applied; return the schema version now in force."""
-    db.execute("CREATE TABLE IF NOT EXISTS practice_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+# PostgreSQL forms written out, by version (1-based), where translating the SQLite text is not enough.
+POSTGRESQL_MIGRATIONS: dict[int, str] = {}
+
+
+def script_for(dialect_name: str, version: int) -> str:
+    """The text of migration ``version`` for a backend."""
+    script = MIGRATIONS[version - 1]
+    if dialect_name != POSTGRESQL:
+        return script
+    from server.database import POSTGRESQL_DIALECT
+
+    return POSTGRESQL_MIGRATIONS.get(version) or POSTGRESQL_DIALECT.ddl(script)
+
+
+def _current(db: Any) -> int:
     cursor = db.cursor()
     cursor.row_factory = None  # plain tuples, whatever the connection's row factory
-    current = cursor.execute("SELECT MAX(version) FROM practice_migrations").fetchone()[0] or 0
-    for version, script in enumerate(MIGRATIONS, start=1):
+    return int(cursor.execute("SELECT MAX(version) FROM practice_migrations").fetchone()[0] or 0)
+
+
+def migrate(db: Any) -> int:
+    """Apply every migration not yet applied; return the schema version now in force.
+
+    On PostgreSQL several nodes may start at once: each migration's transaction holds the schema lock and
+    reads the version again under it, so each migration is applied once.
+    """
+    dialect = dialect_of(db)
+    db.execute(dialect.begin)
+    try:
+        dialect.lock(db, SCHEMA_LOCK)
+        db.execute(dialect.ddl("CREATE TABLE IF NOT EXISTS practice_migrations "
+                               "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    current = _current(db)
+    for version in range(1, len(MIGRATIONS) + 1):
         if version <= current:
             continue
         # executescript would commit on its own; one explicit transaction keeps each migration whole.
-        db.execute("BEGIN IMMEDIATE")
+        db.execute(dialect.begin)
         try:
-            for statement in _statements(script):
-                db.execute(statement)
-            db.execute("INSERT INTO practice_migrations (version, applied_at) VALUES (?, ?)", (version, time.time()))
+            dialect.lock(db, SCHEMA_LOCK)
+            if _current(db) < version:  # another node may have applied it meanwhile
+                for statement in _statements(script_for(dialect.name, version)):
+                    db.execute(statement)
+                db.execute("INSERT INTO practice_migrations (version, applied_at) VALUES (?, ?)",
+                           (version, time.time()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -45,8 +45,9 @@ def excusals(db: PracticeDb, group_id: str) -> list[Row]:
 
 
 def set_excusal(db: PracticeDb, group_id: str, key: str, member_id: str, reason_sealed: str, by: str) -> None:
-    db.db.execute("INSERT OR REPLACE INTO excusals VALUES (?,?,?,?,?,?)",
-                  (group_id, key, member_id, reason_sealed, by, db.clock()))
+    db.db.execute("INSERT INTO excusals VALUES (?,?,?,?,?,?) ON CONFLICT (group_id, occurrence_key, member_id) "
+                  "DO UPDATE SET reason_sealed = excluded.reason_sealed, by_account = excluded.by_account, "
+                  "at = excluded.at", (group_id, key, member_id, reason_sealed, by, db.clock()))
 
 
 def delete_excusal(db: PracticeDb, group_id: str, key: str, member_id: str) -> bool:
@@ -65,7 +66,9 @@ def set_note(db: PracticeDb, session_id: str, group_id: str, note_sealed: str | 
     if note_sealed is None:
         db.db.execute("DELETE FROM session_notes WHERE session_id = ?", (session_id,))
     else:
-        db.db.execute("INSERT OR REPLACE INTO session_notes VALUES (?,?,?,?,?)",
+        db.db.execute("INSERT INTO session_notes VALUES (?,?,?,?,?) ON CONFLICT (session_id) DO UPDATE SET "
+                      "group_id = excluded.group_id, note_sealed = excluded.note_sealed, "
+                      "by_account = excluded.by_account, at = excluded.at",
                       (session_id, group_id, note_sealed, by, db.clock()))
 
 

@@ -32,14 +32,15 @@ def attendance_report(config: Config, group_id: str, first: str | None, last: st
     from .errors import PracticeError
     from .store import PracticeStore
 
-    if not os.path.exists(config.database_path):
-        raise ReportError(f"no records at {config.database_path}")
+    target = config.records_target
+    if not target.postgresql and not os.path.exists(target.path):
+        raise ReportError(f"no records at {target.path}")
     try:
         keyring = load_keyring(config.server.data_dir, create=False)
     except CipherError as exc:
         raise ReportError(f"cannot read the records key: {exc}") from None
-    storage = Storage(config.database_path, keyring)
-    store = PracticeStore(config.database_path, keyring)
+    storage = Storage(target, keyring)
+    store = PracticeStore(target, keyring)
     try:
         group = store.run(store.db.group, group_id)
         if group is None:

@@ -1,10 +1,13 @@
-"""The practice's state in SQLite: accounts, web sessions, API keys, groups, members and invites.
+"""The practice's state in SQLite or PostgreSQL: accounts, web sessions, API keys, groups, members and invites.
 
 Practice has its own connection to the records' database file, on its own thread, in WAL mode. The records'
 thread (server/storage.py) must keep the audit chain's order and never wait behind a dashboard query, and
 WAL lets the two connections read while the other writes; writes to practice tables are short transactions
 that wait for SQLite's lock (``busy_timeout``) rather than fail. Audit entries about practice changes still go
 through ``Storage.audit``, the chain's only writer.
+
+On PostgreSQL (storage.backend, server/database.py) the same queries run on a connection of the practice's
+own, shared by every node; PostgreSQL's row locks do what SQLite's busy_timeout does here.
 
 ``PracticeDb`` is the synchronous SQL, testable on its own; ``PracticeStore`` runs it on the thread.
 """
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from server.cipher import CipherError, Keyring
+from server.database import DbConnection, PgConnection, Target, as_target
 from server.sealed_fields import SEALED_FIELDS, check_opens, seal_plain
 
 from .migrations import migrate
@@ -37,8 +41,21 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """Open the database file the way the practice uses it: WAL, foreign keys, autocommit, rows as dicts."""
+def connect(where: str | Target) -> DbConnection:
+    """Open the database the way the practice uses it: WAL, foreign keys, autocommit, rows as dicts.
+
+    ``where`` is the SQLite file's path, or a Target naming PostgreSQL (Config.records_target).
+    """
+    target = as_target(where)
+    if target.postgresql:
+        pg = PgConnection(target.url, dicts=True)
+        try:
+            migrate(pg)
+        except BaseException:
+            pg.close()
+            raise
+        return pg
+    path = target.path
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o700, exist_ok=True)
     fresh = not os.path.exists(path)
@@ -58,7 +75,7 @@ def connect(path: str) -> sqlite3.Connection:
 class PracticeDb:
     """Every query of the practice, synchronous, on one connection."""
 
-    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float] = time.time,
+    def __init__(self, db: DbConnection, clock: Callable[[], float] = time.time,
                  keyring: Keyring | None = None) -> None:
         self.db = db
         self.clock = clock
@@ -116,6 +133,22 @@ class PracticeDb:
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self.db.execute(f"UPDATE accounts SET {assignments} WHERE id = ?", (*fields.values(), account_id))
 
+    def claim_totp_step(self, account_id: str, step: int) -> bool:
+        """Record ``step`` as the account's last accepted two-factor step if it is later than the one recorded;
+        return False when it is not (the code was used already), in one statement so two logins racing with
+        the same code cannot both win."""
+        cursor = self.db.execute("UPDATE accounts SET totp_last_step = ? WHERE id = ? AND "
+                                 "(totp_last_step IS NULL OR totp_last_step < ?)", (step, account_id, step))
+        return cursor.rowcount == 1
+
+    def enroll_totp(self, account_id: str, pending: str, step: int) -> bool:
+        """Make the pending secret the account's two-factor secret, its code's ``step`` the last one accepted;
+        False if the account has a secret already or another pending one (a racing login finished first)."""
+        cursor = self.db.execute("UPDATE accounts SET totp_secret = totp_pending, totp_pending = NULL, "
+                                 "totp_last_step = ? WHERE id = ? AND totp_secret IS NULL AND totp_pending = ?",
+                                 (step, account_id, pending))
+        return cursor.rowcount == 1
+
     # -- web sessions (the dashboard's cookie) ----------------------------------------------------
 
     def create_web_session(self, account_id: str, token_hash: str, csrf_token: str) -> None:
@@ -137,6 +170,11 @@ class PracticeDb:
 
     def end_web_sessions_of(self, account_id: str) -> None:
         self.db.execute("DELETE FROM web_sessions WHERE account_id = ?", (account_id,))
+
+    def end_other_web_sessions(self, account_id: str, keep_hash: str) -> int:
+        """End every web session of the account but the one whose cookie hash is ``keep_hash``."""
+        return self.db.execute("DELETE FROM web_sessions WHERE account_id = ? AND token_hash != ?",
+                               (account_id, keep_hash)).rowcount
 
     # -- API keys ---------------------------------------------------------------------------------
 
@@ -170,7 +208,7 @@ class PracticeDb:
                  fields["capacity"], fields["tz"], fields["consent_text"], fields.get("schedule"),
                  int(fields.get("keep_moods", 0)), int(fields.get("emergency_info", 1)), self.clock()))
             for account_id in facilitators:
-                self.db.execute("INSERT OR IGNORE INTO facilitators VALUES (?, ?)", (group_id, account_id))
+                self.db.execute("INSERT INTO facilitators VALUES (?, ?) ON CONFLICT DO NOTHING", (group_id, account_id))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -275,7 +313,7 @@ class PracticeDb:
         return self._all("SELECT occurrence_key, offset_s FROM reminders_sent WHERE member_id = ?", (member_id,))
 
     def record_reminder(self, member_id: str, key: str, offset_s: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO reminders_sent VALUES (?,?,?,?)", (member_id, key, offset_s,
+        self.db.execute("INSERT INTO reminders_sent VALUES (?,?,?,?) ON CONFLICT DO NOTHING", (member_id, key, offset_s,
                                                                                  self.clock()))
 
     def reminder_recipients(self) -> list[Row]:
@@ -301,26 +339,30 @@ class PracticeStore:
     ``keyring`` is also how other parts of the practice reach the records key.
     """
 
-    def __init__(self, path: str, keyring: Keyring | None = None) -> None:
+    def __init__(self, where: str | Target, keyring: Keyring | None = None) -> None:
         self.keyring = keyring
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haven-practice")
         try:
-            self.db: PracticeDb = self._executor.submit(self._open, path, keyring).result()
+            self.db: PracticeDb = self._executor.submit(self._open, where, keyring).result()
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
 
     @staticmethod
-    def _open(path: str, keyring: Keyring | None) -> PracticeDb:
-        db = connect(path)
+    def _open(where: str | Target, keyring: Keyring | None) -> PracticeDb:
+        db = connect(where)
         if keyring is not None:
             try:
                 check_opens(db, keyring)
-                # Overwrite the plain values' old bytes rather than leave them in free space, then move the
-                # sealed pages out of the WAL into the file, over the plain ones (best effort while others read).
-                db.execute("PRAGMA secure_delete=ON")
-                if seal_plain(db, keyring):
-                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                if isinstance(db, sqlite3.Connection):
+                    # Overwrite the plain values' old bytes rather than leave them in free space, then move the
+                    # sealed pages out of the WAL into the file, over the plain ones (best effort while others
+                    # read). PostgreSQL's VACUUM reclaims old row versions on its own schedule.
+                    db.execute("PRAGMA secure_delete=ON")
+                    if seal_plain(db, keyring):
+                        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                else:
+                    seal_plain(db, keyring)
             except BaseException:
                 db.close()
                 raise

@@ -12,6 +12,7 @@ from aiohttp import web
 from server.anchor import AnchorError, AnchorWriter, anchor_path, load_key
 from server.auth import TokenIssuer
 from server.cipher import CipherError, Keyring
+from server.cluster import ONCE_JOBS
 from server.config import Config, ConfigError
 from server.periodic import Periodic
 from server.records_key import wrong_key
@@ -59,8 +60,10 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
     ConfigError when the key does not open the sealed values already stored.
     """
     practice = config.practice
+    # Once per cluster, not per node (server/cluster.py): started with the server, or by the leading node.
+    jobs = app[ONCE_JOBS]
     try:
-        store = app[PRACTICE_STORE] = PracticeStore(config.database_path, keyring)
+        store = app[PRACTICE_STORE] = PracticeStore(config.records_target, keyring)
     except CipherError as exc:
         raise wrong_key(config.server.data_dir, exc) from None
     accounts = Accounts(store, storage, Lockout(practice.max_login_failures, practice.lockout),
@@ -87,14 +90,10 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
             ReminderRecipients(store, issuer.invite_key(), config.public_url), SqliteSentStore(store), mailer.send,
             clinic)
 
-        async def start_reminders(app: web.Application) -> None:
+        async def start_reminders() -> None:
             reminders.start()
 
-        async def stop_reminders(app: web.Application) -> None:
-            await reminders.stop()
-
-        app.on_startup.append(start_reminders)
-        app.on_shutdown.append(stop_reminders)
+        jobs.add(start_reminders, reminders.stop)
     # The daily retention purge (server/retention.py), on the practice's thread; audited when it deletes.
     async def purge_once() -> None:
         counts = await store.call(lambda: purge(store.db.db, cutoff_for(config.records.retention, clock())))
@@ -104,23 +103,11 @@ def add_practice(app: web.Application, config: Config, storage: Storage, issuer:
 
     retention = Periodic(purge_once, DAY, "retention_purge_failed")
 
-    async def start_retention(app: web.Application) -> None:
+    async def start_retention() -> None:
         retention.start()
 
-    async def stop_retention(app: web.Application) -> None:
-        await retention.stop()
-
-    app.on_startup.append(start_retention)
-    app.on_shutdown.append(stop_retention)
-
-    async def start_anchor(app: web.Application) -> None:
-        await anchor.start()
-
-    async def stop_anchor(app: web.Application) -> None:
-        await anchor.stop()
-
-    app.on_startup.append(start_anchor)
-    app.on_shutdown.append(stop_anchor)
+    jobs.add(start_retention, retention.stop)
+    jobs.add(anchor.start, anchor.stop)
     app.middlewares.append(practice_errors)
 
     def page(name: str) -> Callable[[web.Request], Any]:

@@ -10,9 +10,16 @@ import pytest
 from server.anchor import parse
 from server.app import STORAGE
 from server.practice.wiring import ANCHOR, PRACTICE_API
+from tests.support.backends import BACKENDS, config_for
 from tests.support.practice_api import ApiClient
 
 PASSWORD = "a long admin password"
+
+
+@pytest.fixture(params=BACKENDS)
+async def haven(request, haven_factory):
+    """Haven with its records on each backend: the audit viewer runs the same queries on SQLite and PostgreSQL."""
+    return await haven_factory(config_for(request.param, request))
 
 
 @pytest.fixture

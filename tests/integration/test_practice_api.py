@@ -15,6 +15,7 @@ import pytest
 
 from server.app import CONFIG, ISSUER, STORAGE
 from server.practice.wiring import PRACTICE_API
+from tests.support.backends import BACKENDS, config_for
 from tests.support.client import ProtocolClient, ServerError
 from tests.support.practice_api import ApiClient
 
@@ -26,6 +27,12 @@ def token_of(url: str) -> str:
     fragment = parse_qs(urlsplit(url).fragment)
     assert fragment["title"], "a practice join link names the group it opens"
     return fragment["token"][0]
+
+
+@pytest.fixture(params=BACKENDS)
+async def haven(request, haven_factory):
+    """Haven with its records on each backend: the practice's API runs the same queries on SQLite and PostgreSQL."""
+    return await haven_factory(config_for(request.param, request))
 
 
 @pytest.fixture

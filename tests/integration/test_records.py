@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import datetime
 import json
-import sqlite3
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from server.app import CONFIG, STORAGE
 from server.practice.wiring import PRACTICE_STORE
 from tests.integration.test_practice_api import local_minute, practice  # noqa: F401  (the fixture)
+from tests.support.backends import BACKENDS, config_for
+from tests.support.backends import query as raw_query
 from tests.support.client import ProtocolClient
 from tests.support.waiting import eventually
 
 CHICAGO = ZoneInfo("America/Chicago")
 MIN = 60.0
+
+
+@pytest.fixture(params=BACKENDS)
+async def haven(request, haven_factory):
+    """Haven with its records on each backend: a program's records are the same on SQLite and PostgreSQL."""
+    return await haven_factory(config_for(request.param, request))
 
 
 async def clinic(admin, client, name: str = "Lee", email: str = "lee@clinic.example"):
@@ -223,15 +232,20 @@ async def test_a_live_session_leaves_its_record_moods_and_progress_for_its_facil
     status, refused = await pat.call("GET", f"/api/v1/groups/{other['id']}/sessions/{session_id}")
     assert (status, refused["error"]) == (404, "unknown-session")
 
-    # Clinical text is sealed in the database file; every read was audited, by ids alone.
-    raw = Path(haven.app[CONFIG].database_path).read_bytes()
-    for path in Path(haven.app[CONFIG].database_path).parent.glob("*.db-wal"):
-        raw += path.read_bytes()
+    # Clinical text is sealed in the database (the file, or every row of PostgreSQL's tables); every read was
+    # audited, by ids alone.
+    target = haven.app[CONFIG].records_target
+    if target.postgresql:
+        tables = [r[0] for r in raw_query(target, "SELECT tablename FROM pg_tables WHERE schemaname = "
+                                                  "current_schema()")]
+        raw = "".join(str(raw_query(target, f"SELECT * FROM {table}")) for table in tables).encode()
+    else:
+        raw = Path(target.path).read_bytes()
+        for path in Path(target.path).parent.glob("*.db-wal"):
+            raw += path.read_bytes()
     for secret in (b"felt calm", b"follow up with Kai"):
         assert secret not in raw, secret
-    db = sqlite3.connect(haven.app[CONFIG].database_path)
-    ratings = [r[0] for r in db.execute("SELECT rating_sealed FROM moods")]
-    db.close()
+    ratings = [r[0] for r in raw_query(target, "SELECT rating_sealed FROM moods")]
     assert len(ratings) == 2 and all(r.startswith("hv1:") for r in ratings)
     reads = [e for e in haven.app[STORAGE].audit_entries() if e["action"] == "records-read"]
     assert {json.loads(e["detail"])["what"] for e in reads} == {"attendance", "session", "progress"}

@@ -247,6 +247,7 @@ test("every close code of the protocol turns into its error code", () => {
     [1001, "server-restarting", "server-restarting"],
     [1001, "", "server-restarting"],
     [1009, "", "message-too-large"],
+    [1013, "node-unavailable", "try-again"],
     [4000, "", "session-ended"],
     [4400, "", "protocol-error"],
     [4401, "", "auth-failed"],
@@ -265,7 +266,7 @@ test("every close code of the protocol turns into its error code", () => {
 
 test("losses worth retrying reconnect; refusals the same client would meet again do not", () => {
   const retry = ["heartbeat-timeout", "media-failed", "disconnected", "closed", "server-shutdown", "server-restarting",
-    "network-error",
+    "network-error", "try-again",
     "timeout", "internal-error", "client-error"];
   const stop = ["auth-failed", "replaced", "session-ended", "removed", "denied", "banned", "room-locked",
     "consent-required", "consent-declined", "unsupported-version", "room-full", "server-full", "not-permitted",

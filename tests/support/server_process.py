@@ -39,13 +39,15 @@ class ServerProcess:
     """A `haven serve` process with its own config in a temporary directory."""
 
     def __init__(self, directory: Path, extra: str = "", prefix: list[str] | None = None,
-                 server_extra: str = "", udp_port: int | None = None, public_url: str | None = None) -> None:
+                 server_extra: str = "", udp_port: int | None = None, public_url: str | None = None,
+                 data_dir: Path | None = None) -> None:
         # ``prefix`` runs before the server command and must exec it (e.g. unshare with a mount step);
         # ``server_extra`` is more of the [server] table, ``extra`` more tables after it. ``udp_port``
         # is ice.udp_port: by default a free port, so servers running at once each have their own;
-        # ``public_url`` is where browsers reach it when that is not the server itself (a proxy in front).
+        # ``public_url`` is where browsers reach it when that is not the server itself (a proxy in front);
+        # ``data_dir`` one shared with other servers (the nodes of tests/integration/test_nodes.py).
         self.prefix = prefix or []
-        self.data_dir = directory / "data"
+        self.data_dir = data_dir or directory / "data"
         self.port = free_port()
         self.udp_port = free_udp_port() if udp_port is None else udp_port
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -56,7 +58,7 @@ class ServerProcess:
             'host = "127.0.0.1"\n'
             f"port = {self.port}\n"
             f'public_url = "{self.public_url}"\n'
-            f'data_dir = "{directory / "data"}"\n'
+            f'data_dir = "{self.data_dir}"\n'
             + server_extra +
             "[auth]\n"
             f'secret = "{SECRET}"\n'

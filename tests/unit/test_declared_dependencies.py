@@ -1,5 +1,6 @@
 """Every third-party import is declared in pyproject.toml where it is used: the product in
-`dependencies`, tests/ in the `test` extra, bench/ in the `bench` extra.
+`dependencies` (or, for an optional part imported only when configured, such as the PostgreSQL
+backend, in that part's own extra), tests/ in the `test` extra, bench/ in the `bench` extra.
 
 A package that only arrives as somebody else's dependency (pylibsrtp through aiortc) or that a
 developer happened to have installed (numpy) works until the day it does not; scripts/test installs
@@ -40,8 +41,10 @@ def declared() -> dict[str, set[str]]:
         project = tomllib.load(f)["project"]
     product = requirement_names(project["dependencies"])
     extras = project["optional-dependencies"]
+    optional = {name for extra, requirements in extras.items() if extra not in ("test", "bench")
+                for name in requirement_names(requirements)}
     return {
-        "product": product,
+        "product": product | optional,
         "test": product | requirement_names(extras["test"]),
         "bench": product | requirement_names(extras["bench"]),
     }

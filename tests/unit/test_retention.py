@@ -1,9 +1,10 @@
-"""The retention purge deletes only records older than records.retention, and says what it deleted."""
+"""The retention purge deletes only records older than records.retention, and says what it deleted.
+
+The commands run on both backends: a SQLite file, and a PostgreSQL database named by the config."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from server.cli import main
 from server.records_key import records_keyring
 from server.storage import Storage
+from tests.support.backends import query, refused, storage_toml, tamper
 
 
 @pytest.fixture(autouse=True)
@@ -21,11 +23,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(variable)
 
 
-def test_purge_deletes_old_records_only_and_is_audited(tmp_path: Path, capsys) -> None:
+def test_purge_deletes_old_records_only_and_is_audited(tmp_path: Path, capsys, records_where) -> None:
     data = tmp_path / "data"
     config = tmp_path / "haven.toml"
-    config.write_text(f'[server]\ndata_dir = "{data}"\n[records]\nretention = "30d"\n')
-    storage = Storage(str(data / "haven.db"), records_keyring(data, create=True))
+    config.write_text(f'[server]\ndata_dir = "{data}"\n[records]\nretention = "30d"\n' + storage_toml(records_where))
+    storage = Storage(records_where, records_keyring(data, create=True))
     old, recent = time.time() - 40 * 86400, time.time() - 86400
     storage.session_started("s-old", "r1", old)
     storage.attendance("s-old", "p1", "Ana", "participant", "join", old)
@@ -40,24 +42,23 @@ def test_purge_deletes_old_records_only_and_is_audited(tmp_path: Path, capsys) -
     assert f"would delete {counted}" in capsys.readouterr().out
     assert main(["records", "purge", "--config", str(config)]) == 0
     assert f"deleted {counted}" in capsys.readouterr().out
-    db = sqlite3.connect(data / "haven.db")
-    assert db.execute("SELECT id FROM sessions").fetchall() == [("s-new",)]
-    assert db.execute("SELECT session_id FROM attendance").fetchall() == [("s-new",)]
-    assert db.execute("SELECT session_id FROM session_events").fetchall() == [("s-new",)]
-    assert db.execute("SELECT action, detail FROM audit").fetchall() == [
+    assert query(records_where, "SELECT id FROM sessions") == [("s-new",)]
+    assert query(records_where, "SELECT session_id FROM attendance") == [("s-new",)]
+    assert query(records_where, "SELECT session_id FROM session_events") == [("s-new",)]
+    assert query(records_where, "SELECT action, detail FROM audit") == [
         ("records-purged",
          '{"attendance":1,"excusals":0,"moods":0,"session_events":1,"session_notes":0,"sessions":1}')]
-    db.close()
-    check = Storage(str(data / "haven.db"))
+    check = Storage(records_where)
     assert check.verify_chain().ok
     check.close()
 
 
-def test_the_audit_retention_purges_the_oldest_entries_and_the_chain_still_verifies(tmp_path: Path, capsys) -> None:
+def test_the_audit_retention_purges_the_oldest_entries_and_the_chain_still_verifies(tmp_path: Path, capsys,
+                                                                                   records_where) -> None:
     data = tmp_path / "data"
     config = tmp_path / "haven.toml"
-    config.write_text(f'[server]\ndata_dir = "{data}"\n')
-    path = str(data / "haven.db")
+    config.write_text(f'[server]\ndata_dir = "{data}"\n' + storage_toml(records_where))
+    path = records_where
     storage = Storage(path)
     seven_years = time.time() - 7 * 365 * 86400
     for number in range(3):  # written seven years ago (as the clock said then)
@@ -70,15 +71,13 @@ def test_the_audit_retention_purges_the_oldest_entries_and_the_chain_still_verif
     assert "and 3 audit entries (older than 2190d)" in capsys.readouterr().out
     assert main(["records", "purge", "--config", str(config)]) == 0
     assert "and 3 audit entries" in capsys.readouterr().out
-    db = sqlite3.connect(path)
-    assert [row[0] for row in db.execute("SELECT seq FROM audit ORDER BY seq")] == [4, 5]
-    assert db.execute("SELECT action, role, detail FROM audit WHERE seq = 5").fetchone() == (
-        "audit-purged", "operator", '{"entries":3,"from":1,"through":3}')
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):  # kept entries stay protected
-        db.execute("DELETE FROM audit WHERE seq = 4")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):  # and so does the base
-        db.execute("DELETE FROM audit_base")
-    db.close()
+    assert [row[0] for row in query(path, "SELECT seq FROM audit ORDER BY seq")] == [4, 5]
+    assert query(path, "SELECT action, role, detail FROM audit WHERE seq = 5") == [(
+        "audit-purged", "operator", '{"entries":3,"from":1,"through":3}')]
+    with pytest.raises(refused(), match="append-only"):  # kept entries stay protected
+        tamper(path, "DELETE FROM audit WHERE seq = 4")
+    with pytest.raises(refused(), match="append-only"):  # and so does the base
+        tamper(path, "DELETE FROM audit_base")
     check = Storage(path)
     verified = check.verify_chain()
     assert verified.ok and verified.entries == 2 and verified.purged == 3
@@ -90,11 +89,11 @@ def test_the_audit_retention_purges_the_oldest_entries_and_the_chain_still_verif
 
 
 def test_an_anchor_of_purged_entries_still_verifies_and_a_cut_after_the_purge_is_still_caught(
-        tmp_path: Path, capsys) -> None:
+        tmp_path: Path, capsys, records_where) -> None:
     data = tmp_path / "data"
     config = tmp_path / "haven.toml"
-    config.write_text(f'[server]\ndata_dir = "{data}"\n')
-    path = str(data / "haven.db")
+    config.write_text(f'[server]\ndata_dir = "{data}"\n' + storage_toml(records_where))
+    path = records_where
     storage = Storage(path)
     for number in range(3):
         storage.audit("admit", actor=f"p-{number}")
@@ -108,10 +107,6 @@ def test_an_anchor_of_purged_entries_still_verifies_and_a_cut_after_the_purge_is
     assert main(["audit", "anchor", "--config", str(config), "--output", str(new_anchor)]) == 0
     capsys.readouterr()
     assert main(["audit", "verify", "--config", str(config), "--anchor", str(old_anchor)]) == 0
-    db = sqlite3.connect(path)
-    db.execute("DROP TRIGGER audit_no_delete")
-    db.execute("DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)")
-    db.commit()
-    db.close()
+    tamper(path, "DROP TRIGGER audit_no_delete", "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)")
     assert main(["audit", "verify", "--config", str(config), "--anchor", str(new_anchor)]) == 1
     assert "removed from the end" in capsys.readouterr().err

@@ -1,31 +1,34 @@
-"""Tests for server.storage on a temporary SQLite file: the hash-chained audit log and attendance reports."""
+"""Tests for server.storage: the hash-chained audit log and attendance reports, on a temporary SQLite file and
+on a fresh PostgreSQL database (tests/support/backends.py) alike."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
-import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from server.database import Target
 from server.storage import GENESIS, ChainCheck, Storage, attendance_csv, audit_hash, summarize_attendance
+from tests.support.backends import refused, tamper
 
 T0 = 1_764_262_800.0
 SESSION = "s-5d1c0e7a9b2f"
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "haven.db"
+def db_path(records_where: str | Target) -> str | Target:
+    """Where the records are: a SQLite file, or a PostgreSQL database."""
+    return records_where
 
 
 @pytest.fixture
-def storage(db_path: Path) -> Iterator[Storage]:
-    store = Storage(str(db_path))
+def storage(db_path: str | Target) -> Iterator[Storage]:
+    store = Storage(db_path)
     yield store
     store.close()
 
@@ -35,17 +38,6 @@ def write_audit(store: Storage, count: int) -> None:
         store.audit(f"action-{i + 1}", actor=f"u-{i}", role="host", room="group", session_id=SESSION,
                     subject="u-9", detail={"n": i, "a": "x"})
     store.flush()
-
-
-def tamper(db_path: Path, *statements: str) -> None:
-    """Change the database behind Storage's back, as someone with the file could."""
-    db = sqlite3.connect(db_path)
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.commit()
-    finally:
-        db.close()
 
 
 # -- the audit chain ------------------------------------------------------------------------------
@@ -77,13 +69,13 @@ def test_audit_details_are_stored_as_canonical_json(storage: Storage) -> None:
     assert [e["detail"] for e in storage.audit_entries()] == ['{"chat_enabled":false,"locked":true}', "{}"]
 
 
-def test_a_modified_entry_is_reported_by_its_seq(storage: Storage, db_path: Path) -> None:
+def test_a_modified_entry_is_reported_by_its_seq(storage: Storage, db_path: str | Target) -> None:
     write_audit(storage, 3)
     tamper(db_path, "DROP TRIGGER audit_no_update", """UPDATE audit SET detail = '{"n":99}' WHERE seq = 2""")
     assert storage.verify_chain() == ChainCheck(False, 1, 2, "its content does not match its hash")
 
 
-def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(storage: Storage, db_path: Path) -> None:
+def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(storage: Storage, db_path: str | Target) -> None:
     write_audit(storage, 3)
     second = storage.audit_entries()[1]
     row = tuple(second[k] for k in ("seq", "at", "action", "actor", "role", "room", "session_id", "subject"))
@@ -93,7 +85,7 @@ def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(storage: S
     assert storage.verify_chain() == ChainCheck(False, 2, 3, "does not link to the entry before it")
 
 
-def test_a_deleted_middle_entry_is_reported_missing(storage: Storage, db_path: Path) -> None:
+def test_a_deleted_middle_entry_is_reported_missing(storage: Storage, db_path: str | Target) -> None:
     write_audit(storage, 4)
     tamper(db_path, "DROP TRIGGER audit_no_delete", "DELETE FROM audit WHERE seq = 2")
     assert storage.verify_chain() == ChainCheck(False, 1, 3, "entry 2 is missing")
@@ -104,19 +96,19 @@ def test_a_deleted_middle_entry_is_reported_missing(storage: Storage, db_path: P
     ["UPDATE audit SET detail = '{}' WHERE seq = 1", "DELETE FROM audit WHERE seq = 1", "DELETE FROM audit"],
     ids=["an update", "a delete", "deleting everything"],
 )
-def test_the_audit_log_refuses_changes_while_its_triggers_are_present(storage: Storage, db_path: Path,
+def test_the_audit_log_refuses_changes_while_its_triggers_are_present(storage: Storage, db_path: str | Target,
                                                                       statement: str) -> None:
     write_audit(storage, 2)
-    with pytest.raises(sqlite3.IntegrityError, match="the audit log is append-only"):
+    with pytest.raises(refused(), match="the audit log is append-only"):
         tamper(db_path, statement)
     assert storage.verify_chain() == ChainCheck(True, 2)
 
 
-def test_reopening_the_database_continues_the_chain(db_path: Path) -> None:
-    first = Storage(str(db_path))
+def test_reopening_the_database_continues_the_chain(db_path: str | Target) -> None:
+    first = Storage(db_path)
     write_audit(first, 2)
     first.close()
-    second = Storage(str(db_path))
+    second = Storage(db_path)
     try:
         second.audit("after-restart")
         second.flush()
@@ -128,8 +120,11 @@ def test_reopening_the_database_continues_the_chain(db_path: Path) -> None:
         second.close()
 
 
-def test_the_database_is_readable_only_by_its_owner(storage: Storage, db_path: Path) -> None:
+def test_the_database_is_readable_only_by_its_owner(tmp_path: Path) -> None:
+    db_path = tmp_path / "data" / "haven.db"  # a SQLite file's (PostgreSQL's files are its server's)
+    storage = Storage(str(db_path))
     write_audit(storage, 1)
+    storage.close()
     assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(db_path.parent).st_mode) == 0o700
     for sidecar in (db_path.with_name("haven.db-wal"), db_path.with_name("haven.db-shm")):

@@ -1,0 +1,345 @@
+"""One interface over the two places the records can live: a SQLite file (the default) or PostgreSQL.
+
+The records (server/storage.py) and the practice (server/practice/store.py) keep one set of query code,
+written in SQLite's dialect with ``?`` placeholders and portable SQL (``INSERT … ON CONFLICT``, which
+SQLite has had since 3.24). On SQLite they use ``sqlite3.Connection`` itself. On PostgreSQL they get a
+``PgConnection``: the same small part of the ``sqlite3`` interface (``execute`` returning a cursor with
+``fetchone``/``fetchall``/``rowcount``, iteration, ``cursor()`` whose ``row_factory = None`` gives tuples,
+``executescript``, ``close``), over psycopg 3 in autocommit mode, ``?`` translated to ``%s`` and
+``BEGIN IMMEDIATE`` to ``BEGIN``. What does differ goes through a ``Dialect`` (``dialect_of(db)``):
+table DDL (REAL, AUTOINCREMENT, BLOB), columns of a table (PRAGMA table_info), the row key of a table
+without one (rowid), JSON in the audit viewer, and locks held until the end of a transaction (PostgreSQL's
+advisory locks; SQLite's BEGIN IMMEDIATE is already the database's one write lock).
+
+psycopg is imported only when a PostgreSQL connection is opened: the SQLite default never needs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+BACKENDS = (SQLITE, POSTGRESQL)
+
+# Keys of PostgreSQL advisory locks (one 64-bit namespace per database, shared by every node).
+AUDIT_LOCK = 0x48617665_6E000001  # "Haven", 1: appends to the audit chain
+SCHEMA_LOCK = 0x48617665_6E000002  # creating the records' tables and applying the practice's migrations
+INSTANCE_LOCK = 0x48617665_6E000003  # servers hold it shared; key rotation takes it exclusively
+
+
+# What a NUL character in a text value becomes on PostgreSQL (server/storage.py hashes audit rows as stored).
+NUL_STORED_AS = "\ufffd"
+
+
+class IntegrityError(sqlite3.IntegrityError):
+    """A constraint failed on PostgreSQL; a sqlite3.IntegrityError, so one ``except`` serves both backends."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the records are: a SQLite file (``path``) or a PostgreSQL database (``url``, a libpq conninfo)."""
+
+    backend: str = SQLITE
+    path: str = ""
+    url: str = ""
+
+    @property
+    def postgresql(self) -> bool:
+        return self.backend == POSTGRESQL
+
+    def describe(self) -> str:
+        """How messages name it: the file, or the database and host (never the conninfo's password)."""
+        if not self.postgresql:
+            return self.path
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+
+            parts = conninfo_to_dict(self.url)
+        except Exception:
+            return "PostgreSQL"
+        where = f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"
+        return f"PostgreSQL database {parts.get('dbname') or parts.get('user') or '?'} on {where}"
+
+
+def as_target(where: str | Target) -> Target:
+    """A plain string is a SQLite file's path (every caller before PostgreSQL, and the tests)."""
+    return where if isinstance(where, Target) else Target(SQLITE, path=where)
+
+
+# --- the SQL that differs ------------------------------------------------------------------------------
+
+class Dialect:
+    """SQLite's dialect: what the query code is written in."""
+
+    name = SQLITE
+    begin = "BEGIN IMMEDIATE"
+
+    def ddl(self, script: str) -> str:
+        """Table definitions in this dialect (they are written in SQLite's)."""
+        return script
+
+    def lock(self, db: Any, key: int) -> None:
+        """Hold ``key`` until the current transaction ends (SQLite: BEGIN IMMEDIATE already locks writes)."""
+
+    def columns(self, db: Any, table: str) -> list[str]:
+        """A table's columns in order; [] when there is no such table."""
+        cursor = db.cursor()
+        cursor.row_factory = None
+        return [row[1] for row in cursor.execute(f"PRAGMA table_info({table})")]
+
+    def row_key(self, column: str) -> str:
+        """The expression selecting ``column`` when it names SQLite's implicit ``rowid``."""
+        return column
+
+    def row_key_match(self, column: str) -> str:
+        """A WHERE condition finding a row again by the value ``row_key`` selected."""
+        return f"{column} = ?"
+
+    def json_key_is(self, column: str, key: str) -> str:
+        """A condition: the JSON text in ``column`` has ``key`` equal to the parameter (false if no JSON)."""
+        return f"(json_valid({column}) AND json_extract({column}, '$.{key}') = ?)"
+
+
+class PostgresDialect(Dialect):
+    name = POSTGRESQL
+    begin = "BEGIN"
+
+    _DDL = (
+        (re.compile(r"\bINTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT\b", re.I),
+         "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+        (re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
+        (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
+        (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
+    )
+
+    def ddl(self, script: str) -> str:
+        for pattern, replacement in self._DDL:
+            script = pattern.sub(replacement, script)
+        return script
+
+    def lock(self, db: Any, key: int) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(?)", (key,)).fetchone()
+
+    def columns(self, db: Any, table: str) -> list[str]:
+        cursor = db.cursor()
+        cursor.row_factory = None
+        rows = cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                              "current_schema() AND table_name = ? ORDER BY ordinal_position", (table,)).fetchall()
+        return [row[0] for row in rows]
+
+    def row_key(self, column: str) -> str:
+        return "ctid" if column == "rowid" else column
+
+    def row_key_match(self, column: str) -> str:
+        return "ctid = CAST(? AS tid)" if column == "rowid" else f"{column} = ?"
+
+    def json_key_is(self, column: str, key: str) -> str:
+        return f"haven_json_text({column}, '{key}') = ?"
+
+
+SQLITE_DIALECT = Dialect()
+POSTGRESQL_DIALECT = PostgresDialect()
+
+# Functions the PostgreSQL schema needs (created with the records' tables, server/storage.py).
+POSTGRESQL_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION haven_json_text(doc TEXT, key TEXT) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN CASE WHEN jsonb_typeof(doc::jsonb) = 'object' THEN doc::jsonb ->> key END;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+"""
+
+
+def dialect_of(db: Any) -> Dialect:
+    """The dialect of a connection made here or by sqlite3."""
+    dialect = getattr(db, "dialect", None)
+    return dialect if isinstance(dialect, Dialect) else SQLITE_DIALECT
+
+
+# --- PostgreSQL connections -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """SQLite-flavoured SQL as psycopg takes it: ``?`` → ``%s`` and ``%`` → ``%%`` outside quotes."""
+    if sql.strip().upper() == "BEGIN IMMEDIATE":
+        return "BEGIN"
+    out: list[str] = []
+    quote = ""
+    for char in sql:
+        if quote:
+            if char == quote:
+                quote = ""
+            out.append("%%" if char == "%" else char)
+        elif char in ("'", '"'):
+            quote = char
+            out.append(char)
+        elif char == "?":
+            out.append("%s")
+        elif char == "%":
+            out.append("%%")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script on semicolons outside quotes and $$-bodies."""
+    parts, current, quote, dollar, i = [], [], "", False, 0
+    while i < len(script):
+        char = script[i]
+        if script.startswith("$$", i) and not quote:
+            dollar = not dollar
+            current.append("$$")
+            i += 2
+            continue
+        if not dollar and char in ("'", '"'):
+            quote = "" if quote == char else (quote or char)
+        if char == ";" and not quote and not dollar:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+class PgCursor:
+    """The part of sqlite3.Cursor the query code uses, over a psycopg cursor."""
+
+    def __init__(self, owner: PgConnection, dicts: bool) -> None:
+        self._owner = owner
+        self.row_factory: Any = "dict" if dicts else None  # None: plain tuples, as with sqlite3
+        self._cursor: psycopg.Cursor[Any] | None = None
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
+        from psycopg.rows import dict_row, tuple_row
+
+        self._cursor = self._owner._run(sql, parameters, dict_row if self.row_factory else tuple_row)
+        return self
+
+    def _rows(self) -> psycopg.Cursor[Any]:
+        assert self._cursor is not None, "execute first"
+        return self._cursor
+
+    def fetchone(self) -> Any:
+        cursor = self._rows()
+        return cursor.fetchone() if cursor.description is not None else None
+
+    def fetchall(self) -> list[Any]:
+        cursor = self._rows()
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        return self._rows().rowcount
+
+    @property
+    def description(self) -> Any:
+        return self._rows().description
+
+
+class PgConnection:
+    """A PostgreSQL connection with the part of sqlite3.Connection's interface the query code uses.
+
+    Autocommit, like the SQLite connections (isolation_level=None): a statement outside BEGIN … COMMIT
+    commits on its own. A connection found broken (the server restarted) is opened again before the next
+    statement outside a transaction, so the records recover once the database is back.
+    """
+
+    dialect: Dialect = POSTGRESQL_DIALECT
+
+    def __init__(self, url: str, *, dicts: bool = False, read_only: bool = False) -> None:
+        self.url = url
+        self.dicts = dicts
+        self.read_only = read_only
+        self._began = False
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+        from psycopg.types.numeric import Int8Dumper
+        from psycopg.types.string import StrDumperUnknown
+
+        class BoolAsInteger(Int8Dumper):
+            """Booleans stored as 0 and 1, as SQLite stores them (the columns are INTEGER on both)."""
+
+            def dump(self, obj: Any) -> bytes:
+                return b"1" if obj else b"0"
+
+        class TextWithoutNul(StrDumperUnknown):
+            """PostgreSQL's text cannot hold NUL, which SQLite's can: a NUL in a name would make a record
+            unwritable (and the records with it), so it is stored as U+FFFD (see NUL_STORED_AS)."""
+
+            def dump(self, obj: str) -> Any:
+                return super().dump(obj.replace("\0", NUL_STORED_AS) if "\0" in obj else obj)
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise ConnectionError(f"cannot connect to PostgreSQL: {str(exc).strip()}") from None
+        conn.adapters.register_dumper(bool, BoolAsInteger)
+        conn.adapters.register_dumper(str, TextWithoutNul)
+        if self.read_only:
+            conn.execute("SET default_transaction_read_only = on")
+        return conn
+
+    def _run(self, sql: str, parameters: Sequence[Any], row_factory: Any) -> psycopg.Cursor[Any]:
+        import psycopg
+
+        if self._conn.broken or self._conn.closed:
+            # Lost mid-transaction, the rest of that transaction must fail, not run on a new connection.
+            if self._began and not sql.lstrip().upper().startswith("ROLLBACK"):
+                raise psycopg.OperationalError("the connection to PostgreSQL was lost in a transaction")
+            self._began = False
+            self._conn = self._connect()
+        word = sql.lstrip()[:8].upper()
+        if word.startswith(("COMMIT", "ROLLBACK")):
+            self._began = False  # ended either way: a failed COMMIT rolls back
+        cursor = self._conn.cursor(row_factory=row_factory)
+        try:
+            if parameters:
+                cursor.execute(translate(sql), tuple(parameters))
+            else:
+                cursor.execute(translate(sql) if word.startswith("BEGIN") else sql)
+        except psycopg.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        if word.startswith("BEGIN"):
+            self._began = True
+        return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        # A BEGIN whose connection was lost still needs its ROLLBACK (which then finds a new connection).
+        return self._began or self._conn.info.transaction_status != TransactionStatus.IDLE
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
+        return self.cursor().execute(sql, parameters)
+
+    def cursor(self) -> PgCursor:
+        return PgCursor(self, self.dicts)
+
+    def executescript(self, script: str) -> None:
+        for statement in _statements(script):
+            self.execute(statement)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+DbConnection = sqlite3.Connection | PgConnection
