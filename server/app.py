@@ -183,12 +183,11 @@ def create_app(config: Config, secret: bytes | None = None, keyring: Keyring | N
         if origin is not None and origin not in origins:
             log.info("origin_refused")
             raise web.HTTPForbidden(text="origin not allowed")
-        max_msg_size = limits.max_message_bytes * 4
-        ws = web.WebSocketResponse(max_msg_size=max_msg_size, heartbeat=None)
+        ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes * 4, heartbeat=None)
         await ws.prepare(request)
         client_socket = AiohttpSocket(ws)
         cluster = app[CLUSTER]
-        if cluster is not None and not await _route(cluster, ws, client_socket, request, app[ISSUER], max_msg_size):
+        if cluster is not None and not await _route(cluster, ws, client_socket, request, app[ISSUER]):
             return ws
         connection = Connection(client_socket, app[SESSIONS], settings, verify_token,
                                 ledger=storage, resume=resume_keys)
@@ -423,7 +422,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 async def _route(cluster: Cluster, ws: web.WebSocketResponse, socket: AiohttpSocket, request: web.Request,
-                 issuer: TokenIssuer, max_msg_size: int) -> bool:
+                 issuer: TokenIssuer) -> bool:
     """Among nodes: True to serve this WebSocket here (its room is placed here), else relay it to its node.
 
     The first frame must be ``hello``, which names the room. Anything else, or a token that does not
@@ -457,7 +456,7 @@ async def _route(cluster: Cluster, ws: web.WebSocketResponse, socket: AiohttpSoc
         # the client reconnects (section 4) and is placed afresh, never relayed round in circles.
         await ws.close(code=CloseCode.TRY_AGAIN, message=NODE_UNAVAILABLE.encode())
         return False
-    await cluster.relay(ws, owner, first, max_msg_size)
+    await cluster.relay(ws, owner, first)
     return False
 
 

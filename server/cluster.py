@@ -124,7 +124,7 @@ class Cluster:
         log.info("node_registered", node=self.node_id)
         await self._lead()
         # Redis away for a moment fails a renewal: the lease covers it, and the next one retries.
-        self._renewals = Periodic(self.tick, self.interval, "node_renew_failed", wait_first=True)
+        self._renewals = Periodic(self.tick, self.interval, "node_renew_failed", wait_first=True, traceback=False)
         self._renewals.start()
 
     async def stop(self) -> None:
@@ -203,8 +203,11 @@ class Cluster:
             await self.prepare_room(room)
         return owner
 
-    async def relay(self, ws: web.WebSocketResponse, owner: str, first: str, max_msg_size: int) -> None:
-        """Carry one client's WebSocket to the node that owns its room, both ways, until either side closes."""
+    async def relay(self, ws: web.WebSocketResponse, owner: str, first: str) -> None:
+        """Carry one client's WebSocket to the node that owns its room, both ways, until either side closes.
+
+        The client's frames are bounded by this node's socket (limits.max_message_bytes), as if it were the
+        owner's; what the owner sends (another node of ours) is passed on whatever its size."""
         assert self._http is not None
         node = await self.directory.node(owner)
         if node is None:
@@ -212,7 +215,7 @@ class Cluster:
             return
         try:
             upstream = await self._http.ws_connect(f"{node.internal_url}/ws", headers={RELAYED_HEADER: self.node_id},
-                                                   max_msg_size=max_msg_size, heartbeat=None, autoping=True)
+                                                   max_msg_size=0, heartbeat=None, autoping=True)
         except Exception as exc:
             log.warning("relay_connect_failed", error=type(exc).__name__)
             await ws.close(code=CloseCode.TRY_AGAIN, message=NODE_UNAVAILABLE.encode())

@@ -19,11 +19,14 @@ class Periodic:
     """
 
     def __init__(self, run_once: Callable[[], Awaitable[object]], interval: float, failure_event: str, *,
-                 wait_first: bool = False) -> None:
+                 wait_first: bool = False, traceback: bool = True) -> None:
         self.run_once = run_once
         self.interval = interval
         self.failure_event = failure_event
         self.wait_first = wait_first
+        # False for a loop that runs every second or so against a service that may be away for a while:
+        # one line naming the exception's type, not a traceback per run.
+        self.traceback = traceback
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -42,6 +45,9 @@ class Periodic:
         while True:
             try:
                 await self.run_once()
-            except Exception:
-                log.exception(self.failure_event)
+            except Exception as exc:
+                if self.traceback:
+                    log.exception(self.failure_event)
+                else:
+                    log.warning(self.failure_event, error=type(exc).__name__)
             await asyncio.sleep(self.interval)

@@ -61,8 +61,8 @@ def nodes(tmp_path, redis_server, records):
             node = ServerProcess(tmp_path / f"node{i}", data_dir=tmp_path / "data", extra=(
                 f'[nodes]\nredis_url = "{redis_server.url}"\nnode_id = "node-{i}"\nlease = "{LEASE:g}s"\n'
                 + storage_toml(records)))
+            started.append(node)  # before start: one that never becomes healthy is stopped too
             node.start()
-            started.append(node)
         yield started
     finally:
         for node in started:

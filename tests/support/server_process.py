@@ -91,7 +91,8 @@ class ServerProcess:
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("haven did not become healthy")
+        self.stop()  # a server that never became healthy is stopped too, not left running
+        raise RuntimeError(f"haven did not become healthy: {self.log_path.read_text()[-2000:]}")
 
     @contextmanager
     def running(self) -> Iterator[ServerProcess]:
