@@ -379,7 +379,9 @@ class Storage:
     def _probe(self) -> None:
         try:
             if not self.target.postgresql:  # PostgreSQL's disk is its server's: the write below tells
-                scratch = f"{self.path}.probe"
+                # One per process: nodes on one machine share the data directory, and one's unlink of a
+                # shared name failed the others' probes (records flapping to unwritable under --workers).
+                scratch = f"{self.path}.probe-{os.getpid()}"
                 # A real allocation on the data filesystem: SQLite's WAL can reuse space and hide a full disk.
                 fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:

@@ -7,6 +7,8 @@ import csv
 import io
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import pytest
 from server.database import Target
 from server.storage import GENESIS, ChainCheck, Storage, attendance_csv, audit_hash, summarize_attendance
 from tests.support.backends import refused, tamper
+
+REPO = Path(__file__).resolve().parents[2]
 
 T0 = 1_764_262_800.0
 SESSION = "s-5d1c0e7a9b2f"
@@ -304,3 +308,32 @@ def test_the_csv_neutralises_names_that_spreadsheets_would_run(name: str, cell: 
 
 def test_the_csv_neutralises_a_participant_id_that_spreadsheets_would_run() -> None:
     assert csv_rows(["Sam"], participant_id="=HYPERLINK(\"http://x\")")[1][2] == "'=HYPERLINK(\"http://x\")"
+
+
+PROBING_PROCESS = """
+import sys
+from server.storage import Storage
+storage = Storage(sys.argv[1])
+failed = 0
+for _ in range(300):
+    storage.probe().result()
+    failed += not storage.writable
+storage.close()
+print(failed)
+"""
+
+
+def test_processes_sharing_one_data_directory_do_not_fail_each_others_probes(tmp_path) -> None:
+    # Nodes of `haven serve --workers` share the data directory: each probes with a scratch file of its own.
+    path = str(tmp_path / "haven.db")
+    Storage(path).close()
+    processes = [subprocess.Popen([sys.executable, "-c", PROBING_PROCESS, path], cwd=REPO, stdout=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+    try:
+        outputs = [process.communicate(timeout=120)[0].strip() for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert outputs == ["0", "0", "0"]
