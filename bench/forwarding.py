@@ -66,15 +66,15 @@ def interfaces() -> list[str]:
         return []
 
 
-def ensure_private_netns(argv: list[str]) -> None:
-    """Re-exec under a fresh network namespace (loopback only) when we can and need to."""
+def ensure_private_netns(argv: list[str], module: str = "bench.forwarding") -> None:
+    """Re-exec ``python -m module argv`` under a fresh network namespace (loopback only) when we can and need to."""
     if os.environ.get(NETNS_ENV) == "1" or interfaces() in (["lo"], []):
         return
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
         log(f"warning: interfaces {interfaces()} exist and unshare is not available (not root?); "
             "running in this namespace: every socket still binds and sends to 127.0.0.1 only")
         return
-    inner = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "bench.forwarding", *argv])
+    inner = " ".join(shlex.quote(a) for a in [sys.executable, "-m", module, *argv])
     env = dict(os.environ, **{NETNS_ENV: "1"})
     log("re-executing inside a private network namespace (loopback only)")
     os.chdir(ROOT)

@@ -95,10 +95,11 @@ def drop_everything(sock_fd: int) -> None:
 class Member:
     """One participant: a signaling WebSocket, a publish connection and a subscribe connection."""
 
-    def __init__(self, gen: LoadGenerator, index: int, token: str) -> None:
+    def __init__(self, gen: LoadGenerator, index: int, token: str, room: str = ROOM) -> None:
         self.gen = gen
         self.index = index
         self.token = token
+        self.room = room  # bench/capacity.py runs several rooms in one process
         self.session: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.ids = itertools.count(1)
@@ -141,7 +142,7 @@ class Member:
         self.session = aiohttp.ClientSession()
         self.ws = await self.session.ws_connect(f"{self.gen.base_url}/ws", max_msg_size=0)
         self.reader = asyncio.ensure_future(self._read())
-        hello = await self.request("hello", version=1, token=self.token, room=ROOM)
+        hello = await self.request("hello", version=1, token=self.token, room=self.room)
         fields: dict[str, Any] = {}
         consent = hello.get("consent")
         if isinstance(consent, dict) and "version" in consent:
