@@ -25,6 +25,7 @@ from server.nodes import Load, NodeDirectory
 from tests.support.backends import BACKENDS, is_postgresql, storage_toml, where_for
 from tests.support.client import ProtocolClient, ServerError
 from tests.support.peers import RandomVp8Track, ToneTrack, eventually
+from tests.support.practice_api import ApiClient
 from tests.support.redis_server import RedisServer
 from tests.support.server_process import ROOT, ServerProcess, free_port, stop_by_pid
 
@@ -481,3 +482,35 @@ async def test_a_node_that_lost_its_lease_never_serves_a_room_placed_elsewhere_m
     finally:
         for c in clients:
             await c.close()
+
+
+async def test_the_practice_is_one_whichever_node_a_clinician_reaches(nodes):
+    created = subprocess.run(
+        [sys.executable, "-m", "server.cli", "admin", "create-user", "--email", "admin@clinic.example", "--role",
+         "admin", "--config", str(nodes[0].config_path)], input="an admin password\n", capture_output=True, text=True,
+        cwd=ROOT, timeout=60)
+    assert created.returncode == 0, created.stderr
+    admin = ApiClient(nodes[0].base_url)
+    try:
+        status, _ = await admin.call("POST", "/api/v1/login", {"email": "admin@clinic.example",
+                                                               "password": "an admin password"})
+        assert status == 200
+        status, group = await admin.call("POST", "/api/v1/groups", {
+            "name": "Evening process group", "kind": "process", "tz": "America/Chicago"})
+        assert status == 201
+        # The same web session works at another node (a load balancer may send the next request anywhere),
+        # and what one node wrote, the others read.
+        admin.base_url = nodes[1].base_url
+        status, member = await admin.call("POST", f"/api/v1/groups/{group['id']}/members",
+                                          {"display_name": "Robin", "tz": "Europe/London"})
+        assert status == 201
+        admin.base_url = nodes[2].base_url
+        status, detail = await admin.call("GET", f"/api/v1/groups/{group['id']}")
+        assert status == 200 and [m["display_name"] for m in detail["members"]] == ["Robin"]
+        status, _ = await admin.call("POST", "/api/v1/logout")
+        assert status == 204
+        admin.base_url = nodes[0].base_url
+        status, _ = await admin.call("GET", f"/api/v1/groups/{group['id']}", check=False)
+        assert status == 401  # logged out everywhere
+    finally:
+        await admin.close()
