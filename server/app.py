@@ -31,7 +31,7 @@ from signaling.sessions import Sessions
 from .api import add_api_routes
 from .auth import TokenError, TokenIssuer, join_url
 from .cipher import Keyring
-from .cluster import ONCE_JOBS, RELAYED_HEADER, Cluster, OnceJobs, hello_room, hello_token, node_id_of
+from .cluster import ONCE_JOBS, RELAYED_HEADER, Cluster, OnceJobs, node_id_of, parse_hello
 from .config import Config, ConfigError, resolve_secret
 from .instance_lock import Busy, hold
 from .layers import compiled_send, connection_settings, ice_servers, media_settings, session_policy, turn_credentials
@@ -437,11 +437,11 @@ async def _route(cluster: Cluster, ws: web.WebSocketResponse, socket: AiohttpSoc
     if first is None:
         return False
     socket.unread(first)
-    room = hello_room(first) if isinstance(first, str) else None
-    if room is None or isinstance(first, bytes):
+    if isinstance(first, bytes) or (hello := parse_hello(first)) is None:
         return True
+    room, token = hello
     try:
-        issuer.verify(hello_token(first) or "", room=room)
+        issuer.verify(token, room=room)
     except TokenError:
         return True
     try:

@@ -26,6 +26,7 @@ from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
 
 from signaling.codes import NODE_UNAVAILABLE, CloseCode
 
+from .auth import is_valid_room
 from .config import Config, ConfigError
 from .nodes import Load, NodeDirectory
 from .periodic import Periodic
@@ -165,8 +166,7 @@ class Cluster:
 
     async def _release_idle_rooms(self) -> None:
         live = set(self.live_rooms())
-        placed = {r.decode() if isinstance(r, bytes) else r
-                  for r in await self.redis.smembers(f"{self.directory.prefix}rooms:{self.node_id}")}
+        placed = await self.directory.placed_rooms()
         now = time.monotonic()
         for room in list(self._idle_since):
             if room in live or room not in placed:
@@ -270,8 +270,9 @@ def _cpu_seconds() -> float:
     return times.user + times.system
 
 
-def hello_room(frame: str) -> str | None:
-    """The room a first frame asks for, if it is a well-formed ``hello``; None hands it to the local checks."""
+def parse_hello(frame: str) -> tuple[str, str] | None:
+    """``(room, token)`` of a first frame that is a well-formed ``hello`` for a valid room name (the token
+    may be empty: verifying it is the caller's); None hands the frame to the Connection's own checks."""
     if len(frame) > MAX_HELLO_BYTES:
         return None
     try:
@@ -280,13 +281,7 @@ def hello_room(frame: str) -> str | None:
         return None
     if not isinstance(message, dict) or message.get("type") != "hello":
         return None
-    room = message.get("room")
-    return room if isinstance(room, str) and 0 < len(room) <= 64 else None
-
-
-def hello_token(frame: str) -> str | None:
-    try:
-        token = json.loads(frame).get("token")
-    except (ValueError, AttributeError):
+    room, token = message.get("room"), message.get("token")
+    if not isinstance(room, str) or not is_valid_room(room):
         return None
-    return token if isinstance(token, str) else None
+    return room, token if isinstance(token, str) else ""

@@ -129,6 +129,9 @@ class NodeDirectory:
     def _room_key(self, room: str) -> str:
         return f"{self.prefix}room:{room}"
 
+    def _rooms_key(self, node_id: str | None = None) -> str:
+        return f"{self.prefix}rooms:{node_id or self.node_id}"
+
     async def register(self, internal_url: str, udp_port: int, capacity: int, load: Load = Load()) -> None:
         """Announce this node (again, after a lost lease) with its address, capacity and load."""
         key = self._node_key()
@@ -176,10 +179,14 @@ class NodeDirectory:
         for room in rooms:
             owner = await self.owner(room)
             if owner == self.node_id:
-                await self.redis.sadd(f"{self.prefix}rooms:{self.node_id}", room)
+                await self.redis.sadd(self._rooms_key(), room)
             else:
                 moved.append(room)
         return moved
+
+    async def placed_rooms(self) -> set[str]:
+        """The rooms Redis has placed on this node (some may not have started here yet, or have ended)."""
+        return {_text(room) for room in await self.redis.smembers(self._rooms_key())}
 
     async def lead(self) -> bool:
         """Take or keep the cluster's leadership (the once-only jobs) under the same lease."""
@@ -188,11 +195,10 @@ class NodeDirectory:
     async def deregister(self) -> None:
         """Leave: resign leadership, forget this node and the placement of its rooms."""
         await self._resign(keys=[f"{self.prefix}leader"], args=[self.node_id])
-        rooms = [_text(r) for r in await self.redis.smembers(f"{self.prefix}rooms:{self.node_id}")]
-        for room in rooms:
+        for room in await self.placed_rooms():
             await self.release(room)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._node_key(), f"{self.prefix}rooms:{self.node_id}")
+            pipe.delete(self._node_key(), self._rooms_key())
             pipe.srem(f"{self.prefix}nodes", self.node_id)
             await pipe.execute()
 
@@ -212,7 +218,7 @@ class NodeDirectory:
         fields = {_text(k): _text(v) for k, v in (await self.redis.hgetall(self._node_key(node_id))).items()}
         if "capacity" not in fields:
             return None
-        placed = await self.redis.scard(f"{self.prefix}rooms:{node_id}")
+        placed = await self.redis.scard(self._rooms_key(node_id))
         return NodeInfo(
             node_id=node_id, internal_url=fields.get("internal_url", ""), udp_port=int(fields.get("udp_port", 0)),
             capacity=int(fields["capacity"]), draining=fields.get("draining") == "1",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cluster import OnceJobs, hello_room, hello_token, internal_url_of, node_id_of
+from server.cluster import OnceJobs, internal_url_of, node_id_of, parse_hello
 from server.config import ConfigError, load_config
 from server.workers import worker_count, worker_environment
 
@@ -30,6 +30,7 @@ def refusal(tmp_path: Path, text: str) -> ConfigError:
     (json.dumps({"type": "hello", "id": 1, "version": 1, "token": "t", "room": "tuesday-group"}), "tuesday-group"),
     (json.dumps({"type": "hello", "room": ""}), None),
     (json.dumps({"type": "hello", "room": "x" * 65}), None),
+    (json.dumps({"type": "hello", "room": "no spaces"}), None),
     (json.dumps({"type": "hello", "room": 7}), None),
     (json.dumps({"type": "join", "room": "tuesday-group"}), None),
     (json.dumps(["hello"]), None),
@@ -37,14 +38,16 @@ def refusal(tmp_path: Path, text: str) -> ConfigError:
     (json.dumps({"type": "hello", "room": "r", "pad": "x" * 70_000}), None),
 ])
 def test_the_room_comes_only_from_a_well_formed_hello(frame: str, room: str | None) -> None:
-    assert hello_room(frame) == room
+    hello = parse_hello(frame)
+    assert (hello[0] if hello else None) == room
 
 
 def test_the_token_of_a_hello_is_read_without_trusting_its_shape() -> None:
-    assert hello_token(json.dumps({"type": "hello", "token": "abc"})) == "abc"
-    assert hello_token(json.dumps({"type": "hello", "token": 5})) is None
-    assert hello_token("[1]") is None
-    assert hello_token("nope") is None
+    assert parse_hello(json.dumps({"type": "hello", "room": "r", "token": "abc"})) == ("r", "abc")
+    assert parse_hello(json.dumps({"type": "hello", "room": "r", "token": 5})) == ("r", "")
+    assert parse_hello(json.dumps({"type": "hello", "room": "r"})) == ("r", "")
+    assert parse_hello("[1]") is None
+    assert parse_hello("nope") is None
 
 
 async def test_once_jobs_start_and_stop_once_in_order_and_stop_in_reverse() -> None:
