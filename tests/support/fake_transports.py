@@ -20,16 +20,6 @@ from media.transport import LABEL_KINDS, TransportSettings
 _ssrcs = itertools.count(0x5100_0001)
 
 
-class Clock:
-    """A settable time.monotonic for the key-frame throttle (tests/unit/conftest.py installs it)."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class FakeSendPath:
     """What a connected transport hands its slots; records instead of encrypting and sending."""
 

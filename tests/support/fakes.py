@@ -156,3 +156,16 @@ class MemoryRecords:
 
     async def committed(self) -> bool:
         return self.writable
+
+
+class AuditLog:
+    """Collects audit entries as server.storage.Storage.audit would write them (the practice's services)."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def audit(self, action: str, **fields: Any) -> None:
+        self.entries.append({"action": action, **fields})
+
+    def actions(self) -> list[str]:
+        return [e["action"] for e in self.entries]

@@ -1,11 +1,12 @@
-"""Fixtures shared by the media unit tests."""
+"""Fixtures shared by the unit tests: the media's settable clock, and running `haven …` in-process."""
 
 from __future__ import annotations
 
 import pytest
 
 import media.producer
-from tests.support.fake_transports import Clock
+from tests.support.clock import Clock
+from tests.support.command_line import clean_environment, run  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from media.rtp import (
     abs_send_time,
     iter_extensions,
 )
-from tests.support.fake_transports import Clock
+from tests.support.clock import Clock
 from tests.unit.test_consumer import FakeSendPath, make_producer, subscribe, vp8
 
 URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"

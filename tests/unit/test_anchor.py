@@ -8,7 +8,6 @@ would edit it.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -18,27 +17,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from server.anchor import AnchorError, AnchorWriter, load_key, parse, sign
-from server.cli import main
 from server.storage import Storage
+from tests.support.command_line import Run
 
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in list(os.environ):
-        if variable.startswith("HAVEN_"):
-            monkeypatch.delenv(variable)
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+pytestmark = pytest.mark.usefixtures("clean_environment")  # no HAVEN_* of this machine's leaks in
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ refused before anything is written or replaced."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,27 +17,10 @@ import pytest
 from server.anchor import KEY_FILE_NAME, load_key, public_bytes
 from server.backup import ANCHOR_KEY_SUFFIX, BackupError, backup, restore
 from server.cipher import Keyring, new_key
-from server.cli import main
 from server.storage import Storage
+from tests.support.command_line import Run
 
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in list(os.environ):
-        if variable.startswith("HAVEN_"):
-            monkeypatch.delenv(variable)
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+pytestmark = pytest.mark.usefixtures("clean_environment")  # no HAVEN_* of this machine's leaks in
 
 
 def config_for(directory: Path) -> str:

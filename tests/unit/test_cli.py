@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import tomllib
 import types
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,15 +14,11 @@ import pytest
 from server.auth import Grant, TokenIssuer
 from server.cli import installed_version, main
 from server.config import Config, load_config, resolve_secret
+from tests.support.command_line import Run
+
+pytestmark = pytest.mark.usefixtures("clean_environment")  # no HAVEN_* of this machine's leaks in
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in list(os.environ):
-        if variable.startswith("HAVEN_"):
-            monkeypatch.delenv(variable)
 
 
 @pytest.fixture
@@ -36,19 +30,6 @@ def config_file(tmp_path: Path) -> Path:
     )
     resolve_secret(load_config(path, env={}))  # the server's first start writes its secret
     return path
-
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def token_args(config_file: Path, *extra: str, room: str = "r1", role: str = "host") -> list[str]:

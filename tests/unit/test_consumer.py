@@ -17,7 +17,7 @@ from media.producer import KEYFRAME_INTERVAL, REPLAY_WINDOW, Producer
 from media.reasons import CloseReason, DropReason
 from media.rtcp import build_pli
 from media.rtp import HEADER, URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, abs_send_time, payload_offset
-from tests.support.fake_transports import Clock
+from tests.support.clock import Clock
 
 PUBLISHER_SSRC = 0x0A0B0C0D
 SFU_RTCP_SSRC = 0x5F5F5F5F

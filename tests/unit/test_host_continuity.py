@@ -10,16 +10,9 @@ from signaling.codes import LeaveReason
 from signaling.resume import Claim
 from signaling.room import Participant
 from signaling.session import Session
+from tests.support.clock import Clock
 from tests.support.fakes import FakeOutbox, FakeRouters, MemoryRecords
 from tests.unit.test_session import POLICY
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Harness:

@@ -14,35 +14,16 @@ from server.practice.lockout import Lockout, LockState, LoginThrottle
 from server.practice.passwords import check_password, hash_password
 from server.practice.store import PracticeStore
 from server.practice.totp import check_code
+from tests.support.clock import Clock
+from tests.support.fakes import AuditLog
 
 PASSWORD = "correct horse battery"
 EMAIL = "Dana@Clinic.example"
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class AuditLog:
-    """Collects audit entries as server.storage.Storage.audit would write them."""
-
-    def __init__(self) -> None:
-        self.entries: list[dict] = []
-
-    def audit(self, action: str, **fields: object) -> None:
-        self.entries.append({"action": action, **fields})
-
-    def actions(self) -> list[str]:
-        return [e["action"] for e in self.entries]
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture

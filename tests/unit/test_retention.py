@@ -4,7 +4,6 @@ The commands run on both backends: a SQLite file, and a PostgreSQL database name
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -15,12 +14,7 @@ from server.records_key import records_keyring
 from server.storage import Storage
 from tests.support.backends import query, refused, storage_toml, tamper
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in list(os.environ):
-        if variable.startswith("HAVEN_"):
-            monkeypatch.delenv(variable)
+pytestmark = pytest.mark.usefixtures("clean_environment")  # no HAVEN_* of this machine's leaks in
 
 
 def test_purge_deletes_old_records_only_and_is_audited(tmp_path: Path, capsys, records_where) -> None:

@@ -4,7 +4,6 @@ On both backends: a SQLite file (the instance lock a file beside it) and Postgre
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,10 @@ from server.instance_lock import hold
 from server.practice.store import PracticeStore
 from tests.support.backends import query, storage_toml, tamper
 
+pytestmark = pytest.mark.usefixtures("clean_environment")  # no HAVEN_* of this machine's leaks in
+
 GROUP = {"name": "G", "kind": "process", "focus": "", "agenda_template": "", "capacity": 15, "tz": "UTC",
          "consent_text": "c"}
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in list(os.environ):
-        if variable.startswith("HAVEN_"):
-            monkeypatch.delenv(variable)
 
 
 def test_rotation_reseals_and_the_old_key_is_no_longer_needed(tmp_path: Path, capsys, records_where) -> None:

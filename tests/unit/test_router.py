@@ -21,7 +21,8 @@ from media.router import MediaSettings, Router
 from media.rtcp import build_pli
 from media.rtp import HEADER
 from media.transport import TransportSettings
-from tests.support.fake_transports import Clock, FakeTransports
+from tests.support.clock import Clock
+from tests.support.fake_transports import FakeTransports
 
 SETTINGS = MediaSettings(TransportSettings(ice_servers=(), announced_ip="", compiled_send=False), max_bitrate=2_500_000)
 

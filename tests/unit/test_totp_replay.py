@@ -16,31 +16,17 @@ from server.practice.lockout import Lockout
 from server.practice.migrations import MIGRATIONS
 from server.practice.store import PracticeStore, connect
 from server.practice.totp import code_step
+from tests.support.clock import Clock
+from tests.support.fakes import AuditLog
 
 PASSWORD = "correct horse battery"
 EMAIL = "dana@clinic.example"
 START = 1_800_000_010.0  # 10 s into a 30 s step
 
 
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class AuditLog:
-    def __init__(self) -> None:
-        self.entries: list[dict] = []
-
-    def audit(self, action: str, **fields: object) -> None:
-        self.entries.append({"action": action, **fields})
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture
