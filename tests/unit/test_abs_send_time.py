@@ -19,17 +19,15 @@ from media.rtp import (
     HEADER,
     URI_ABS_SEND_TIME,
     URI_AUDIO_LEVEL,
-    URI_MID,
     ExtensionTranslator,
     abs_send_time,
     iter_extensions,
 )
 from tests.support.clock import Clock
 from tests.unit.test_consumer import FakeSendPath, make_producer, subscribe, vp8
+from tests.unit.test_rtp import CHROME_IDS, URI_TRANSPORT_CC
 
-URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
-# Chrome's ids: audio-level 1, abs-send-time 2, transport-cc 3, mid 4 (forwarded as 2 and 3).
-CHROME_IDS = {URI_AUDIO_LEVEL: 1, URI_ABS_SEND_TIME: 2, URI_TRANSPORT_CC: 3, URI_MID: 4}
+# Chrome's ids (tests/unit/test_rtp.py): audio-level 1, abs-send-time 2, transport-cc 3, mid 4 (forwarded as 2 and 3).
 ABS_OUT = FORWARDED_EXTENSION_IDS[URI_ABS_SEND_TIME]
 LEVEL_OUT = FORWARDED_EXTENSION_IDS[URI_AUDIO_LEVEL]
 NS = 1_000_000_000
