@@ -10,24 +10,23 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import redis.asyncio
 
 from media import adapter
 from server.nodes import Load, NodeDirectory
-from tests.support.backends import BACKENDS, is_postgresql, storage_toml, where_for
+from tests.support.backends import BACKENDS, query, storage_toml, where_for
 from tests.support.client import ProtocolClient, ServerError
 from tests.support.peers import RandomVp8Track, ToneTrack, eventually
 from tests.support.practice_api import ApiClient
 from tests.support.redis_server import RedisServer
 from tests.support.server_process import ROOT, ServerProcess, free_port, stop_by_pid
+from tests.support.server_process import haven_command as haven
 
 LEASE = 2.0
 
@@ -70,17 +69,6 @@ def nodes(tmp_path, redis_server, records):
             node.stop()
 
 
-def query(records, sql: str, params: tuple = ()) -> list[tuple]:
-    """Read the shared records directly (SQLite's ``?`` placeholders), as an auditor with access would."""
-    if is_postgresql(records):
-        import psycopg
-
-        with psycopg.connect(records.url) as db:
-            return db.execute(sql.replace("?", "%s"), params).fetchall()
-    with sqlite3.connect(records) as db:
-        return db.execute(sql, params).fetchall()
-
-
 def client(node: ServerProcess, room: str, name: str, role: str = "participant") -> ProtocolClient:
     return ProtocolClient(node.base_url, node.issuer.issue(room, name.title(), role, 3600, sub=name), room, name)
 
@@ -88,11 +76,6 @@ def client(node: ServerProcess, room: str, name: str, role: str = "participant")
 async def owner(redis_client, room: str) -> str | None:
     value = await redis_client.get(f"haven:room:{room}")
     return value.decode() if value else None
-
-
-def haven(*args: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args, "--config", str(config)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
 
 
 # -- placement, against Redis alone -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from server.database import POSTGRESQL, Target
 from tests.support.backends import query, storage_toml, tamper
 from tests.support.client import ProtocolClient
 from tests.support.server_process import ROOT, ServerProcess
+from tests.support.server_process import haven_command as haven
 
 NODE = """
 import sys
@@ -32,11 +33,6 @@ storage.close()
 @pytest.fixture
 def pg(postgresql_url: str) -> Target:
     return Target(POSTGRESQL, url=postgresql_url)
-
-
-def haven(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args, "--config", str(config)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "HAVEN_CONFIG": ""})
 
 
 def write_config(tmp_path: Path, pg: Target) -> Path:

@@ -74,16 +74,18 @@ def tamper(where: str | Path | Target, *statements: str) -> None:
         db.close()
 
 
-def query(where: str | Path | Target, sql: str) -> list[tuple]:
-    """Rows of a query run outside Haven."""
+def query(where: str | Path | Target, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a query run outside Haven, with SQLite's ``?`` placeholders for ``params``."""
     if isinstance(where, Target) and where.postgresql:
         import psycopg
 
         with psycopg.connect(where.url, autocommit=True) as conn:
-            return [tuple(row) for row in conn.execute(sql.encode()).fetchall()]
+            # Without parameters the text goes as bytes, so that no % in it is read as a placeholder.
+            cursor = conn.execute(sql.replace("?", "%s"), params) if params else conn.execute(sql.encode())
+            return [tuple(row) for row in cursor.fetchall()]
     db = sqlite3.connect(str(where.path if isinstance(where, Target) else where))
     try:
-        return db.execute(sql).fetchall()
+        return db.execute(sql, params).fetchall()
     finally:
         db.close()
 

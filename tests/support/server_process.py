@@ -130,6 +130,12 @@ class ServerProcess:
         stop_by_pid(self.process)
 
 
+def haven_command(*args: str, config: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `haven ARGS --config CONFIG` as an operator would, beside the test's servers; its output captured."""
+    return subprocess.run([sys.executable, "-m", "server.cli", *args, "--config", str(config)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, "HAVEN_CONFIG": ""})
+
+
 def stop_by_pid(process: subprocess.Popen | None) -> None:
     """Stop a process a test started, by its PID: SIGTERM, then SIGKILL if it has not exited in 10 s."""
     if process is None or process.poll() is not None:
