@@ -40,22 +40,29 @@ class ServerProcess:
 
     def __init__(self, directory: Path, extra: str = "", prefix: list[str] | None = None,
                  server_extra: str = "", udp_port: int | None = None, public_url: str | None = None,
-                 data_dir: Path | None = None) -> None:
+                 data_dir: Path | None = None, network_address: str | None = None) -> None:
         # ``prefix`` runs before the server command and must exec it (e.g. unshare with a mount step);
         # ``server_extra`` is more of the [server] table, ``extra`` more tables after it. ``udp_port``
         # is ice.udp_port: by default a free port, so servers running at once each have their own;
         # ``public_url`` is where browsers reach it when that is not the server itself (a proxy in front);
-        # ``data_dir`` one shared with other servers (the nodes of tests/integration/test_nodes.py).
+        # ``data_dir`` one shared with other servers (the nodes of tests/integration/test_nodes.py);
+        # ``network_address`` is an address of the test's namespace that other hosts reach it at (a Host's
+        # gateway, tests/support/impairment.py): the server then listens on 0.0.0.0 (in the test's private
+        # namespace that is loopback and the veth ends), offers ICE host candidates on that address beside
+        # 127.0.0.1, and is opened by browsers there (its public URL: the WebSocket's Origin must match it).
         self.prefix = prefix or []
         self.data_dir = data_dir or directory / "data"
         self.port = free_port()
         self.udp_port = free_udp_port() if udp_port is None else udp_port
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.public_url = public_url or self.base_url
+        reached = f"http://{network_address}:{self.port}" if network_address else self.base_url
+        self.public_url = public_url or reached
+        listen = "0.0.0.0" if network_address else "127.0.0.1"
+        ice_addresses = ["127.0.0.1", *([network_address] if network_address else [])]
         self.config_path = directory / "haven.toml"
         self.config_path.write_text(
             "[server]\n"
-            'host = "127.0.0.1"\n'
+            f'host = "{listen}"\n'
             f"port = {self.port}\n"
             f'public_url = "{self.public_url}"\n'
             f'data_dir = "{self.data_dir}"\n'
@@ -63,7 +70,7 @@ class ServerProcess:
             "[auth]\n"
             f'secret = "{SECRET}"\n'
             "[ice]\n"
-            'host_addresses = ["127.0.0.1"]\n'
+            f"host_addresses = {json.dumps(ice_addresses)}\n"
             f"udp_port = {self.udp_port}\n"
             "[logging]\n"
             'format = "json"\n'
