@@ -1,6 +1,7 @@
 """Instructions per forwarded packet: the media layer's own receive → fan-out → send path, under callgrind.
 
     python -m bench.instructions --sizes 3,8,15 --forwarding c,python --json out.json
+    python -m bench.instructions --sizes 3,8 --forwarding c,python --simulcast --json out.json
 
 CPU time on a shared machine moves with the neighbours; an instruction count does not. ``perf stat -e
 instructions`` is not available in this KVM guest, so for every room size N and send path this runs one
@@ -13,9 +14,23 @@ load of bench/media.py (VP8 640x360 at ~600 kbit/s, one key frame per 10 s, plus
 video of all N publishers interleaved on their own 30 fps / 50 pps schedules, as in a real room; the RTP
 headers and extensions are aiortc's, as its senders write them.
 
+With ``--simulcast`` (or ``--scenarios``) the same run also measures two simulcast rooms beside the plain
+one. Each camera is then two layers, built as media/transport.py ``_make_track`` builds Chromium's: layer
+Producers sharing the track's id, ``track.layers = [low, high]``, ``vp8_layer`` on both; the low layer
+320x180 at ~150 kbit/s (about 31 packets/s), the high layer the peer profile's 640x360 (about 68), both with
+the VP8 payload descriptor Chromium writes for simulcast (15-bit picture id, TL0PICIDX, TID). Half of each
+camera's viewers are on each layer, on a ``media.simulcast.LayeredConsumer``. In ``simulcast`` nobody
+switched; in ``simulcast-switched`` every viewer started on the other layer and was switched to its own at
+a key frame of it half a second in, long before the measured window, so every video copy in the window
+goes through the consumer's VP8 picture id / TL0PICIDX rewrite. Both replay the same packets, so their
+difference is what the rewrite costs.
+
 That process runs under ``valgrind --tool=callgrind`` twice, with K1 and K2 packets, and
 
-    instructions per forwarded packet = (Ir(K2) - Ir(K1)) / ((K2 - K1) x (N - 1))
+    instructions per forwarded packet = (Ir(K2) - Ir(K1)) / (copies packets K1..K2 make)
+
+which in the plain room, where every packet goes to the N - 1 others, is (K2 - K1) x (N - 1) copies; a
+simulcast layer's packet goes to the viewers on that layer only.
 
 Everything else both runs do alike (interpreter start-up, imports, building the room, reading all K2
 prepared datagrams) cancels in the difference. Callgrind counts user-space instructions only: the kernel's
@@ -28,10 +43,11 @@ Not in the count: the Router's timers (RTCP, speaker detection), ICE consent che
 The token buckets are refilled every 300 ms of media time, as the Router's timer does.
 
 The harness reaches the media layer only through ``media.adapter.guard_receive`` (the server's receive
-entry, on a stand-in for the publisher's DTLS transport), Producer.receive/refill/add_consumer, Consumer and
-Slot construction, ``Slot.attach_send_path`` and ``media.adapter.srtp_handles``: whatever the send step does
-inside them (the compiled step's batched ``sendmmsg``, flushed by the Producer after its fan-out) is counted
-as the server runs it. Not part of the test suite; see docs/performance.md.
+entry, on a stand-in for the publisher's DTLS transport), Producer.receive/refill/add_consumer (and for
+simulcast Producer.switch), Consumer, LayeredConsumer and Slot construction, ``Slot.attach_send_path`` and
+``media.adapter.srtp_handles``: whatever the send step does inside them (the compiled step's batched
+``sendmmsg``, flushed by the Producer after its fan-out) is counted as the server runs it. Not part of the
+test suite; see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -320,11 +336,78 @@ def schedule(n: int, count: int, seed: int = 1) -> Iterator[tuple[float, int, st
     yield from events[:count]
 
 
-def prepare_room(n: int, count: int, directory: Path, seed: int = 1) -> Path:
+# Simulcast (``--simulcast``): each camera is two layers, as Chromium sends one: the low layer 320x180 at
+# ~150 kbit/s (libvpx's CBR target; its loop is cached as the peer profile's is) and the high layer the peer
+# profile itself, both 30 fps. Each publisher's viewers are split between them (``viewer_layers``).
+LOW_LAYER = ("peer-low", 320, 180, 300, 150_000)  # bench.media.Profile's fields
+# Both layers carry an extra key frame at this frame (17 ms apart at most): what the publisher sends when a
+# switch asks for one. Viewers that switch layers (the ``simulcast-switched`` scenario) are moved onto
+# their layer by it, well before the measured window begins.
+SWITCH_KEY_FRAME = 15
+# libwebrtc's VP8 simulcast runs three temporal layers per layer: TIDs 0, 2, 1, 2, ...
+TEMPORAL_PATTERN = (0, 2, 1, 2)
+VP8_PAYLOAD_MAX = 1300  # as aiortc's packetizer (aiortc/codecs/vpx.py PACKET_MAX)
+SCENARIOS = ("plain", "simulcast", "simulcast-switched")
+
+
+def chromium_vp8_payloads(frame: bytes, picture_id: int, tl0picidx: int, tid: int, sync: bool,
+                          max_payload: int = VP8_PAYLOAD_MAX) -> list[bytes]:
+    """Packetize one VP8 frame with the payload descriptor Chromium writes for a layer with temporal layers.
+
+    RFC 7741 section 4.2: X set, with I (a 15-bit picture id), L (TL0PICIDX) and T (the TID, and Y for a
+    frame that depends on the base layer only); S and partition index 0 on the frame's first packet. aiortc's
+    packetizer (the plain room's) writes X and I alone.
+    """
+    if not 0 <= picture_id <= 0x7FFF or not 0 <= tl0picidx <= 0xFF or not 0 <= tid <= 3:
+        raise ValueError("picture id, TL0PICIDX or TID out of range")
+    extension = bytes((0xE0, 0x80 | (picture_id >> 8), picture_id & 0xFF, tl0picidx,
+                       (tid << 6) | (0x20 if sync else 0)))
+    size = max_payload - 1 - len(extension)
+    return [bytes((0x90 if pos == 0 else 0x80,)) + extension + frame[pos:pos + size]
+            for pos in range(0, max(len(frame), 1), size)]
+
+
+def viewer_layers(n: int, publisher: int) -> dict[int, str]:
+    """Which layer each viewer of ``publisher`` ends on: every other one low, from a place that moves with
+    the publisher, so half of each camera's viewers get each layer and each subscriber gets a mix."""
+    viewers = [sub for sub in range(n) if sub != publisher]
+    return {sub: "low" if (j + publisher) % 2 == 0 else "high" for j, sub in enumerate(viewers)}
+
+
+def window_copies(meta: dict[str, Any], datagrams: list[tuple[int, bytes]], k1: int, k2: int) -> tuple[int, int]:
+    """Return how many copies datagrams ``k1`` to ``k2`` make, in all and of simulcast layers.
+
+    A plain stream goes to every other participant; a layer to the viewers ``viewer_layers`` puts on it
+    (the layer split that holds once the switches are done, before the window). SRTP leaves the SSRC in
+    the clear.
+    """
+    n = meta["n"]
+    viewers: dict[int, int] = {}
+    layered: set[int] = set()
+    for pub in meta["publishers"]:
+        finals = list(pub.get("viewers", {}).values())
+        for st in pub["streams"]:
+            layer = st.get("layer", "")
+            viewers[st["ssrc"]] = finals.count(layer) if layer else n - 1
+            if layer:
+                layered.add(st["ssrc"])
+    copies = layer_copies = 0
+    for _, data in datagrams[k1:k2]:
+        ssrc = struct.unpack_from("!I", data, 8)[0]
+        copies += viewers[ssrc]
+        if ssrc in layered:
+            layer_copies += viewers[ssrc]
+    return copies, layer_copies
+
+
+def prepare_room(n: int, count: int, directory: Path, seed: int = 1, simulcast: bool = False) -> Path:
     """Write ``count`` SRTP-protected RTP datagrams of a room of ``n`` peer-load publishers, and their keys.
 
     Returns the metadata file (JSON: streams, keys, datagram file). Runs natively, once per N: the
-    valgrind runs only read it, so protecting on the publishers' side is not in their count.
+    valgrind runs only read it, so protecting on the publishers' side is not in their count. With
+    ``simulcast`` each camera is two layers (``LOW_LAYER`` and the peer profile) with Chromium's VP8
+    payload descriptors, and the metadata says which layer each viewer ends on; the plain room's packets
+    are byte for byte what they were before simulcast existed.
     """
     import fractions
 
@@ -336,9 +419,10 @@ def prepare_room(n: int, count: int, directory: Path, seed: int = 1) -> Path:
     from aiortc.rtp import HeaderExtensionsMap, RtpPacket
     from pylibsrtp import Policy, Session
 
-    from .media import PROFILES, encode_opus, load_vp8
+    from .media import PROFILES, Profile, encode_opus, load_vp8
 
     video, _ = load_vp8(PROFILES["peer"])
+    loops = {"video": video, "low": load_vp8(Profile(*LOW_LAYER))[0] if simulcast else []}
     audio = encode_opus()
     rnd = random.Random(seed)
     ext_maps = {}
@@ -357,51 +441,93 @@ def prepare_room(n: int, count: int, directory: Path, seed: int = 1) -> Path:
             "seq": {"video": rnd.getrandbits(16), "audio": rnd.getrandbits(16)},
             "ts0": {"video": rnd.getrandbits(32), "audio": rnd.getrandbits(32)},
         })
-    data_path = directory / f"room-{n}-{count}.bin"
+        if simulcast:
+            # Drawn apart from ``rnd``, which then goes on as in the plain room. Each layer counts picture
+            # ids and TL0PICIDX from its own start, far enough apart that a switch always shifts both.
+            layer_rnd = random.Random(seed * 1000 + p)
+            pub = publishers[-1]
+            pub["low"] = Stream(p, "video", layer_rnd.getrandbits(32), VIDEO_PT, "video/VP8", 90000)
+            pub["seq"]["low"], pub["ts0"]["low"] = layer_rnd.getrandbits(16), layer_rnd.getrandbits(32)
+            picture, tl0 = layer_rnd.getrandbits(15), layer_rnd.getrandbits(8)
+            pub["vp8_state"] = {
+                "video": [picture, tl0],
+                "low": [(picture + 1000 + layer_rnd.randrange(20000)) & 0x7FFF,
+                        (tl0 + 17 + layer_rnd.randrange(200)) & 0xFF],
+            }
+    data_path = directory / f"room-{n}-{count}{'-simulcast' if simulcast else ''}.bin"
     written = 0
+    times: list[float] = []
+    switch_at = -1
     with open(data_path, "wb") as out:
         for t, p, kind, index in schedule(n, count, seed):
             pub = publishers[p]
-            stream: Stream = pub[kind]
-            if kind == "video":
+            sends: list[tuple[str, Stream, list[bytes], int]] = []
+            if kind == "video" and simulcast:
+                for layer in ("low", "video"):
+                    loop = loops[layer]
+                    key_frame = index == SWITCH_KEY_FRAME or index % len(loop) == 0
+                    frame = loop[0 if key_frame else index % len(loop)][0]
+                    tid = 0 if key_frame else TEMPORAL_PATTERN[index % len(TEMPORAL_PATTERN)]
+                    state = pub["vp8_state"][layer]
+                    if tid == 0:
+                        state[1] = (state[1] + 1) & 0xFF
+                    payloads = chromium_vp8_payloads(frame, state[0], state[1], tid, key_frame or tid > 0)
+                    state[0] = (state[0] + 1) & 0x7FFF
+                    sends.append((layer, pub[layer], payloads, index * 3000))
+                if index == SWITCH_KEY_FRAME and switch_at < 0:
+                    switch_at = written  # the switches are asked for just before the first of these
+            elif kind == "video":
                 packet = av.Packet(video[index % len(video)][0])
                 packet.pts = index
                 packet.time_base = fractions.Fraction(1, 30)
                 payloads, ts = pub["vp8"].pack(packet)
+                sends.append(("video", pub["video"], payloads, ts))
             else:
                 packet = av.Packet(audio[index % len(audio)])
                 packet.pts = index * 960
                 packet.time_base = fractions.Fraction(1, 48000)
                 payloads, _ = pub["opus"].pack(packet)
-                ts = 960 * index
-            for i, payload in enumerate(payloads):
-                if written >= count:
-                    break
-                rtp = RtpPacket(payload_type=stream.payload_type, sequence_number=pub["seq"][kind],
-                                timestamp=(pub["ts0"][kind] + ts) & 0xFFFFFFFF, ssrc=stream.ssrc,
-                                marker=1 if i == len(payloads) - 1 else 0)
-                rtp.payload = payload
-                pub["seq"][kind] = (pub["seq"][kind] + 1) & 0xFFFF
-                # As aiortc's sender writes them; audio also carries the level a browser sends (RFC 6464).
-                rtp.extensions.abs_send_time = (int(t * (1 << 18))) & 0x00FFFFFF
-                rtp.extensions.mid = str(2 * p + (0 if kind == "video" else 1))
-                if kind == "audio":
-                    rtp.extensions.audio_level = (True, 30 + (index % 20))
-                datagram = pub["tx"].protect(rtp.serialize(ext_maps[kind]))
-                out.write(struct.pack("!HH", p, len(datagram)) + datagram)
-                written += 1
+                sends.append(("audio", pub["audio"], payloads, 960 * index))
+            for name, stream, payloads, ts in sends:
+                for i, payload in enumerate(payloads):
+                    if written >= count:
+                        break
+                    rtp = RtpPacket(payload_type=stream.payload_type, sequence_number=pub["seq"][name],
+                                    timestamp=(pub["ts0"][name] + ts) & 0xFFFFFFFF, ssrc=stream.ssrc,
+                                    marker=1 if i == len(payloads) - 1 else 0)
+                    rtp.payload = payload
+                    pub["seq"][name] = (pub["seq"][name] + 1) & 0xFFFF
+                    # As aiortc's sender writes them; audio also carries the level a browser sends (RFC 6464).
+                    rtp.extensions.abs_send_time = (int(t * (1 << 18))) & 0x00FFFFFF
+                    rtp.extensions.mid = str(2 * p + (0 if kind == "video" else 1))
+                    if kind == "audio":
+                        rtp.extensions.audio_level = (True, 30 + (index % 20))
+                    datagram = pub["tx"].protect(rtp.serialize(ext_maps[kind]))
+                    out.write(struct.pack("!HH", p, len(datagram)) + datagram)
+                    times.append(round(t, 6))
+                    written += 1
             if written >= count:
                 break
     if written < count:
         raise RuntimeError(f"the schedule produced {written} packets, fewer than {count}")
-    meta = {
+    meta: dict[str, Any] = {
         "n": n, "count": count, "data": str(data_path),
         "extensions": {kind: {e.uri: e.id for e in HEADER_EXTENSIONS[kind]} for kind in ("audio", "video")},
         "publishers": [{"key": pub["key"],
                         "streams": [vars(pub["video"]), vars(pub["audio"])]} for pub in publishers],
         "subscriber_keys": [rnd.randbytes(SRTP_KEY_SIZE).hex() for _ in range(n)],
+        "times": times,  # each datagram's media time (s)
     }
-    meta_path = directory / f"room-{n}-{count}.json"
+    if simulcast:
+        meta["simulcast"] = True
+        meta["switch_at"] = switch_at
+        # What the Router's refill timer follows: packets of this room per second of media.
+        meta["packets_per_second"] = round(written / times[-1], 3) if times[-1] > 0 else 118.8 * n
+        for p, (pub, entry) in enumerate(zip(publishers, meta["publishers"], strict=True)):
+            entry["streams"] = [{**vars(pub["low"]), "layer": "low"}, {**vars(pub["video"]), "layer": "high"},
+                                vars(pub["audio"])]
+            entry["viewers"] = {str(sub): layer for sub, layer in viewer_layers(n, p).items()}
+    meta_path = directory / f"room-{n}-{count}{'-simulcast' if simulcast else ''}.json"
     meta_path.write_text(json.dumps(meta))
     return meta_path
 
@@ -537,8 +663,15 @@ def shared_socket(loop: Any, compiled: bool) -> tuple[Any, socket.socket]:
     return transport, sock
 
 
-def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
-    """Build the room of the prepared metadata and push the first ``packets`` datagrams through it."""
+def run_room(meta_path: Path, packets: int, forwarding: str, switched: bool = False) -> dict[str, Any]:
+    """Build the room of the prepared metadata and push the first ``packets`` datagrams through it.
+
+    A simulcast room's cameras are built as media/transport.py ``_make_track`` builds them: one Producer per
+    layer sharing the track's id, the lowest the ``track``, ``vp8_layer`` set on both. Each viewer has one
+    slot for the camera and a LayeredConsumer on its layer. ``switched``: every viewer starts on the other
+    layer and is switched (``Producer.switch``) just before the layers' extra key frame, so that from then
+    on its copies carry shifted VP8 picture ids and TL0PICIDX.
+    """
     import asyncio
 
     import uvloop
@@ -547,12 +680,15 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
     from media.consumer import Consumer, Slot, compiled_available
     from media.producer import DEFAULT_MAX_BITRATE, Producer
     from media.reasons import DropReason
+    from media.simulcast import LayeredConsumer
 
     random.seed(0)  # the slots' first sequence numbers and timestamps: identical in both runs
     if forwarding == "c" and not compiled_available():
         raise RuntimeError("media/_fastsend.c was not built: --forwarding c cannot run")
     meta = json.loads(meta_path.read_text())
     n = meta["n"]
+    if switched and not meta.get("simulcast"):
+        raise ValueError("only a simulcast room has layers to switch")
     datagrams = read_datagrams(Path(meta["data"]).read_bytes())  # all of them, in both runs
     if packets > len(datagrams):
         raise ValueError(f"only {len(datagrams)} datagrams were prepared")
@@ -581,11 +717,14 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
         paths = [UdpSendPath(transport, server_sock, addrs[i], bytes.fromhex(meta["subscriber_keys"][i]))
                  for i in range(n)]
         producers: list[Producer] = []
+        consumers: list[Consumer] = []
+        switches: list[tuple[Producer, Consumer, Producer]] = []  # (track, consumer, the layer it moves to)
         entries = []
         for p, pub in enumerate(meta["publishers"]):
             rx = Session(Policy(key=bytes.fromhex(pub["key"]), ssrc_type=Policy.SSRC_ANY_INBOUND,
                                 srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_256_GCM))
             by_ssrc = {}
+            layers: dict[str, Producer] = {}
             for st in pub["streams"]:
                 producer = Producer(
                     producer_id=f"t{p}{st['kind'][0]}", owner_id=f"p{p}", kind=st["kind"],
@@ -596,6 +735,9 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
                 )
                 by_ssrc[st["ssrc"]] = producer
                 producers.append(producer)
+                if st.get("layer"):
+                    layers[st["layer"]] = producer  # the layer's viewers come below
+                    continue
                 for sub in range(n):
                     if sub == p:
                         continue
@@ -603,20 +745,47 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
                     ssrc = 0x20000000 + 64 * sub + len(producers)
                     slot = Slot(None, st["kind"], producer.codec_key, ssrc, f"c{sub}")
                     slot.attach_send_path(paths[sub], st["payload_type"], compiled=forwarding == "c")
-                    producer.add_consumer(Consumer(f"c{sub}-{producer.id}", producer, slot, f"p{sub}"))
+                    consumer = Consumer(f"c{sub}-{producer.id}", producer, slot, f"p{sub}")
+                    producer.add_consumer(consumer)
+                    consumers.append(consumer)
+            if layers:
+                low, high = layers["low"], layers["high"]
+                for layer, rid in ((low, "l"), (high, "h")):
+                    layer.track, layer.rid, layer.vp8_layer = low, rid, True
+                low.layers = [low, high]
+                for sub_text, final in pub["viewers"].items():
+                    sub = int(sub_text)
+                    target = layers[final]
+                    start = layers["high" if final == "low" else "low"] if switched else target
+                    slot = Slot(None, "video", low.codec_key, 0x30000000 + 64 * sub + p, f"c{sub}")
+                    slot.attach_send_path(paths[sub], low.payload_type, compiled=forwarding == "c")
+                    consumer = LayeredConsumer(f"c{sub}-{low.id}", start, slot, f"p{sub}")
+                    start.add_consumer(consumer)
+                    consumers.append(consumer)
+                    if start is not target:
+                        switches.append((low, consumer, target))
             entries.append(receive_entry(rx, by_ssrc, drops, compiled=forwarding == "c"))
 
-        # Media time of each datagram, for the Router's refill timer: packets of a room of n arrive at
+        # Media time of each datagram, for the Router's refill timer: packets of a plain room of n arrive at
         # ~118.8 n per second on the peer load.
-        seconds_per_packet = 1 / (118.8 * n)
+        seconds_per_packet = 1 / meta.get("packets_per_second", 118.8 * n)
         next_refill = REFILL_SECONDS
-        for k in range(packets):
-            p, data = datagrams[k]
-            entries[p](data)
-            if k * seconds_per_packet >= next_refill:
-                next_refill += REFILL_SECONDS
-                for producer in producers:
-                    producer.refill(REFILL_SECONDS, DEFAULT_MAX_BITRATE)
+        switch_at = meta.get("switch_at", -1) if switches else -1
+        if switches and not 0 <= switch_at < packets:
+            raise ValueError("the switches must be asked for within the run")
+        start_at = 0
+        for stop in ([switch_at, packets] if switches else [packets]):
+            for k in range(start_at, stop):
+                p, data = datagrams[k]
+                entries[p](data)
+                if k * seconds_per_packet >= next_refill:
+                    next_refill += REFILL_SECONDS
+                    for producer in producers:
+                        producer.refill(REFILL_SECONDS, DEFAULT_MAX_BITRATE)
+            start_at = stop
+            if stop == switch_at:
+                for track, consumer, target in switches:
+                    track.switch(consumer, target)
         drainer.stdin.write("done\n")
         drainer.stdin.flush()
         received = json.loads(drainer.stdout.readline() or "{}").get("received")
@@ -631,12 +800,17 @@ def run_room(meta_path: Path, packets: int, forwarding: str) -> dict[str, Any]:
         transport.close()
         loop.run_until_complete(asyncio.sleep(0))
         loop.close()
+    layered = [c for c in consumers if isinstance(c, LayeredConsumer)]
     return {
-        "n": n, "packets": packets, "forwarding": forwarding,
-        "forwarded": sum(c.packets for pr in producers for c in pr.consumers),
+        "n": n, "packets": packets, "forwarding": forwarding, "switched": switched,
+        "forwarded": sum(c.packets for c in consumers),
         "received_by_subscribers": received,
         "drops": {reason.value: count for reason, count in drops.items() if count},
         "failures": sum(pr.failures for pr in producers),
+        # Simulcast: the viewers on each layer at the end, those whose copies are rewritten, switches pending.
+        "layer_viewers": {rid: sum(1 for c in layered if c.producer.rid == rid) for rid in ("l", "h")},
+        "rewriting": sum(1 for c in layered if c.picture_off and c.tl0_off),
+        "switches_pending": sum(1 for c in layered if c.pending is not None),
     }
 
 
@@ -679,12 +853,13 @@ def drain(fds: list[int]) -> None:
 
 # -- the driver ---------------------------------------------------------------------------------------
 
-def callgrind(meta: Path, packets: int, forwarding: str, out_file: Path, timeout: float) -> dict[str, Any]:
+def callgrind(meta: Path, packets: int, forwarding: str, out_file: Path, timeout: float,
+              scenario: str = "plain") -> dict[str, Any]:
     """Run one room under callgrind; return the room's own report and callgrind's file."""
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "--compress-strings=no",
            "--compress-pos=no", "--trace-children=no",
            sys.executable, "-m", "bench.instructions", "--run-room", str(meta), "--packets", str(packets),
-           "--forwarding", forwarding]
+           "--forwarding", forwarding, "--scenarios", scenario]
     # A fixed hash seed: dict layouts, and so the instructions spent in them, are the same in every run.
     env = dict(os.environ, PYTHONHASHSEED="0")
     started = time.monotonic()
@@ -700,32 +875,40 @@ def callgrind(meta: Path, packets: int, forwarding: str, out_file: Path, timeout
 
 
 def measure(n: int, forwarding: str, meta: Path, k1: int, k2: int, workdir: Path, timeout: float,
-            top: int) -> dict[str, Any]:
+            top: int, scenario: str = "plain") -> dict[str, Any]:
     """Two callgrind runs of one room (K1 and K2 packets) and what their difference says."""
+    room = json.loads(meta.read_text())
+    if scenario == "simulcast-switched" and not 0 <= room.get("switch_at", -1) < k1:
+        raise ValueError(f"the layer switches (at packet {room.get('switch_at')}) must come before K1 = {k1}")
+    copies, layer_copies = window_copies(room, read_datagrams(Path(room["data"]).read_bytes()), k1, k2)
     runs = {}
     profiles = {}
     inclusive = {}
+    name = "" if scenario == "plain" else f"-{scenario}"
+    files = {k: workdir / f"callgrind-n{n}-{forwarding}{name}-k{k}.out" for k in (k1, k2)}
     for k in (k1, k2):
-        out_file = workdir / f"callgrind-n{n}-{forwarding}-k{k}.out"
-        log(f"N={n}, {forwarding}: callgrind with {k} packets")
-        runs[k] = callgrind(meta, k, forwarding, out_file, timeout)
-        with open(out_file) as f:
+        log(f"N={n}, {forwarding}, {scenario}: callgrind with {k} packets")
+        runs[k] = callgrind(meta, k, forwarding, files[k], timeout, scenario)
+        with open(files[k]) as f:
             profiles[k] = parse_callgrind(f)
-        inclusive[k] = annotate_inclusive(out_file) if shutil.which("callgrind_annotate") else {}
-        log(f"N={n}, {forwarding}, K={k}: Ir {profiles[k].total:,} in {runs[k]['seconds']} s; "
+        inclusive[k] = annotate_inclusive(files[k]) if shutil.which("callgrind_annotate") else {}
+        log(f"N={n}, {forwarding}, {scenario}, K={k}: Ir {profiles[k].total:,} in {runs[k]['seconds']} s; "
             f"forwarded {runs[k]['forwarded']}, received {runs[k]['received_by_subscribers']}, "
             f"drops {runs[k]['drops']}")
-    copies = (k2 - k1) * (n - 1)
     forwarded = runs[k2]["forwarded"] - runs[k1]["forwarded"]
-    per_pkt = per_forwarded_packet(profiles[k1].total, profiles[k2].total, k1, k2, n)
+    ir = profiles[k2].total - profiles[k1].total
+    per_pkt = ir / copies
     split = differenced(by_category(profiles[k1].per_object), by_category(profiles[k2].per_object), copies)
     functions = differenced(inclusive[k1], inclusive[k2], copies) if inclusive[k1] else {}
     self_costs = differenced(profiles[k1].per_function, profiles[k2].per_function, copies)
-    return {
-        "n": n, "forwarding": forwarding, "k1": k1, "k2": k2,
+    seconds = room["times"][k2 - 1] - room["times"][k1 - 1]
+    row: dict[str, Any] = {
+        "n": n, "forwarding": forwarding, "scenario": scenario, "k1": k1, "k2": k2,
         "ir_k1": profiles[k1].total, "ir_k2": profiles[k2].total,
         "instructions_per_fwd_pkt": round(per_pkt, 1),
-        "instructions_per_incoming_pkt": round((profiles[k2].total - profiles[k1].total) / (k2 - k1), 1),
+        "instructions_per_incoming_pkt": round(ir / (k2 - k1), 1),
+        "media_seconds": round(seconds, 3),
+        "instructions_per_media_second": round(ir / seconds) if seconds > 0 else None,
         "expected_copies": copies,
         "forwarded_copies": forwarded,
         "received_copies": (None if runs[k2]["received_by_subscribers"] is None
@@ -737,27 +920,65 @@ def measure(n: int, forwarding: str, meta: Path, k1: int, k2: int, workdir: Path
         "top_inclusive_per_fwd_pkt": [(name, round(v, 1)) for name, v in telling(functions, per_pkt, top)],
         "top_self_per_fwd_pkt": [(short_name(name), round(v, 1)) for name, v in list(self_costs.items())[:top]],
         "callgrind_seconds": [runs[k1]["seconds"], runs[k2]["seconds"]],
-        "callgrind_files": [str(workdir / f"callgrind-n{n}-{forwarding}-k{k}.out") for k in (k1, k2)],
+        "callgrind_files": [str(files[k]) for k in (k1, k2)],
     }
+    if room.get("simulcast"):
+        row.update({"layer_copies": layer_copies, "layer_viewers": runs[k2]["layer_viewers"],
+                    "rewriting_consumers": runs[k2]["rewriting"], "switches_pending": runs[k2]["switches_pending"]})
+    return row
+
+
+def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set each simulcast row beside the plain row of its N and send path; return the comparisons.
+
+    ``over_plain``: the simulcast room's cost over the plain room's, per forwarded copy, per incoming packet
+    and per second of the room's media. ``rewrite_per_copy``: what the switched viewers' VP8 rewrite adds to
+    each of their copies, the switched room's instructions less the unswitched one's over the layers' copies
+    (the two rooms' packets are the same).
+    """
+    by_key = {(r["n"], r["forwarding"], r.get("scenario", "plain")): r for r in rows}
+    out = []
+    for (n, forwarding, scenario), row in sorted(by_key.items()):
+        plain = by_key.get((n, forwarding, "plain"))
+        if scenario == "plain" or plain is None:
+            continue
+        entry: dict[str, Any] = {"n": n, "forwarding": forwarding, "scenario": scenario}
+        for what in ("instructions_per_fwd_pkt", "instructions_per_incoming_pkt", "instructions_per_media_second"):
+            if row.get(what) and plain.get(what):
+                entry[f"over_plain_{what.removeprefix('instructions_')}"] = round(row[what] / plain[what], 3)
+        unswitched = by_key.get((n, forwarding, "simulcast"))
+        if scenario == "simulcast-switched" and unswitched is not None and row.get("layer_copies"):
+            extra = (row["ir_k2"] - row["ir_k1"]) - (unswitched["ir_k2"] - unswitched["ir_k1"])
+            entry["rewrite_per_copy"] = round(extra / row["layer_copies"], 1)
+        out.append(entry)
+    return out
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'N':>3} {'path':>6} {'instr/fwd pkt':>14} {'instr/in pkt':>13} {'copies ok':>10}  "
-          "split (per forwarded packet)")
+    print(f"{'N':>3} {'path':>6} {'scenario':>18} {'instr/fwd pkt':>14} {'instr/in pkt':>13} {'Minstr/media s':>15} "
+          f"{'copies ok':>10}  split (per forwarded packet)")
     for r in rows:
         ok = "yes" if r["forwarded_copies"] == r["expected_copies"] == r["received_copies"] else "NO"
         split = ", ".join(f"{k.split(' (')[0]} {v:,.0f}" for k, v in list(r["split_per_fwd_pkt"].items())[:5])
-        print(f"{r['n']:>3} {r['forwarding']:>6} {r['instructions_per_fwd_pkt']:>14,.0f} "
-              f"{r['instructions_per_incoming_pkt']:>13,.0f} {ok:>10}  {split}")
+        per_second = r.get("instructions_per_media_second")
+        print(f"{r['n']:>3} {r['forwarding']:>6} {r.get('scenario', 'plain'):>18} "
+              f"{r['instructions_per_fwd_pkt']:>14,.0f} {r['instructions_per_incoming_pkt']:>13,.0f} "
+              f"{per_second / 1e6 if per_second else 0:>15,.1f} {ok:>10}  {split}")
     print("user-space instructions only (callgrind does not count the kernel: sendto and the loopback delivery "
-          "are not in these figures); (Ir(K2) - Ir(K1)) / ((K2 - K1) x (N - 1))")
-    by_n: dict[int, dict[str, dict[str, Any]]] = collections.defaultdict(dict)
+          "are not in these figures); (Ir(K2) - Ir(K1)) / the copies packets K1..K2 make")
+    by_n: dict[tuple[int, str], dict[str, dict[str, Any]]] = collections.defaultdict(dict)
     for r in rows:
-        by_n[r["n"]][r["forwarding"]] = r
-    for n, modes in sorted(by_n.items()):
+        by_n[(r["n"], r.get("scenario", "plain"))][r["forwarding"]] = r
+    for (n, scenario), modes in sorted(by_n.items()):
         if "c" in modes and "python" in modes:
             c, py = modes["c"]["instructions_per_fwd_pkt"], modes["python"]["instructions_per_fwd_pkt"]
-            print(f"  N={n}: compiled / pure Python = {c / py:.3f}")
+            print(f"  N={n}, {scenario}: compiled / pure Python = {c / py:.3f}")
+    for entry in compare(rows):
+        ratios = ", ".join(f"{k.removeprefix('over_plain_')} x{v:.3f}" for k, v in entry.items()
+                           if k.startswith("over_plain_"))
+        rewrite = f"; VP8 rewrite {entry['rewrite_per_copy']:,.0f} per rewritten copy" if "rewrite_per_copy" in entry \
+            else ""
+        print(f"  N={entry['n']}, {entry['forwarding']}, {entry['scenario']} over plain: {ratios}{rewrite}")
 
 
 def parse_list(kind: type, allowed: Iterable[Any] | None = None) -> Callable[[str], list[Any]]:
@@ -781,6 +1002,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds one callgrind run may take")
     parser.add_argument("--keep", metavar="DIR", help="keep the callgrind files and prepared packets here")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--scenarios", type=parse_list(str, SCENARIOS), default=["plain"],
+                        help="rooms to measure: plain, simulcast (two layers per camera, viewers split between "
+                             "them), simulcast-switched (the same, every viewer switched once; default plain)")
+    parser.add_argument("--simulcast", action="store_true",
+                        help="measure all three scenarios in one run (--scenarios " + ",".join(SCENARIOS) + ")")
     # Internal: what the driver runs under valgrind, and the drain helper.
     parser.add_argument("--run-room", metavar="META", help=argparse.SUPPRESS)
     parser.add_argument("--packets", type=int, help=argparse.SUPPRESS)
@@ -791,27 +1017,42 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.run_room:
         forwarding = args.forwarding[0]
-        print(json.dumps(run_room(Path(args.run_room), args.packets, forwarding)), flush=True)
+        switched = args.scenarios[0] == "simulcast-switched"
+        print(json.dumps(run_room(Path(args.run_room), args.packets, forwarding, switched)), flush=True)
         return 0
+    scenarios = list(SCENARIOS) if args.simulcast else args.scenarios
     if not 0 < args.k1 < args.k2:
         parser.error("need 0 < --k1 < --k2")
     if any(not 2 <= n <= 50 for n in args.sizes):
         parser.error("room sizes must be between 2 and 50")
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="haven-instructions-") as tmp:
         workdir = Path(args.keep) if args.keep else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         for n in args.sizes:
-            meta = prepare_room(n, args.k2, workdir)
+            metas = {}
+            if "plain" in scenarios:
+                metas["plain"] = prepare_room(n, args.k2, workdir)
+            if any(s != "plain" for s in scenarios):
+                # Both simulcast rooms replay the same packets: only the viewers' switches differ.
+                metas["simulcast"] = metas["simulcast-switched"] = prepare_room(n, args.k2, workdir, simulcast=True)
             for forwarding in args.forwarding:
-                row = measure(n, forwarding, meta, args.k1, args.k2, workdir, args.timeout, args.top)
-                rows.append(row)
-                log(json.dumps({k: row[k] for k in ("n", "forwarding", "instructions_per_fwd_pkt",
-                                                     "instructions_per_incoming_pkt", "split_per_fwd_pkt")}))
-                if args.json:
-                    Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+                for scenario in scenarios:
+                    row = measure(n, forwarding, metas[scenario], args.k1, args.k2, workdir, args.timeout, args.top,
+                                  scenario)
+                    rows.append(row)
+                    log(json.dumps({k: row[k] for k in ("n", "forwarding", "scenario", "instructions_per_fwd_pkt",
+                                                         "instructions_per_incoming_pkt", "split_per_fwd_pkt")}))
+                    if args.json:
+                        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    for entry in compare(rows):  # the simulcast rows carry their comparison with the plain room too
+        row = next(r for r in rows if (r["n"], r["forwarding"], r["scenario"]) ==
+                   (entry["n"], entry["forwarding"], entry["scenario"]))
+        row.update({k: v for k, v in entry.items() if k.startswith(("over_plain_", "rewrite_"))})
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     print_table(rows)
     return 0
 

@@ -213,7 +213,8 @@ class Consumer(SequenceMunger):
 
     __slots__ = (
         "id", "producer", "slot", "subscriber_id", "active", "packets", "octets", "remb", "closed",
-        "close_reason", "drops", "nacks", "retransmissions", "created",
+        "close_reason", "drops", "nacks", "retransmissions", "created", "pending", "suspended",
+        "switches",
     )
 
     def __init__(self, consumer_id: str, producer: Producer, slot: Slot, subscriber_id: str) -> None:
@@ -234,6 +235,11 @@ class Consumer(SequenceMunger):
         # When the subscriber was allowed this track: nothing the server received before may reach it
         # (a replay from the cache starts at a key frame received after this moment).
         self.created = time.monotonic()
+        # The simulcast layer this consumer moves to at its next key frame (Producer.switch), if any.
+        self.pending: Producer | None = None
+        # Left out of the fan-out because the subscriber's link cannot carry it (media/allocation.py).
+        self.suspended = False
+        self.switches = 0  # simulcast layer changes (media/simulcast.py)
         slot.consumer = self
 
     # -- hot path ---------------------------------------------------------------------------------
@@ -290,6 +296,7 @@ class Consumer(SequenceMunger):
         first, tail, _ = producer.translate(packet)
         if first < 0:
             return False
+        tail = self.outgoing(first, tail)
         # A retransmission that cannot go out is simply not sent: it must not hold the stream.
         if slot.emit(first, (b1 & 0x80) | slot.pt, (seq + self.seq_off) & SEQ_MASK, self.map_ts(ts), tail) != SENT:
             self.drops[DropReason.SEND_FAILED] += 1
@@ -298,6 +305,14 @@ class Consumer(SequenceMunger):
         self.octets += len(tail)
         self.retransmissions += 1
         return True
+
+    def outgoing(self, first: int, tail: bytes) -> bytes:
+        """Return the packet body as this subscriber must see it (a simulcast consumer rewrites it)."""
+        return tail
+
+    def switch_layer(self, layer: Producer, ext: int, ts: int, picture: int, tl0: int) -> None:
+        """Carry another layer from its key frame ``ext`` on (only a simulcast consumer can)."""
+        raise TypeError("a consumer of a single-layer track has no layer to switch to")
 
     @property
     def bytes_sent(self) -> int:

@@ -13,6 +13,7 @@ from .reasons import CloseReason, DropReason
 from .repair import UpstreamRepair
 from .rtcp import build_nack, build_pli, build_receiver_report
 from .rtp import HEADER, ExtensionTranslator, keyframe_detector, payload_offset
+from .vp8 import NO_VALUE, counters, keyframe_height
 
 # Keyframe requests towards a publisher are throttled (a storm of PLIs from many subscribers makes an
 # encoder emit key frame after key frame, which costs far more bandwidth than it saves).
@@ -99,6 +100,19 @@ class Producer:
         self.drops = drops
         self.ssrc = ssrc
         self.consumers: list[Consumer] = []
+        # Simulcast (media/simulcast.py): a track's layers are Producers sharing its id, lowest first;
+        # ``track`` is the first, which the Router knows. A plain track is its own only layer.
+        self.layers: list[Producer] = [self]
+        self.track: Producer = self
+        self.rid = ""
+        # Consumers moving to this layer: each joins the fan-out at this layer's next key frame.
+        self.switchers: list[Consumer] = []
+        # A VP8 layer reads its key frames' height; a switch away from it continues its VP8 counters.
+        self.vp8_layer = False
+        self.height = NO_VALUE
+        # The publisher's latest sender report of this stream: NTP time (64-bit) and RTP timestamp.
+        self.sr_ntp = 0
+        self.sr_rtp = 0
         self.paused = False
         self.closed = False
         self.last_keyframe_request = -KEYFRAME_INTERVAL
@@ -197,6 +211,15 @@ class Producer:
                 key = self.is_key(p)
                 if key:
                     self._key_seen(ext, ts)
+            # A simulcast layer looks for key frames only while someone waits to switch to it, or to learn
+            # its height: the rest of the time its packets cost one test here.
+            if self.vp8_layer and (key or self.switchers or self.height < 0):
+                if key is None:
+                    key = self.is_key(p)
+                if key:
+                    self.height = keyframe_height(p, payload_offset(p))
+                    if self.switchers:
+                        self._take_switchers(ext, ts, p)
             waiting = False
             for c in self.consumers:
                 if c.waiting_key:
@@ -301,6 +324,43 @@ class Producer:
         if not self._replay(consumer):
             self.request_keyframe(force=True)
 
+    def _take_switchers(self, ext: int, ts: int, p: bytes) -> None:
+        """Move the consumers waiting for this layer's key frame ``p`` onto it, from this packet on."""
+        arriving, self.switchers = self.switchers, []
+        picture, tl0 = counters(p, payload_offset(p))
+        for consumer in arriving:
+            consumer.switch_layer(self, ext, ts, picture, tl0)
+        self.consumers = self.consumers + arriving
+
+    def newest_counters(self) -> tuple[int, int]:
+        """Return the VP8 picture id and TL0PICIDX of the newest packet received (a switch goes on from them)."""
+        newest = self.max_seq
+        packet = self.cache.get(newest) if self.cache is not None and newest is not None else None
+        return counters(packet, payload_offset(packet)) if packet is not None else (NO_VALUE, NO_VALUE)
+
+    def switch(self, consumer: Consumer, target: Producer) -> None:
+        """Have ``consumer`` (of this track) carry layer ``target`` from its next key frame on.
+
+        Until then the consumer goes on with its layer, so the subscriber never waits on a blank tile.
+        A consumer that has not started yet simply starts on the target.
+        """
+        current, pending = consumer.producer, consumer.pending
+        if pending is target or target.track is not self or target.closed:
+            return
+        if pending is not None:
+            pending.switchers = [c for c in pending.switchers if c is not consumer]
+            consumer.pending = None
+        if target is current:
+            return
+        if not consumer.started:
+            current.remove_consumer(consumer)
+            consumer.producer = target
+            target.add_consumer(consumer)
+            return
+        consumer.pending = target
+        target.switchers = target.switchers + [consumer]
+        target.request_keyframe(force=True)
+
     def _key_seen(self, ext: int, ts: int) -> None:
         self.key_ext, self.key_ts, self.key_at = ext, ts, time.monotonic()
         self.watch_key = False
@@ -335,10 +395,21 @@ class Producer:
         return True
 
     def remove_consumer(self, consumer: Consumer) -> None:
-        """Stop forwarding to a consumer at once."""
+        """Stop forwarding to a consumer at once (and cancel a layer switch it waited for)."""
         consumer.active = False
         if consumer in self.consumers:
             self.consumers = [c for c in self.consumers if c is not consumer]
+        pending = consumer.pending
+        if pending is not None:
+            pending.switchers = [c for c in pending.switchers if c is not consumer]
+            consumer.pending = None
+
+    def suspend(self, consumer: Consumer) -> None:
+        """Stop forwarding to a consumer for now (its subscriber's link cannot carry it); numbering holds."""
+        self.remove_consumer(consumer)
+        newest = self.newest()
+        if newest is not None:
+            consumer.hold(newest + 1)
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -346,6 +417,8 @@ class Producer:
         """Pause (mute) or resume forwarding; consumers resume at a key frame with contiguous numbering."""
         if paused == self.paused:
             return
+        for layer in self.layers[1:]:
+            layer.set_paused(paused)
         self.paused = paused
         newest = self.newest()
         if paused and newest is not None:
@@ -410,7 +483,10 @@ class Producer:
         if self.last_sr_time is not None:
             dlsr = int((time.monotonic() - self.last_sr_time) * 65536) & 0xFFFFFFFF
         remb = None
-        if self.kind == "video":
+        if len(self.track.layers) > 1:
+            # Each layer has its own subscribers: the publisher may send what the best one can take.
+            remb = max_bitrate
+        elif self.kind == "video":
             estimates = sorted(c.remb for c in self.consumers if c.remb > 0)
             remb = min(estimates[len(estimates) // 2], max_bitrate) if estimates else max_bitrate
         return build_receiver_report(
@@ -428,8 +504,11 @@ class Producer:
             self._repair_timer = None
         if self.repair is not None:
             self.repair.clear()
-        consumers = list(self.consumers)
+        consumers = list(self.consumers) + list(self.switchers)
         for c in consumers:
             c.detach(CloseReason.PRODUCER_CLOSED)
         self.consumers = []
+        self.switchers = []
+        for layer in self.layers[1:]:
+            consumers += layer.close()
         return consumers

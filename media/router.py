@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .allocation import PAUSED, UNLIMITED, Ceiling, Video, allocate
 from .consumer import Consumer, Slot
 from .errors import MediaError
 from .policy import consumable_tracks
 from .producer import Producer, TrackInfo
 from .reasons import CloseReason, DropReason
+from .simulcast import LayeredConsumer
 from .speaker import ActiveSpeakerDetector
 from .transport import (
     AIORTC_TRANSPORTS,
@@ -34,7 +36,7 @@ SPEAKER_TICK = 0.3
 RTCP_INTERVAL = 1.0
 # The lifetime counters of Router.totals(), by name (server/metrics.py exports each).
 COUNTERS = ("packets_in", "forwarded", "keyframe_requests", "bytes_forwarded", "nacks", "retransmissions",
-            "upstream_nacks", "upstream_repaired")
+            "upstream_nacks", "upstream_repaired", "layer_switches")
 
 
 class RouterListener(Protocol):
@@ -72,6 +74,11 @@ class Member:
     # The Router the member is in now; its transports' callbacks go through it, so a member can
     # move between Routers (breakout rooms) without renegotiating.
     router: Router | None = None
+    # What its link can take (media/allocation.py), how large it shows each video (track id -> device
+    # pixels high, as its client said), and what it was sent by the last allocation: (time, bytes).
+    ceiling: Ceiling = field(default_factory=Ceiling)
+    tile_heights: dict[str, int] = field(default_factory=dict)
+    sent_mark: tuple[float, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,7 @@ class Router:
         """Move a member and its producers to another Router without renegotiating (breakout rooms).
 
         Everything it received here and everything it sent to others here stops before the destination
-        routes anything; the destination asks its publishers for key frames.
+        routes anything; there, each new viewer starts at a key frame (Producer.add_consumer).
         """
         member = self._member(participant_id)
         if destination is self:
@@ -146,8 +153,8 @@ class Router:
         if member.publish is not None:
             for producer in member.publish.producers.values():
                 self.producers[producer.id] = producer
-                if producer.kind == "video":
-                    producer.request_keyframe(force=True)
+        # Each new viewer's consumer asks for the key frame it starts from, of the layer it starts on,
+        # and one request serves all who start meanwhile: a camera moved to no viewers costs nothing.
         self._update_all()
 
     def set_member_media(self, participant_id: str, sending: bool, receiving: bool) -> None:
@@ -212,6 +219,12 @@ class Router:
         """Pause (mute) or resume one of a participant's tracks."""
         self._own_producer(participant_id, track_id).set_paused(paused)
 
+    def set_tile_heights(self, participant_id: str, heights: dict[str, int]) -> None:
+        """Record how large a member shows each video (device pixels high; 0: not shown) and re-allocate."""
+        member = self._member(participant_id)
+        member.tile_heights = {k: v for k, v in heights.items() if isinstance(k, str) and isinstance(v, int)}
+        self._allocate(member, time.monotonic(), feedback=False)
+
     def producers_of(self, participant_id: str) -> list[Producer]:
         """List a participant's live producers."""
         return [p for p in self.producers.values() if p.owner_id == participant_id]
@@ -251,10 +264,13 @@ class Router:
                 except MediaError:
                     break  # its connection closed under it: the member is being removed (media_failed)
                 needs_offer = True
-            consumer = Consumer(_new_id("c"), producer, slot, member.id)
+            if len(producer.layers) > 1:
+                consumer: Consumer = LayeredConsumer(_new_id("c"), self._first_layer(member, producer), slot, member.id)
+            else:
+                consumer = Consumer(_new_id("c"), producer, slot, member.id)
             member.consumers[producer.id] = consumer
             if slot.ready:
-                producer.add_consumer(consumer)
+                consumer.producer.add_consumer(consumer)
         self._emit_consumers(member)
         if needs_offer and member.subscribe is not None:
             member.subscribe.request_negotiation()
@@ -284,7 +300,7 @@ class Router:
 
     def _activate(self, member: Member) -> None:
         for consumer in member.consumers.values():
-            if not consumer.active and not consumer.closed and consumer.slot.ready:
+            if not consumer.active and not consumer.closed and not consumer.suspended and consumer.slot.ready:
                 consumer.producer.add_consumer(consumer)
 
     def _emit_consumers(self, member: Member) -> None:
@@ -296,8 +312,11 @@ class Router:
             if slot.mid is None or consumer is None:
                 continue
             producer = consumer.producer
-            listing.append({"mid": slot.mid, "track_id": producer.id, "participant_id": producer.owner_id,
-                            "kind": producer.kind, "label": producer.label})
+            entry = {"mid": slot.mid, "track_id": producer.id, "participant_id": producer.owner_id,
+                     "kind": producer.kind, "label": producer.label}
+            if consumer.suspended:
+                entry["paused"] = "bandwidth"  # audio first: this video waits for the link to recover
+            listing.append(entry)
         if listing != member.last_consumers:
             member.last_consumers = listing
             self.listener.consumers_changed(member.id, listing)
@@ -319,13 +338,18 @@ class Router:
     def _close_producer(self, producer: Producer) -> None:
         producer.close()
         retired = self.retired
-        retired["packets_in"] += producer.packets_in
-        retired["forwarded"] += producer.forwarded
-        retired["keyframe_requests"] += producer.keyframe_requests
-        if producer.repair is not None:
-            retired["upstream_nacks"] += producer.repair.nacked
-            retired["upstream_repaired"] += producer.repair.repaired
+        for layer in producer.layers:
+            retired["packets_in"] += layer.packets_in
+            retired["forwarded"] += layer.forwarded
+            retired["keyframe_requests"] += layer.keyframe_requests
+            if layer.repair is not None:
+                retired["upstream_nacks"] += layer.repair.nacked
+                retired["upstream_repaired"] += layer.repair.repaired
         self._drop_producer(producer)
+
+    def _streams(self) -> list[Producer]:
+        """Every incoming stream: each track's layers (a plain track is its own one layer)."""
+        return [layer for producer in self.producers.values() for layer in producer.layers]
 
     def _end_consumers(self, member: Member, reason: CloseReason) -> None:
         for consumer in member.consumers.values():
@@ -339,6 +363,7 @@ class Router:
         retired["bytes_forwarded"] += consumer.bytes_sent
         retired["nacks"] += consumer.nacks
         retired["retransmissions"] += consumer.retransmissions
+        retired["layer_switches"] += consumer.switches
 
     def _drop_producer(self, producer: Producer) -> None:
         """Stop routing a producer here: every consumer of it in this Router is detached."""
@@ -370,7 +395,7 @@ class Router:
     def tick_limits(self, seconds: float) -> None:
         """Refill the publishers' token buckets; fail a publisher whose packet path keeps raising."""
         max_bitrate = self.settings.max_bitrate
-        for producer in list(self.producers.values()):
+        for producer in self._streams():
             producer.refill(seconds, max_bitrate)
             if producer.failures >= MAX_PATH_FAILURES and not producer.failure_reported:
                 producer.failure_reported = True
@@ -394,15 +419,86 @@ class Router:
 
     def _rtcp_tick(self) -> None:
         now = time.monotonic()
-        for producer in self.producers.values():
+        for producer in self._streams():
             producer.measure_bitrate(now)
         for member in self.members.values():
+            self._allocate(member, now)
             publish = member.publish
             if publish is None or not publish.connected:
                 continue
-            report = b"".join(p.receiver_report(self.settings.max_bitrate) for p in publish.producers.values())
+            report = b"".join(layer.receiver_report(self.settings.max_bitrate)
+                              for p in publish.producers.values() for layer in p.layers)
             if report:
                 publish.send_rtcp(report)
+
+    # -- which video each subscriber gets (media/allocation.py) ------------------------------------
+
+    def _first_layer(self, member: Member, track: Producer) -> Producer:
+        """The layer a new viewer starts on: the one its tile wants, if the link is not known to be short."""
+        live = [layer for layer in track.layers if layer.packets_in > 0] or track.layers
+        if member.ceiling.value != UNLIMITED:
+            return live[0]
+        return live[-1] if member.tile_heights.get(track.id, -1) != 0 else live[0]
+
+    def _allocate(self, member: Member, now: float, feedback: bool = True) -> None:
+        """Give each of a member's videos a layer, or pause it, so that what it is sent fits its link.
+
+        ``feedback``: fold the last second's feedback into the member's ceiling first (the RTCP timer);
+        without it (a tile-size change) the last ceiling is used.
+        """
+        consumers = [c for c in member.consumers.values() if not c.closed]
+        videos = [c for c in consumers if c.producer.kind == "video"]
+        sent_bytes = sum(c.bytes_sent for c in consumers)
+        if feedback:
+            mark, member.sent_mark = member.sent_mark, (now, sent_bytes)
+            if mark is None or now <= mark[0] or not videos:
+                return
+            sent = int((sent_bytes - mark[1]) * 8 / (now - mark[0]))
+            estimate = sum(c.remb for c in videos)
+            member.ceiling.update(now, estimate, sent, _own_loss(consumers))
+        if not videos:
+            return
+        audio = sum(max(c.producer.bitrate, 0) for c in consumers if c.producer.kind == "audio")
+        heights = member.tile_heights
+        shown = [h for h in heights.values() if h > 0]
+        smallest = min(shown, default=0)
+        speaker = self.speaker.current
+        wanted: list[Video] = []
+        choices: list[list[Producer]] = []
+        videos = [c for c in videos if not c.producer.track.paused]  # muted: it sends nothing anyway
+        if not videos:
+            return
+        for c in videos:
+            track = c.producer.track
+            live = [layer for layer in track.layers if layer.bitrate != 0 and layer.packets_in > 0] or [c.producer]
+            tile = heights.get(track.id, -1)
+            important = (track.owner_id == speaker or track.label == "screen"
+                         or (smallest > 0 and tile >= 2 * smallest))
+            wanted.append(Video(tuple(layer.bitrate for layer in live), tuple(layer.height for layer in live),
+                                tile if tile > 0 else (-1 if tile < 0 else 1), important))
+            choices.append(live)
+        layers = allocate(member.ceiling.value - audio, wanted)
+        changed = False
+        for c, live, choice in zip(videos, choices, layers, strict=True):
+            if choice == PAUSED:
+                if not c.suspended:
+                    c.suspended = changed = True
+                    c.producer.suspend(c)
+                continue
+            target = live[choice]
+            if c.suspended:
+                c.suspended, changed = False, True
+                if target is c.producer:
+                    if c.slot.ready:
+                        target.add_consumer(c)
+                else:  # back on another layer: it continues the old one's numbering at its key frame
+                    c.producer.track.switch(c, target)
+            elif target is not c.producer and c.pending is not target:
+                c.producer.track.switch(c, target)
+            elif c.pending is not None:
+                c.pending.request_keyframe()  # the switch still waits for a key frame: ask again (throttled)
+        if changed:
+            self._emit_consumers(member)
 
     def stats(self) -> dict[str, Any]:
         """Return counters for health checks and tests: packets in and out, drops by reason."""
@@ -410,8 +506,8 @@ class Router:
             "members": len(self.members),
             "producers": len(self.producers),
             "consumers": sum(len(m.consumers) for m in self.members.values()),
-            "packets_in": sum(p.packets_in for p in self.producers.values()),
-            "forwarded": sum(p.forwarded for p in self.producers.values()),
+            "packets_in": sum(p.packets_in for p in self._streams()),
+            "forwarded": sum(p.forwarded for p in self._streams()),
             "drops": {reason.value: n for reason, n in self.drops.items() if n},
         }
 
@@ -430,7 +526,7 @@ class Router:
                     rtts.append(slot.rtt)
                 if slot.loss >= 0:
                     down.append(slot.loss)
-        up = [p.loss for p in self.producers.values() if p.loss >= 0]
+        up = [p.loss for p in self._streams() if p.loss >= 0]
         return rtts, down, up
 
     def member_quality(self, participant_id: str) -> LinkQuality | None:
@@ -445,14 +541,14 @@ class Router:
         member = self.members.get(participant_id)
         if member is None:
             return None
-        losses_in = [p.loss for p in self.producers.values() if p.owner_id == participant_id and p.loss >= 0]
-        bitrates = [p.bitrate for p in self.producers.values() if p.owner_id == participant_id and p.bitrate >= 0]
-        slots = [c.slot for c in member.consumers.values()]
-        losses_out = [s.loss for s in slots if s.loss >= 0]
-        rtts = [s.rtt for s in slots if s.rtt >= 0]
+        streams = [p for p in self._streams() if p.owner_id == participant_id]
+        losses_in = [p.loss for p in streams if p.loss >= 0]
+        bitrates = [p.bitrate for p in streams if p.bitrate >= 0]
+        consumers = list(member.consumers.values())
+        rtts = [c.slot.rtt for c in consumers if c.slot.rtt >= 0]
         return LinkQuality(
             loss_in=max(losses_in, default=-1.0),
-            loss_out=max(losses_out, default=-1.0),
+            loss_out=_own_loss(consumers),
             rtt=max(rtts, default=-1.0),
             bitrate_in=sum(bitrates) if bitrates else -1,
         )
@@ -461,7 +557,7 @@ class Router:
         """Return the Router's lifetime ``COUNTERS``: what its live Producers and Consumers counted (wherever
         they began) plus what those that closed or left here had counted. Read at scrape time, never on the
         packet path: the hot path only adds to ints the objects already have."""
-        live = list(self.producers.values())
+        live = self._streams()
         consumers = [c for m in list(self.members.values()) for c in list(m.consumers.values())]
         retired = self.retired
         return {
@@ -473,6 +569,7 @@ class Router:
             "retransmissions": retired["retransmissions"] + sum(c.retransmissions for c in consumers),
             "upstream_nacks": retired["upstream_nacks"] + sum(p.repair.nacked for p in live if p.repair),
             "upstream_repaired": retired["upstream_repaired"] + sum(p.repair.repaired for p in live if p.repair),
+            "layer_switches": retired["layer_switches"] + sum(c.switches for c in consumers),
         }
 
     async def close(self) -> None:
@@ -483,6 +580,18 @@ class Router:
             await self.remove_member(participant_id)
         self.closed = True
         self._timer.cancel()
+
+
+def _own_loss(consumers: list[Consumer]) -> float:
+    """Return the fraction a member's own downlink loses, from its receiver reports; -1 before any.
+
+    What a subscriber reports lost includes what never reached the server (the publisher's uplink loss,
+    which our own receiver reports measure): only the loss beyond that is the subscriber's. Its own link
+    loses on every stream alike, a publisher's only on that publisher's streams, so the least is its own
+    (and reports covering different intervals do not add up to a false loss).
+    """
+    beyond = [max(c.slot.loss - max(c.producer.loss, 0.0), 0.0) for c in consumers if c.slot.loss >= 0]
+    return min(beyond) if beyond else -1.0
 
 
 def _via_router(member: Member, call: Callable[[Router], None]) -> None:

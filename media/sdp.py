@@ -90,6 +90,11 @@ class OfferedSection:
     ssrcs: tuple[int, ...]  # primary SSRCs (RTX/FEC SSRCs of ssrc-groups excluded)
     msid_stream: str | None
     rtx: dict[int, int] = field(default_factory=dict)  # primary SSRC -> its RTX SSRC (a=ssrc-group:FID)
+    # Simulcast (RFC 8853): the layers' RIDs in the offer's order, which the client lists lowest first,
+    # and the ids of the RID header extensions that name each layer's packets and their retransmissions.
+    rids: tuple[str, ...] = ()
+    rid_ext_id: int | None = None
+    repaired_rid_ext_id: int | None = None
 
 
 def parse_offer(sdp: str) -> list[OfferedSection]:
@@ -102,10 +107,15 @@ def parse_offer(sdp: str) -> list[OfferedSection]:
     except Exception as exc:  # aiortc's parser raises ValueError, KeyError, IndexError…
         raise MediaError("invalid-sdp", f"the offer could not be parsed ({type(exc).__name__})") from None
     sections = []
-    for media in description.media:
+    raw = _raw_sections(sdp)
+    for index, media in enumerate(description.media):
         if media.kind not in ("audio", "video") or not media.rtp.muxId:
             continue
         check_credentials(media)
+        extensions = {e.uri: e.id for e in media.rtp.headerExtensions}
+        rids = _simulcast_rids(raw[index] if index < len(raw) else [], media.kind)
+        if rids and URI_RID not in extensions:
+            raise MediaError("invalid-sdp", "a simulcast m-line must negotiate the rtp-stream-id extension")
         secondary = {int(item) for group in media.ssrc_group if group.semantic in ("FID", "FEC-FR")
                      for item in group.items[1:]}
         primary = tuple(s.ssrc for s in media.ssrc if s.ssrc not in secondary)
@@ -121,11 +131,93 @@ def parse_offer(sdp: str) -> list[OfferedSection]:
                 ssrcs=tuple(dict.fromkeys(primary)),
                 rtx=rtx,
                 msid_stream=stream,
+                rids=rids,
+                rid_ext_id=extensions.get(URI_RID) if rids else None,
+                repaired_rid_ext_id=extensions.get(URI_REPAIRED_RID) if rids else None,
             )
         )
     if not sections:
         raise MediaError("invalid-sdp", "the offer has no audio or video m-line with a mid")
     return sections
+
+
+URI_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+URI_REPAIRED_RID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+MAX_LAYERS = 3
+_RID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def _raw_sections(sdp: str) -> list[list[str]]:
+    """Split SDP into the attribute lines of each m-section, in order (as aiortc lists them)."""
+    sections: list[list[str]] = []
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sections.append([])
+        elif sections:
+            sections[-1].append(line)
+    return sections
+
+
+def _simulcast_rids(lines: list[str], kind: str) -> tuple[str, ...]:
+    """Return the RIDs a section offers to send as simulcast (``a=simulcast:send``), lowest first.
+
+    Of alternatives (``a,b``) the first is taken, a layer offered paused (``~a``) is left out, and every
+    RID must have its ``a=rid:<id> send`` line. A section without simulcast gives ().
+    """
+    listing = next((line[len("a=simulcast:"):].split() for line in lines if line.startswith("a=simulcast:")), None)
+    if not listing:
+        return ()
+    if kind != "video" or len(listing) < 2 or listing[0] != "send":
+        raise MediaError("invalid-sdp", "Haven accepts simulcast only as a=simulcast:send on video")
+    declared = {parts[0][len("a=rid:"):] for parts in (line.split() for line in lines if line.startswith("a=rid:"))
+                if len(parts) >= 2 and parts[1] == "send"}
+    rids = []
+    for layer in listing[1].split(";"):
+        rid = layer.split(",")[0]
+        if rid.startswith("~"):
+            continue
+        if not _RID.match(rid) or rid not in declared or rid in rids:
+            raise MediaError("invalid-sdp", "a simulcast layer has no a=rid line or an invalid RID")
+        rids.append(rid)
+    if len(rids) > MAX_LAYERS:
+        raise MediaError("invalid-sdp", f"the offer has more than {MAX_LAYERS} simulcast layers")
+    return tuple(rids) if len(rids) > 1 else ()
+
+
+def accept_simulcast(answer: str, sections: list[OfferedSection]) -> str:
+    """Add to aiortc's answer the simulcast lines it does not know: RIDs to receive and their extensions.
+
+    Without ``a=simulcast:recv`` the browser sends one layer only; without the RID extensions (in the
+    offer's ids) its packets would not say which layer they are.
+    """
+    layered = {s.mid: s for s in sections if s.rids}
+    if not layered:
+        return answer
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        out.extend(pending)
+        pending.clear()
+
+    for line in answer.split("\r\n"):
+        if line.startswith("m="):
+            flush()
+        out.append(line)
+        if line.startswith("a=mid:") and line[len("a=mid:"):] in layered:
+            section = layered[line[len("a=mid:"):]]
+            pending.append(f"a=extmap:{section.rid_ext_id} {URI_RID}")
+            if section.repaired_rid_ext_id is not None:
+                pending.append(f"a=extmap:{section.repaired_rid_ext_id} {URI_REPAIRED_RID}")
+            pending.extend(f"a=rid:{rid} recv" for rid in section.rids)
+            pending.append("a=simulcast:recv " + ";".join(section.rids))
+    if out and out[-1] == "":
+        out.pop()
+        flush()
+        out.append("")
+    else:
+        flush()
+    return "\r\n".join(out)
 
 
 _OPUS_RTPMAP = re.compile(r"^a=rtpmap:(\d+) opus/48000/2\r?$", re.IGNORECASE | re.MULTILINE)

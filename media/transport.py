@@ -26,7 +26,16 @@ from .producer import Producer
 from .reasons import GUARD_DROPS, DropReason
 from .rtcp import build_sender_report, nack_entries, parse_feedback, parse_sender_reports
 from .rtp import HEADER_SIZE, URI_MID, iter_extensions
-from .sdp import ANSWER_BASE_CHARS, ANSWER_CHARS_PER_MLINE, add_opus_fec, announce_address, check_size, parse_offer
+from .sdp import (
+    ANSWER_BASE_CHARS,
+    ANSWER_CHARS_PER_MLINE,
+    OfferedSection,
+    accept_simulcast,
+    add_opus_fec,
+    announce_address,
+    check_size,
+    parse_offer,
+)
 from .udp_mux import UdpMux
 
 LABEL_KINDS = {"camera": "video", "microphone": "audio", "screen": "video", "screen-audio": "audio"}
@@ -97,6 +106,11 @@ class PublishTransport:
         # The publishers' retransmission streams (RFC 4588), by their own SSRC: looked up only on a miss.
         self.rtx_by_ssrc: dict[int, Producer] = {}
         self.mid_ext_id: int | None = None
+        # Simulcast: the extension ids naming a layer (RID) and a layer's retransmissions (repaired RID),
+        # and each simulcast track's layers by RID; unsignalled SSRCs are bound by them (_learn_ssrc).
+        self.rid_ext_id: int | None = None
+        self.repaired_rid_ext_id: int | None = None
+        self.layers_by_rid: dict[str, dict[str, Producer]] = {}  # by mid
         self.dtls: Any = None
         self.path: adapter.SendPath | None = None
         self.guarded = False
@@ -167,23 +181,40 @@ class PublishTransport:
             for mid, label in labels.items():
                 if mid in self.producers:
                     continue
-                producer = self._make_producer(transceivers[mid], label, sections[mid].ssrcs, sections[mid].rtx)
+                producer = self._make_track(transceivers[mid], label, sections[mid])
                 self.producers[mid] = producer
                 started.append(producer)
             # Every offer lists all sending tracks: a producer whose mid is no longer listed has ended.
             ended = [p for mid, p in self.producers.items() if mid not in labels]
             for producer in ended:
                 self.forget(producer)
-            answer = add_opus_fec(self.pc.localDescription.sdp)
+            answer = accept_simulcast(add_opus_fec(self.pc.localDescription.sdp),
+                                      [sections[mid] for mid in labels if mid in self.layers_by_rid])
             return announce_address(answer, self.settings.announced_ip), started, ended
 
+    def _make_track(self, transceiver: Any, label: str, section: OfferedSection) -> Producer:
+        """Make the Producer of an offered track, or for simulcast one per layer, the lowest first."""
+        if not section.rids or section.rid_ext_id is None:
+            return self._make_producer(transceiver, label, section.ssrcs, section.rtx)
+        # Layers are learnt from their packets' RIDs: browsers list no SSRCs for them.
+        track_id = self._new_id("t")
+        layers = [self._make_producer(transceiver, label, (), {}, track_id) for _ in section.rids]
+        track = layers[0]
+        for layer, rid in zip(layers, section.rids, strict=True):
+            layer.track, layer.rid, layer.vp8_layer = track, rid, track.mime_type.lower() == "video/vp8"
+        track.layers = layers
+        self.rid_ext_id = section.rid_ext_id
+        self.repaired_rid_ext_id = section.repaired_rid_ext_id
+        self.layers_by_rid = {**self.layers_by_rid, section.mid: dict(zip(section.rids, layers, strict=True))}
+        return track
+
     def _make_producer(self, transceiver: Any, label: str, ssrcs: tuple[int, ...],
-                       rtx: dict[int, int]) -> Producer:
+                       rtx: dict[int, int], producer_id: str | None = None) -> Producer:
         codec = adapter.negotiated_codecs(transceiver)[0]
         extensions = adapter.negotiated_extensions(transceiver)
         self.mid_ext_id = extensions.get(URI_MID, self.mid_ext_id)
         producer = Producer(
-            producer_id=self._new_id("t"),
+            producer_id=producer_id or self._new_id("t"),
             owner_id=self.owner_id,
             kind=transceiver.kind,
             label=label,
@@ -215,8 +246,10 @@ class PublishTransport:
     def forget(self, producer: Producer) -> None:
         """Stop routing a producer's packets (it was unpublished); the Router closes it."""
         self.producers = {mid: p for mid, p in self.producers.items() if p is not producer}
-        self.by_ssrc = {s: p for s, p in self.by_ssrc.items() if p is not producer}
-        self.rtx_by_ssrc = {s: p for s, p in self.rtx_by_ssrc.items() if p is not producer}
+        self.by_ssrc = {s: p for s, p in self.by_ssrc.items() if p.track is not producer}
+        self.rtx_by_ssrc = {s: p for s, p in self.rtx_by_ssrc.items() if p.track is not producer}
+        self.layers_by_rid = {mid: layers for mid, layers in self.layers_by_rid.items()
+                              if next(iter(layers.values())) is not producer}
 
     # -- hot path ---------------------------------------------------------------------------------
 
@@ -234,14 +267,26 @@ class PublishTransport:
             if producer is None:
                 self.drops[DropReason.UNKNOWN_SSRC] += 1
                 return
+            if producer.ssrc != ((p[8] << 24) | (p[9] << 16) | (p[10] << 8) | p[11]):
+                producer.receive_rtx(p)  # a simulcast layer's retransmission, bound by its repaired RID
+                return
         producer.receive(p)
 
     def _learn_ssrc(self, p: bytes) -> Producer | None:
-        """Bind an unsignalled SSRC to a producer by its MID extension, or by a payload type only it uses."""
+        """Bind an unsignalled SSRC to a producer by its MID extension, or by a payload type only it uses.
+
+        A simulcast layer's packets name their layer (RID) and its retransmissions the layer they repair
+        (repaired RID), beside the MID.
+        """
         try:
             ssrc = (p[8] << 24) | (p[9] << 16) | (p[10] << 8) | p[11]
             pt = p[1] & 0x7F
-            unbound = [pr for pr in self.producers.values() if pr.ssrc is None]
+            if self.layers_by_rid:
+                layer = self._learn_layer(p, ssrc, pt)
+                if layer is not None:
+                    return layer
+            # A simulcast track's layers are bound by RID only (above).
+            unbound = [pr for pr in self.producers.values() if pr.ssrc is None and len(pr.layers) == 1]
             if not unbound:
                 return None
             candidate = None
@@ -253,13 +298,41 @@ class PublishTransport:
             if candidate is None:
                 same_pt = [pr for pr in unbound if pr.payload_type == pt]
                 candidate = same_pt[0] if len(same_pt) == 1 else None
-            if candidate is None or candidate.ssrc is not None or candidate.payload_type != pt:
+            if (candidate is None or candidate.ssrc is not None or candidate.payload_type != pt
+                    or len(candidate.layers) > 1):
                 return None
             candidate.ssrc = ssrc
             self.by_ssrc = {**self.by_ssrc, ssrc: candidate}
             return candidate
         except Exception:
             return None
+
+    def _learn_layer(self, p: bytes, ssrc: int, pt: int) -> Producer | None:
+        mid = rid = repaired = None
+        for xid, value in iter_extensions(p):
+            if xid == self.mid_ext_id:
+                mid = value.decode("ascii", "replace")
+            elif xid == self.rid_ext_id:
+                rid = value.decode("ascii", "replace")
+            elif xid == self.repaired_rid_ext_id:
+                repaired = value.decode("ascii", "replace")
+        layers = self.layers_by_rid.get(mid or "")
+        if layers is None:
+            return None
+        if rid is not None:
+            layer = layers.get(rid)
+            if layer is None or layer.ssrc is not None or layer.payload_type != pt:
+                return None
+            layer.ssrc = ssrc
+            self.by_ssrc = {**self.by_ssrc, ssrc: layer}
+            return layer
+        if repaired is not None:
+            layer = layers.get(repaired)
+            if layer is None or layer.ssrc is None or layer.rtx_payload_type != pt or ssrc in self.by_ssrc:
+                return None
+            self.rtx_by_ssrc = {**self.rtx_by_ssrc, ssrc: layer}
+            return layer
+        return None
 
     def _count_drop(self, code: int) -> None:
         self.drops[GUARD_DROPS[code]] += 1
@@ -287,6 +360,7 @@ class PublishTransport:
                     continue
                 info = sr.sender_info
                 producer.last_sr = (info.ntp_timestamp >> 16) & 0xFFFFFFFF
+                producer.sr_ntp, producer.sr_rtp = info.ntp_timestamp, info.rtp_timestamp
                 producer.last_sr_time = now = time.monotonic()
                 # Each subscriber gets the publisher's NTP↔RTP mapping in its own timestamp space,
                 # which is what lets the browser synchronise lips and voice.
@@ -337,8 +411,9 @@ class PublishTransport:
                 self._deadline.cancel()
                 self._deadline = None
             for producer in self.producers.values():
-                if producer.consumers:
-                    producer.request_keyframe(force=True)
+                for layer in producer.layers:
+                    if layer.consumers:
+                        layer.request_keyframe(force=True)
         elif state in ("failed", "closed") and not self.closed:
             self._on_failed()
 

@@ -176,8 +176,10 @@ class HavenCollector(Collector):
         yield _gauge("haven_routers", "Open Routers (main rooms and breakouts)", len(routers))
         yield _gauge("haven_producers", "Published tracks being forwarded",
                      sum(len(r.producers) for r in routers))
-        yield _gauge("haven_consumers", "Copies of tracks forwarded to subscribers",
-                     sum(len(m.consumers) for r in routers for m in list(r.members.values())))
+        consumers = [c for r in routers for m in list(r.members.values()) for c in list(m.consumers.values())]
+        yield _gauge("haven_consumers", "Copies of tracks forwarded to subscribers", len(consumers))
+        yield _gauge("haven_videos_paused", "Videos held back from subscribers whose links cannot carry them "
+                     "with their audio", sum(1 for c in consumers if c.suspended))
         totals, drops = self.media.read()
         yield _counter("haven_packets_received", "RTP packets received from publishers", totals["packets_in"])
         yield _counter("haven_packets_forwarded", "RTP packets forwarded to subscribers", totals["forwarded"])
@@ -194,6 +196,8 @@ class HavenCollector(Collector):
         yield _counter("haven_upstream_repaired",
                        "Video packets lost on the way in that arrived after all (mostly as RTX retransmissions)",
                        totals["upstream_repaired"])
+        yield _counter("haven_layer_switches", "Simulcast layer changes of subscribers' videos",
+                       totals["layer_switches"])
         dropped = CounterMetricFamily("haven_packets_dropped", "Packets not forwarded, by reason",
                                       labels=["reason"])
         for reason in DropReason:

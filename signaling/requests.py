@@ -80,6 +80,8 @@ _SPECS: tuple[RequestSpec, ...] = (
                 lambda p, a, f: p.media.unpublish(a, f["track_id"])),
     RequestSpec("mute", {"track_id": (True, s.string(64)), "muted": (True, s.boolean)}, Access.MEMBER,
                 lambda p, a, f: p.media.mute(a, f["track_id"], f["muted"])),
+    RequestSpec("tile-sizes", {"heights": (True, s.tile_heights)}, Access.MEMBER,
+                lambda p, a, f: p.media.tile_sizes(a, f["heights"])),
     RequestSpec("subscriber-answer", {"revision": (True, s.integer(1, 2**31)),
                                       "sdp": (True, s.string(MAX_SDP_CHARS))}, Access.MEMBER,
                 lambda p, a, f: p.media.subscriber_answer(a, f["revision"], f["sdp"])),

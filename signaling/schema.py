@@ -96,6 +96,20 @@ def track_list(value: Any) -> str | None:
     return None
 
 
+MAX_TILE_SIZES = 64  # more video tracks than a room of 15 members with screen shares ever has
+MAX_TILE_HEIGHT = 16384  # device pixels: beyond any screen
+
+
+def tile_heights(value: Any) -> str | None:
+    """Accept ``{track_id: height}``: at most 64 video tracks, each 0 to 16384 device pixels high."""
+    if not isinstance(value, dict) or len(value) > MAX_TILE_SIZES:
+        return f"must be an object of at most {MAX_TILE_SIZES} track ids"
+    for key, height in value.items():
+        if string(64)(key) is not None or integer(0, MAX_TILE_HEIGHT)(height) is not None:
+            return f"each entry must be a track id and a height of 0 to {MAX_TILE_HEIGHT} pixels"
+    return None
+
+
 def id_list(value: Any) -> str | None:
     """Accept a list of at most 100 participant ids."""
     if not isinstance(value, list) or len(value) > 100 or any(string(128)(v) for v in value):

@@ -37,7 +37,7 @@ from .snapshot import NullSnapshots, SnapshotStore, restore, take
 log = structlog.get_logger("haven.rooms")
 
 TICK = 1.0
-QUALITY_TICKS = 3  # hosts hear of connection quality at most every 3 s, and only when it changed
+QUALITY_TICKS = 3  # connection quality is reported at most every 3 s, and only when it changed
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ class Session:
             self.parts.continuity.restored()
             self.ctx.log.audit("session-restored")
             log.info("session_restored", room=room_id)
-        self._last_quality: list[dict[str, Any]] | None = None
+        self._last_quality: list[dict[str, Any]] | None = None  # what hosts were last sent
+        self._last_own: dict[str, dict[str, Any]] = {}  # what each member was last told of their own link
         self._timer = asyncio.ensure_future(self._tick())
 
     @property
@@ -302,11 +303,10 @@ class Session:
                 log.exception("room_tick_failed", room=self.id)
 
     def _report_quality(self) -> None:
-        """Send hosts each admitted participant's connection quality when it changed (9.12)."""
+        """Send hosts each admitted participant's connection quality, and each member their own, when it
+        changed (9.12)."""
         room = self.room
-        if not room.host_present:
-            return
-        entries = []
+        entries: dict[str, dict[str, Any]] = {}
         for participant in room.participants.values():
             if not participant.admitted:
                 continue
@@ -315,10 +315,18 @@ class Session:
             except MediaError:  # admitted a moment ago: not in a Router yet
                 continue
             if quality is not None:
-                entries.append(describe_quality(participant.id, quality))
-        if entries != self._last_quality:
-            self._last_quality = entries
-            self.ctx.events.to_hosts({"type": "link-quality", "participants": entries})
+                entries[participant.id] = describe_quality(participant.id, quality)
+        listing = list(entries.values())
+        if room.host_present and listing != self._last_quality:
+            self._last_quality = listing
+            self.ctx.events.to_hosts({"type": "link-quality", "participants": listing})
+        # A member hears of their own link only, so their client can suggest what helps; hosts find their
+        # own entry in the whole list. Nobody learns anyone else's figures this way.
+        own = {pid: entry for pid, entry in entries.items() if not room.participants[pid].is_host}
+        for participant_id, entry in own.items():
+            if self._last_own.get(participant_id) != entry:
+                self.ctx.events.send_to(participant_id, {"type": "link-quality", "participants": [entry]})
+        self._last_own = own  # those gone, or now hosts, are forgotten: told afresh if they are members again
 
     async def _on_tick(self, now: float) -> None:
         agenda = self.room.agenda

@@ -7,6 +7,8 @@ import { SCREEN_TILE, SELF_TILE, TileGrid, applyTileState, initialOf, showQualit
 import { chooseFocus } from "./layout.js";
 import { MicLevelMeter, testSpeakers } from "./prejoin.js";
 import { BannerStack } from "./banners.js";
+import { LinkNotice } from "./link_notice.js";
+import { TileSizes, heightsByTrack } from "./tile_sizes.js";
 import { renderStatus, describeFailure, canRetry } from "./status.js";
 import { SessionUI } from "./session.js";
 import { LEAVE_REASONS, SESSION_END_REASONS, TRACK_LABELS } from "./constants.js";
@@ -163,7 +165,8 @@ const state = {
   emergencyAnswer: null,
   /** @type {string|null} the participant this viewer shows large (a pin is the viewer's own choice) */
   pinned: /** @type {string|null} */ (null),
-  /** @type {Map<string, object>} hosts only: each participant's latest connection quality (link-quality) */
+  /** @type {Map<string, object>} the latest connection quality (link-quality): a host's has everyone, a
+   * member's only themselves */
   linkQuality: new Map(),
   /** @type {"grid"|"speaker"} */
   viewMode: readViewMode(),
@@ -176,7 +179,23 @@ const micMeter = new MicLevelMeter(/** @type {HTMLMeterElement} */ (byId("mic-le
 // Only the newest notice shows above the video, with a count of the others.
 new BannerStack(byId("banners"), /** @type {HTMLButtonElement} */ (byId("banner-more")));
 
+// One's own link: a calm notice with one suggestion when the server rates it weak or poor (protocol 9.12).
+const linkNotice = new LinkNotice(byId, {
+  cameraOn: () => !!state.stream && state.stream.getVideoTracks().length > 0 && state.cameraOn,
+  turnCameraOff: () => { if (state.cameraOn) toggleLocal(TRACK_LABELS.CAMERA); },
+});
+
+// How large each received video is shown, so the server sends each the simulcast layer it needs (6.5).
+const tileSizes = new TileSizes((heights) => (state.client ? state.client.requests.tileSizes(heights)
+  : Promise.resolve()));
+function reportTileSizes() {
+  const client = state.client;
+  if (state.view !== "room" || !client) return;
+  tileSizes.report(heightsByTrack(grid.heights, client.participants.values(), client.screenSharer()));
+}
+
 const grid = new TileGrid(ui.tiles, {
+  onSizes: () => reportTileSizes(),
   onAudioBlocked: () => { ui.audioBlocked.hidden = false; },
   onPin: (id) => {
     state.pinned = state.pinned === id ? null : id;
@@ -361,6 +380,8 @@ function createClient() {
   on("waiting-list", () => renderSession());
   on("reconnected", () => {
     announce("Reconnected to the session");
+    tileSizes.reset(); // the server's new state of us knows no sizes yet
+    reportTileSizes();
     // The new join result carries the chat history, including what arrived while we were away.
     if (state.view === "room") session.enter();
   });
@@ -645,6 +666,7 @@ function renderLocalTile() {
   ui.toggleVideo.disabled = !hasVideo;
   ui.toggleAudio.title = hasAudio ? "" : "No microphone available";
   ui.toggleVideo.title = hasVideo ? "" : "No camera available";
+  linkNotice.render(); // its suggestion depends on whether the camera is on
 }
 
 /** @param {"camera"|"microphone"} label */
@@ -766,6 +788,8 @@ function enterWaiting(client) {
   grid.clear();
   state.names.clear();
   session.reset();
+  linkNotice.reset();
+  tileSizes.reset();
   hideUnmutePrompt();
   ui.localName.textContent = `${state.displayName} (you)`;
   ui.waitingPreview.append(ui.localTile);
@@ -861,6 +885,8 @@ function exitSession() {
   grid.clear();
   state.names.clear();
   session.reset();
+  linkNotice.reset();
+  tileSizes.reset();
   hideUnmutePrompt();
   if (state.consentAnswer) answerConsent(false);
   if (state.emergencyAnswer) answerEmergencyInfo(null);
@@ -900,6 +926,7 @@ function renderRoom() {
   if (state.pinned && !client.participants.has(state.pinned)) state.pinned = null;
   grid.pinned = state.pinned;
   grid.update(participants, client.remoteTracks(), client.activeSpeaker);
+  reportTileSizes();
   state.names = new Map(participants.map((p) => [p.id, p.name]));
   state.hostIds = new Set(participants.filter((p) => HOST_ROLES.has(p.role)).map((p) => p.id));
   renderLocalTile();
@@ -922,7 +949,8 @@ function renderRoom() {
 }
 
 /**
- * Keeps hosts' per-tile connection quality as the server last measured it (docs/protocol.md 9.12).
+ * Keeps hosts' per-tile connection quality as the server last measured it, and tells a member of their own
+ * weak link (docs/protocol.md 9.12).
  * @param {{participants?: unknown}} message
  */
 function onLinkQuality(message) {
@@ -933,6 +961,11 @@ function onLinkQuality(message) {
   }
   if (state.view !== "room") return;
   for (const [id, tile] of grid.tileElements()) showQuality(tile, /** @type {any} */ (state.linkQuality.get(id)));
+  const client = state.client;
+  linkNotice.onLinkQuality(message, client ? client.self : null);
+  // Audio first on the way up too: on a poor link the camera sends its small layer only.
+  const own = client && client.self ? state.linkQuality.get(client.self.id) : null;
+  if (client && own && own.quality !== "unknown") client.limitUplink(own.quality === "poor").catch(() => {});
 }
 
 /** Hides or shows one's own tile in the room (the others still see the camera; the layout closes the gap). */

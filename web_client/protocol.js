@@ -390,6 +390,15 @@ export class HavenClient extends EventTarget {
     return this.publisher.setMuted(label, muted);
   }
 
+  /**
+   * Sends the camera's low simulcast layer only while our own link is poor (section 6.5), all of them otherwise.
+   * @param {boolean} poor
+   * @returns {Promise<void>}
+   */
+  limitUplink(poor) {
+    return this.publisher.limitUplink(poor);
+  }
+
   // --- the socket's life ------------------------------------------------------------------------------
 
   /** Opens a socket and runs hello + join on it. */

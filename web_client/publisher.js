@@ -11,6 +11,33 @@ import { waitForIceGathering } from "./negotiation.js";
 // Section 10.2: getDisplayMedia never answers in some setups (no picker shown): give up after this.
 export const DISPLAY_MEDIA_TIMEOUT_MS = 10000;
 
+// Section 6.5: the camera goes out as two simulcast layers, lowest first, so that the server can give
+// each viewer what its link and its tile need. Half size is enough for a grid tile on a phone or a weak
+// link; the full picture is for speaker view and large screens. Below this capture height a second layer
+// would be too small to help, and the camera is sent once.
+export const SIMULCAST_LAYERS = [
+  { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 150000 },
+  { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 900000 },
+];
+export const SIMULCAST_MIN_HEIGHT = 360;
+
+/**
+ * How a track is added to the publish connection: the camera as simulcast layers when it is large enough.
+ * @param {{label: string, track: MediaStreamTrack}} entry
+ * @param {MediaStream} stream
+ * @param {boolean} [lowOnly] our link is poor: the low layer only (see Publisher#limitUplink)
+ * @returns {RTCRtpTransceiverInit}
+ */
+export function sendInit(entry, stream, lowOnly = false) {
+  /** @type {RTCRtpTransceiverInit} */
+  const init = { direction: "sendonly", streams: [stream] };
+  const settings = typeof entry.track.getSettings === "function" ? entry.track.getSettings() : {};
+  if (entry.label === "camera" && (settings.height || 0) >= SIMULCAST_MIN_HEIGHT) {
+    init.sendEncodings = SIMULCAST_LAYERS.map((layer, index) => ({ ...layer, active: index === 0 || !lowOnly }));
+  }
+  return init;
+}
+
 /**
  * @typedef {import("./roster.js").Participant} Participant
  * @typedef {import("./roster.js").LocalTrack} LocalTrack
@@ -43,6 +70,8 @@ export class Publisher {
     this._chain = Promise.resolve();
     // Bumped whenever the connection is torn down, so work still running for it stops at its next step.
     this._generation = 0;
+    /** whether the camera sends its low layer only (see limitUplink) */
+    this._uplinkPoor = false;
   }
 
   /** @returns {boolean} whether we are sharing a screen */
@@ -195,6 +224,30 @@ export class Publisher {
     return this._serialize(() => this._republish());
   }
 
+  /**
+   * Section 6.5, audio first on the way up: while the server rates our own link poor, the camera sends its
+   * low simulcast layer only, which leaves the voice room; with the link good again, every layer.
+   * @param {boolean} poor
+   * @returns {Promise<void>}
+   */
+  limitUplink(poor) {
+    if (this._uplinkPoor === poor) return Promise.resolve();
+    this._uplinkPoor = poor;
+    return this._serialize(() => this._applyUplink());
+  }
+
+  async _applyUplink() {
+    const entry = this.published.get("camera");
+    const sender = entry && entry.transceiver ? entry.transceiver.sender : null;
+    if (!sender) return;
+    const parameters = sender.getParameters();
+    if (!parameters.encodings || parameters.encodings.length < 2) return;
+    parameters.encodings.forEach((encoding, index) => {
+      encoding.active = index === 0 || !this._uplinkPoor;
+    });
+    await sender.setParameters(parameters).catch(() => {});
+  }
+
   /** Closes the connection; published entries keep their tracks for a later {@link Publisher#republish}. */
   close() {
     this._generation++;
@@ -258,7 +311,7 @@ export class Publisher {
     const isFirst = !this.pc;
     const pc = this.pc || (this.pc = this._createPc());
     for (const entry of entries) {
-      entry.transceiver = pc.addTransceiver(entry.track, { direction: "sendonly", streams: [stream] });
+      entry.transceiver = pc.addTransceiver(entry.track, sendInit(entry, stream, this._uplinkPoor));
     }
     try {
       try {
@@ -304,7 +357,7 @@ export class Publisher {
     const pc = (this.pc = this._createPc());
     for (const entry of entries) {
       entry.track_id = null;
-      entry.transceiver = pc.addTransceiver(entry.track, { direction: "sendonly", streams: [entry.stream] });
+      entry.transceiver = pc.addTransceiver(entry.track, sendInit(entry, entry.stream, this._uplinkPoor));
     }
     try {
       await this._negotiate(pc, generation);

@@ -83,6 +83,14 @@ export class Requests {
     return this.send("subscriber-answer", { revision, sdp });
   }
 
+  /**
+   * Section 6.5: how large we show each received video (device pixels high, 0: not shown).
+   * @param {Record<string, number>} heights by track id
+   */
+  tileSizes(heights) {
+    return this.send("tile-sizes", { heights });
+  }
+
   // --- 9.2 waiting room ---
 
   /** @param {string} participantId */

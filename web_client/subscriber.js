@@ -9,9 +9,11 @@ import { asHavenError } from "./errors.js";
 import { waitForIceGathering } from "./negotiation.js";
 
 /**
- * @typedef {{mid: string, track_id: string, participant_id: string, kind: string, label: string}} Consumer
+ * @typedef {{mid: string, track_id: string, participant_id: string, kind: string, label: string,
+ *            paused?: string}} Consumer `paused: "bandwidth"`: the server holds this video back (section 6.3)
  * @typedef {{camera?: MediaStreamTrack, microphone?: MediaStreamTrack, screen?: MediaStreamTrack,
- *            "screen-audio"?: MediaStreamTrack}} ParticipantTracks
+ *            "screen-audio"?: MediaStreamTrack, pausedCamera?: boolean}} ParticipantTracks `pausedCamera`:
+ *   the camera is held back to keep our audio clear
  * @typedef {object} SubscriberOptions
  * @property {() => RTCConfiguration} configuration
  * @property {(revision: number, sdp: string) => Promise<any>} answer sends `subscriber-answer`
@@ -110,6 +112,7 @@ export class Subscriber {
       let tracks = result.get(consumer.participant_id);
       if (!tracks) result.set(consumer.participant_id, (tracks = {}));
       /** @type {any} */ (tracks)[label] = track;
+      if (label === "camera" && consumer.paused) tracks.pausedCamera = true;
     }
     return result;
   }

@@ -162,18 +162,23 @@ export function showQuality(tile, entry) {
 export class TileGrid {
   /**
    * @param {HTMLElement} container
-   * @param {{onAudioBlocked: () => void, onPin: (id: string) => void}} callbacks `onPin`: a tile's Pin was pressed
+   * @param {{onAudioBlocked: () => void, onPin: (id: string) => void,
+   *          onSizes?: (heights: Map<string, number>) => void}} callbacks `onPin`: a tile's Pin was pressed;
+   *   `onSizes`: after each layout, every shown tile's height in device pixels, by layout id
    */
-  constructor(container, { onAudioBlocked, onPin }) {
+  constructor(container, { onAudioBlocked, onPin, onSizes }) {
     this.container = container;
     this.onAudioBlocked = onAudioBlocked;
     this.onPin = onPin;
+    this.onSizes = onSizes || (() => {});
     /** @type {Map<string, RemoteTile>} */
     this.tiles = new Map();
     /** @type {string|null} the layout id shown large */
     this.focus = null;
     /** @type {string|null} the participant the viewer pinned */
     this.pinned = null;
+    /** @type {Map<string, number>} each shown tile's height in device pixels, by layout id (last layout) */
+    this.heights = new Map();
     if (typeof ResizeObserver === "function") new ResizeObserver(() => this.layout()).observe(container);
     // A tile shown or hidden (the shared screen, a hidden self-view) changes the layout.
     if (typeof MutationObserver === "function") {
@@ -204,15 +209,21 @@ export class TileGrid {
     const { boxes, mode } = computeLayout({ width, height, gap, ids: items.map((el) => el.dataset.layoutId || ""),
       focus: this.focus });
     this.container.dataset.layout = mode;
+    /** @type {Map<string, number>} */
+    const heights = new Map();
+    const scale = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
     for (const el of items) {
       const box = boxes.get(el.dataset.layoutId || "");
       if (!box) continue;
+      heights.set(el.dataset.layoutId || "", Math.round(box.height * scale));
       el.style.left = `${box.x}px`;
       el.style.top = `${box.y}px`;
       el.style.width = `${box.width}px`;
       el.style.height = `${box.height}px`;
       el.dataset.focused = String(mode === "focus" && el.dataset.layoutId === this.focus);
     }
+    this.heights = heights;
+    this.onSizes(heights);
   }
 
   /**
@@ -339,7 +350,14 @@ class RemoteTile {
     this.pin.textContent = "Pin";
     this.pin.addEventListener("click", () => onPin(id));
 
-    this.element.append(this.video, this.avatar, label, this.audio, this.pin);
+    // Section 6.3: the server paused this video so that the viewer's audio stays clear on a weak link.
+    this.paused = document.createElement("div");
+    this.paused.className = "tile-paused";
+    this.paused.dataset.testid = "video-paused";
+    this.paused.textContent = "Video paused to keep audio clear";
+    this.paused.hidden = true;
+
+    this.element.append(this.video, this.avatar, label, this.paused, this.audio, this.pin);
   }
 
   /**
@@ -367,10 +385,12 @@ class RemoteTile {
 
     const camera = participant.tracks.find((t) => t.label === TRACK_LABELS.CAMERA);
     const microphone = participant.tracks.find((t) => t.label === TRACK_LABELS.MICROPHONE);
+    const paused = !!tracks.pausedCamera && !!camera && !camera.muted;
+    this.paused.hidden = !paused;
     this._setVideo(tracks.camera || null);
     this._setAudio(tracks.microphone || null);
     applyTileState(this.element, {
-      cameraOn: !!camera && !camera.muted && !!tracks.camera,
+      cameraOn: !!camera && !camera.muted && !!tracks.camera && !paused,
       mic: !microphone ? "none" : microphone.muted ? "muted" : "on",
       speaking,
     });

@@ -89,6 +89,13 @@ class Media:
         except MediaError as exc:
             raise refused_as_protocol(exc) from None
 
+    def tile_sizes(self, participant: Participant, heights: dict[str, int]) -> None:
+        """Record how large the participant shows each video, so that each gets the layer it needs (6.5)."""
+        try:
+            self.ctx.placement.router_of(participant.id).set_tile_heights(participant.id, heights)
+        except MediaError as exc:
+            raise refused_as_protocol(exc) from None
+
     async def subscriber_answer(self, participant: Participant, revision: int, sdp: str) -> None:
         """Apply the answer to the participant's subscribe connection's outstanding offer."""
         router = self.ctx.placement.router_of(participant.id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from tests.support.impairment import Host
 from tests.support.server_process import ServerProcess
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
@@ -56,3 +58,33 @@ async def browser():
             yield instance
         finally:
             await instance.close()
+
+
+@pytest.fixture
+async def network(tmp_path) -> AsyncIterator[tuple[Host, ServerProcess]]:
+    """A Host with its own link, and a Haven server on the test's side that the Host reaches by its gateway."""
+    (tmp_path / "server").mkdir()
+    with Host(tmp_path).running() as host:
+        with ServerProcess(tmp_path / "server", network_address=host.gateway).running() as server:
+            yield host, server
+
+
+@pytest.fixture
+async def browsers(network) -> AsyncIterator[tuple[object, object]]:
+    """Two Chromiums: one on the test's side for the unimpaired participants (a context each), one on the Host."""
+    host, server = network
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed: run scripts/test, which installs it")
+    # The page is opened at the gateway's address, which is not loopback: getUserMedia needs a secure context.
+    args = [*WEBRTC_ARGS, f"--unsafely-treat-insecure-origin-as-secure={server.public_url}"]
+    async with async_playwright() as playwright:
+        local = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            remote = await playwright.chromium.launch(executable_path=host.executable(CHROMIUM), headless=True,
+                                                      args=args)
+            try:
+                yield local, remote
+            finally:
+                await remote.close()
+        finally:
+            await local.close()

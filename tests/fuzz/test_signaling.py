@@ -90,6 +90,8 @@ def valid_values(check: schema.Check) -> st.SearchStrategy[Any]:
                 lambda mids, labels=labels: [{"mid": m, "label": lb} for m, lb in zip(mids, labels, strict=True)]))
     if check is schema.id_list:
         return st.lists(st.text(min_size=1, max_size=128), max_size=5)
+    if check is schema.tile_heights:
+        return st.dictionaries(st.text(min_size=1, max_size=64), st.integers(0, schema.MAX_TILE_HEIGHT), max_size=8)
     made = check.__qualname__.split(".", 1)[0]
     bound = inspect.getclosurevars(check).nonlocals
     if made == "string":

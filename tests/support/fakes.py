@@ -75,6 +75,11 @@ class FakeRouter:
         if participant_id not in self.members:
             raise MediaError("not-joined", "the participant is not in this room")
 
+    def set_tile_heights(self, participant_id: str, heights: dict[str, int]) -> None:
+        if participant_id not in self.members:
+            raise MediaError("not-joined", "the participant is not in this room")
+        self.journal.append(("tile-heights", self.id, participant_id))
+
     def stats(self) -> dict[str, Any]:
         return {"members": len(self.members)}
 

@@ -1,8 +1,10 @@
-"""The pure parts of bench/instructions.py (differencing, callgrind's files, the room's schedule), and one
-native run of its room: real Producers, Consumers and Slots, real SRTP, real sockets, no valgrind."""
+"""The pure parts of bench/instructions.py (differencing, callgrind's files, the room's schedule, the simulcast
+room's VP8 descriptors, layer split and copy count), and native runs of its rooms: real Producers, Consumers
+and Slots, real SRTP, real sockets, no valgrind."""
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -12,14 +14,20 @@ from bench import instructions
 from bench.instructions import (
     by_category,
     category,
+    chromium_vp8_payloads,
+    compare,
     differenced,
     parse_annotate,
     parse_callgrind,
     per_forwarded_packet,
     read_datagrams,
     schedule,
+    viewer_layers,
+    window_copies,
 )
+from media import vp8
 from media.consumer import compiled_available
+from media.rtp import HEADER, vp8_keyframe_start
 
 
 def test_instructions_per_forwarded_packet_difference_out_the_fixed_costs() -> None:
@@ -239,3 +247,103 @@ def test_the_inclusive_list_leaves_out_the_frames_that_hold_everything() -> None
     }
     assert instructions.telling(per_packet, 1000.0, 2) == [
         ("srtp_protect [_binding.abi3.so]", 400.0), ("fastsend_send [_fastsend.so]", 300.0)]
+
+
+# -- the simulcast room ------------------------------------------------------------------------------
+
+KEY_FRAME_320X180 = bytes((0x10, 0x00, 0x00, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xB4, 0x00))
+
+
+def test_chromiums_vp8_descriptor_carries_a_15_bit_picture_id_tl0picidx_and_tid() -> None:
+    frame = KEY_FRAME_320X180 + bytes(range(256)) * 12
+    payloads = chromium_vp8_payloads(frame, 0x1234, 200, 0, sync=True)
+    assert len(payloads) == 3 and all(len(p) <= 1300 for p in payloads)
+    assert b"".join(p[6:] for p in payloads) == frame
+    assert payloads[0][0] == 0x90 and {p[0] for p in payloads[1:]} == {0x80}  # X, S on the first, PID 0
+    assert [p[1:6] for p in payloads] == [bytes((0xE0, 0x92, 0x34, 200, 0x20))] * 3  # I L T; M; TID 0, Y
+    # Read as the server reads a layer's packets: its counters, the key frame and its height.
+    assert vp8.counters(payloads[0], 0) == (0x1234, 200)
+    assert vp8.keyframe_height(payloads[0], 0) == 180
+    assert vp8_keyframe_start(HEADER.pack(0x80, 97, 1, 0, 1) + payloads[0])
+    assert not vp8_keyframe_start(HEADER.pack(0x80, 97, 2, 0, 1) + payloads[1])
+    delta = chromium_vp8_payloads(b"\x11" + bytes(99), 0x7FFF, 255, 2, sync=False)
+    assert delta == [bytes((0x90, 0xE0, 0xFF, 0xFF, 255, 0x80)) + b"\x11" + bytes(99)]
+    assert not vp8_keyframe_start(HEADER.pack(0x80, 97, 3, 0, 1) + delta[0])
+    for bad in ((0x8000, 0, 0), (0, 256, 0), (0, 0, 4)):
+        with pytest.raises(ValueError):
+            chromium_vp8_payloads(frame, *bad, sync=False)
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 15])
+def test_each_cameras_viewers_are_split_between_the_layers_and_each_subscriber_gets_a_mix(n: int) -> None:
+    splits = {p: viewer_layers(n, p) for p in range(n)}
+    for p, split in splits.items():
+        assert sorted(split) == [sub for sub in range(n) if sub != p]
+        lows = list(split.values()).count("low")
+        assert abs(lows - (n - 1 - lows)) <= 1
+    if n > 3:
+        for sub in range(n):
+            assert {splits[p][sub] for p in range(n) if p != sub} == {"low", "high"}
+
+
+def test_the_window_counts_a_plain_streams_copies_to_everyone_and_a_layers_to_its_viewers() -> None:
+    meta = {"n": 3, "publishers": [
+        {"streams": [{"ssrc": 10, "layer": "low"}, {"ssrc": 11, "layer": "high"}, {"ssrc": 12}],
+         "viewers": {"1": "low", "2": "low"}},
+        {"streams": [{"ssrc": 20}, {"ssrc": 21}]},
+    ]}
+
+    def datagram(ssrc: int) -> tuple[int, bytes]:
+        return 0, HEADER.pack(0x80, 97, 0, 0, ssrc) + b"srtp"
+
+    datagrams = [datagram(s) for s in (10, 11, 12, 20, 10, 21, 11)]
+    assert window_copies(meta, datagrams, 0, 7) == (2 + 0 + 2 + 2 + 2 + 2 + 0, 4)
+    assert window_copies(meta, datagrams, 4, 6) == (4, 2)
+
+
+def test_simulcast_rows_are_compared_with_the_plain_room_of_their_size_and_path() -> None:
+    def row(scenario: str, ir: int, per_fwd: float, per_in: float, per_s: int, **more: int) -> dict:
+        return {"n": 8, "forwarding": "c", "scenario": scenario, "ir_k1": 1_000, "ir_k2": 1_000 + ir,
+                "instructions_per_fwd_pkt": per_fwd, "instructions_per_incoming_pkt": per_in,
+                "instructions_per_media_second": per_s, **more}
+
+    rows = [row("plain", 400_000, 10_000.0, 70_000.0, 1_000), row("simulcast", 300_000, 15_000.0, 84_000.0, 1_200),
+            row("simulcast-switched", 500_000, 25_000.0, 140_000.0, 2_000, layer_copies=10_000),
+            {**row("simulcast", 1, 1.0, 1.0, 1), "n": 3}]  # no plain room of its size: nothing to say
+    assert compare(rows) == [
+        {"n": 8, "forwarding": "c", "scenario": "simulcast", "over_plain_per_fwd_pkt": 1.5,
+         "over_plain_per_incoming_pkt": 1.2, "over_plain_per_media_second": 1.2},
+        {"n": 8, "forwarding": "c", "scenario": "simulcast-switched", "over_plain_per_fwd_pkt": 2.5,
+         "over_plain_per_incoming_pkt": 2.0, "over_plain_per_media_second": 2.0, "rewrite_per_copy": 20.0},
+    ]
+
+
+@pytest.mark.parametrize("forwarding", [
+    "python",
+    pytest.param("c", marks=pytest.mark.skipif(not compiled_available(), reason="media/_fastsend.c was not built")),
+])
+@pytest.mark.parametrize("switched", [False, True], ids=["unswitched", "switched"])
+def test_the_simulcast_room_forwards_each_layer_to_its_viewers_and_switched_viewers_rewrite_vp8(
+        tmp_path: Path, forwarding: str, switched: bool) -> None:
+    meta_path = instructions.prepare_room(3, 700, tmp_path, simulcast=True)
+    meta = json.loads(meta_path.read_text())
+    assert 0 < meta["switch_at"] < 500
+    datagrams = read_datagrams(Path(meta["data"]).read_bytes())
+    short, long = (instructions.run_room(meta_path, k, forwarding, switched) for k in (500, 700))
+    for report in (short, long):
+        assert report["drops"] == {} and report["failures"] == 0
+        assert report["layer_viewers"] == {"l": 3, "h": 3} and report["switches_pending"] == 0
+        assert report["rewriting"] == (6 if switched else 0)  # every viewer's copies shifted, or none
+    copies, layer_copies = window_copies(meta, datagrams, 500, 700)
+    assert 0 < layer_copies < copies < 200 * 2  # a layer's packets go to half the viewers
+    assert long["forwarded"] - short["forwarded"] == copies
+    assert long["received_by_subscribers"] - short["received_by_subscribers"] == copies
+
+
+def test_the_plain_room_sends_every_packet_to_every_other_participant(tmp_path: Path) -> None:
+    meta_path = instructions.prepare_room(3, 300, tmp_path)
+    meta = json.loads(meta_path.read_text())
+    assert "simulcast" not in meta and len(meta["times"]) == 300
+    assert window_copies(meta, read_datagrams(Path(meta["data"]).read_bytes()), 100, 300) == (200 * 2, 0)
+    with pytest.raises(ValueError, match="only a simulcast room"):
+        instructions.run_room(meta_path, 10, "python", switched=True)

@@ -1,10 +1,12 @@
-"""Hosts see each participant's connection quality (docs/protocol.md 9.12): one word and the figures."""
+"""Connection quality (docs/protocol.md 9.12): hosts see each participant's, one word and the figures; every
+other participant learns their own only."""
 
 from __future__ import annotations
 
 import pytest
 
 from media.api import LinkQuality
+from signaling.codes import LeaveReason
 from signaling.quality import describe, rate
 from tests.unit.test_session import Harness, admitted_group
 
@@ -38,7 +40,12 @@ async def harness():
     await h.close()
 
 
-async def test_hosts_hear_of_quality_changes_and_members_never(harness) -> None:
+def own(harness, pid: str) -> list[list[dict]]:
+    """The link-quality events a participant received, as the entries each held."""
+    return [event["participants"] for event in harness.outboxes[pid].of_type("link-quality")]
+
+
+async def test_hosts_hear_of_everyones_quality_changes_and_members_of_their_own_only(harness) -> None:
     await admitted_group(harness, "ana", "ben")
     main = harness.routers.made["main"]
     main.quality["ana"] = LinkQuality(0.15, 0.0, 0.05, 300_000)
@@ -46,10 +53,41 @@ async def test_hosts_hear_of_quality_changes_and_members_never(harness) -> None:
     [event] = harness.outboxes["host"].of_type("link-quality")
     assert {e["participant_id"]: e["quality"] for e in event["participants"]} == {
         "host": "unknown", "ana": "poor", "ben": "unknown"}
-    assert harness.outboxes["ana"].of_type("link-quality") == []
-    assert harness.outboxes["ben"].of_type("link-quality") == []
+    assert own(harness, "ana") == [[describe("ana", main.quality["ana"])]]
+    assert [[e["participant_id"] for e in entries] for entries in own(harness, "ben")] == [["ben"]]
     harness.session._report_quality()  # nothing changed: nothing sent
     assert len(harness.outboxes["host"].of_type("link-quality")) == 1
+    assert len(own(harness, "ana")) == 1 and len(own(harness, "ben")) == 1
     main.quality["ana"] = LinkQuality(0.0, 0.0, 0.05, 600_000)
     harness.session._report_quality()
     assert harness.outboxes["host"].of_type("link-quality")[-1]["participants"][1]["quality"] == "good"
+    assert own(harness, "ana")[-1][0]["quality"] == "good"
+    assert len(own(harness, "ben")) == 1  # Ben's own link did not change: he is not told again
+
+
+async def test_a_member_is_told_of_their_own_link_while_no_host_is_present(harness) -> None:
+    await admitted_group(harness, "ana")
+    await harness.session.leave(harness.outboxes["host"], LeaveReason.LEFT)
+    harness.routers.made["main"].quality["ana"] = LinkQuality(0.04, 0.0, 0.05, 300_000)
+    harness.session._report_quality()
+    assert [entries[0]["quality"] for entries in own(harness, "ana")] == ["weak"]
+
+
+async def test_a_cohost_gets_the_whole_list_with_their_own_entry_in_it_and_nothing_besides(harness) -> None:
+    await admitted_group(harness, "ana", "ben")
+    await harness.request("host", "set-role", participant_id="ana", role="cohost")
+    harness.routers.made["main"].quality["ana"] = LinkQuality(0.04, 0.0, 0.05, 300_000)
+    harness.session._report_quality()
+    assert [[e["participant_id"] for e in entries] for entries in own(harness, "ana")] == [["host", "ana", "ben"]]
+    await harness.request("host", "set-role", participant_id="ana", role="participant")
+    harness.session._report_quality()  # a member again: told of her own link afresh
+    assert [[e["participant_id"] for e in entries] for entries in own(harness, "ana")][-1] == ["ana"]
+
+
+async def test_a_waiting_participant_learns_nothing_of_any_link(harness) -> None:
+    await harness.join("host", "host")
+    await harness.join("dan")
+    harness.routers.made["main"].quality["dan"] = LinkQuality(0.2, 0.0, 0.05, 300_000)
+    harness.session._report_quality()
+    assert own(harness, "dan") == []
+    assert [e["participant_id"] for e in own(harness, "host")[-1]] == ["host"]

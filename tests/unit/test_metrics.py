@@ -33,7 +33,8 @@ class FakeRouter:
                  sent: tuple[int, int, int] = (0, 0, 0)) -> None:
         self.producers = {pid: SimpleNamespace() for pid in producers}
         self.counts = producers
-        self.members = {"p-ana-0001": SimpleNamespace(consumers={f"c{i}": None for i in range(consumers)})}
+        self.members = {"p-ana-0001": SimpleNamespace(consumers={
+            f"c{i}": SimpleNamespace(suspended=i == 0) for i in range(consumers)})}  # one held back (audio first)
         self.drops = {reason: 0 for reason in DropReason}
         self.closed = False
         self.retired = [0, 0, 0]
@@ -48,7 +49,7 @@ class FakeRouter:
                 "forwarded": self.retired[1] + sum(c[1] for c in live),
                 "keyframe_requests": self.retired[2] + sum(c[2] for c in live),
                 "bytes_forwarded": self.sent[0], "nacks": self.sent[1], "retransmissions": self.sent[2],
-                "upstream_nacks": 4, "upstream_repaired": 3}
+                "upstream_nacks": 4, "upstream_repaired": 3, "layer_switches": 2}
 
 
 def participant(pid: str, name: str, admitted: bool) -> SimpleNamespace:
@@ -104,6 +105,8 @@ def test_collector_counts_sessions_media_records_and_resources() -> None:
     assert got[("haven_retransmissions_total", ())] == 9
     assert got[("haven_upstream_nacks_total", ())] == 4
     assert got[("haven_upstream_repaired_total", ())] == 3
+    assert got[("haven_layer_switches_total", ())] == 2
+    assert got[("haven_videos_paused", ())] == 1
     assert got[("haven_records_write_failures_total", (("kind", "audit"),))] == 0
     assert got[("haven_records_write_seconds_count", (("kind", "attendance"),))] == 0
     assert got[("haven_packets_dropped_total", (("reason", "subscriber-congested"),))] == 5

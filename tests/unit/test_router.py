@@ -425,7 +425,10 @@ async def test_a_moved_member_stops_everything_in_the_old_router_before_the_new_
     assert consumed(fakes, "bob") == set() and consumed(fakes, "ann") == {cat_cam.id}
     assert consumed(fakes, "cat") == {ann_cam.id}
     assert not ann_cam.closed and len(fakes.publishers["ann"].offers) == offers  # no renegotiation
-    assert ann_cam.keyframe_requests > pli_before
+    assert ann_cam.keyframe_requests == pli_before  # no viewer yet: nothing to ask for
+    await fakes.subscribers["cat"].offer()
+    fakes.subscribers["cat"].connect()  # cat's viewer starts: it asks for the key frame it starts from
+    assert ann_cam.keyframe_requests == pli_before + 1
     assert fakes.publishers["ann"].rtcp[-1] == build_pli(1, ann_cam.ssrc or 0)
     assert (router.stats()["members"], router.stats()["producers"]) == (1, 1)
     assert (breakout.stats()["members"], breakout.stats()["producers"]) == (2, 2)
@@ -526,4 +529,54 @@ async def test_member_quality_reads_each_members_own_links(router: Router, fakes
     slot = consumers_of(fakes, "bob")[ann_cam.id].slot
     slot.loss, slot.rtt = 0.1, 0.08
     assert router.member_quality("ann") == LinkQuality(loss_in=0.25, loss_out=-1.0, rtt=-1.0, bitrate_in=1_032_000)
-    assert router.member_quality("bob") == LinkQuality(loss_in=-1.0, loss_out=0.1, rtt=0.08, bitrate_in=-1)
+    # Of the 10 % bob lost, 2 % never reached the server (ann's uplink): 8 % is his own link's.
+    assert router.member_quality("bob") == LinkQuality(loss_in=-1.0, loss_out=pytest.approx(0.08), rtt=0.08,
+                                                       bitrate_in=-1)
+    # Hearing ann's 25 %-lossy microphone with 26 % lost, bob's own link lost 1 %: the least is his own.
+    consumers_of(fakes, "bob")[ann_mic.id].slot.loss = 0.26
+    assert router.member_quality("bob").loss_out == pytest.approx(0.01)
+
+
+# -- audio first (media/allocation.py) -------------------------------------------------------------------
+
+
+async def test_a_subscriber_whose_link_is_short_loses_video_never_audio_and_gets_it_back(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    cam = await add_track(router, fakes, "ann")
+    mic = await add_track(router, fakes, "ann", kind="audio")
+    await fakes.subscribers["bob"].offer()
+    fakes.subscribers["bob"].connect()
+    cam.bitrate, mic.bitrate = 600_000, 40_000
+    member = router.members["bob"]
+    video, audio = consumers_of(fakes, "bob")[cam.id], consumers_of(fakes, "bob")[mic.id]
+
+    def second(now: float, sent_bits: int, estimate: int) -> None:
+        video.octets += sent_bits // 8  # what the second sent it
+        video.remb = estimate
+        router._allocate(member, now)
+
+    router._allocate(member, 0.0)
+    second(1.0, 640_000, 2_000_000)
+    assert video.active and not video.suspended
+    second(2.0, 640_000, 150_000)  # its estimate fell far below what it is sent: congested
+    assert video.suspended and not video.active and cam.consumers == []
+    assert audio.active and audio in mic.consumers  # audio is never cut
+    assert listener.consumer_lists[-1][1][0] == {"mid": "0", "track_id": cam.id, "participant_id": "ann",
+                                                 "kind": "video", "label": "camera", "paused": "bandwidth"}
+    for now in range(3, 60):  # calm: the ceiling is raised step by step until the video fits again
+        second(float(now), 40_000, 150_000)
+        if not video.suspended:
+            break
+    assert not video.suspended and video in cam.consumers
+    assert "paused" not in listener.consumer_lists[-1][1][0]
+
+
+async def test_tile_sizes_are_kept_per_member_and_refused_for_strangers(router: Router, fakes: FakeTransports) -> None:
+    router.add_member("ann")
+    router.set_tile_heights("ann", {"t-1": 180, "t-2": 0})
+    assert router.members["ann"].tile_heights == {"t-1": 180, "t-2": 0}
+    with pytest.raises(MediaError):
+        router.set_tile_heights("stranger", {})
