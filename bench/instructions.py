@@ -751,7 +751,7 @@ def run_room(meta_path: Path, packets: int, forwarding: str, switched: bool = Fa
             if layers:
                 low, high = layers["low"], layers["high"]
                 for layer, rid in ((low, "l"), (high, "h")):
-                    layer.track, layer.rid, layer.vp8_layer = low, rid, True
+                    layer.track, layer.rid, layer.layered, layer.vp8_layer = low, rid, True, True
                 low.layers = [low, high]
                 for sub_text, final in pub["viewers"].items():
                     sub = int(sub_text)

@@ -107,7 +107,9 @@ class Producer:
         self.rid = ""
         # Consumers moving to this layer: each joins the fan-out at this layer's next key frame.
         self.switchers: list[Consumer] = []
-        # A VP8 layer reads its key frames' height; a switch away from it continues its VP8 counters.
+        # A layer looks for key frames while consumers wait to switch to it. A VP8 layer also reads its key
+        # frames' height, and a switch continues its VP8 counters (other codecs are switched unchanged).
+        self.layered = False
         self.vp8_layer = False
         self.height = NO_VALUE
         # The publisher's latest sender report of this stream: NTP time (64-bit) and RTP timestamp.
@@ -213,11 +215,12 @@ class Producer:
                     self._key_seen(ext, ts)
             # A simulcast layer looks for key frames only while someone waits to switch to it, or to learn
             # its height: the rest of the time its packets cost one test here.
-            if self.vp8_layer and (key or self.switchers or self.height < 0):
+            if self.layered and (key or self.switchers or (self.vp8_layer and self.height < 0)):
                 if key is None:
                     key = self.is_key(p)
                 if key:
-                    self.height = keyframe_height(p, payload_offset(p))
+                    if self.vp8_layer:
+                        self.height = keyframe_height(p, payload_offset(p))
                     if self.switchers:
                         self._take_switchers(ext, ts, p)
             waiting = False
@@ -327,7 +330,7 @@ class Producer:
     def _take_switchers(self, ext: int, ts: int, p: bytes) -> None:
         """Move the consumers waiting for this layer's key frame ``p`` onto it, from this packet on."""
         arriving, self.switchers = self.switchers, []
-        picture, tl0 = counters(p, payload_offset(p))
+        picture, tl0 = counters(p, payload_offset(p)) if self.vp8_layer else (NO_VALUE, NO_VALUE)
         for consumer in arriving:
             consumer.switch_layer(self, ext, ts, picture, tl0)
         self.consumers = self.consumers + arriving
@@ -335,14 +338,16 @@ class Producer:
     def newest_counters(self) -> tuple[int, int]:
         """Return the VP8 picture id and TL0PICIDX of the newest packet received (a switch goes on from them)."""
         newest = self.max_seq
-        packet = self.cache.get(newest) if self.cache is not None and newest is not None else None
+        if not self.vp8_layer or self.cache is None or newest is None:
+            return NO_VALUE, NO_VALUE
+        packet = self.cache.get(newest)
         return counters(packet, payload_offset(packet)) if packet is not None else (NO_VALUE, NO_VALUE)
 
     def switch(self, consumer: Consumer, target: Producer) -> None:
         """Have ``consumer`` (of this track) carry layer ``target`` from its next key frame on.
 
         Until then the consumer goes on with its layer, so the subscriber never waits on a blank tile.
-        A consumer that has not started yet simply starts on the target.
+        A consumer that has not started yet simply starts on the target (once its slot can send).
         """
         current, pending = consumer.producer, consumer.pending
         if pending is target or target.track is not self or target.closed:
@@ -353,9 +358,11 @@ class Producer:
         if target is current:
             return
         if not consumer.started:
+            was_active = consumer.active  # not before its slot has a send path (Router._activate)
             current.remove_consumer(consumer)
             consumer.producer = target
-            target.add_consumer(consumer)
+            if was_active:
+                target.add_consumer(consumer)
             return
         consumer.pending = target
         target.switchers = target.switchers + [consumer]

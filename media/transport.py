@@ -201,7 +201,8 @@ class PublishTransport:
         layers = [self._make_producer(transceiver, label, (), {}, track_id) for _ in section.rids]
         track = layers[0]
         for layer, rid in zip(layers, section.rids, strict=True):
-            layer.track, layer.rid, layer.vp8_layer = track, rid, track.mime_type.lower() == "video/vp8"
+            layer.track, layer.rid, layer.layered = track, rid, True
+            layer.vp8_layer = track.mime_type.lower() == "video/vp8"
         track.layers = layers
         self.rid_ext_id = section.rid_ext_id
         self.repaired_rid_ext_id = section.repaired_rid_ext_id

@@ -965,7 +965,7 @@ function onLinkQuality(message) {
   linkNotice.onLinkQuality(message, client ? client.self : null);
   // Audio first on the way up too: on a poor link the camera sends its small layer only.
   const own = client && client.self ? state.linkQuality.get(client.self.id) : null;
-  if (client && own && own.quality !== "unknown") client.limitUplink(own.quality === "poor").catch(() => {});
+  if (client && own) client.uplinkRated(String(/** @type {any} */ (own).quality)).catch(() => {});
 }
 
 /** Hides or shows one's own tile in the room (the others still see the camera; the layout closes the gap). */

@@ -391,12 +391,13 @@ export class HavenClient extends EventTarget {
   }
 
   /**
-   * Sends the camera's low simulcast layer only while our own link is poor (section 6.5), all of them otherwise.
-   * @param {boolean} poor
+   * Tells the publisher how the server rates our own link (section 9.12): on a poor one the camera sends its
+   * low simulcast layer only (section 6.5).
+   * @param {string} quality
    * @returns {Promise<void>}
    */
-  limitUplink(poor) {
-    return this.publisher.limitUplink(poor);
+  uplinkRated(quality) {
+    return this.publisher.uplinkRated(quality);
   }
 
   // --- the socket's life ------------------------------------------------------------------------------

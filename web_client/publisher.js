@@ -20,12 +20,14 @@ export const SIMULCAST_LAYERS = [
   { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 900000 },
 ];
 export const SIMULCAST_MIN_HEIGHT = 360;
+// Ratings (one every few seconds) of a good link before the camera sends every layer again.
+export const GOOD_BEFORE_FULL_UPLINK = 3;
 
 /**
  * How a track is added to the publish connection: the camera as simulcast layers when it is large enough.
  * @param {{label: string, track: MediaStreamTrack}} entry
  * @param {MediaStream} stream
- * @param {boolean} [lowOnly] our link is poor: the low layer only (see Publisher#limitUplink)
+ * @param {boolean} [lowOnly] our link is poor: the low layer only (see Publisher#uplinkRated)
  * @returns {RTCRtpTransceiverInit}
  */
 export function sendInit(entry, stream, lowOnly = false) {
@@ -70,8 +72,9 @@ export class Publisher {
     this._chain = Promise.resolve();
     // Bumped whenever the connection is torn down, so work still running for it stops at its next step.
     this._generation = 0;
-    /** whether the camera sends its low layer only (see limitUplink) */
+    /** whether the camera sends its low layer only, and how many good ratings came since (uplinkRated) */
     this._uplinkPoor = false;
+    this._goodRatings = 0;
   }
 
   /** @returns {boolean} whether we are sharing a screen */
@@ -225,12 +228,16 @@ export class Publisher {
   }
 
   /**
-   * Section 6.5, audio first on the way up: while the server rates our own link poor, the camera sends its
-   * low simulcast layer only, which leaves the voice room; with the link good again, every layer.
-   * @param {boolean} poor
+   * Section 6.5, audio first on the way up: once the server rates our own link poor, the camera sends its
+   * low simulcast layer only, which leaves the voice room; every layer again only after the link was rated
+   * good GOOD_BEFORE_FULL_UPLINK times in a row. A link near the threshold is rated poor and weak by turns:
+   * switching the top layer on and off with it would restart the encoder every few seconds.
+   * @param {string} quality our own rating (`link-quality`, section 9.12)
    * @returns {Promise<void>}
    */
-  limitUplink(poor) {
+  uplinkRated(quality) {
+    this._goodRatings = quality === "good" ? this._goodRatings + 1 : 0;
+    const poor = quality === "poor" ? true : this._goodRatings >= GOOD_BEFORE_FULL_UPLINK ? false : this._uplinkPoor;
     if (this._uplinkPoor === poor) return Promise.resolve();
     this._uplinkPoor = poor;
     return this._serialize(() => this._applyUplink());

@@ -65,9 +65,11 @@ test("on a poor link of our own the camera sends its low layer only, and all of 
   };
   const publisher = new Publisher(/** @type {any} */ ({}));
   publisher.published.set("camera", /** @type {any} */ ({ label: "camera", transceiver: { sender } }));
-  await publisher.limitUplink(true);
+  await publisher.uplinkRated("poor");
   assert.deepEqual(parameters.encodings.map((e) => e.active), [true, false]);
-  await publisher.limitUplink(true); // told again: nothing to change
-  await publisher.limitUplink(false);
+  // Near the threshold the link is rated weak and poor by turns: the top layer stays off.
+  for (const quality of ["weak", "poor", "weak", "good", "weak", "good", "good"]) await publisher.uplinkRated(quality);
+  assert.deepEqual(parameters.encodings.map((e) => e.active), [true, false]);
+  await publisher.uplinkRated("good"); // three good ratings in a row
   assert.deepEqual(parameters.encodings.map((e) => e.active), [true, true]);
 });

@@ -123,7 +123,7 @@ def make_track() -> tuple[Producer, Producer]:
     low = make_producer(ssrc=LOW_SSRC)
     high = make_producer(ssrc=HIGH_SSRC)
     for layer, rid in ((low, "l"), (high, "h")):
-        layer.track, layer.rid, layer.vp8_layer = low, rid, True
+        layer.track, layer.rid, layer.layered, layer.vp8_layer = low, rid, True, True
     low.layers = [low, high]
     return low, high
 
@@ -205,6 +205,17 @@ def test_a_viewer_that_has_not_started_moves_at_once_and_closing_the_track_ends_
     assert len(path.sent) == 1
     closed = low.close()
     assert consumer in closed and consumer.closed and high.closed
+
+
+def test_a_viewer_whose_slot_cannot_send_yet_is_not_started_by_a_switch(clock: Clock) -> None:
+    low, high = make_track()
+    slot, path = make_slot()
+    consumer = LayeredConsumer("c-1", high, slot, "bob")  # its connection is not up: not in any fan-out
+    low.switch(consumer, low)
+    assert consumer.producer is low and not consumer.active and low.consumers == []
+    low.add_consumer(consumer)  # what Router._activate does once the slot is ready
+    low.receive(packet(LOW_SSRC, 1, 0, 1, 1, key=True))
+    assert len(path.sent) == 1
 
 
 def test_a_suspended_viewer_holds_its_numbering(clock: Clock) -> None:
