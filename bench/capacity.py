@@ -59,7 +59,17 @@ from typing import Any
 
 import redis as redis_client
 
-from .common import CLK_TCK, SECRET, cpu_seconds, cpu_times, percentile, rss_mb, stop_process, udp_counters
+from .common import (
+    CLK_TCK,
+    cpu_seconds,
+    cpu_times,
+    haven_config,
+    nice_to,
+    percentile,
+    rss_mb,
+    stop_process,
+    udp_counters,
+)
 from .forwarding import ensure_private_netns, free_port, free_udp_port, interfaces, warmup_for
 from .media import PROFILES
 
@@ -200,30 +210,6 @@ def autogroup_enabled() -> bool:
         return False
 
 
-def nice_fn(value: int):
-    """preexec_fn for a child started in a session of its own: its nice value, and its autogroup's.
-
-    With the kernel's autogroup scheduling on (sched_autogroup_enabled), CPU time is shared first among
-    sessions, and a nice value only ranks processes inside one: the unrelated work of other sessions on
-    a shared machine would get as much as our whole benchmark whatever our nice. Each child is therefore
-    the leader of a new session (start_new_session) and gives that session's autogroup the same nice.
-    """
-
-    def apply() -> None:
-        if value:
-            try:
-                os.setpriority(os.PRIO_PROCESS, 0, value)
-            except OSError:
-                pass
-            try:
-                with open("/proc/self/autogroup", "w") as f:
-                    f.write(str(value))
-            except OSError:
-                pass
-
-    return apply
-
-
 def autogroup_of(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/autogroup") as f:
@@ -298,38 +284,20 @@ class Cluster:
         self.worker_starts: dict[int, int | None] = {}
         self.worker_nodes: dict[int, str] = {}
         config = workdir / "haven.toml"
-        config.write_text(
-            "[server]\n"
-            'host = "127.0.0.1"\n'
-            f"port = {self.port}\n"
-            f'public_url = "{self.url}"\n'
-            f'data_dir = "{workdir / "data"}"\n'
-            'drain_timeout = "5s"\n'
-            "[auth]\n"
-            f'secret = "{SECRET}"\n'
-            "[ice]\n"
-            'host_addresses = ["127.0.0.1"]\n'
-            f"udp_port = {self.udp_port}\n"
-            "[limits]\n"
-            f"max_participants_per_room = {max(2, max_participants)}\n"
-            "[media]\n"
-            "use_uvloop = true\n"
-            "[metrics]\n"
-            "port = 0\n"
-            "[logging]\n"
-            'level = "info"\n'
-            'format = "json"\n'
-            "[nodes]\n"
-            f'redis_url = "{redis.url}"\n'
-            f'node_id = "{NODE_ID}"\n'
-            f"internal_port = {self.internal_port}\n"
-        )
+        config.write_text(haven_config(
+            self.port, workdir / "data", self.udp_port, max_participants, server='drain_timeout = "5s"\n',
+            more=("[metrics]\n"
+                  "port = 0\n"
+                  "[nodes]\n"
+                  f'redis_url = "{redis.url}"\n'
+                  f'node_id = "{NODE_ID}"\n'
+                  f"internal_port = {self.internal_port}\n")))
         self.cmd = [sys.executable, "-m", "server.cli", "serve", "--workers", str(workers), "--config", str(config)]
 
     def start(self, timeout: float = 60.0) -> None:
         log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.cmd, cwd=self.server_root, stdout=log_file, stderr=subprocess.STDOUT,
-                                     start_new_session=True, preexec_fn=nice_fn(self.nice))
+                                     start_new_session=True, preexec_fn=nice_to(self.nice, autogroup=True))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -396,7 +364,7 @@ class LoadgenProcess:
             [sys.executable, "-m", "bench.capacity_loadgen", "--url", url, "--load", load,
              "--index-base", str(10000 * index), "--max-seconds", str(max_seconds)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, text=True,
-            start_new_session=True, preexec_fn=nice_fn(nice))
+            start_new_session=True, preexec_fn=nice_to(nice, autogroup=True))
         self.replies: queue.Queue[dict] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()

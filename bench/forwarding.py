@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .common import CLK_TCK, SECRET, cpu_times, nice_to, pin_to, rss_mb, stop_process, thread_count
+from .common import CLK_TCK, cpu_times, haven_config, nice_to, pin_to, rss_mb, stop_process, thread_count
 from .media import PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,27 +122,10 @@ class ServerUnderTest:
         self.proc: subprocess.Popen | None = None
         if kind == "haven":
             config = workdir / "haven.toml"
-            config.write_text(
-                "[server]\n"
-                'host = "127.0.0.1"\n'
-                f"port = {self.port}\n"
-                f'public_url = "{self.url}"\n'
-                f'data_dir = "{workdir / "data"}"\n'
-                "[auth]\n"
-                f'secret = "{SECRET}"\n'
-                "[ice]\n"
-                'host_addresses = ["127.0.0.1"]\n'
-                # ice.udp_port: every connection on one shared socket, or a socket of its own (0)
-                f"udp_port = {free_udp_port() if udp_port == 'shared' else 0}\n"
-                "[limits]\n"
-                f"max_participants_per_room = {max(2, max_participants)}\n"
-                "[media]\n"
-                "use_uvloop = true\n"
-                f'forwarding = "{forwarding}"\n'
-                "[logging]\n"
-                'level = "info"\n'
-                'format = "json"\n'
-            )
+            # ice.udp_port: every connection on one shared socket, or a socket of its own (0)
+            config.write_text(haven_config(self.port, workdir / "data",
+                                           free_udp_port() if udp_port == "shared" else 0, max_participants,
+                                           media=f'forwarding = "{forwarding}"\n'))
             self.cmd = [sys.executable, "-m", "server.cli", "serve", "--config", str(config)]
         else:
             self.cmd = [sys.executable, "-m", "bench.baseline_relay", "--port", str(self.port)]
