@@ -335,6 +335,10 @@ class Producer:
             consumer.switch_layer(self, ext, ts, picture, tl0)
         self.consumers = self.consumers + arriving
 
+    def live_layers(self) -> list[Producer]:
+        """Return this track's layers the publisher is sending now (a layer measured at 0 bits/s is not)."""
+        return [layer for layer in self.layers if layer.bitrate != 0 and layer.packets_in > 0]
+
     def newest_counters(self) -> tuple[int, int]:
         """Return the VP8 picture id and TL0PICIDX of the newest packet received (a switch goes on from them)."""
         newest = self.max_seq
@@ -352,9 +356,7 @@ class Producer:
         current, pending = consumer.producer, consumer.pending
         if pending is target or target.track is not self or target.closed:
             return
-        if pending is not None:
-            pending.switchers = [c for c in pending.switchers if c is not consumer]
-            consumer.pending = None
+        _cancel_switch(consumer)
         if target is current:
             return
         if not consumer.started:
@@ -406,10 +408,7 @@ class Producer:
         consumer.active = False
         if consumer in self.consumers:
             self.consumers = [c for c in self.consumers if c is not consumer]
-        pending = consumer.pending
-        if pending is not None:
-            pending.switchers = [c for c in pending.switchers if c is not consumer]
-            consumer.pending = None
+        _cancel_switch(consumer)
 
     def suspend(self, consumer: Consumer) -> None:
         """Stop forwarding to a consumer for now (its subscriber's link cannot carry it); numbering holds."""
@@ -519,3 +518,11 @@ class Producer:
         for layer in self.layers[1:]:
             consumers += layer.close()
         return consumers
+
+
+def _cancel_switch(consumer: Consumer) -> None:
+    """Take a consumer off the layer it was waiting to switch to, if any."""
+    pending = consumer.pending
+    if pending is not None:
+        pending.switchers = [c for c in pending.switchers if c is not consumer]
+        consumer.pending = None

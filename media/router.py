@@ -435,7 +435,7 @@ class Router:
 
     def _first_layer(self, member: Member, track: Producer) -> Producer:
         """The layer a new viewer starts on: the one its tile wants, if the link is not known to be short."""
-        live = [layer for layer in track.layers if layer.packets_in > 0] or track.layers
+        live = track.live_layers() or track.layers
         if member.ceiling.value != UNLIMITED:
             return live[0]
         return live[-1] if member.tile_heights.get(track.id, -1) != 0 else live[0]
@@ -470,7 +470,7 @@ class Router:
             return
         for c in videos:
             track = c.producer.track
-            live = [layer for layer in track.layers if layer.bitrate != 0 and layer.packets_in > 0] or [c.producer]
+            live = track.live_layers() or [c.producer]
             tile = heights.get(track.id, -1)
             important = (track.owner_id == speaker or track.label == "screen"
                          or (smallest > 0 and tile >= 2 * smallest))
