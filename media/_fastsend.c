@@ -7,12 +7,17 @@
  * media/consumer.py, so both paths behave identically.
  *
  * A Sender (one per subscribe slot) queues the protected packet in a module-wide batch, and flush()
- * hands the whole batch to
- * the kernel with one sendmmsg() per run of packets on the same socket: with the shared UDP port
+ * hands the whole batch to the kernel with one sendmmsg() per run of packets on the same socket: with the shared UDP port
  * (ice.udp_port) an incoming packet's N-1 copies leave in one system call, which is most of what a
  * copy cost (the kernel's own delivery stays per datagram). UDP GSO does not apply: its segments
  * share one destination, and each copy goes to a different subscriber. The producer flushes after
  * its fan-out loop, so nothing waits in the batch across event-loop wake-ups.
+ *
+ * fan_out() is the per-copy loop of a producer's packet over the Senders of its steady consumers: each
+ * Sender holds the numbering of the consumer its slot carries (epoch start, sequence and timestamp
+ * offsets, payload type), which media/producer.py writes whenever that consumer's epoch changes, so a
+ * copy costs no Python call. Consumers in any other state (waiting for a key frame, on the pure-Python
+ * path) stay in the Python loop, which decides the same way.
  *
  * An Unprotector (one per connection's receive session) is the other direction: SRTP/SRTCP unprotect
  * with one copy, on pylibsrtp's own libsrtp context, in place of pylibsrtp's Python wrapper; a
@@ -24,6 +29,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 /* sendmmsg() needs _GNU_SOURCE, which pyconfig.h (through Python.h) defines. */
 #include <arpa/inet.h>
@@ -56,6 +62,14 @@ typedef struct {
     unsigned long ssrc;
     PyObject *path;  /* keeps the SRTP session (and so the libsrtp context at ctx) alive */
     PyObject *owner; /* handed back with a failed send, so Python knows whose it was */
+    /* What left through this Sender (queued and not refused at the flush): fixed headers excluded. */
+    unsigned long long packets, octets;
+    /* fan_out()'s numbering: the consumer's epoch start (extended source number), offsets and type. */
+    long long base;
+    unsigned long seq_off, ts_off;
+    int pt;
+    /* ... and, for a simulcast consumer after a layer switch, its VP8 picture id and TL0PICIDX shifts. */
+    unsigned long picture_off, tl0_off;
 } Sender;
 
 static unsigned char batch_buffers[BATCH][MAX_PACKET + TRAILER_ROOM];
@@ -96,7 +110,10 @@ static int flush_batch(void)
             }
             /* The first packet of the run failed: record it and go on with the next one. */
             int status = (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) ? WOULD_BLOCK : FAILED;
-            if (record_failure(batch_senders[start], status, batch_tails[start]) < 0)
+            Sender *refused = batch_senders[start];
+            refused->packets--;
+            refused->octets -= (unsigned long long)batch_tails[start];
+            if (record_failure(refused, status, batch_tails[start]) < 0)
                 error = -1;
             start++;
         }
@@ -141,6 +158,11 @@ static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     self->path = path;
     Py_INCREF(owner);
     self->owner = owner;
+    self->packets = self->octets = 0;
+    self->base = 0;
+    self->seq_off = self->ts_off = 0;
+    self->pt = 0;
+    self->picture_off = self->tl0_off = 0;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -167,9 +189,96 @@ static void Sender_dealloc(Sender *self)
 }
 
 /*
- * emit(b0, b1, seq, ts, tail) -> 0 queued, 2 protect failed, 3 too large. The packet leaves at the next
- * flush(), or now if the batch is full.
+ * Shift the 15-bit picture id and the TL0PICIDX of the VP8 payload descriptor in ``tail`` (a translated
+ * packet's bytes after the fixed header, whose first byte was ``b0``) in place: media/vp8.py ``rewrite``,
+ * which is the reference (tests/fuzz/test_vp8.py holds the two to the same bytes). What is too short or
+ * carries no such field is left as it is.
  */
+static void vp8_shift(unsigned char *tail, Py_ssize_t len, unsigned long b0, unsigned long picture_off,
+                      unsigned long tl0_off)
+{
+    Py_ssize_t off = 4 * (Py_ssize_t)(b0 & 0x0F);
+    if (b0 & 0x10) {
+        if (off + 4 > len)
+            return;
+        off += 4 + 4 * (((Py_ssize_t)tail[off + 2] << 8) | tail[off + 3]);
+    }
+    if (off >= len || !(tail[off] & 0x80) || off + 1 >= len)
+        return;
+    unsigned char x = tail[off + 1];
+    Py_ssize_t i = off + 2;
+    if (x & 0x80) {
+        if (i >= len)
+            return;
+        if (tail[i] & 0x80) {
+            if (i + 1 >= len)
+                return;
+            unsigned long picture = ((((unsigned long)(tail[i] & 0x7F) << 8) | tail[i + 1]) + picture_off) & 0x7FFF;
+            tail[i] = (unsigned char)(0x80 | (picture >> 8));
+            tail[i + 1] = (unsigned char)picture;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    if ((x & 0x40) && i < len)
+        tail[i] = (unsigned char)((tail[i] + tl0_off) & 0xFF);
+}
+
+/*
+ * Queue one packet: write the header and the tail into the batch, protect it in place, count it.
+ * Returns SENT, FAILED (protect refused) or TOO_LARGE; -1 with an exception if a full batch's flush
+ * could not record a failure. The packet leaves at the next flush(), or now if the batch is full.
+ */
+static int queue_packet(Sender *self, unsigned long b0, unsigned long b1, unsigned long seq, unsigned long ts,
+                        const char *tail, Py_ssize_t tail_len, int shift)
+{
+    if (tail_len + 12 > MAX_PACKET)
+        return TOO_LARGE;
+    if (batch_count == BATCH && flush_batch() < 0)
+        return -1;
+
+    unsigned char *buffer = batch_buffers[batch_count];
+    unsigned long ssrc = self->ssrc;
+    buffer[0] = (unsigned char)b0;
+    buffer[1] = (unsigned char)b1;
+    buffer[2] = (unsigned char)(seq >> 8);
+    buffer[3] = (unsigned char)seq;
+    buffer[4] = (unsigned char)(ts >> 24);
+    buffer[5] = (unsigned char)(ts >> 16);
+    buffer[6] = (unsigned char)(ts >> 8);
+    buffer[7] = (unsigned char)ts;
+    buffer[8] = (unsigned char)(ssrc >> 24);
+    buffer[9] = (unsigned char)(ssrc >> 16);
+    buffer[10] = (unsigned char)(ssrc >> 8);
+    buffer[11] = (unsigned char)ssrc;
+    memcpy(buffer + 12, tail, (size_t)tail_len);
+    if (shift && (self->picture_off || self->tl0_off))
+        vp8_shift(buffer + 12, tail_len, b0, self->picture_off, self->tl0_off);
+    int length = (int)(tail_len + 12);
+    if (self->protect(self->ctx, buffer, &length) != 0)
+        return FAILED;
+
+    struct iovec *iov = &batch_iov[batch_count];
+    iov->iov_base = buffer;
+    iov->iov_len = (size_t)length;
+    struct msghdr *header = &batch_messages[batch_count].msg_hdr;
+    header->msg_name = &self->address;
+    header->msg_namelen = self->address_len;
+    header->msg_iov = iov;
+    header->msg_iovlen = 1;
+    header->msg_control = NULL;
+    header->msg_controllen = 0;
+    header->msg_flags = 0;
+    Py_INCREF(self);
+    batch_tails[batch_count] = tail_len;
+    batch_senders[batch_count++] = self;
+    self->packets++;
+    self->octets += (unsigned long long)tail_len;
+    return SENT;
+}
+
+/* emit(b0, b1, seq, ts, tail) -> 0 queued, 2 protect failed, 3 too large. The tail goes as it is. */
 static PyObject *Sender_emit(Sender *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5) {
@@ -186,52 +295,27 @@ static PyObject *Sender_emit(Sender *self, PyObject *const *args, Py_ssize_t nar
     unsigned long ts = PyLong_AsUnsignedLong(args[3]);
     if (PyErr_Occurred())
         return NULL;
-    Py_ssize_t tail_len = PyBytes_GET_SIZE(args[4]);
-    if (tail_len + 12 > MAX_PACKET)
-        return PyLong_FromLong(TOO_LARGE);
-    if (batch_count == BATCH && flush_batch() < 0)
-        return NULL;
-
-    unsigned char *buffer = batch_buffers[batch_count];
-    unsigned long ssrc = self->ssrc;
-    buffer[0] = (unsigned char)b0;
-    buffer[1] = (unsigned char)b1;
-    buffer[2] = (unsigned char)(seq >> 8);
-    buffer[3] = (unsigned char)seq;
-    buffer[4] = (unsigned char)(ts >> 24);
-    buffer[5] = (unsigned char)(ts >> 16);
-    buffer[6] = (unsigned char)(ts >> 8);
-    buffer[7] = (unsigned char)ts;
-    buffer[8] = (unsigned char)(ssrc >> 24);
-    buffer[9] = (unsigned char)(ssrc >> 16);
-    buffer[10] = (unsigned char)(ssrc >> 8);
-    buffer[11] = (unsigned char)ssrc;
-    memcpy(buffer + 12, PyBytes_AS_STRING(args[4]), (size_t)tail_len);
-    int length = (int)(tail_len + 12);
-    if (self->protect(self->ctx, buffer, &length) != 0)
-        return PyLong_FromLong(FAILED);
-
-    struct iovec *iov = &batch_iov[batch_count];
-    iov->iov_base = buffer;
-    iov->iov_len = (size_t)length;
-    struct msghdr *header = &batch_messages[batch_count].msg_hdr;
-    header->msg_name = &self->address;
-    header->msg_namelen = self->address_len;
-    header->msg_iov = iov;
-    header->msg_iovlen = 1;
-    header->msg_control = NULL;
-    header->msg_controllen = 0;
-    header->msg_flags = 0;
-    Py_INCREF(self);
-    batch_tails[batch_count] = tail_len;
-    batch_senders[batch_count++] = self;
-    return PyLong_FromLong(SENT);
+    int status = queue_packet(self, (unsigned long)b0, (unsigned long)b1, (unsigned long)seq, ts,
+                              PyBytes_AS_STRING(args[4]), PyBytes_GET_SIZE(args[4]), 0);
+    return status < 0 ? NULL : PyLong_FromLong(status);
 }
 
 static PyMethodDef Sender_methods[] = {
     {"emit", (PyCFunction)(void (*)(void))Sender_emit, METH_FASTCALL,
      "emit(b0, b1, seq, ts, tail) -> 0 queued, 2 protect failed, 3 too large"},
     {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Sender_members[] = {
+    {"packets", T_ULONGLONG, offsetof(Sender, packets), READONLY, "packets sent (queued, not refused)"},
+    {"octets", T_ULONGLONG, offsetof(Sender, octets), READONLY, "of those packets, bytes after the fixed header"},
+    {"base", T_LONGLONG, offsetof(Sender, base), 0, "fan_out: extended source number the epoch opened at"},
+    {"seq_off", T_ULONG, offsetof(Sender, seq_off), 0, "fan_out: sequence number offset"},
+    {"ts_off", T_ULONG, offsetof(Sender, ts_off), 0, "fan_out: timestamp offset"},
+    {"pt", T_INT, offsetof(Sender, pt), 0, "fan_out: the slot's payload type"},
+    {"picture_off", T_ULONG, offsetof(Sender, picture_off), 0, "fan_out: VP8 picture id shift (15 bits)"},
+    {"tl0_off", T_ULONG, offsetof(Sender, tl0_off), 0, "fan_out: VP8 TL0PICIDX shift"},
+    {NULL, 0, 0, 0, NULL},
 };
 
 static PyTypeObject SenderType = {
@@ -245,7 +329,57 @@ static PyTypeObject SenderType = {
     .tp_traverse = (traverseproc)Sender_traverse,
     .tp_clear = (inquiry)Sender_clear,
     .tp_methods = Sender_methods,
+    .tp_members = Sender_members,
 };
+
+/*
+ * fan_out(senders, b0, marker, seq, ts, tail, ext) -> how many copies were late (ext older than the
+ * Sender's epoch; not sent). For each Sender of the tuple: the Python ``Consumer.send`` of a steady
+ * consumer, in C: payload type, sequence number and timestamp rewritten with the Sender's numbering,
+ * the VP8 counters shifted where the Sender says so (``ShiftedConsumer.send``), then queued like
+ * emit(). A copy that cannot be queued (protect failed, too large) is recorded as a failed send, which the next flush() reports.
+ */
+static PyObject *fastsend_fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "fan_out() takes exactly 7 arguments");
+        return NULL;
+    }
+    PyObject *senders = args[0];
+    if (!PyTuple_Check(senders) || !PyBytes_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "fan_out(tuple of Sender, int, int, int, int, bytes, int)");
+        return NULL;
+    }
+    long b0 = PyLong_AsLong(args[1]);
+    long marker = PyLong_AsLong(args[2]);
+    long seq = PyLong_AsLong(args[3]);
+    unsigned long ts = PyLong_AsUnsignedLong(args[4]);
+    long long ext = PyLong_AsLongLong(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    const char *tail = PyBytes_AS_STRING(args[5]);
+    Py_ssize_t tail_len = PyBytes_GET_SIZE(args[5]);
+    Py_ssize_t count = PyTuple_GET_SIZE(senders);
+    long late = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(senders, i);
+        if (!Py_IS_TYPE(item, &SenderType)) {
+            PyErr_SetString(PyExc_TypeError, "fan_out() takes Senders");
+            return NULL;
+        }
+        Sender *sender = (Sender *)item;
+        if (ext < sender->base) {
+            late++;
+            continue;
+        }
+        int status = queue_packet(sender, (unsigned long)b0, (unsigned long)(marker | sender->pt),
+                                  ((unsigned long)seq + sender->seq_off) & 0xFFFFUL,
+                                  (ts + sender->ts_off) & 0xFFFFFFFFUL, tail, tail_len, 1);
+        if (status < 0 || (status != SENT && record_failure(sender, FAILED, tail_len) < 0))
+            return NULL;
+    }
+    return PyLong_FromLong(late);
+}
 
 /* -- the receive step ------------------------------------------------------------------------ */
 
@@ -743,6 +877,8 @@ static PyMethodDef fastsend_methods[] = {
     {"sockaddr", fastsend_sockaddr, METH_VARARGS, "sockaddr(host, port) -> bytes for Sender()"},
     {"flush", fastsend_flush, METH_NOARGS, "flush() -> failures not yet collected: send the queued packets"},
     {"failures", fastsend_failures, METH_NOARGS, "failures() -> [(owner, status, tail length)] since the last call"},
+    {"fan_out", (PyCFunction)(void (*)(void))fastsend_fan_out, METH_FASTCALL,
+     "fan_out(senders, b0, marker, seq, ts, tail, ext) -> copies too late for their epoch"},
     {"recv_batch", fastsend_recv_batch, METH_O, "recv_batch(fd) -> [(datagram, address)] from one recvmmsg"},
     {"counters", fastsend_counters, METH_NOARGS, "counters() -> (sendmmsg calls, packets sent by them)"},
     {NULL, NULL, 0, NULL},

@@ -51,32 +51,64 @@ def compiled_available() -> bool:
     return _fastsend is not None
 
 
-def python_emitter(path: SendPath, ssrc: int) -> Emit:
-    """Return the pure-Python send step: pack the header, protect with pylibsrtp, sendto."""
-    pack, protect, sendto, addr = HEADER.pack, path.protect, path.sendto, path.addr
+class PythonSender:
+    """The pure-Python send step of one slot: pack the header, protect with pylibsrtp, sendto.
 
-    def emit(b0: int, b1: int, seq: int, ts: int, tail: bytes) -> int:
-        try:
-            sendto(protect(pack(b0, b1, seq, ts, ssrc) + tail), addr)
-        except Exception:
-            return FAILED
-        return SENT
+    Like media/_fastsend.c's Sender it counts what it sent (``packets``, and ``octets`` after the fixed
+    header), which is what the slot's consumers report.
+    """
 
-    return emit
+    __slots__ = ("packets", "octets", "emit")
+
+    def __init__(self, path: SendPath, ssrc: int) -> None:
+        self.packets = 0
+        self.octets = 0
+        pack, protect, sendto, addr = HEADER.pack, path.protect, path.sendto, path.addr
+
+        def emit(b0: int, b1: int, seq: int, ts: int, tail: bytes) -> int:
+            try:
+                sendto(protect(pack(b0, b1, seq, ts, ssrc) + tail), addr)
+            except Exception:
+                return FAILED
+            self.packets += 1
+            self.octets += len(tail)
+            return SENT
+
+        self.emit: Emit = emit
 
 
-def compiled_emitter(path: Any, ssrc: int, owner: Any = None) -> Emit:
-    """Return the compiled send step bound to one subscriber's socket, address and SRTP context.
+def compiled_sender(path: Any, ssrc: int, owner: Any = None) -> Any:
+    """Return the compiled send step (a ``_fastsend.Sender``) bound to a subscriber's socket, address and SRTP.
 
     Its packets are queued, protected, in media/_fastsend.c's batch and leave at the next
     ``flush_sends()`` (each copy of one incoming packet in one ``sendmmsg``). A send the kernel refuses
-    is reported by ``flush_sends`` with ``owner``.
+    is taken back from its counts and reported by ``flush_sends`` with ``owner``.
     """
     if _fastsend is None:
         raise RuntimeError("media._fastsend was not built")
     address = _fastsend.sockaddr(path.addr[0], path.addr[1])
     # The Sender holds ``path``, which keeps the SRTP session (and so the context at srtp_ctx) alive.
-    return _fastsend.Sender(path.srtp_protect, path.srtp_ctx, path.fd, address, ssrc, path, owner).emit
+    return _fastsend.Sender(path.srtp_protect, path.srtp_ctx, path.fd, address, ssrc, path, owner)
+
+
+class _NoSender:
+    """What a slot sends through before its connection is up: nothing."""
+
+    __slots__ = ()
+    packets = 0
+    octets = 0
+
+
+NO_SENDER = _NoSender()
+
+
+def _no_fan_out(*args: object) -> int:
+    raise RuntimeError("media._fastsend was not built")
+
+
+# fan_out(senders, b0, marker, seq, ts, tail, ext) -> copies too late for their epoch: the per-copy loop of
+# Consumer.send for steady consumers on compiled slots (Producer.receive keeps the tuple of their Senders).
+fan_out: Callable[..., int] = _no_fan_out if _fastsend is None else _fastsend.fan_out
 
 
 def _nothing_queued() -> int:
@@ -97,17 +129,15 @@ def failed_sends() -> list[tuple[Any, int, int]]:
 def settle_failed_sends(drops: dict[DropReason, int], newest: Producer | None = None, ext: int = -1) -> None:
     """Account for sends the kernel refused at a flush, as the immediate path would have at emit.
 
-    Each was counted as sent when it was queued: the count is taken back and the drop counted. A
-    refused copy of ``newest``'s packet ``ext`` holds its consumer until a key frame, as congestion
-    does; any other (a retransmission) is simply lost.
+    The Sender already took each back from its counts; the drop is counted here. A refused copy of
+    ``newest``'s packet ``ext`` holds its consumer until a key frame, as congestion does; any other (a
+    retransmission) is simply lost.
     """
-    for owner, status, length in failed_sends():
+    for owner, status, _ in failed_sends():
         consumer = getattr(owner, "consumer", None)
         if consumer is None:
             drops[DropReason.SEND_FAILED] += 1
             continue
-        consumer.packets -= 1
-        consumer.octets -= length
         if status == WOULD_BLOCK and consumer.producer is newest and ext >= 0:
             consumer._congested(ext)
         else:
@@ -132,7 +162,8 @@ class Slot(SlotNumbering):
 
     __slots__ = (
         "transceiver", "kind", "codec_key", "mid", "ssrc", "pt", "cname", "consumer", "used", "protect",
-        "protect_rtcp", "sendto", "addr", "buffer_size", "ready", "emit", "reports_sent", "rtt", "loss",
+        "protect_rtcp", "sendto", "addr", "buffer_size", "ready", "sender", "compiled", "emit", "reports_sent",
+        "rtt", "loss",
     )
 
     def __init__(self, transceiver: Any, kind: str, codec_key: tuple[str, str, str], ssrc: int, cname: str) -> None:
@@ -150,6 +181,9 @@ class Slot(SlotNumbering):
         self.protect_rtcp: Callable[[bytes], bytes] = _not_ready
         self.sendto: Callable[[bytes, tuple[str, int]], None] = _not_ready
         self.buffer_size: Callable[[], int] = _not_ready
+        # The send step (PythonSender or _fastsend.Sender); ``emit`` is its bound method, looked up once.
+        self.sender: Any = NO_SENDER
+        self.compiled = False
         self.emit: Emit = _not_ready
         self.addr: tuple[str, int] = ("", 0)
         self.ready = False
@@ -174,8 +208,12 @@ class Slot(SlotNumbering):
         self.addr = path.addr
         self.buffer_size = path.buffer_size
         self.pt = pt
-        self.emit = compiled_emitter(path, self.ssrc, self) if compiled else python_emitter(path, self.ssrc)
+        self.sender = compiled_sender(path, self.ssrc, self) if compiled else PythonSender(path, self.ssrc)
+        self.compiled = compiled
+        self.emit = self.sender.emit
         self.ready = True
+        if self.consumer is not None:
+            self.consumer.producer.routes = None  # it may now take the compiled fan-out
 
     def sent_report(self, ntp_timestamp: int, at: float) -> None:
         """Remember when the SR stamped ``ntp_timestamp`` left (the last few: reports may be lost)."""
@@ -212,10 +250,15 @@ class Consumer(SequenceMunger):
     """
 
     __slots__ = (
-        "id", "producer", "slot", "subscriber_id", "active", "packets", "octets", "remb", "closed",
+        "id", "producer", "slot", "subscriber_id", "active", "_sent_mark", "_sent_final", "remb", "closed",
         "close_reason", "drops", "nacks", "retransmissions", "created", "pending", "suspended",
         "switches",
     )
+
+    # The VP8 counter shifts a simulcast consumer applies after a layer switch (media/simulcast.py, where
+    # they are slots); a plain consumer shifts nothing.
+    picture_off = 0
+    tl0_off = 0
 
     def __init__(self, consumer_id: str, producer: Producer, slot: Slot, subscriber_id: str) -> None:
         super().__init__(slot)
@@ -224,8 +267,11 @@ class Consumer(SequenceMunger):
         self.slot = slot
         self.subscriber_id = subscriber_id
         self.active = False  # in the producer's fan-out list
-        self.packets = 0  # sent, retransmissions included (what sender reports count)
-        self.octets = 0  # of those packets, after the fixed header
+        # What was sent is counted by the slot's send step (see ``packets``); a slot carries one consumer
+        # at a time, so this consumer's share is what the step counted since it took the slot.
+        sender = slot.sender
+        self._sent_mark = (sender.packets, sender.octets)
+        self._sent_final: tuple[int, int] | None = None  # frozen when the consumer is detached
         self.nacks = 0  # packets the subscriber reported lost (RTCP NACK), counted by its transport
         self.retransmissions = 0  # of those, resent from the producer's cache
         self.remb = 0
@@ -242,13 +288,38 @@ class Consumer(SequenceMunger):
         self.switches = 0  # simulcast layer changes (media/simulcast.py)
         slot.consumer = self
 
+    @property
+    def packets(self) -> int:
+        """Packets sent, retransmissions included (what sender reports count)."""
+        final = self._sent_final
+        return final[0] if final is not None else self.slot.sender.packets - self._sent_mark[0]
+
+    @property
+    def octets(self) -> int:
+        """Of those packets, the bytes after the fixed header."""
+        final = self._sent_final
+        return final[1] if final is not None else self.slot.sender.octets - self._sent_mark[1]
+
+    # -- numbering: a change takes the consumer out of (or back into) the compiled fan-out ----------
+
+    def resume(self, ext: int, ts: int) -> None:
+        SequenceMunger.resume(self, ext, ts)
+        self.producer.routes = None
+
+    def hold(self, first_unsent: int) -> None:
+        SequenceMunger.hold(self, first_unsent)
+        self.producer.routes = None
+
     # -- hot path ---------------------------------------------------------------------------------
 
     def send(self, b0: int, marker: int, seq: int, ts: int, tail: bytes, ext: int) -> None:
         """Rewrite the header, protect and send one packet; drops instead of queueing or raising.
 
         ``ext`` is the packet's extended sequence number; the numbering is ``SequenceMunger.map`` inlined
-        with literal masks, because this runs once per packet and subscriber.
+        with literal masks, because this runs once per packet and subscriber. media/_fastsend.c's
+        ``fan_out`` is the same step for steady consumers on compiled slots, less the write-buffer check:
+        their packets never enter the transport's queue, so the kernel refusing one (at the flush) is
+        their congestion signal.
         """
         if ext < self.base:
             self.drops[DropReason.LATE_PACKET] += 1
@@ -265,9 +336,6 @@ class Consumer(SequenceMunger):
             else:
                 # The number stays given out: the subscriber sees a loss it may NACK.
                 self.drops[DropReason.SEND_FAILED] += 1
-            return
-        self.packets += 1
-        self.octets += len(tail)
 
     def _congested(self, ext: int) -> None:
         self.drops[DropReason.SUBSCRIBER_CONGESTED] += 1
@@ -301,8 +369,6 @@ class Consumer(SequenceMunger):
         if slot.emit(first, (b1 & 0x80) | slot.pt, (seq + self.seq_off) & SEQ_MASK, self.map_ts(ts), tail) != SENT:
             self.drops[DropReason.SEND_FAILED] += 1
             return False
-        self.packets += 1
-        self.octets += len(tail)
         self.retransmissions += 1
         return True
 
@@ -325,6 +391,7 @@ class Consumer(SequenceMunger):
             return
         self.closed = True
         self.close_reason = reason
+        self._sent_final = (self.packets, self.octets)
         producer = self.producer
         producer.remove_consumer(self)
         self.stop(producer.newest(), producer.max_ts, NEXT_FRAME_TICKS.get(producer.kind, 3000))

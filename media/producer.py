@@ -6,8 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from .consumer import Consumer, flush_sends, settle_failed_sends
+from .consumer import Consumer, fan_out, flush_sends, settle_failed_sends
 from .packet_cache import PacketCache
 from .reasons import CloseReason, DropReason
 from .repair import UpstreamRepair
@@ -100,6 +101,10 @@ class Producer:
         self.drops = drops
         self.ssrc = ssrc
         self.consumers: list[Consumer] = []
+        # The fan-out split (``_route``): the Senders of steady consumers on compiled slots, for one
+        # fan_out() call per packet, and the consumers the Python loop serves. None: split again at the
+        # next packet (the consumers, or one's numbering, changed).
+        self.routes: tuple[tuple[Any, ...], list[Consumer]] | None = None
         # Simulcast (media/simulcast.py): a track's layers are Producers sharing its id, lowest first;
         # ``track`` is the first, which the Router knows. A plain track is its own only layer.
         self.layers: list[Producer] = [self]
@@ -223,8 +228,16 @@ class Producer:
                         self.height = keyframe_height(p, payload_offset(p))
                     if self.switchers:
                         self._take_switchers(ext, ts, p)
+            routes = self.routes
+            if routes is None:
+                routes = self._route()
+            senders, slow = routes
+            if senders:
+                late = fan_out(senders, first, marker, seq, ts, tail, ext)
+                if late:
+                    self.drops[DropReason.LATE_PACKET] += late
             waiting = False
-            for c in self.consumers:
+            for c in slow:
                 if c.waiting_key:
                     if key is None:
                         key = self.is_key(p)
@@ -249,6 +262,32 @@ class Producer:
             self.failures += 1
             if flush_sends():  # copies queued before the exception still go, now
                 settle_failed_sends(self.drops)
+
+    def _route(self) -> tuple[tuple[Any, ...], list[Consumer]]:
+        """Split the fan-out: which consumers media/_fastsend.c's fan_out() serves, which the Python loop.
+
+        A consumer on a compiled slot that is forwarding (not waiting for a key frame) goes to fan_out(),
+        its numbering (and a simulcast consumer's VP8 shifts) copied into its slot's Sender; any change to
+        that numbering (``resume``, ``hold``, a layer switch, which resumes) or to the consumers clears
+        ``routes``, so the copy is never stale when a packet is sent.
+        """
+        senders = []
+        slow = []
+        for c in self.consumers:
+            slot = c.slot
+            if slot.compiled and not c.waiting_key:
+                sender = slot.sender
+                sender.base = c.base
+                sender.seq_off = c.seq_off
+                sender.ts_off = c.ts_off
+                sender.pt = slot.pt
+                sender.picture_off = c.picture_off
+                sender.tl0_off = c.tl0_off
+                senders.append(sender)
+            else:
+                slow.append(c)
+        routes = self.routes = (tuple(senders), slow)
+        return routes
 
     def receive_rtx(self, p: bytes) -> None:
         """Unwrap one decrypted packet of the publisher's RTX stream (RFC 4588) and receive the original.
@@ -324,6 +363,7 @@ class Producer:
         consumer.active = True
         # A new list, not append: the hot loop may be iterating the old one further up the stack.
         self.consumers = self.consumers + [consumer]
+        self.routes = None
         if not self._replay(consumer):
             self.request_keyframe(force=True)
 
@@ -334,6 +374,7 @@ class Producer:
         for consumer in arriving:
             consumer.switch_layer(self, ext, ts, picture, tl0)
         self.consumers = self.consumers + arriving
+        self.routes = None
 
     def live_layers(self) -> list[Producer]:
         """Return this track's layers the publisher is sending now (a layer measured at 0 bits/s is not)."""
@@ -408,6 +449,7 @@ class Producer:
         consumer.active = False
         if consumer in self.consumers:
             self.consumers = [c for c in self.consumers if c is not consumer]
+            self.routes = None
         _cancel_switch(consumer)
 
     def suspend(self, consumer: Consumer) -> None:
@@ -514,6 +556,7 @@ class Producer:
         for c in consumers:
             c.detach(CloseReason.PRODUCER_CLOSED)
         self.consumers = []
+        self.routes = None
         self.switchers = []
         for layer in self.layers[1:]:
             consumers += layer.close()

@@ -7,6 +7,7 @@ other byte stay), and shifting by an offset and back gives the bytes it started 
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -64,3 +65,33 @@ def test_rewrite_finds_the_descriptor_behind_csrcs_and_extensions(csrcs: int, wo
     assert shifted[: len(tail) - len(payload)] == tail[: len(tail) - len(payload)]
     assert shifted[len(tail) - len(payload):] == rewrite(payload, 0x80, picture_off, 0)
 
+
+
+# The compiled fan-out shifts the counters itself (media/_fastsend.c ``vp8_shift``): for any packet it
+# must put on the wire exactly what the pure-Python step sends for ``rewrite``'s bytes.
+@FUZZ
+@given(st.integers(0, 3), st.integers(-1, 3), PAYLOADS, st.integers(0, PICTURE_ID_MASK), st.integers(0, TL0_MASK))
+def test_the_compiled_shift_sends_the_bytes_rewrite_makes(csrcs: int, words: int, payload: bytes, picture_off: int,
+                                                          tl0_off: int) -> None:
+    import socket
+
+    from media.consumer import PythonSender, compiled_available, compiled_sender, fan_out, flush_sends
+    from tests.unit.test_fastsend import Path
+
+    if not compiled_available():
+        pytest.skip("media/_fastsend.c was not built")
+    extension = b"" if words < 0 else b"\xbe\xde" + words.to_bytes(2, "big") + b"\x01" * 4 * words
+    tail = b"\x00" * 4 * csrcs + extension + payload
+    first = 0x80 | (0x10 if extension else 0) | csrcs
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(2)
+        python = PythonSender(Path(sender, receiver.getsockname()), 7)
+        compiled = compiled_sender(Path(sender, receiver.getsockname()), 7)
+        compiled.pt, compiled.picture_off, compiled.tl0_off = 96, picture_off, tl0_off
+        python.emit(first, 96, 1, 2, rewrite(tail, first, picture_off, tl0_off))
+        expected = receiver.recv(4096)
+        assert fan_out((compiled,), first, 0, 1, 2, tail, 0) == 0
+        assert flush_sends() == 0
+        assert receiver.recv(4096) == expected

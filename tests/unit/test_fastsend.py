@@ -12,11 +12,11 @@ from media import adapter
 from media.consumer import (
     FAILED,
     SENT,
+    PythonSender,
     compiled_available,
-    compiled_emitter,
+    compiled_sender,
     failed_sends,
     flush_sends,
-    python_emitter,
 )
 from media.rtp import build_extension_block
 
@@ -63,8 +63,8 @@ EXTENSION = build_extension_block([(2, b"\x85"), (3, b"\x01\x02\x03")])
 def test_compiled_and_python_send_steps_emit_identical_srtp(sockets, size: int, header: tuple, prefix: bytes) -> None:
     sender, receiver = sockets
     tail = prefix + os.urandom(size)
-    python = python_emitter(Path(sender, receiver.getsockname()), 0x11223344)
-    compiled = compiled_emitter(Path(sender, receiver.getsockname()), 0x11223344)
+    python = PythonSender(Path(sender, receiver.getsockname()), 0x11223344).emit
+    compiled = compiled_sender(Path(sender, receiver.getsockname()), 0x11223344).emit
     assert python(*header, tail) == SENT
     assert compiled(*header, tail) == SENT
     python_bytes = receiver.recv(4096)
@@ -84,8 +84,8 @@ def test_one_packets_copies_leave_in_one_sendmmsg_with_the_bytes_each_would_have
             r.settimeout(2)
         tail = EXTENSION + os.urandom(900)
         # Two paths per subscriber with the same key: the same SRTP state, so the same bytes.
-        pairs = [(python_emitter(Path(sender, r.getsockname()), 0x1000 + i),
-                  compiled_emitter(Path(sender, r.getsockname()), 0x1000 + i)) for i, r in enumerate(receivers)]
+        pairs = [(PythonSender(Path(sender, r.getsockname()), 0x1000 + i).emit,
+                  compiled_sender(Path(sender, r.getsockname()), 0x1000 + i).emit) for i, r in enumerate(receivers)]
         expected = []
         for (python, _), r in zip(pairs, receivers, strict=True):
             assert python(0x90, 0x60, 7, 9000, tail) == SENT
@@ -111,7 +111,7 @@ def test_the_compiled_step_reports_a_failed_send_instead_of_raising(sockets) -> 
     sender, receiver = sockets
     path = Path(sender, receiver.getsockname())
     owner = object()
-    emit = compiled_emitter(path, 1, owner)
+    emit = compiled_sender(path, 1, owner).emit
     sender.close()  # a dead socket: sendmmsg fails with EBADF
     assert emit(0x80, 96, 1, 1, b"x" * 100) == SENT  # queued
     assert emit(0x80, 96, 2, 1, b"x" * 40) == SENT
@@ -122,7 +122,7 @@ def test_the_compiled_step_reports_a_failed_send_instead_of_raising(sockets) -> 
 
 def test_a_full_batch_leaves_at_once_and_nothing_is_lost(sockets) -> None:
     sender, receiver = sockets
-    emit = compiled_emitter(Path(sender, receiver.getsockname()), 1)
+    emit = compiled_sender(Path(sender, receiver.getsockname()), 1).emit
     for seq in range(150):  # more than the batch holds (64)
         assert emit(0x80, 96, seq, 1, seq.to_bytes(2, "big") * 10) == SENT
     assert flush_sends() == 0
@@ -132,7 +132,7 @@ def test_a_full_batch_leaves_at_once_and_nothing_is_lost(sockets) -> None:
 
 def test_the_compiled_step_refuses_a_packet_larger_than_its_buffer(sockets) -> None:
     sender, receiver = sockets
-    emit = compiled_emitter(Path(sender, receiver.getsockname()), 1)
+    emit = compiled_sender(Path(sender, receiver.getsockname()), 1).emit
     assert emit(0x80, 96, 1, 1, b"x" * 5000) == 3
 
 

@@ -17,7 +17,7 @@ from server.config import ConfigError, load_config
 from server.histogram import Histogram
 from server.metrics import LAG_BUCKETS, LoopLagMonitor, MediaTotals, Metrics
 from server.storage import LOST_KINDS, WRITE_BUCKETS, Storage
-from tests.support.fake_transports import FakeTransports
+from tests.support.fake_transports import FakeSendPath, FakeTransports
 from tests.unit.test_router import SETTINGS, FakeListener, add_track, consumers_of
 
 NAMES = ("Dr Alvarez", "Bea Quinn", "p-ana-0001", "p-bea-0002", "room-sunday-group", "s-0123456789ab")
@@ -314,7 +314,10 @@ async def test_consumer_counts_survive_a_move_a_departure_and_a_close() -> None:
         await add_track(main, fakes, "ann")
         for name in ("bob", "cy"):
             (consumer,) = consumers_of(fakes, name).values()
-            consumer.packets, consumer.octets, consumer.nacks, consumer.retransmissions = 10, 1000, 4, 3
+            consumer.slot.attach_send_path(FakeSendPath(), 96)
+            sender = consumer.slot.sender  # what the slot's send step counts: say 10 packets, 1000 bytes of payload
+            sender.packets, sender.octets = 10, 1000
+            consumer.nacks, consumer.retransmissions = 4, 3
         seen = [totals.read()[0]]
         assert seen[0]["bytes_forwarded"] == 2 * (10 * 12 + 1000)
         assert (seen[0]["nacks"], seen[0]["retransmissions"]) == (8, 6)

@@ -554,7 +554,7 @@ async def test_a_subscriber_whose_link_is_short_loses_video_never_audio_and_gets
     video, audio = consumers_of(fakes, "bob")[cam.id], consumers_of(fakes, "bob")[mic.id]
 
     def second(now: float, sent_bits: int, estimate: int) -> None:
-        video.octets += sent_bits // 8  # what the second sent it
+        video.slot.sender.octets += sent_bits // 8  # what the second sent it
         video.remb = estimate
         router._allocate(member, now)
 
