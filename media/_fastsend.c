@@ -7,17 +7,17 @@
  * media/consumer.py, so both paths behave identically.
  *
  * A Sender (one per subscribe slot) queues the protected packet in a module-wide batch, and flush()
- * hands the whole batch to the kernel with one sendmmsg() per run of packets on the same socket: with the shared UDP port
- * (ice.udp_port) an incoming packet's N-1 copies leave in one system call, which is most of what a
- * copy cost (the kernel's own delivery stays per datagram). UDP GSO does not apply: its segments
+ * hands the whole batch to the kernel with one sendmmsg() per run of packets on the same socket: with
+ * the shared UDP port (ice.udp_port) an incoming packet's N-1 copies leave in one system call, which
+ * is most of what a copy cost (the kernel's own delivery stays per datagram). UDP GSO does not apply: its segments
  * share one destination, and each copy goes to a different subscriber. The producer flushes after
  * its fan-out loop, so nothing waits in the batch across event-loop wake-ups.
  *
  * fan_out() is the per-copy loop of a producer's packet over the Senders of its steady consumers: each
  * Sender holds the numbering of the consumer its slot carries (epoch start, sequence and timestamp
- * offsets, payload type), which media/producer.py writes whenever that consumer's epoch changes, so a
- * copy costs no Python call. Consumers in any other state (waiting for a key frame, on the pure-Python
- * path) stay in the Python loop, which decides the same way.
+ * offsets, payload type, VP8 counter shifts), which media/producer.py writes whenever that consumer's
+ * epoch changes, so a copy costs no Python call. Consumers in any other state (waiting for a key
+ * frame, on the pure-Python path) stay in the Python loop, which decides the same way.
  *
  * An Unprotector (one per connection's receive session) is the other direction: SRTP/SRTCP unprotect
  * with one copy, on pylibsrtp's own libsrtp context, in place of pylibsrtp's Python wrapper; a
@@ -337,7 +337,8 @@ static PyTypeObject SenderType = {
  * Sender's epoch; not sent). For each Sender of the tuple: the Python ``Consumer.send`` of a steady
  * consumer, in C: payload type, sequence number and timestamp rewritten with the Sender's numbering,
  * the VP8 counters shifted where the Sender says so (``ShiftedConsumer.send``), then queued like
- * emit(). A copy that cannot be queued (protect failed, too large) is recorded as a failed send, which the next flush() reports.
+ * emit(). A copy that cannot be queued (protect failed, too large) is recorded as a failed send, which
+ * the next flush() reports.
  */
 static PyObject *fastsend_fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
