@@ -13,6 +13,12 @@ from tests.support.server_process import ServerProcess
 
 ROOM = "tuesday-group"
 UI_TIMEOUT_MS = 30000
+# Every media connection the page has made is up (ICE and DTLS done), and it has made one to publish.
+MEDIA_CONNECTED = """() => {
+  const client = window.haven && window.haven.client;
+  if (!client || !client.publishPc) return false;
+  return [client.publishPc, client.subscribePc].every(pc => !pc || pc.connectionState === 'connected');
+}"""
 
 
 async def enter(browser, server: ServerProcess, name: str, role: str = "participant", camera: bool = True,
@@ -47,4 +53,8 @@ async def enter(browser, server: ServerProcess, name: str, role: str = "particip
         shown = await page.evaluate("() => document.body.innerText.slice(0, 400)")
         raise AssertionError(f"{name} could not press Join: the page showed {shown!r}") from exc
     await expect(page.get_by_test_id("agenda-bar")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    # The tests impair a member's link once the member is in. A handshake still under way then would be
+    # caught by the impairment (a publish connection not up in 15 s fails, and the member is removed):
+    # that is a different test from the one each of them means, so they start with the connections up.
+    await page.wait_for_function(MEDIA_CONNECTED, timeout=UI_TIMEOUT_MS)
     return page
