@@ -91,7 +91,7 @@ class Producer:
         self.is_key = keyframe_detector(mime_type)
         self.cache = PacketCache(CACHE_SIZE) if kind == "video" else None
         # Video lost on the way in is asked for again (media/repair.py); audio relies on Opus FEC.
-        self.repair = UpstreamRepair() if kind == "video" else None
+        self.repair = UpstreamRepair(clock_rate) if kind == "video" else None
         self._repair_timer: asyncio.TimerHandle | None = None
         # The publisher's retransmission stream (RFC 4588), when it negotiated one: its payload type.
         self.rtx_payload_type = -1
@@ -195,11 +195,11 @@ class Producer:
                     if not d:
                         self.repeated = ext  # the newest packet came again (see newest_unsent)
                     elif d > 1 and self.repair is not None:
-                        self._missed(ext - d + 1, ext - 1)
+                        self._missed(ext - d + 1, ext - 1, ts)
                 else:
                     ext = self.cycles + seq - (0x10000 if seq > max_seq else 0)
                     if self.repair is not None and self.repair.pending:
-                        self.repair.arrived(ext, time.monotonic())
+                        self.repair.arrived(ext, time.monotonic(), ts)
             if self.cache is not None:
                 self.cache.put(seq, p)
             first, tail, level = self.translate(p)
@@ -314,9 +314,14 @@ class Producer:
 
     # -- upstream repair (not per packet: only when a packet went missing) ---------------------------
 
-    def _missed(self, first: int, last: int) -> None:
+    def _missed(self, first: int, last: int, ts: int) -> None:
+        """Packets ``first``..``last`` were skipped by the one just received (RTP timestamp ``ts``)."""
         assert self.repair is not None
-        self._nack(self.repair.lost(first, last, time.monotonic()))
+        self._nack(self.repair.lost(first, last, time.monotonic(), ts))
+
+    def repair_wait_ms(self, now: float) -> int:
+        """How long (ms) subscribers' jitter buffers should wait for repairs of any layer of this track."""
+        return max((layer.repair.wait_ms(now) for layer in self.layers if layer.repair is not None), default=0)
 
     def _repair_tick(self) -> None:
         self._repair_timer = None

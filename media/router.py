@@ -42,7 +42,7 @@ COUNTERS = ("packets_in", "forwarded", "keyframe_requests", "bytes_forwarded", "
 class RouterListener(Protocol):
     """What a Router tells the signaling layer; every method is called synchronously and must not block."""
 
-    def consumers_changed(self, participant_id: str, consumers: list[dict[str, str]]) -> None: ...
+    def consumers_changed(self, participant_id: str, consumers: list[dict[str, Any]]) -> None: ...
 
     def subscriber_offer(self, participant_id: str, revision: int, sdp: str) -> None: ...
 
@@ -69,7 +69,7 @@ class Member:
     publish: PublishSide | None = None
     subscribe: SubscribeSide | None = None
     consumers: dict[str, Consumer] = field(default_factory=dict)
-    last_consumers: list[dict[str, str]] | None = None
+    last_consumers: list[dict[str, Any]] | None = None
     closed: bool = False
     # The Router the member is in now; its transports' callbacks go through it, so a member can
     # move between Routers (breakout rooms) without renegotiating.
@@ -306,16 +306,21 @@ class Router:
     def _emit_consumers(self, member: Member) -> None:
         if member.closed or member.subscribe is None:
             return
-        listing: list[dict[str, str]] = []
+        listing: list[dict[str, Any]] = []
+        now = time.monotonic()
         for slot in member.subscribe.slots:
             consumer = slot.consumer
             if slot.mid is None or consumer is None:
                 continue
             producer = consumer.producer
-            entry = {"mid": slot.mid, "track_id": producer.id, "participant_id": producer.owner_id,
-                     "kind": producer.kind, "label": producer.label}
+            entry: dict[str, Any] = {"mid": slot.mid, "track_id": producer.id, "participant_id": producer.owner_id,
+                                     "kind": producer.kind, "label": producer.label}
             if consumer.suspended:
                 entry["paused"] = "bandwidth"  # audio first: this video waits for the link to recover
+            # The track's repairs arrive this late: the subscriber's jitter buffer should wait for them.
+            wait = producer.track.repair_wait_ms(now) if producer.repair is not None else 0
+            if wait:
+                entry["repair_ms"] = wait
             listing.append(entry)
         if listing != member.last_consumers:
             member.last_consumers = listing
@@ -423,6 +428,7 @@ class Router:
             producer.measure_bitrate(now)
         for member in self.members.values():
             self._allocate(member, now)
+            self._emit_consumers(member)  # sent only if it changed: a pause, or a track's repair wait
             publish = member.publish
             if publish is None or not publish.connected:
                 continue

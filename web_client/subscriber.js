@@ -8,9 +8,13 @@ import { DEFAULT_LABELS } from "./constants.js";
 import { asHavenError } from "./errors.js";
 import { waitForIceGathering } from "./negotiation.js";
 
+// The longest wait a receiver is asked for (the server asks for at most 400 ms; WebRTC allows 4,000).
+const MAX_REPAIR_WAIT_MS = 1000;
+
 /**
  * @typedef {{mid: string, track_id: string, participant_id: string, kind: string, label: string,
- *            paused?: string}} Consumer `paused: "bandwidth"`: the server holds this video back (section 6.3)
+ *            paused?: string, repair_ms?: number}} Consumer `paused: "bandwidth"`: the server holds this video
+ *   back; `repair_ms`: the server's repairs of it arrive this late (section 6.3)
  * @typedef {{camera?: MediaStreamTrack, microphone?: MediaStreamTrack, screen?: MediaStreamTrack,
  *            "screen-audio"?: MediaStreamTrack, pausedCamera?: boolean}} ParticipantTracks `pausedCamera`:
  *   the camera is held back to keep our audio clear
@@ -66,7 +70,30 @@ export class Subscriber {
     for (const consumer of Array.isArray(message.consumers) ? message.consumers : []) {
       if (consumer && typeof consumer.mid === "string") this.consumers.set(consumer.mid, consumer);
     }
+    this.applyRepairWaits();
     this.onChange();
+  }
+
+  /**
+   * Lets each slot's jitter buffer wait as long as the server says its track's repairs take (section 6.3,
+   * `repair_ms`), and not at all where it says nothing. The browser cannot tell this itself: it sees only
+   * its own round trip to the server, not the publisher's to it.
+   */
+  applyRepairWaits() {
+    if (!this.pc) return;
+    for (const transceiver of this.pc.getTransceivers()) {
+      const receiver = /** @type {any} */ (transceiver.receiver);
+      if (transceiver.mid === null || !receiver || !("jitterBufferTarget" in receiver)) continue;
+      const consumer = this.consumers.get(transceiver.mid);
+      const asked = consumer && consumer.kind === "video" ? Number(consumer.repair_ms) : 0;
+      const wait = asked > 0 ? Math.min(MAX_REPAIR_WAIT_MS, asked) : null;
+      if (receiver.jitterBufferTarget === wait) continue;
+      try {
+        receiver.jitterBufferTarget = wait;
+      } catch {
+        // A browser that refuses the value keeps its own delay: the video still plays, only less smoothly.
+      }
+    }
   }
 
   /**
@@ -163,6 +190,7 @@ export class Subscriber {
       if (code === "stale-revision" || code === "disconnected") return;
       throw err;
     }
+    this.applyRepairWaits();  // the offer may have added the slots the last `consumers` named
     this.onChange();
   }
 
@@ -174,6 +202,7 @@ export class Subscriber {
       const mid = event.transceiver && event.transceiver.mid;
       if (mid === null || mid === undefined) return;
       this._trackByMid.set(mid, event.track);
+      this.applyRepairWaits();
       this.onChange();
     });
     this.pc = pc;

@@ -36,6 +36,16 @@ RECEIVED = """async () => {
   return out;
 }"""
 
+# How long the page's jitter buffer waits for each received stream (null: the browser's own delay).
+REPAIR_WAITS = """() => {
+  const client = window.haven.client, out = {};
+  client.subscribePc.getTransceivers().forEach(t => {
+    const consumer = client.consumers.get(t.mid);
+    if (consumer) out[consumer.participant_id + '/' + consumer.kind] = t.receiver.jitterBufferTarget;
+  });
+  return out;
+}"""
+
 # The address the page's publish connection really sends from and to (its selected candidate pair).
 PUBLISH_PATH = """async () => {
   const pc = window.haven && window.haven.client && window.haven.client.publishPc;
@@ -100,11 +110,16 @@ async def test_ten_percent_uplink_loss_is_repaired_before_the_others_notice(netw
     assert clear["frames"] > 0
     # Repaired upstream (NACK, then RTX), Ben's picture reaches Cal at nearly the rate Ana's does: without
     # repair every packet lost would break its frame and all frames after it until the next key frame.
-    # Nearly, not quite (issue 16 asks for 90 %; measured 86-95 % in ten runs): Cal's tile is small, so she
-    # gets Ben's half-size simulcast layer, one packet per frame, and a lost packet is noticed only when the
-    # next frame's arrives, 50 ms later; some of those late frames Cal's decoder skips. The full-size
-    # layer (several packets a frame) and the single-layer camera before simulcast reached 99-100 %.
-    assert lossy["frames"] >= 0.85 * clear["frames"], f"behind the loss {lossy}, unimpaired {clear}"
+    # Cal's tile is small, so she gets Ben's half-size simulcast layer, one packet a frame: a lost packet is
+    # noticed only when the next frame's arrives, 50 ms later, and repaired after that. Chromium decodes
+    # past a frame the next ones do not depend on (most of a VP8 temporal layer's) unless its jitter buffer
+    # waits that long, which it does not by itself: it sees only its own round trip to the server. The
+    # server says how late Ben's repairs come (repair_ms, docs/protocol.md 6.3), and Cal's page waits as
+    # long for his video, and for no one else's. (Before it did, 86-95 % of the frames in ten runs.)
+    waits = await cal.evaluate(REPAIR_WAITS)
+    assert waits["ben/video"] and 50 <= waits["ben/video"] <= 400, waits
+    assert waits["ana/video"] is None and waits["ben/audio"] is None, waits
+    assert lossy["frames"] >= 0.9 * clear["frames"], f"behind the loss {lossy}, unimpaired {clear}"
     # Chromium counts a freeze when a frame comes more than max(3 frame intervals, one interval + 150 ms)
     # after the one before: at ~20 fps, a gap of 200 ms. Unrepaired, 10 % loss would freeze the picture
     # at every broken frame, several times a second. Repaired, a frame waits only for one retransmission
@@ -151,3 +166,4 @@ async def test_the_member_behind_heavy_loss_is_told_and_can_turn_the_camera_off(
     await expect(notice).to_be_hidden()
     assert own_ratings(cal, "cal")[-1] == "good", f"Cal was told {cal.link_quality}"
     await expect(cal.get_by_test_id("link-notice")).to_be_hidden()
+

@@ -8,7 +8,7 @@ import struct
 from aiortc.rtp import RTCP_RTPFB_NACK, RtcpPacket, RtcpRtpfbPacket
 
 from media.reasons import DropReason
-from media.repair import MAX_AGE, MAX_ATTEMPTS, MAX_GAP, MAX_PENDING, UpstreamRepair
+from media.repair import LATE_WINDOW, MAX_AGE, MAX_ATTEMPTS, MAX_GAP, MAX_PENDING, MAX_WAIT, UpstreamRepair
 from media.rtp import HEADER
 from tests.unit.test_consumer import PUBLISHER_SSRC, SFU_RTCP_SSRC, VP8_PT, drops, make_producer, subscribe, vp8
 
@@ -77,6 +77,36 @@ def test_a_jump_too_large_to_repair_and_a_full_table_stay_bounded() -> None:
     assert 0 not in repair.pending and repair.abandoned == 10
 
 
+def test_receivers_are_asked_to_wait_as_long_as_most_repairs_came_late_and_no_longer() -> None:
+    repair = UpstreamRepair(clock=90_000)
+    assert repair.wait_ms(now=0.0) == 0  # nothing repaired: no one's jitter buffer waits
+    # A frame's one packet (media time 3000) went unnoticed until the next frame's (6000, 33 ms later) and
+    # came back 5 ms after the NACK: 38 ms late. With the margin for decoding, the wait is two 50 ms steps.
+    repair.lost(11, 11, now=10.0, ts=6000)
+    assert repair.arrived(11, now=10.005, ts=3000)
+    assert repair.wait_ms(now=10.5) == 100
+    # Packets lost inside a frame (the same media time as the packet after the gap) are late only by
+    # their repair; one packet lost three times over is not worth delaying every frame for.
+    for ext in range(20, 40):
+        repair.lost(ext, ext, now=11.0, ts=9000)
+        assert repair.arrived(ext, now=11.002, ts=9000)
+    repair.lost(50, 50, now=12.0, ts=12000)
+    assert repair.arrived(50, now=12.35, ts=12000)
+    assert repair.wait_ms(now=12.5) == 50
+    # Once no repair came for a while, nothing is waited for.
+    assert repair.wait_ms(now=12.35 + LATE_WINDOW + 0.1) == 0
+    # However late repairs come, the wait stays one a conversation bears.
+    for ext in range(60, 70):
+        repair.lost(ext, ext, now=100.0, ts=0)
+        assert repair.arrived(ext, now=100.9, ts=0)
+    assert repair.wait_ms(now=101.0) == round(MAX_WAIT * 1000)
+    # A packet older than the one before the gap (the timestamps wrapped or were reset) counts no media time.
+    repair = UpstreamRepair(clock=90_000)
+    repair.lost(5, 5, now=0.0, ts=100)
+    assert repair.arrived(5, now=0.001, ts=200)
+    assert repair.wait_ms(now=0.1) == 50
+
+
 # -- in the Producer --------------------------------------------------------------------------------
 
 
@@ -100,6 +130,19 @@ def test_a_producer_nacks_what_went_missing_and_forwards_it_when_it_comes_back(c
     assert consumer.retransmit(1002)
     assert path.sent[-1][12:] == lost[12:]
     assert drops(producer) == {}
+
+
+def test_a_producer_says_how_long_its_repairs_keep_receivers_waiting(clock) -> None:
+    producer = make_producer()
+    producer.rtx_payload_type = RTX_PT
+    subscribe(producer)
+    producer.receive(vp8(100, 0, key=True, marker=True))
+    assert producer.repair_wait_ms(clock.now) == 0
+    producer.receive(vp8(102, 6000, marker=True))  # 101, the frame at 3000, went missing
+    clock.now += 0.01
+    producer.receive_rtx(rtx(vp8(101, 3000, marker=True), 5000))
+    # 33 ms unnoticed, 10 ms to repair, 30 ms for decoding: two steps of 50 ms.
+    assert producer.repair_wait_ms(clock.now) == 100
 
 
 def test_rtx_padding_probes_and_foreign_payload_types_are_dropped_and_counted(clock) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -31,12 +32,12 @@ class FakeListener:
     """Records what the Router tells signaling."""
 
     def __init__(self) -> None:
-        self.consumer_lists: list[tuple[str, list[dict[str, str]]]] = []
+        self.consumer_lists: list[tuple[str, list[dict[str, Any]]]] = []
         self.offers: list[tuple[str, int]] = []
         self.failures: list[tuple[str, str]] = []
         self.speakers: list[str | None] = []
 
-    def consumers_changed(self, participant_id: str, consumers: list[dict[str, str]]) -> None:
+    def consumers_changed(self, participant_id: str, consumers: list[dict[str, Any]]) -> None:
         self.consumer_lists.append((participant_id, consumers))
 
     def subscriber_offer(self, participant_id: str, revision: int, sdp: str) -> None:
@@ -572,6 +573,32 @@ async def test_a_subscriber_whose_link_is_short_loses_video_never_audio_and_gets
             break
     assert not video.suspended and video in cam.consumers
     assert "paused" not in listener.consumer_lists[-1][1][0]
+
+
+async def test_subscribers_are_told_how_long_a_tracks_repairs_take_and_only_for_that_track(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    lossy = await add_track(router, fakes, "ann")
+    mic = await add_track(router, fakes, "ann", kind="audio")
+    router.add_member("cat")
+    clear = await add_track(router, fakes, "cat")
+    await fakes.subscribers["bob"].offer()
+    fakes.subscribers["bob"].connect()
+    for producer in (lossy, clear):
+        producer.receive(vp8(producer, 1, key=True))
+        producer.receive(vp8(producer, 2, key=False))
+    lossy.receive(vp8(lossy, 4, key=False))  # 3 went missing on ann's uplink
+    lossy.receive(vp8(lossy, 3, key=False))  # and came back, a frame's time late (3000 of 90,000)
+    router._rtcp_tick()
+    bobs = [listing for member, listing in listener.consumer_lists if member == "bob"]
+    entries = {e["track_id"]: e for e in bobs[-1]}
+    assert entries[lossy.id]["repair_ms"] == 100  # 33 ms unnoticed, the repair, 30 ms for decoding
+    assert "repair_ms" not in entries[clear.id] and "repair_ms" not in entries[mic.id]
+    told = len(listener.consumer_lists)
+    router._rtcp_tick()
+    assert len(listener.consumer_lists) == told  # unchanged: not sent again
 
 
 async def test_tile_sizes_are_kept_per_member_and_refused_for_strangers(router: Router, fakes: FakeTransports) -> None:
