@@ -79,6 +79,8 @@ class Member:
     ceiling: Ceiling = field(default_factory=Ceiling)
     tile_heights: dict[str, int] = field(default_factory=dict)
     sent_mark: tuple[float, int] | None = None
+    # Video to it waits while its publish connection's handshake is under way (Router._held).
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,7 @@ class Router:
             else:
                 consumer = Consumer(_new_id("c"), producer, slot, member.id)
             member.consumers[producer.id] = consumer
-            if slot.ready:
+            if slot.ready and not self._held(member, consumer):
                 consumer.producer.add_consumer(consumer)
         self._emit_consumers(member)
         if needs_offer and member.subscribe is not None:
@@ -301,7 +303,22 @@ class Router:
     def _activate(self, member: Member) -> None:
         for consumer in member.consumers.values():
             if not consumer.active and not consumer.closed and not consumer.suspended and consumer.slot.ready:
-                consumer.producer.add_consumer(consumer)
+                if not self._held(member, consumer):
+                    consumer.producer.add_consumer(consumer)
+
+    @staticmethod
+    def _held(member: Member, consumer: Consumer) -> bool:
+        """Hold a video back from a member whose publish connection is still connecting (and mark the member held).
+
+        On a narrow downlink the others' video would fill it and starve that handshake: not connected
+        within its 15 s, the member would be removed and have to be let in again. Audio goes on; the
+        video starts at the next RTCP tick once the handshake is done (or failed).
+        """
+        publish = member.publish
+        if consumer.producer.kind != "video" or publish is None or not publish.connecting:
+            return False
+        member.held = True
+        return True
 
     def _emit_consumers(self, member: Member) -> None:
         if member.closed or member.subscribe is None:
@@ -427,6 +444,9 @@ class Router:
         for producer in self._streams():
             producer.measure_bitrate(now)
         for member in self.members.values():
+            if member.held and not (member.publish is not None and member.publish.connecting):
+                member.held = False
+                self._activate(member)
             self._allocate(member, now)
             self._emit_consumers(member)  # sent only if it changed: a pause, or a track's repair wait
             publish = member.publish
@@ -462,7 +482,7 @@ class Router:
             sent = int((sent_bytes - mark[1]) * 8 / (now - mark[0]))
             estimate = sum(c.remb for c in videos)
             member.ceiling.update(now, estimate, sent, _own_loss(consumers))
-        if not videos:
+        if not videos or member.held:  # held: nothing is sent to it yet, and nothing may start (_held)
             return
         audio = sum(max(c.producer.bitrate, 0) for c in consumers if c.producer.kind == "audio")
         heights = member.tile_heights

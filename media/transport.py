@@ -244,6 +244,11 @@ class PublishTransport:
         """Tell whether the fast send path to the publisher is up (RTCP goes out on it)."""
         return self.path is not None
 
+    @property
+    def connecting(self) -> bool:
+        """Tell whether the connection's handshake (ICE, then DTLS) is still under way."""
+        return self.path is None and not self.closed
+
     def forget(self, producer: Producer) -> None:
         """Stop routing a producer's packets (it was unpublished); the Router closes it."""
         self.producers = {mid: p for mid, p in self.producers.items() if p is not producer}
@@ -704,6 +709,9 @@ class PublishSide(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+    @property
+    def connecting(self) -> bool: ...
 
     def send_rtcp(self, data: bytes) -> bool: ...
 

@@ -5,6 +5,7 @@ member's Chromium behind a really impaired link (tests/support/impairment.py), t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from playwright.async_api import expect
 
@@ -22,21 +23,28 @@ MEDIA_CONNECTED = """() => {
 
 
 async def enter(browser, server: ServerProcess, name: str, role: str = "participant", camera: bool = True,
-                room: str = ROOM):
+                room: str = ROOM, loaded: Callable[[], object] | None = None):
     """Open a join link in a new context of ``browser`` and enter the room (no waiting room in tests).
 
     The page's own ``link-quality`` events are collected from its WebSocket in ``page.link_quality``, as the
-    entries each held, so a test can tell what the page was told without reaching into it.
+    entries each held, so a test can tell what the page was told without reaching into it, and the
+    WebSockets it opened in ``page.sockets`` (a reconnect opens another). ``loaded`` runs once the page
+    has loaded, before Join is pressed.
     """
     page = await (await browser.new_context()).new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.link_quality = []
+    page.sockets = []
 
     def frame(payload) -> None:
         if isinstance(payload, str) and '"link-quality"' in payload:
             page.link_quality.append(json.loads(payload)["participants"])
 
-    page.on("websocket", lambda socket: socket.on("framereceived", frame))
+    def opened(socket) -> None:
+        page.sockets.append(socket)
+        socket.on("framereceived", frame)
+
+    page.on("websocket", opened)
     await page.goto(server.join_url(room, name.title(), role, sub=name))
     try:
         await page.get_by_test_id("join-button").wait_for(state="visible", timeout=UI_TIMEOUT_MS / 2)
@@ -47,6 +55,8 @@ async def enter(browser, server: ServerProcess, name: str, role: str = "particip
         await page.reload()
     if not camera:
         await page.get_by_test_id("prejoin-camera-toggle").uncheck()
+    if loaded is not None:
+        loaded()
     try:
         await press_join(page)
     except Exception as exc:  # say what the page showed instead of the Join button

@@ -13,7 +13,7 @@ import asyncio
 
 from playwright.async_api import expect
 
-from tests.browser.impaired import enter
+from tests.browser.impaired import MEDIA_CONNECTED, enter
 from tests.support.waiting import eventually_async
 
 WINDOW_S = 15  # the receiver's statistics are compared over this long, once both pictures are decoding
@@ -167,3 +167,29 @@ async def test_the_member_behind_heavy_loss_is_told_and_can_turn_the_camera_off(
     assert own_ratings(cal, "cal")[-1] == "good", f"Cal was told {cal.link_quality}"
     await expect(cal.get_by_test_id("link-notice")).to_be_hidden()
 
+
+async def test_a_member_joining_over_a_link_too_narrow_for_video_stays_in_and_hears_everyone(network, browsers):
+    host, server = network
+    local, remote = browsers
+    ana = await enter(local, server, "ana", "host")
+    # Ben's downlink carries 110 kbit/s from before he presses Join: less than Ana's video. Her video, sent
+    # to him as soon as his subscribe connection was up, would fill it and starve the handshake of his
+    # publish connection; not up within 15 s, it would fail, and he would be removed and wait to be let in
+    # again. The server holds video to him until that handshake is done. (enter() waits for it.)
+    ben = await enter(remote, server, "ben", loaded=lambda: host.limit(110_000, "down"))
+    paused = ben.get_by_test_id("video-paused")  # then the link says no video: audio first
+    await expect(paused).to_be_visible(timeout=60_000)
+    async def hearing():
+        stats = await received(ben)
+        return stats if stats.get("ana/audio", {}).get("samples", 0) > 0 else None
+    before = await eventually_async(hearing, "Ben to hear Ana", 30)
+    await asyncio.sleep(16)  # longer than a connection may take to come up
+    after = await received(ben)
+    heard = grown(before, after, "ana/audio")
+    print(f"\njoined behind 110 kbit/s: Ana's audio {heard}")
+    assert len(ben.sockets) == 1, "Ben was disconnected and came back"
+    await expect(ben.get_by_test_id("agenda-bar")).to_be_visible()
+    assert await ben.evaluate(MEDIA_CONNECTED)
+    assert heard["concealed"] < 0.05 * heard["samples"], heard
+    # Ana sees him in the room, never in the waiting room.
+    await expect(ana.locator('.tile[data-participant-name="Ben"]')).to_be_visible()

@@ -54,6 +54,7 @@ class FakePublishTransport:
         self.offers: list[str] = []
         self.rtcp: list[bytes] = []
         self.connected = False
+        self.connecting = False  # a test sets it to hold the member's incoming video (Router._held)
         self.closed = False
 
     async def negotiate(self, offer: str, labels: dict[str, str]) -> tuple[str, list[Producer], list[Producer]]:

@@ -601,6 +601,28 @@ async def test_subscribers_are_told_how_long_a_tracks_repairs_take_and_only_for_
     assert len(listener.consumer_lists) == told  # unchanged: not sent again
 
 
+async def test_video_waits_while_the_members_own_publish_connection_is_connecting(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    await add_track(router, fakes, "bob", kind="audio")
+    fakes.publishers["bob"].connecting = True  # his handshake is under way, perhaps on a narrow link
+    cam = await add_track(router, fakes, "ann")
+    mic = await add_track(router, fakes, "ann", kind="audio")
+    await fakes.subscribers["bob"].offer()
+    fakes.subscribers["bob"].connect()
+    video, audio = consumers_of(fakes, "bob")[cam.id], consumers_of(fakes, "bob")[mic.id]
+    # Ann's video would fill his link and starve his handshake: it waits; her audio does not.
+    assert audio.active and not video.active and cam.consumers == []
+    router._rtcp_tick()
+    assert not video.active and not video.suspended  # held, not paused: he is not told "paused"
+    assert all("paused" not in e for member, listing in listener.consumer_lists if member == "bob" for e in listing)
+    fakes.publishers["bob"].connecting = False  # connected (or failed: then he is removed anyway)
+    router._rtcp_tick()
+    assert video.active and video in cam.consumers and not router.members["bob"].held
+
+
 async def test_tile_sizes_are_kept_per_member_and_refused_for_strangers(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
     router.set_tile_heights("ann", {"t-1": 180, "t-2": 0})
