@@ -190,6 +190,7 @@ class Router:
                 participant_id, self.settings.transport, self.drops, _new_id,
                 lambda: _via_router(member, lambda r: r._transport_failed(participant_id, "media-failed")),
             )
+            self._hold_video(member)
         publish = member.publish
         try:
             answer, started, ended = await publish.negotiate(offer, labels)
@@ -305,6 +306,17 @@ class Router:
             if not consumer.active and not consumer.closed and not consumer.suspended and consumer.slot.ready:
                 if not self._held(member, consumer):
                     consumer.producer.add_consumer(consumer)
+
+    @staticmethod
+    def _hold_video(member: Member) -> None:
+        """A publish connection starts: stop the video already flowing to its member until it is up (``_held``).
+
+        Its subscribe connection may have come up first, and the others' video with it.
+        """
+        for consumer in member.consumers.values():
+            if consumer.producer.kind == "video" and consumer.active and not consumer.closed:
+                consumer.producer.suspend(consumer)
+                member.held = True
 
     @staticmethod
     def _held(member: Member, consumer: Consumer) -> bool:

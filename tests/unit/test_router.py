@@ -623,6 +623,29 @@ async def test_video_waits_while_the_members_own_publish_connection_is_connectin
     assert video.active and video in cam.consumers and not router.members["bob"].held
 
 
+async def test_video_already_flowing_stops_while_the_members_first_publish_connection_connects(
+    router: Router, fakes: FakeTransports
+) -> None:
+    router.add_member("ann")
+    router.add_member("bob")
+    cam = await add_track(router, fakes, "ann")
+    await fakes.subscribers["bob"].offer()
+    fakes.subscribers["bob"].connect()
+    video = consumers_of(fakes, "bob")[cam.id]
+    assert video.active  # bob only watches so far: his subscribe connection came up first
+    await add_track(router, fakes, "bob", kind="audio")  # now he publishes: a new connection's handshake
+    fakes.publishers["bob"].connecting = True
+    assert not video.active and cam.consumers == [] and not video.suspended
+    router._rtcp_tick()
+    assert not video.active
+    fakes.publishers["bob"].connecting = False
+    router._rtcp_tick()
+    assert video.active and video in cam.consumers
+    # A later offer on the same connection (another track) holds nothing.
+    await add_track(router, fakes, "bob", kind="video")
+    assert video.active
+
+
 async def test_tile_sizes_are_kept_per_member_and_refused_for_strangers(router: Router, fakes: FakeTransports) -> None:
     router.add_member("ann")
     router.set_tile_heights("ann", {"t-1": 180, "t-2": 0})
