@@ -538,18 +538,24 @@ async def test_member_quality_reads_each_members_own_links(router: Router, fakes
     assert router.member_quality("bob").loss_out == pytest.approx(0.01)
 
 
-# -- audio first (media/allocation.py) -------------------------------------------------------------------
-
-
-async def test_a_subscriber_whose_link_is_short_loses_video_never_audio_and_gets_it_back(
-    router: Router, fakes: FakeTransports, listener: FakeListener
-) -> None:
+async def ann_seen_by_bob(router: Router, fakes: FakeTransports) -> tuple[Producer, Producer]:
+    """Ann joins with her camera and microphone, Bob joins and his subscribe connection is up."""
     router.add_member("ann")
     router.add_member("bob")
     cam = await add_track(router, fakes, "ann")
     mic = await add_track(router, fakes, "ann", kind="audio")
     await fakes.subscribers["bob"].offer()
     fakes.subscribers["bob"].connect()
+    return cam, mic
+
+
+# -- audio first (media/allocation.py) -------------------------------------------------------------------
+
+
+async def test_a_subscriber_whose_link_is_short_loses_video_never_audio_and_gets_it_back(
+    router: Router, fakes: FakeTransports, listener: FakeListener
+) -> None:
+    cam, mic = await ann_seen_by_bob(router, fakes)
     cam.bitrate, mic.bitrate = 600_000, 40_000
     member = router.members["bob"]
     video, audio = consumers_of(fakes, "bob")[cam.id], consumers_of(fakes, "bob")[mic.id]
@@ -578,14 +584,9 @@ async def test_a_subscriber_whose_link_is_short_loses_video_never_audio_and_gets
 async def test_subscribers_are_told_how_long_a_tracks_repairs_take_and_only_for_that_track(
     router: Router, fakes: FakeTransports, listener: FakeListener
 ) -> None:
-    router.add_member("ann")
-    router.add_member("bob")
-    lossy = await add_track(router, fakes, "ann")
-    mic = await add_track(router, fakes, "ann", kind="audio")
     router.add_member("cat")
     clear = await add_track(router, fakes, "cat")
-    await fakes.subscribers["bob"].offer()
-    fakes.subscribers["bob"].connect()
+    lossy, mic = await ann_seen_by_bob(router, fakes)
     for producer in (lossy, clear):
         producer.receive(vp8(producer, 1, key=True))
         producer.receive(vp8(producer, 2, key=False))
