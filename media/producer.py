@@ -11,7 +11,7 @@ from typing import Any
 from .consumer import Consumer, fan_out, flush_sends, settle_failed_sends
 from .packet_cache import PacketCache
 from .reasons import CloseReason, DropReason
-from .repair import UpstreamRepair
+from .repair import AUDIO_MAX_AGE, MAX_AGE, UpstreamRepair
 from .rtcp import build_nack, build_pli, build_receiver_report
 from .rtp import HEADER, ExtensionTranslator, keyframe_detector, payload_offset
 from .vp8 import NO_VALUE, counters, keyframe_height
@@ -90,8 +90,9 @@ class Producer:
         self.translate = (self.translator.compiled() if compiled else None) or self.translator.translate
         self.is_key = keyframe_detector(mime_type)
         self.cache = PacketCache(CACHE_SIZE) if kind == "video" else None
-        # Video lost on the way in is asked for again (media/repair.py); audio relies on Opus FEC.
-        self.repair = UpstreamRepair(clock_rate) if kind == "video" else None
+        # What is lost on the way in is asked for again (media/repair.py): video, and audio too, which
+        # browsers resend when the answer asks for it (media/sdp.py add_opus_repair); Opus FEC covers the rest.
+        self.repair: UpstreamRepair | None = UpstreamRepair(clock_rate, MAX_AGE if kind == "video" else AUDIO_MAX_AGE)
         self._repair_timer: asyncio.TimerHandle | None = None
         # The publisher's retransmission stream (RFC 4588), when it negotiated one: its payload type.
         self.rtx_payload_type = -1
@@ -145,6 +146,9 @@ class Producer:
         self.last_sr: int = 0
         self.last_sr_time: float | None = None
         self.loss = -1.0  # the fraction lost on the way in over the last report interval; -1: none yet
+        # The fraction that went missing at first, repaired or not: the link's own loss (link quality).
+        self.link_loss = -1.0
+        self.missed_prior = 0
         self.bitrate = -1  # bits/s received over the last interval the Router measured; -1: not yet
         self._bitrate_mark: tuple[float, int] | None = None
         # Audio level (RFC 6464) accumulated between speaker-detector ticks: sum of (127 - dBov).
@@ -325,8 +329,14 @@ class Producer:
 
     def _repair_tick(self) -> None:
         self._repair_timer = None
-        if self.repair is not None and not self.closed:
-            self._nack(self.repair.due(time.monotonic()))
+        repair = self.repair
+        if repair is not None and not self.closed:
+            abandoned = repair.abandoned
+            self._nack(repair.due(time.monotonic()))
+            if repair.abandoned > abandoned and self.consumers:
+                # A packet no one will get: its frame and those after it cannot be decoded. Ask for a key
+                # frame now; the subscribers' browsers would wait seconds before asking themselves.
+                self.request_keyframe()
 
     def _nack(self, lost: list[int]) -> None:
         repair = self.repair
@@ -532,6 +542,9 @@ class Producer:
         lost_interval = expected_interval - received_interval
         fraction = 0 if expected_interval <= 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
         self.loss = min(fraction, 255) / 256
+        missed = self.repair.missed if self.repair is not None else 0
+        missed_interval, self.missed_prior = missed - self.missed_prior, missed
+        self.link_loss = max(self.loss, min(1.0, missed_interval / expected_interval) if expected_interval > 0 else 0.0)
         dlsr = 0
         if self.last_sr_time is not None:
             dlsr = int((time.monotonic() - self.last_sr_time) * 65536) & 0xFFFFFFFF

@@ -25,8 +25,10 @@ from collections import deque
 
 MAX_ATTEMPTS = 3
 # A retransmission later than this after the loss is useless: browsers' video jitter buffers give up on a
-# frame well within a second.
+# frame well within a second, and their audio buffers hold far less (they conceal a missing packet once its
+# turn to play came, tens of milliseconds after it was due).
 MAX_AGE = 1.0
+AUDIO_MAX_AGE = 0.25
 # A larger jump is not a loss to repair (a publisher restarted its numbering, or an outage lost a burst
 # no retransmission budget covers): the next key frame is the repair.
 MAX_GAP = 128
@@ -52,14 +54,16 @@ MAX_WAIT = 0.4
 class UpstreamRepair:
     """The missing packets of one stream: when each was first missed, last asked for, and how often."""
 
-    __slots__ = ("clock", "pending", "rtt", "nacked", "repaired", "abandoned", "lates", "_wait")
+    __slots__ = ("clock", "max_age", "pending", "rtt", "missed", "nacked", "repaired", "abandoned", "lates", "_wait")
 
-    def __init__(self, clock: int = 90_000) -> None:
+    def __init__(self, clock: int = 90_000, max_age: float = MAX_AGE) -> None:
         self.clock = clock  # the stream's RTP clock rate
+        self.max_age = max_age
         # extended sequence number -> [first missed, last asked, attempts, media time of the packet that
         # showed the gap]
         self.pending: dict[int, list[float]] = {}
         self.rtt = INITIAL_RTT
+        self.missed = 0  # packets found missing (once each, whether repaired or not)
         self.nacked = 0  # NACK entries sent (a packet asked for twice counts twice)
         self.repaired = 0  # missing packets that arrived after all
         self.abandoned = 0  # missing packets given up on
@@ -79,6 +83,7 @@ class UpstreamRepair:
                 del self.pending[ext]
                 self.abandoned += 1
         asked = list(range(first, last + 1))
+        self.missed += count
         for ext in asked:
             self.pending[ext] = [now, now, 1.0, ts]
         self.nacked += len(asked)
@@ -128,7 +133,7 @@ class UpstreamRepair:
         again = []
         expired = []
         for ext, entry in self.pending.items():
-            if now - entry[0] > MAX_AGE:
+            if now - entry[0] > self.max_age:
                 expired.append(ext)
             elif now - entry[1] >= interval:
                 if entry[2] >= MAX_ATTEMPTS:

@@ -347,7 +347,7 @@ class Router:
             if consumer.suspended:
                 entry["paused"] = "bandwidth"  # audio first: this video waits for the link to recover
             # The track's repairs arrive this late: the subscriber's jitter buffer should wait for them.
-            wait = producer.track.repair_wait_ms(now) if producer.repair is not None else 0
+            wait = producer.track.repair_wait_ms(now) if producer.kind == "video" else 0
             if wait:
                 entry["repair_ms"] = wait
             listing.append(entry)
@@ -570,8 +570,8 @@ class Router:
     def member_quality(self, participant_id: str) -> LinkQuality | None:
         """Return how one member's links look from the server, or None if the member is not here.
 
-        ``loss_in`` is the worst fraction lost on the way in over the member's published tracks (our
-        receiver reports), ``loss_out`` the worst the member's own receiver reports said of the streams
+        ``loss_in`` is the worst fraction lost on the way in over the member's published tracks (found
+        missing at first, repaired or not), ``loss_out`` the worst the member's own receiver reports said of the streams
         sent to them, ``rtt`` the longest round trip to them (seconds), ``bitrate_in`` what they publish
         (bits/s over the last report interval). -1 where nothing has told yet. Read on a timer by
         signaling for hosts' per-tile connection quality; never per packet.
@@ -580,7 +580,8 @@ class Router:
         if member is None:
             return None
         streams = [p for p in self._streams() if p.owner_id == participant_id]
-        losses_in = [p.loss for p in streams if p.loss >= 0]
+        # What their link loses, not what is left after the repair: a repaired link is still a poor one.
+        losses_in = [p.link_loss for p in streams if p.link_loss >= 0]
         bitrates = [p.bitrate for p in streams if p.bitrate >= 0]
         consumers = list(member.consumers.values())
         rtts = [c.slot.rtt for c in consumers if c.slot.rtt >= 0]

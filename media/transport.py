@@ -31,7 +31,7 @@ from .sdp import (
     ANSWER_CHARS_PER_MLINE,
     OfferedSection,
     accept_simulcast,
-    add_opus_fec,
+    add_opus_repair,
     announce_address,
     check_size,
     parse_offer,
@@ -188,7 +188,7 @@ class PublishTransport:
             ended = [p for mid, p in self.producers.items() if mid not in labels]
             for producer in ended:
                 self.forget(producer)
-            answer = accept_simulcast(add_opus_fec(self.pc.localDescription.sdp),
+            answer = accept_simulcast(add_opus_repair(self.pc.localDescription.sdp),
                                       [sections[mid] for mid in labels if mid in self.layers_by_rid])
             return announce_address(answer, self.settings.announced_ip), started, ended
 

@@ -5,12 +5,31 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from aiortc.rtp import RTCP_RTPFB_NACK, RtcpPacket, RtcpRtpfbPacket
 
 from media.reasons import DropReason
-from media.repair import LATE_WINDOW, MAX_AGE, MAX_ATTEMPTS, MAX_GAP, MAX_PENDING, MAX_WAIT, UpstreamRepair
+from media.repair import (
+    AUDIO_MAX_AGE,
+    LATE_WINDOW,
+    MAX_AGE,
+    MAX_ATTEMPTS,
+    MAX_GAP,
+    MAX_PENDING,
+    MAX_WAIT,
+    UpstreamRepair,
+)
 from media.rtp import HEADER
-from tests.unit.test_consumer import PUBLISHER_SSRC, SFU_RTCP_SSRC, VP8_PT, drops, make_producer, subscribe, vp8
+from tests.unit.test_consumer import (
+    PUBLISHER_SSRC,
+    SFU_RTCP_SSRC,
+    VP8_PT,
+    drops,
+    make_producer,
+    opus,
+    subscribe,
+    vp8,
+)
 
 RTX_PT = 97
 RTX_SSRC = 0x0E0E0E0E
@@ -145,6 +164,19 @@ def test_a_producer_says_how_long_its_repairs_keep_receivers_waiting(clock) -> N
     assert producer.repair_wait_ms(clock.now) == 100
 
 
+def test_a_video_packet_given_up_on_asks_the_publisher_for_a_key_frame_at_once(clock) -> None:
+    rtcp: list[bytes] = []
+    producer = make_producer(rtcp=rtcp)
+    subscribe(producer)
+    producer.receive(vp8(100, 0, key=True, marker=True))
+    producer.receive(vp8(102, 6000, marker=True))  # 101 went missing
+    requests = producer.keyframe_requests
+    while producer.repair is not None and producer.repair.pending:
+        clock.now += producer.repair.retry_interval()
+        producer._repair_tick()  # every retry lost too, until it is given up on
+    assert producer.repair.abandoned == 1 and producer.keyframe_requests == requests + 1
+
+
 def test_rtx_padding_probes_and_foreign_payload_types_are_dropped_and_counted(clock) -> None:
     producer = make_producer()
     producer.rtx_payload_type = RTX_PT
@@ -160,9 +192,27 @@ def test_rtx_padding_probes_and_foreign_payload_types_are_dropped_and_counted(cl
     assert path.seqs() == [1000, 1001]
 
 
-def test_audio_is_not_nacked(clock) -> None:
+def test_audio_lost_upstream_is_nacked_and_its_resend_forwarded_in_place_while_still_playable(clock) -> None:
     rtcp: list[bytes] = []
     producer = make_producer(kind="audio", mime="audio/opus", rtcp=rtcp)
-    producer.receive(HEADER.pack(0x80, 111, 1, 0, PUBLISHER_SSRC) + b"x")
-    producer.receive(HEADER.pack(0x80, 111, 5, 960, PUBLISHER_SSRC) + b"x")
-    assert producer.repair is None and nacked(rtcp) == []
+    _, _, path = subscribe(producer)
+    producer.receive(opus(1, 0))
+    lost = opus(2, 960)
+    producer.receive(opus(3, 1920))
+    assert nacked(rtcp) == [[2]]
+    # Audio has no RTX stream: the browser resends the packet itself, on the audio stream.
+    clock.now += 0.02
+    producer.receive(lost)
+    assert path.seqs()[-1] == path.seqs()[0] + 1 and path.sent[-1][12:] == lost[12:]
+    assert producer.repair is not None and producer.repair.repaired == 1
+    # The link is rated by what it lost at first (1 of 3), not by what was left after the repair (none).
+    producer.receiver_report(0)
+    assert producer.loss == 0.0 and producer.link_loss == pytest.approx(1 / 3)
+    # Subscribers are not asked to wait for audio: their audio buffers play what comes in time.
+    assert producer.repair_wait_ms(clock.now) > 0  # measured, but the Router sends it for video only
+    # A lost packet is asked for only while it could still be played.
+    producer.receive(opus(5, 3840))
+    assert nacked(rtcp)[-1] == [4]
+    clock.now += AUDIO_MAX_AGE + 0.01
+    producer._repair_tick()
+    assert producer.repair.pending == {} and producer.repair.abandoned == 1

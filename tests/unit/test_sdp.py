@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from media.errors import MediaError
-from media.sdp import OfferedSection, add_opus_fec, announce_address, parse_offer
+from media.sdp import OfferedSection, add_opus_repair, announce_address, parse_offer
 
 STREAM = "3d1f9b6e-6c4a-4f0e-9b1d-6d3c0b8a2f11"
 FINGERPRINT = (
@@ -249,32 +249,36 @@ AIORTC_ANSWER = "\r\n".join([
 ])
 
 
-def test_add_opus_fec_inserts_the_fmtp_right_after_the_opus_rtpmap() -> None:
-    lines = add_opus_fec(AIORTC_ANSWER).split("\r\n")
+def test_add_opus_repair_asks_for_fec_and_retransmissions_right_after_the_opus_rtpmap() -> None:
+    lines = add_opus_repair(AIORTC_ANSWER).split("\r\n")
     at = lines.index("a=rtpmap:111 opus/48000/2")
-    assert lines[at + 1] == "a=fmtp:111 minptime=10;useinbandfec=1"
-    assert len(lines) == len(AIORTC_ANSWER.split("\r\n")) + 1
+    assert lines[at + 1 : at + 3] == ["a=fmtp:111 minptime=10;useinbandfec=1", "a=rtcp-fb:111 nack"]
+    assert len(lines) == len(AIORTC_ANSWER.split("\r\n")) + 2
 
 
-def test_add_opus_fec_inserts_only_once() -> None:
-    once = add_opus_fec(AIORTC_ANSWER)
-    assert add_opus_fec(once) == once
-    assert once.count("a=fmtp:111 ") == 1
+def test_add_opus_repair_inserts_only_once() -> None:
+    once = add_opus_repair(AIORTC_ANSWER)
+    assert add_opus_repair(once) == once
+    assert once.count("a=fmtp:111 ") == 1 and once.count("a=rtcp-fb:111 nack\r\n") == 1
 
 
-def test_add_opus_fec_leaves_an_existing_opus_fmtp_alone() -> None:
+def test_add_opus_repair_leaves_an_existing_opus_fmtp_alone() -> None:
     sdp = AIORTC_ANSWER.replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 stereo=1")
-    assert add_opus_fec(sdp) == sdp
+    assert add_opus_repair(sdp) == sdp.replace("a=fmtp:111 stereo=1", "a=rtcp-fb:111 nack\r\na=fmtp:111 stereo=1")
+    # A "nack pli" line is other feedback: plain nack is still asked for.
+    sdp = AIORTC_ANSWER.replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 nack pli")
+    assert "a=rtcp-fb:111 nack\r\n" in add_opus_repair(sdp)
 
 
-def test_add_opus_fec_uses_the_negotiated_payload_type() -> None:
+def test_add_opus_repair_uses_the_negotiated_payload_type() -> None:
     sdp = AIORTC_ANSWER.replace("111", "109")
-    assert "a=rtpmap:109 opus/48000/2\r\na=fmtp:109 minptime=10;useinbandfec=1\r\n" in add_opus_fec(sdp)
+    assert ("a=rtpmap:109 opus/48000/2\r\na=fmtp:109 minptime=10;useinbandfec=1\r\na=rtcp-fb:109 nack\r\n"
+            in add_opus_repair(sdp))
 
 
-def test_add_opus_fec_leaves_sdp_without_opus_alone() -> None:
+def test_add_opus_repair_leaves_sdp_without_opus_alone() -> None:
     sdp = AIORTC_ANSWER.replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 G722/8000")
-    assert add_opus_fec(sdp) == sdp
+    assert add_opus_repair(sdp) == sdp
 
 
 def test_announce_address_rewrites_host_candidates_and_connection_lines_only() -> None:
