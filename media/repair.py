@@ -1,13 +1,13 @@
-"""Upstream repair: which of a publisher's video packets went missing on the way in, and when to NACK them.
+"""Upstream repair: which of a publisher's packets went missing on the way in, and when to NACK them.
 
-A pure state machine over extended sequence numbers and a clock (no sockets, no timers), owned by a video
-Producer. The Producer reports a gap when a packet arrives past the next expected one (`lost`) and every
-older packet that arrives (`arrived`); a timer asks for the retries that are due (`due`). Each missing
-packet is asked for at most ``MAX_ATTEMPTS`` times, one round trip apart, and given up once a
-retransmission could no longer arrive while a receiver's jitter buffer still waits for it (``MAX_AGE``):
-past that, the key frame that consumers ask for anyway repairs the picture, and more NACKs would only add
-load on a link that is already losing packets. Packets repaired here are cached like any other, so a
-subscriber's own NACK for one is answered from the server.
+A pure state machine over extended sequence numbers and a clock (no sockets, no timers), owned by a Producer
+(video, and audio with a shorter ``max_age``). The Producer reports a gap when a packet arrives past the
+next expected one (`lost`) and every older packet that arrives (`arrived`); a timer asks for the retries
+that are due (`due`). Each missing packet is asked for at most ``MAX_ATTEMPTS`` times, one round trip apart,
+and given up once a retransmission could no longer arrive while a receiver's jitter buffer still waits for
+it (``MAX_AGE``): past that, a key frame repairs the picture (the Producer asks for one at once), and more
+NACKs would only add load on a link that is already losing packets. Video packets repaired here are cached
+like any other, so a subscriber's own NACK for one is answered from the server.
 
 A repaired packet reaches the subscribers late, by the time its loss took to notice (until the next packet
 came) plus the round trips it took to repair. A browser's jitter buffer does not wait for that: it sees
