@@ -92,7 +92,7 @@ class Producer:
         self.cache = PacketCache(CACHE_SIZE) if kind == "video" else None
         # What is lost on the way in is asked for again (media/repair.py): video, and audio too, which
         # browsers resend when the answer asks for it (media/sdp.py add_opus_repair); Opus FEC covers the rest.
-        self.repair: UpstreamRepair | None = UpstreamRepair(clock_rate, MAX_AGE if kind == "video" else AUDIO_MAX_AGE)
+        self.repair = UpstreamRepair(clock_rate, MAX_AGE if kind == "video" else AUDIO_MAX_AGE)
         self._repair_timer: asyncio.TimerHandle | None = None
         # The publisher's retransmission stream (RFC 4588), when it negotiated one: its payload type.
         self.rtx_payload_type = -1
@@ -198,11 +198,11 @@ class Producer:
                     ext = self.cycles + seq
                     if not d:
                         self.repeated = ext  # the newest packet came again (see newest_unsent)
-                    elif d > 1 and self.repair is not None:
+                    elif d > 1:
                         self._missed(ext - d + 1, ext - 1, ts)
                 else:
                     ext = self.cycles + seq - (0x10000 if seq > max_seq else 0)
-                    if self.repair is not None and self.repair.pending:
+                    if self.repair.pending:
                         self.repair.arrived(ext, time.monotonic(), ts)
             if self.cache is not None:
                 self.cache.put(seq, p)
@@ -320,17 +320,16 @@ class Producer:
 
     def _missed(self, first: int, last: int, ts: int) -> None:
         """Packets ``first``..``last`` were skipped by the one just received (RTP timestamp ``ts``)."""
-        assert self.repair is not None
         self._nack(self.repair.lost(first, last, time.monotonic(), ts))
 
     def repair_wait_ms(self, now: float) -> int:
         """How long (ms) subscribers' jitter buffers should wait for repairs of any layer of this track."""
-        return max((layer.repair.wait_ms(now) for layer in self.layers if layer.repair is not None), default=0)
+        return max(layer.repair.wait_ms(now) for layer in self.layers)
 
     def _repair_tick(self) -> None:
         self._repair_timer = None
         repair = self.repair
-        if repair is not None and not self.closed:
+        if not self.closed:
             abandoned = repair.abandoned
             self._nack(repair.due(time.monotonic()))
             if repair.abandoned > abandoned and self.consumers:
@@ -340,7 +339,7 @@ class Producer:
 
     def _nack(self, lost: list[int]) -> None:
         repair = self.repair
-        if repair is None or self.ssrc is None or self.closed:
+        if self.ssrc is None or self.closed:
             return
         if lost:
             self._send_rtcp(build_nack(self.rtcp_ssrc, self.ssrc, lost))
@@ -542,7 +541,7 @@ class Producer:
         lost_interval = expected_interval - received_interval
         fraction = 0 if expected_interval <= 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
         self.loss = min(fraction, 255) / 256
-        missed = self.repair.missed if self.repair is not None else 0
+        missed = self.repair.missed
         missed_interval, self.missed_prior = missed - self.missed_prior, missed
         self.link_loss = max(self.loss, min(1.0, missed_interval / expected_interval) if expected_interval > 0 else 0.0)
         dlsr = 0
@@ -568,8 +567,7 @@ class Producer:
         if self._repair_timer is not None:
             self._repair_timer.cancel()
             self._repair_timer = None
-        if self.repair is not None:
-            self.repair.clear()
+        self.repair.clear()
         consumers = list(self.consumers) + list(self.switchers)
         for c in consumers:
             c.detach(CloseReason.PRODUCER_CLOSED)

@@ -326,8 +326,7 @@ class Router:
         within its 15 s, the member would be removed and have to be let in again. Audio goes on; the
         video starts at the next RTCP tick once the handshake is done (or failed).
         """
-        publish = member.publish
-        if consumer.producer.kind != "video" or publish is None or not publish.connecting:
+        if consumer.producer.kind != "video" or not _publish_connecting(member):
             return False
         member.held = True
         return True
@@ -376,9 +375,8 @@ class Router:
             retired["packets_in"] += layer.packets_in
             retired["forwarded"] += layer.forwarded
             retired["keyframe_requests"] += layer.keyframe_requests
-            if layer.repair is not None:
-                retired["upstream_nacks"] += layer.repair.nacked
-                retired["upstream_repaired"] += layer.repair.repaired
+            retired["upstream_nacks"] += layer.repair.nacked
+            retired["upstream_repaired"] += layer.repair.repaired
         self._drop_producer(producer)
 
     def _streams(self) -> list[Producer]:
@@ -456,7 +454,7 @@ class Router:
         for producer in self._streams():
             producer.measure_bitrate(now)
         for member in self.members.values():
-            if member.held and not (member.publish is not None and member.publish.connecting):
+            if member.held and not _publish_connecting(member):
                 member.held = False
                 self._activate(member)
             self._allocate(member, now)
@@ -606,8 +604,8 @@ class Router:
             "bytes_forwarded": retired["bytes_forwarded"] + sum(c.bytes_sent for c in consumers),
             "nacks": retired["nacks"] + sum(c.nacks for c in consumers),
             "retransmissions": retired["retransmissions"] + sum(c.retransmissions for c in consumers),
-            "upstream_nacks": retired["upstream_nacks"] + sum(p.repair.nacked for p in live if p.repair),
-            "upstream_repaired": retired["upstream_repaired"] + sum(p.repair.repaired for p in live if p.repair),
+            "upstream_nacks": retired["upstream_nacks"] + sum(p.repair.nacked for p in live),
+            "upstream_repaired": retired["upstream_repaired"] + sum(p.repair.repaired for p in live),
             "layer_switches": retired["layer_switches"] + sum(c.switches for c in consumers),
         }
 
@@ -631,6 +629,11 @@ def _own_loss(consumers: list[Consumer]) -> float:
     """
     beyond = [max(c.slot.loss - max(c.producer.loss, 0.0), 0.0) for c in consumers if c.slot.loss >= 0]
     return min(beyond) if beyond else -1.0
+
+
+def _publish_connecting(member: Member) -> bool:
+    """Tell whether the member's publish connection is still in its handshake (its video is held meanwhile)."""
+    return member.publish is not None and member.publish.connecting
 
 
 def _via_router(member: Member, call: Callable[[Router], None]) -> None:

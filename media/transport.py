@@ -232,7 +232,7 @@ class PublishTransport:
         )
         if producer.ssrc is not None:
             self.by_ssrc[producer.ssrc] = producer
-        if producer.repair is not None and producer.payload_type >= 0:
+        if producer.payload_type >= 0:
             producer.rtx_payload_type = adapter.rtx_payload_type(transceiver, producer.payload_type)
             rtx_ssrc = rtx.get(producer.ssrc) if producer.ssrc is not None else None
             if producer.rtx_payload_type >= 0 and rtx_ssrc is not None and rtx_ssrc not in self.by_ssrc:
